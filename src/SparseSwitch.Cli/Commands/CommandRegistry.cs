@@ -1,0 +1,13 @@
+using System.CommandLine;
+
+namespace SparseSwitch.Cli.Commands;
+
+/// <summary>Every top-level command of the tool. Each command group lives in its own file and
+/// exposes a static Build().</summary>
+public static class CommandRegistry
+{
+    public static IEnumerable<Command> All()
+    {
+        yield return VersionCommand.Build();
+    }
+}

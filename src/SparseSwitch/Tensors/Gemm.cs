@@ -1,0 +1,53 @@
+namespace SparseSwitch.Tensors;
+
+/// <summary>
+/// Single-precision matrix product, row-major:
+/// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, op(X) = X or Xᵀ.
+/// A is stored [m×k] (lda ≥ k) or, transposed, [k×m] (lda ≥ m); B likewise.
+/// beta = 0 overwrites C without reading it (NaNs in C do not propagate), as in BLAS.
+/// </summary>
+public static partial class Gemm
+{
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        float beta, Span<float> c, int ldc)
+    {
+        CheckArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
+        SgemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    }
+
+    internal static void CheckArgs(bool transA, bool transB, int m, int n, int k,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
+    {
+        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"Negative GEMM size m={m} n={n} k={k}.");
+        int aRows = transA ? k : m, aCols = transA ? m : k;
+        int bRows = transB ? n : k, bCols = transB ? k : n;
+        if (lda < Math.Max(1, aCols)) throw new ArgumentException($"lda={lda} < {aCols}.");
+        if (ldb < Math.Max(1, bCols)) throw new ArgumentException($"ldb={ldb} < {bCols}.");
+        if (ldc < Math.Max(1, n)) throw new ArgumentException($"ldc={ldc} < {n}.");
+        if (m == 0 || n == 0) return;
+        if (aRows > 0 && a.Length < (long)(aRows - 1) * lda + aCols) throw new ArgumentException("A is too short for its shape.");
+        if (bRows > 0 && b.Length < (long)(bRows - 1) * ldb + bCols) throw new ArgumentException("B is too short for its shape.");
+        if (c.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("C is too short for its shape.");
+    }
+
+    /// <summary>The plain scalar twin: test oracle and fallback. Accumulates in double.</summary>
+    public static void SgemmReference(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
+        float beta, Span<float> c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++)
+        {
+            double s = 0;
+            for (int p = 0; p < k; p++)
+            {
+                float av = transA ? a[p * lda + i] : a[i * lda + p];
+                float bv = transB ? b[j * ldb + p] : b[p * ldb + j];
+                s += (double)av * bv;
+            }
+            float prev = beta == 0f ? 0f : beta * c[i * ldc + j];
+            c[i * ldc + j] = (float)(alpha * s) + prev;
+        }
+    }
+}
