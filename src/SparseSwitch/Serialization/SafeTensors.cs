@@ -148,6 +148,8 @@ public static class SafeTensors
         var names = new List<string>();
         var spans = new List<(long Begin, long End, string Name)>();
 
+        if (!System.Text.Unicode.Utf8.IsValid(header.Span))
+            throw new SafeTensorsFormatException($"{source}: header (bytes 8..{dataStart}) is not valid UTF-8.");
         JsonDocument doc;
         try
         {
