@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+
 namespace SparseSwitch.Tensors;
 
 /// <summary>
@@ -78,6 +80,7 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
         else Compute(task / _nParts, task % _nParts);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Pack(int task)
     {
         if (task < _packBTasks)
@@ -98,6 +101,7 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Compute(int mBlock, int part)
     {
         float* tile = stackalloc float[MR * GemmMicroKernel.NV * 16];

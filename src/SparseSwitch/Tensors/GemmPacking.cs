@@ -15,6 +15,7 @@ internal static unsafe class GemmPacking
     private const int MR = GemmMicroKernel.MR;
 
     /// <summary>Packs rows [row0, row0+rows) (rows ≤ MR) of op(A), columns [p0, p0+kc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackA(float* a, nint lda, bool transA, int row0, int rows, int p0, int kc, float* dst)
     {
         if (transA)
@@ -106,6 +107,7 @@ internal static unsafe class GemmPacking
     }
 
     /// <summary>Packs columns [col0, col0+cols) (cols ≤ nr) of op(B), rows [p0, p0+kc).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackB<TV, TO>(float* b, nint ldb, bool transB, int col0, int cols, int p0, int kc, float* dst)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
