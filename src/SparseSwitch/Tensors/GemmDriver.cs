@@ -16,13 +16,6 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
 {
     private const int MR = GemmMicroKernel.MR;
     private static readonly int NR = GemmMicroKernel.NV * TO.Width;
-    /// <summary>Depth of a k-slice: a KC×NR micro-panel of B (48 KiB at NR = 48) stays in L1 while
-    /// the MR-row micro-panels of A stream past it.</summary>
-    public const int KC = 256;
-    /// <summary>Rows of A per compute task: an MC×KC block of packed A (96 KiB) stays in L2.</summary>
-    public const int MC = 96;
-    /// <summary>Columns of C per block: the packed KC×NC slice of B (3 MiB) lives in L3.</summary>
-    public static readonly int NC = NR * 64;
     /// <summary>Below this many multiply-adds (m·n·k) a product runs on the calling thread only.</summary>
     public const long ParallelThreshold = 1L << 18;
 
@@ -41,6 +34,7 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
     private int _mPanels, _nPanels;
     private bool _packing;
     private int _packBTasks, _packATasks, _nParts;
+    private int _kcBlock, _mcPanels;
 
     public void Run(bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc)
@@ -50,6 +44,9 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
         (_transA, _transB, _m, _n, _k, _alpha) = (transA, transB, m, n, k, alpha);
         _mPanels = (m + MR - 1) / MR;
         int threads = (long)m * n * k < ParallelThreshold ? 1 : Engine.Threads;
+        _kcBlock = GemmBlocking.KC;
+        _mcPanels = GemmBlocking.MC / MR;
+        int NC = GemmBlocking.NCPanels * NR, KC = _kcBlock, MC = _mcPanels * MR;
         int kcMax = Math.Min(KC, k);
         _ap = _packedA.Ensure((long)_mPanels * MR * kcMax);
         _bp = _packedB.Ensure((long)(Math.Min(NC, n) + NR - 1) / NR * NR * kcMax);
@@ -105,7 +102,7 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
     private void Compute(int mBlock, int part)
     {
         float* tile = stackalloc float[MR * GemmMicroKernel.NV * 16];
-        int irFrom = mBlock * (MC / MR), irTo = Math.Min(_mPanels, irFrom + MC / MR);
+        int irFrom = mBlock * _mcPanels, irTo = Math.Min(_mPanels, irFrom + _mcPanels);
         int jrFrom = (int)((long)part * _nPanels / _nParts), jrTo = (int)((long)(part + 1) * _nPanels / _nParts);
         int kc = _kc;
         float alpha = _alpha, beta = _beta;
@@ -125,7 +122,8 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
                 }
                 else
                 {
-                    GemmMicroKernel.Run<TV, TO>(kc, ap, bp, tile, NR, 1f, 0f);
+                    if (cols <= 2 * TO.Width) GemmMicroKernel.Run2<TV, TO>(kc, ap, bp, tile, NR);
+                    else GemmMicroKernel.Run<TV, TO>(kc, ap, bp, tile, NR, 1f, 0f);
                     GemmMicroKernel.Epilogue(tile, NR, rows, cols, c, ldc, alpha, beta);
                 }
             }

@@ -123,6 +123,44 @@ internal static class GemmMicroKernel
         }
     }
 
+    /// <summary>The same kernel for a B micro-panel with at most two vectors of live columns (the
+    /// right edge of C): 8 × 2 vectors, B rows still NV vectors apart. Same arithmetic per
+    /// element as <see cref="Run{TV, TO}"/>, so the bits do not depend on which kernel ran.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void Run2<TV, TO>(int kc, float* ap, float* bp, float* c, nint ldc)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        nint w = TO.Width, nr = NV * TO.Width;
+        TV c00 = TO.Zero, c01 = TO.Zero, c10 = TO.Zero, c11 = TO.Zero;
+        TV c20 = TO.Zero, c21 = TO.Zero, c30 = TO.Zero, c31 = TO.Zero;
+        TV c40 = TO.Zero, c41 = TO.Zero, c50 = TO.Zero, c51 = TO.Zero;
+        TV c60 = TO.Zero, c61 = TO.Zero, c70 = TO.Zero, c71 = TO.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            TV b0 = TO.Load(ref bp[0]);
+            TV b1 = TO.Load(ref bp[w]);
+            TV a;
+            a = TO.Broadcast(ap[0]); c00 = TO.MulAdd(a, b0, c00); c01 = TO.MulAdd(a, b1, c01);
+            a = TO.Broadcast(ap[1]); c10 = TO.MulAdd(a, b0, c10); c11 = TO.MulAdd(a, b1, c11);
+            a = TO.Broadcast(ap[2]); c20 = TO.MulAdd(a, b0, c20); c21 = TO.MulAdd(a, b1, c21);
+            a = TO.Broadcast(ap[3]); c30 = TO.MulAdd(a, b0, c30); c31 = TO.MulAdd(a, b1, c31);
+            a = TO.Broadcast(ap[4]); c40 = TO.MulAdd(a, b0, c40); c41 = TO.MulAdd(a, b1, c41);
+            a = TO.Broadcast(ap[5]); c50 = TO.MulAdd(a, b0, c50); c51 = TO.MulAdd(a, b1, c51);
+            a = TO.Broadcast(ap[6]); c60 = TO.MulAdd(a, b0, c60); c61 = TO.MulAdd(a, b1, c61);
+            a = TO.Broadcast(ap[7]); c70 = TO.MulAdd(a, b0, c70); c71 = TO.MulAdd(a, b1, c71);
+            ap += MR;
+            bp += nr;
+        }
+        TO.Store(ref c[0], c00); TO.Store(ref c[w], c01); c += ldc;
+        TO.Store(ref c[0], c10); TO.Store(ref c[w], c11); c += ldc;
+        TO.Store(ref c[0], c20); TO.Store(ref c[w], c21); c += ldc;
+        TO.Store(ref c[0], c30); TO.Store(ref c[w], c31); c += ldc;
+        TO.Store(ref c[0], c40); TO.Store(ref c[w], c41); c += ldc;
+        TO.Store(ref c[0], c50); TO.Store(ref c[w], c51); c += ldc;
+        TO.Store(ref c[0], c60); TO.Store(ref c[w], c61); c += ldc;
+        TO.Store(ref c[0], c70); TO.Store(ref c[w], c71);
+    }
+
     /// <summary>C row = alpha · acc (the same two-rounding formula as <see cref="Epilogue"/>).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static unsafe void StoreRow<TV, TO>(float* c, nint w, TV alpha, TV x0, TV x1, TV x2)

@@ -1,0 +1,27 @@
+namespace SparseSwitch.Tensors;
+
+/// <summary>
+/// Block sizes of the GEMM loops (<see cref="GemmDriver{TV, TO}"/>), chosen for the caches of a
+/// core with 48 KiB L1d and 1–2 MiB L2 (Zen 5):
+/// KC — depth of a k-slice: a KC×NR micro-panel of packed B (KC·48·4 bytes) stays in L1 while
+///      the MR-row micro-panels of A stream past it;
+/// MC — rows of C per compute task: the MC×KC block of packed A stays in L2;
+/// NC — columns of C per block (in NR-wide panels): the KC×NC slice of packed B, shared by the
+///      threads, lives in L2/L3.
+/// Settable (before a call, not during one) so that the tuning bench can compare choices.
+/// </summary>
+internal static class GemmBlocking
+{
+    public static int KC { get; private set; } = 256;
+    public static int MC { get; private set; } = 96;
+    public static int NCPanels { get; private set; } = 64;
+
+    public static void Set(int kc, int mc, int ncPanels)
+    {
+        if (kc < 1) throw new ArgumentOutOfRangeException(nameof(kc), "KC must be at least 1.");
+        if (mc < GemmMicroKernel.MR || mc % GemmMicroKernel.MR != 0)
+            throw new ArgumentOutOfRangeException(nameof(mc), $"MC must be a positive multiple of MR = {GemmMicroKernel.MR}.");
+        if (ncPanels < 1) throw new ArgumentOutOfRangeException(nameof(ncPanels), "NC must be at least one panel.");
+        (KC, MC, NCPanels) = (kc, mc, ncPanels);
+    }
+}
