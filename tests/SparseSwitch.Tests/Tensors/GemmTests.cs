@@ -110,6 +110,30 @@ public class GemmTests
         Check(true, true, 131, 301, 529, -1f, 0f, pad: 1);
     }
 
+    [Fact]
+    public void SmallBlockSizesCrossEveryBlockBoundary()
+    {
+        // Several k-slices, MC-row blocks and column blocks (k·NC limited to two panels).
+        int kc = GemmBlocking.KC, mc = GemmBlocking.MC;
+        long limit = GemmBlocking.PackedBLimit;
+        int saved = Engine.Threads;
+        try
+        {
+            GemmBlocking.Set(40, 2 * MR, 2L * 150 * NR);
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Engine.Threads = threads;
+                Check(false, false, 5 * MR + 3, 5 * NR + 7, 150, 1f, 0.5f);
+                Check(true, true, 3 * MR, 4 * NR, 150, -1f, 0f, pad: 2);
+            }
+        }
+        finally
+        {
+            GemmBlocking.Set(kc, mc, limit);
+            Engine.Threads = saved;
+        }
+    }
+
     [Theory]
     [InlineData(16, 1024, 27)]
     [InlineData(32, 1024, 144)]
