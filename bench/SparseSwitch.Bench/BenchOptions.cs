@@ -3,7 +3,10 @@ using System.Globalization;
 namespace SparseSwitch.Bench;
 
 /// <summary>Options every bench understands: --json PATH, --threads N[,N...], --quick,
-/// --rounds N. Anything else is left in <see cref="Rest"/> for the bench itself.</summary>
+/// --rounds N, --sample SECONDS (least time per sample), --fastest (report each variant's fastest
+/// sample rather than the median: on a crowded machine the fastest short sample is the one least
+/// disturbed), --thread-cpu (time by the calling thread's CPU time, which leaves out time spent
+/// waiting for a core; meaningful for single-threaded variants only). Anything else is left in <see cref="Rest"/> for the bench itself.</summary>
 public sealed class BenchOptions
 {
     public string? JsonPath { get; private set; }
@@ -11,6 +14,9 @@ public sealed class BenchOptions
     public int[]? Threads { get; private set; }
     public bool Quick { get; private set; }
     public int Rounds { get; private set; } = 11;
+    public double? SampleSeconds { get; private set; }
+    public bool Fastest { get; private set; }
+    public bool ThreadCpu { get; private set; }
     public List<string> Rest { get; } = [];
 
     public static BenchOptions Parse(IReadOnlyList<string> args)
@@ -24,6 +30,12 @@ public sealed class BenchOptions
             {
                 case "--json": o.JsonPath = Value(); break;
                 case "--quick": o.Quick = true; break;
+                case "--fastest": o.Fastest = true; break;
+                case "--thread-cpu": o.ThreadCpu = true; break;
+                case "--sample":
+                    o.SampleSeconds = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double sec) && sec > 0
+                        ? sec : throw new ArgumentException("--sample expects a positive number of seconds.");
+                    break;
                 case "--rounds":
                     o.Rounds = int.TryParse(Value(), NumberStyles.Integer, CultureInfo.InvariantCulture, out int r) && r >= 1
                         ? r : throw new ArgumentException("--rounds expects a positive integer.");

@@ -3,16 +3,16 @@ using SparseSwitch.Tensors;
 namespace SparseSwitch.Bench;
 
 /// <summary>Our SGEMM under different block sizes (KC/MC/NC), interleaved; the first choice is the
-/// baseline of the ratios. Options: --size N (square), --blockings KC:MC:PackedBLimit(floats)[,...].</summary>
+/// baseline of the ratios. Options: --size N (square), --blockings KC:MC:NC:PackedBLimit(floats)[,...].</summary>
 public sealed class GemmTuneBench : IBench
 {
     public string Name => "gemm-tune";
-    public string Description => "compare SGEMM block sizes (--size 1024 --blockings 256:96:4194304,128:96:4194304)";
+    public string Description => "compare SGEMM block sizes (--size 1024 --blockings 256:96:384:4194304,128:96:384:4194304)";
 
     public int Run(BenchOptions options, Harness harness)
     {
         var shapes = new List<(int M, int N, int K)>();
-        string blockings = "256:96:4194304,128:96:4194304,192:96:4194304,256:192:4194304,256:96:262144";
+        string blockings = "256:96:384:4194304,128:96:384:4194304,256:192:384:4194304,256:96:192:4194304,256:96:768:4194304";
         for (int i = 0; i < options.Rest.Count; i++)
         {
             if (options.Rest[i] == "--size" && i + 1 < options.Rest.Count)
@@ -40,7 +40,7 @@ public sealed class GemmTuneBench : IBench
                 new Rng(2).FillUniform(b.Span, -1f, 1f);
                 var variants = choices.Select(ch => new Harness.Variant(string.Join(":", ch), () =>
                 {
-                    GemmBlocking.Set((int)ch[0], (int)ch[1], ch[2]);
+                    GemmBlocking.Set((int)ch[0], (int)ch[1], (int)ch[2], ch[3]);
                     Gemm.Sgemm(false, false, m, n, k, 1f, a.Span, k, b.Span, n, 0f, c.Span, n);
                 })).ToArray();
                 var timing = harness.Measure(variants);
@@ -54,7 +54,7 @@ public sealed class GemmTuneBench : IBench
         finally
         {
             Engine.Threads = saved;
-            GemmBlocking.Set((int)choices[0][0], (int)choices[0][1], choices[0][2]);
+            GemmBlocking.Set((int)choices[0][0], (int)choices[0][1], (int)choices[0][2], choices[0][3]);
         }
         return 0;
     }

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
+using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 
@@ -23,7 +24,8 @@ public sealed class Harness
     /// <summary>One variant: a name and an action that runs the measured work once.</summary>
     public readonly record struct Variant(string Name, Action Run);
 
-    /// <summary>The result of measuring one case: median seconds per run of each variant.</summary>
+    /// <summary>The result of measuring one case: median seconds per run of each variant (the
+    /// fastest sample instead with --fastest).</summary>
     public sealed class Timing
     {
         public required string[] Names { get; init; }
@@ -41,7 +43,7 @@ public sealed class Harness
     public Timing Measure(params Variant[] variants)
     {
         int rounds = Options.Quick ? 5 : Options.Rounds;
-        double minSample = Options.Quick ? 0.02 : 0.1;
+        double minSample = Options.SampleSeconds ?? (Options.Quick ? 0.02 : 0.1);
         var reps = new int[variants.Length];
         // Warm-up (JIT tiers, caches, thread pool) and calibration of repetitions per sample.
         for (int v = 0; v < variants.Length; v++)
@@ -64,15 +66,32 @@ public sealed class Harness
         return new Timing
         {
             Names = variants.Select(v => v.Name).ToArray(),
-            MedianSeconds = samples.Select(Median).ToArray(),
+            MedianSeconds = samples.Select(x => Options.Fastest ? x.Min() : Median(x)).ToArray(),
         };
     }
 
-    private static double TimeOnce(Action run, int reps)
+    private double TimeOnce(Action run, int reps)
     {
+        if (Options.ThreadCpu)
+        {
+            double c0 = ThreadCpuSeconds();
+            for (int i = 0; i < reps; i++) run();
+            return ThreadCpuSeconds() - c0;
+        }
         long t0 = Stopwatch.GetTimestamp();
         for (int i = 0; i < reps; i++) run();
         return Stopwatch.GetElapsedTime(t0).TotalSeconds;
+    }
+
+    private struct Timespec { public long Seconds, Nanoseconds; }
+    [DllImport("libc", EntryPoint = "clock_gettime")] private static extern int ClockGetTime(int clock, out Timespec ts);
+    private const int ClockThreadCpuTime = 3;
+
+    /// <summary>CPU time of the calling thread (Linux): time spent waiting for a core is not counted.</summary>
+    private static double ThreadCpuSeconds()
+    {
+        if (ClockGetTime(ClockThreadCpuTime, out var ts) != 0) throw new InvalidOperationException("clock_gettime(CLOCK_THREAD_CPUTIME_ID) failed.");
+        return ts.Seconds + ts.Nanoseconds * 1e-9;
     }
 
     private static double Median(double[] x)

@@ -10,7 +10,7 @@ var benches = typeof(IBench).Assembly.GetTypes()
 
 void Usage(TextWriter w)
 {
-    w.WriteLine("usage: SparseSwitch.Bench <bench> [--json PATH] [--threads N[,N...]] [--quick] [--rounds N] [bench options]");
+    w.WriteLine("usage: SparseSwitch.Bench <bench> [--json PATH] [--threads N[,N...]] [--quick] [--rounds N] [--sample S] [--fastest] [--thread-cpu] [bench options]");
     w.WriteLine("benches:");
     foreach (var b in benches) w.WriteLine($"  {b.Name,-16} {b.Description}");
 }

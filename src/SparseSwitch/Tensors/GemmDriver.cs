@@ -3,11 +3,11 @@ using System.Runtime.CompilerServices;
 namespace SparseSwitch.Tensors;
 
 /// <summary>
-/// The loops around the GEMM micro-kernel (BLIS style). For each column block of C (NC wide):
-/// phase 1 packs op(B)[all k × block] and, for the first block, all of op(A) into aligned
-/// micro-panels, cut into KC-deep slices; phase 2 runs compute tasks, each an MC-row block of C
-/// times a range of NR-wide panels, looping k-slice → B micro-panel (stays in L1) → A micro-panel
-/// (its MC×KC block stays in L2) → micro-kernel. Both phases are split across
+/// The loops around the GEMM micro-kernel (BLIS style). For each column block of C (as wide as
+/// <see cref="GemmBlocking.PackedBLimit"/> allows): phase 1 packs op(B)[all k × block] and, for
+/// the first block, all of op(A) into aligned micro-panels, cut into KC-deep slices; phase 2 runs
+/// compute tasks, each an MC-row × (at most) NC-column block of C, looping k-slice → B
+/// micro-panel → A micro-panel → micro-kernel (the task's A block, B slice and C block stay in L2). Both phases are split across
 /// <see cref="WorkerPool"/> threads; a pool join separates them, so a column block costs two
 /// joins. Each tile of C is computed by exactly one task with the k-slices in order, so the bits
 /// of the result do not depend on the thread count or on timing. One instance per calling thread
@@ -30,7 +30,7 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
     private bool _transA, _transB;
     private int _m, _n, _k;
     private float _alpha, _beta;
-    private int _kcBlock, _mcPanels, _mPanels;
+    private int _kcBlock, _mcPanels, _ncTaskPanels, _mPanels;
     private float* _ap, _bp;
     // Current column block and phase.
     private int _jc, _nPanels;
@@ -46,6 +46,7 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
         int threads = (long)m * n * k < ParallelThreshold ? 1 : Engine.Threads;
         _kcBlock = GemmBlocking.KC;
         _mcPanels = GemmBlocking.MC / MR;
+        _ncTaskPanels = Math.Max(1, GemmBlocking.NC / NR);
         _mPanels = (m + MR - 1) / MR;
         int ncPanels = (int)Math.Clamp(GemmBlocking.PackedBLimit / ((long)k * NR), 1, (n + NR - 1) / NR);
         int nc = ncPanels * NR;
@@ -55,7 +56,10 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
         for (_jc = 0; _jc < n; _jc += nc)
         {
             _nPanels = (Math.Min(nc, n - _jc) + NR - 1) / NR;
-            _nParts = threads == 1 ? 1 : Math.Min(_nPanels, Math.Max(1, (2 * threads + mBlocks - 1) / mBlocks));
+            // Tasks at most NC wide keep their KC×NC slice of B and their MC×NC block of C in L2;
+            // with several threads, enough tasks to share out evenly.
+            _nParts = Math.Max((_nPanels + _ncTaskPanels - 1) / _ncTaskPanels, threads == 1 ? 1 : (2 * threads + mBlocks - 1) / mBlocks);
+            _nParts = Math.Min(_nPanels, _nParts);
             _packing = true;
             _packA = _jc == 0;
             _packBTasks = Math.Min(_nPanels, threads);

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SparseSwitch.Tensors;
 
@@ -72,6 +73,14 @@ internal static class GemmMicroKernel
         where TV : struct where TO : struct, IGemmVector<TV>
     {
         nint w = TO.Width, nr = NV * TO.Width;
+        if (Sse.IsSupported)
+        {
+            // Start fetching the C tile now; the k loop hides the latency (rows of C are often a
+            // power of two apart and would otherwise miss one after another in the epilogue).
+            float* row = c;
+            for (int r = 0; r < MR; r++, row += ldc)
+                for (nint j = 0; j < nr; j += 16) Sse.Prefetch0(row + j);
+        }
         TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero;
         TV c10 = TO.Zero, c11 = TO.Zero, c12 = TO.Zero;
         TV c20 = TO.Zero, c21 = TO.Zero, c22 = TO.Zero;

@@ -113,13 +113,13 @@ public class GemmTests
     [Fact]
     public void SmallBlockSizesCrossEveryBlockBoundary()
     {
-        // Several k-slices, MC-row blocks and column blocks (k·NC limited to two panels).
-        int kc = GemmBlocking.KC, mc = GemmBlocking.MC;
+        // Several k-slices, MC-row blocks, NC-column tasks and packed column blocks (two panels each).
+        int kc = GemmBlocking.KC, mc = GemmBlocking.MC, nc = GemmBlocking.NC;
         long limit = GemmBlocking.PackedBLimit;
         int saved = Engine.Threads;
         try
         {
-            GemmBlocking.Set(40, 2 * MR, 2L * 150 * NR);
+            GemmBlocking.Set(40, 2 * MR, NR, 2L * 150 * NR);
             foreach (int threads in new[] { 1, 2 })
             {
                 Engine.Threads = threads;
@@ -129,7 +129,7 @@ public class GemmTests
         }
         finally
         {
-            GemmBlocking.Set(kc, mc, limit);
+            GemmBlocking.Set(kc, mc, nc, limit);
             Engine.Threads = saved;
         }
     }
