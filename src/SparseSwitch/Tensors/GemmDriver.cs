@@ -48,7 +48,11 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
         _mcPanels = GemmBlocking.MC / MR;
         _ncTaskPanels = Math.Max(1, GemmBlocking.NC / NR);
         _mPanels = (m + MR - 1) / MR;
-        int ncPanels = (int)Math.Clamp(GemmBlocking.PackedBLimit / ((long)k * NR), 1, (n + NR - 1) / NR);
+        // Column blocks of equal width (in panels), each with at most PackedBLimit packed floats.
+        int totalPanels = (n + NR - 1) / NR;
+        int maxPanels = (int)Math.Clamp(GemmBlocking.PackedBLimit / ((long)k * NR), 1, totalPanels);
+        int blocks = (totalPanels + maxPanels - 1) / maxPanels;
+        int ncPanels = (totalPanels + blocks - 1) / blocks;
         int nc = ncPanels * NR;
         _ap = _packedA.Ensure((long)_mPanels * MR * k);
         _bp = _packedB.Ensure((long)ncPanels * NR * k);
