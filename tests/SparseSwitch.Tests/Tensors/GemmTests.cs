@@ -171,6 +171,35 @@ public class GemmTests
         finally { Engine.Threads = saved; }
     }
 
+    /// <summary>The narrower-vector instantiations of the driver (the fallbacks on machines
+    /// without AVX-512) against the reference, called directly since Sgemm picks the widest.</summary>
+    [Theory]
+    [InlineData(256)]
+    [InlineData(128)]
+    public unsafe void NarrowerVectorWidthsMatchReference(int bits)
+    {
+        if (bits == 256 && !System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated) return;
+        if (bits == 128 && !System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated) return;
+        var rng = new Rng(11);
+        foreach (var (m, n, k, ta, tb) in new[] { (13, 29, 37, false, false), (8, 24, 5, true, false), (33, 50, 300, false, true), (17, 7, 19, true, true) })
+        {
+            int lda = ta ? m : k, ldb = tb ? k : n;
+            var a = Random(rng, m * k);
+            var b = Random(rng, k * n);
+            var expected = Random(rng, m * n);
+            var actual = (float[])expected.Clone();
+            Gemm.SgemmReference(ta, tb, m, n, k, 1.25f, a, lda, b, ldb, 0.5f, expected, n);
+            fixed (float* pa = a, pb = b, pc = actual)
+            {
+                if (bits == 256)
+                    GemmDriver<System.Runtime.Intrinsics.Vector256<float>, Gemm256>.ForThisThread.Run(ta, tb, m, n, k, 1.25f, pa, lda, pb, ldb, 0.5f, pc, n);
+                else
+                    GemmDriver<System.Runtime.Intrinsics.Vector128<float>, Gemm128>.ForThisThread.Run(ta, tb, m, n, k, 1.25f, pa, lda, pb, ldb, 0.5f, pc, n);
+            }
+            Close.Assert(expected, actual, 1.25 * 4e-7 * k * Math.Sqrt(k) + 1e-6, 1e-6, $"{bits}-bit m={m} n={n} k={k} ta={ta} tb={tb}");
+        }
+    }
+
     [Fact]
     public void RejectsBadArguments()
     {
