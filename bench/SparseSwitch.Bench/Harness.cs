@@ -136,7 +136,7 @@ public sealed class Harness
                 var obj = new Dictionary<string, object?>
                 {
                     ["bench"] = r.Bench, ["case"] = r.Case, ["ours"] = r.Ours, ["baseline"] = r.Baseline,
-                    ["unit"] = r.Unit, ["ratio"] = Ratio(r), ["threads"] = Options.Threads,
+                    ["unit"] = r.Unit, ["ratio"] = Ratio(r),
                 };
                 if (!double.IsNaN(r.OursSeconds)) obj["ours_s"] = r.OursSeconds;
                 if (r.BaselineSeconds is double bs) obj["baseline_s"] = bs;

@@ -119,12 +119,12 @@ public class GemmTests
         int saved = Engine.Threads;
         try
         {
-            GemmBlocking.Set(40, 2 * MR, NR, 2L * 150 * NR);
+            GemmBlocking.Set(40, 2 * MR, NR, 2L * 300 * NR);
             foreach (int threads in new[] { 1, 2 })
             {
                 Engine.Threads = threads;
-                Check(false, false, 5 * MR + 3, 5 * NR + 7, 150, 1f, 0.5f);
-                Check(true, true, 3 * MR, 4 * NR, 150, -1f, 0f, pad: 2);
+                Check(false, false, 5 * MR + 3, 5 * NR + 7, 300, 1f, 0.5f);
+                Check(true, true, 6 * MR, 4 * NR, 300, -1f, 0f, pad: 2); // above the threading threshold
             }
         }
         finally
