@@ -7,7 +7,12 @@ namespace SparseSwitch.Tensors;
 /// Single-precision matrix product, row-major:
 /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, op(X) = X or Xᵀ.
 /// A is stored [m×k] (lda ≥ k) or, transposed, [k×m] (lda ≥ m); B likewise.
-/// beta = 0 overwrites C without reading it (NaNs in C do not propagate), as in BLAS.
+/// beta = 0 overwrites C without reading it (NaNs in C do not propagate), as in BLAS; alpha = 0
+/// or k = 0 only scales C by beta (A and B are not read).
+/// Sgemm is the packed, register-blocked, multithreaded implementation (GemmDriver,
+/// GemmPacking, GemmMicroKernel, block sizes in GemmBlocking); it uses <see cref="Engine.Threads"/>
+/// threads for products above 128³ multiply-adds, and its result bits depend neither on the
+/// thread count nor on timing. SgemmReference is its plain scalar twin.
 /// </summary>
 public static partial class Gemm
 {
