@@ -7,22 +7,24 @@ namespace SparseSwitch.Bench;
 public sealed class GemmBench : IBench
 {
     public string Name => "gemm";
-    public string Description => "SGEMM GFLOP/s vs OpenBLAS cblas_sgemm (options: --sizes 256,512 --no-conv)";
+    public string Description => "SGEMM GFLOP/s vs OpenBLAS cblas_sgemm (options: --sizes 256,512 --no-conv --openblas-core SkylakeX)";
 
     private sealed record Case(string Label, bool TransA, bool TransB, int M, int N, int K);
 
     public unsafe int Run(BenchOptions options, Harness harness)
     {
-        if (OpenBlas.PrepareEnvironment() is int rc) return rc;
         int[] sizes = options.Quick ? [256, 512] : [256, 512, 1024, 2048];
         bool conv = true;
+        string core = "SkylakeX";
         for (int i = 0; i < options.Rest.Count; i++)
         {
+            if (options.Rest[i] == "--openblas-core" && i + 1 < options.Rest.Count) { core = options.Rest[++i]; continue; }
             if (options.Rest[i] == "--sizes" && i + 1 < options.Rest.Count)
                 sizes = options.Rest[++i].Split(',').Select(int.Parse).ToArray();
             else if (options.Rest[i] == "--no-conv") conv = false;
             else { Console.Error.WriteLine($"gemm: unknown option {options.Rest[i]}"); return 2; }
         }
+        if (OpenBlas.PrepareEnvironment(core) is int rc) return rc;
         var cases = sizes.Select(s => new Case($"n={s}", false, false, s, s, s)).ToList();
         if (conv)
         {
@@ -35,7 +37,7 @@ public sealed class GemmBench : IBench
             cases.Add(new Case("conv dW N,T 64x576x1024", false, true, 64, 576, 1024));
         }
         int[] threadCounts = options.ThreadCountsOr(1, 2);
-        bool blas = OpenBlas.Unavailable is null;
+        bool blas = OpenBlas.Unavailable == "";
         if (blas)
             Console.WriteLine($"OpenBLAS core: {OpenBlas.CoreName}; config: {OpenBlas.Config}; " +
                               $"OPENBLAS_CORETYPE={Environment.GetEnvironmentVariable("OPENBLAS_CORETYPE") ?? "(unset)"}, " +

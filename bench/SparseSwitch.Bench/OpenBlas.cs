@@ -18,14 +18,11 @@ public static unsafe partial class OpenBlas
     private static readonly string[] Presets = ["OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"];
     private const string ReexecMarker = "SPARSESWITCH_BENCH_REEXEC";
 
-    /// <summary>Null when the library loads; otherwise why it does not.</summary>
-    public static string? Unavailable { get; } = Probe();
-
-    private static string? Probe()
-    {
-        if (NativeLibrary.TryLoad(Lib, out _)) return null;
-        return $"{Lib} not found (install with `apt-get install -y libopenblas0-pthread`)";
-    }
+    /// <summary>Empty when the library loads; otherwise why it does not.
+    /// (Probing loads the library, so it happens only once the environment is settled.)</summary>
+    public static string Unavailable => _unavailable ??= NativeLibrary.TryLoad(Lib, out _)
+        ? "" : $"{Lib} not found (install with `apt-get install -y libopenblas0-pthread`)";
+    private static string? _unavailable;
 
     /// <summary>
     /// Makes sure OpenBLAS runs its best kernels, re-running this same command line in a child
@@ -47,7 +44,7 @@ public static unsafe partial class OpenBlas
             }
             stage = "clean";
         }
-        if (stage == "clean" && Unavailable is null && Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported)
+        if (stage == "clean" && Unavailable == "" && Avx512F.IsSupported && Avx512BW.IsSupported && Avx512DQ.IsSupported)
         {
             string detected = CoreName;
             if (!Avx512Cores.Contains(detected, StringComparer.OrdinalIgnoreCase))
