@@ -201,6 +201,29 @@ public class GemmTests
     }
 
     [Fact]
+    public void SteadyStateCallsDoNotAllocate()
+    {
+        int saved = Engine.Threads;
+        try
+        {
+            var rng = new Rng(3);
+            int m = 70, n = 90, k = 500; // above the threading threshold
+            var a = Random(rng, m * k);
+            var b = Random(rng, k * n);
+            var c = new float[m * n];
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Engine.Threads = threads;
+                Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n); // grows the buffers
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int i = 0; i < 5; i++) Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+                Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+            }
+        }
+        finally { Engine.Threads = saved; }
+    }
+
+    [Fact]
     public void RejectsBadArguments()
     {
         var a = new float[12];
