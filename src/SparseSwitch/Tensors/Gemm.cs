@@ -10,7 +10,8 @@ namespace SparseSwitch.Tensors;
 /// beta = 0 overwrites C without reading it (NaNs in C do not propagate), as in BLAS; alpha = 0
 /// or k = 0 only scales C by beta (A and B are not read).
 /// Sgemm is the packed, register-blocked, multithreaded implementation (GemmDriver,
-/// GemmPacking, GemmMicroKernel, block sizes in GemmBlocking); it uses <see cref="Engine.Threads"/>
+/// GemmPacking, GemmMicroKernel, block sizes in GemmBlocking; m = 1 or n = 1 goes to the
+/// matrix–vector kernels of GemvDriver); it uses <see cref="Engine.Threads"/>
 /// threads for products above 128³ multiply-adds, and its result bits depend neither on the
 /// thread count nor on timing. SgemmReference is its plain scalar twin.
 /// </summary>
@@ -31,6 +32,15 @@ public static partial class Gemm
         {
             fixed (float* pa = a, pb = b, pc = c)
             {
+                if (m == 1 || n == 1)
+                {
+                    bool done = Vector512.IsHardwareAccelerated
+                        ? GemvDriver<Vector512<float>, Gemm512>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)
+                        : Vector256.IsHardwareAccelerated
+                            ? GemvDriver<Vector256<float>, Gemm256>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)
+                            : GemvDriver<Vector128<float>, Gemm128>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                    if (done) return;
+                }
                 if (Vector512.IsHardwareAccelerated)
                     GemmDriver<Vector512<float>, Gemm512>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
                 else if (Vector256.IsHardwareAccelerated)

@@ -201,6 +201,40 @@ public class GemmTests
     }
 
     [Fact]
+    public void MatrixVectorProducts()
+    {
+        int saved = Engine.Threads;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Engine.Threads = threads;
+                foreach (bool ta in new[] { false, true })
+                foreach (bool tb in new[] { false, true })
+                {
+                    // Above and below the threading threshold, odd output counts, padding, offsets.
+                    Check(ta, tb, 1, 1000 + 13, 700, 1.5f, 0.5f, pad: 3, offset: 1);
+                    Check(ta, tb, 777, 1, 900, -1f, 0f, pad: 2, offset: 2, nanC: true);
+                    Check(ta, tb, 1, 37, 5, 1f, 0f, pad: 1);
+                    Check(ta, tb, 63, 1, 1, 1f, 1f);
+                }
+            }
+            // Same bits for one and two threads.
+            var rng = new Rng(8);
+            var a = Random(rng, 1500);
+            var b = Random(rng, 1500 * 999);
+            var r1 = new float[999];
+            var r2 = new float[999];
+            Engine.Threads = 1;
+            Gemm.Sgemm(false, false, 1, 999, 1500, 1f, a, 1500, b, 999, 0f, r1, 999);
+            Engine.Threads = 2;
+            Gemm.Sgemm(false, false, 1, 999, 1500, 1f, a, 1500, b, 999, 0f, r2, 999);
+            Assert.Equal(r1, r2);
+        }
+        finally { Engine.Threads = saved; }
+    }
+
+    [Fact]
     public void SteadyStateCallsDoNotAllocate()
     {
         int saved = Engine.Threads;
