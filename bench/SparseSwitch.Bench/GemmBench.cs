@@ -7,9 +7,13 @@ namespace SparseSwitch.Bench;
 public sealed class GemmBench : IBench
 {
     public string Name => "gemm";
-    public string Description => "SGEMM GFLOP/s vs OpenBLAS cblas_sgemm (options: --sizes 256,512 --no-conv --openblas-core SkylakeX)";
+    public string Description => "SGEMM GFLOP/s vs OpenBLAS cblas_sgemm (options: --sizes 256,512 --no-conv (drops conv and gemv cases) --openblas-core SkylakeX)";
 
-    private sealed record Case(string Label, bool TransA, bool TransB, int M, int N, int K);
+    private sealed record Case(string Label, bool TransA, bool TransB, int M, int N, int K)
+    {
+        /// <summary>A matrix–vector product: the baseline is cblas_sgemv on the matrix operand.</summary>
+        public bool Gemv { get; init; }
+    }
 
     public unsafe int Run(BenchOptions options, Harness harness)
     {
@@ -35,6 +39,12 @@ public sealed class GemmBench : IBench
             cases.Add(new Case("conv fwd 128x1024x1152", false, false, 128, 1024, 1152));
             cases.Add(new Case("conv dX T,N 576x1024x64", true, false, 576, 1024, 64));
             cases.Add(new Case("conv dW N,T 64x576x1024", false, true, 64, 576, 1024));
+        }
+        if (conv)
+        {
+            // Batch-1 Linear layers (1024×1024 weight): the baseline is cblas_sgemv, as BASELINES says.
+            cases.Add(new Case("gemv W·x 1024x1x1024", false, false, 1024, 1, 1024) { Gemv = true });
+            cases.Add(new Case("gemv x·Wt 1x1024x1024", false, true, 1, 1024, 1024) { Gemv = true });
         }
         int[] threadCounts = options.ThreadCountsOr(1, 2);
         bool blas = OpenBlas.Unavailable == "";
@@ -76,8 +86,13 @@ public sealed class GemmBench : IBench
                         variants.Add(new("openblas", () =>
                         {
                             fixed (float* pa = a.Span, pb = b.Span, pc = c.Span)
-                                OpenBlas.cblas_sgemm(OpenBlas.RowMajor, cs.TransA ? OpenBlas.Trans : OpenBlas.NoTrans,
-                                    cs.TransB ? OpenBlas.Trans : OpenBlas.NoTrans, cs.M, cs.N, cs.K, 1f, pa, lda, pb, ldb, 0f, pc, cs.N);
+                                if (cs.Gemv && cs.N == 1) // y[m] = A[m×k] · x
+                                    OpenBlas.cblas_sgemv(OpenBlas.RowMajor, OpenBlas.NoTrans, cs.M, cs.K, 1f, pa, lda, pb, 1, 0f, pc, 1);
+                                else if (cs.Gemv) // y[n] = B[n×k] · x (B stored transposed)
+                                    OpenBlas.cblas_sgemv(OpenBlas.RowMajor, OpenBlas.NoTrans, cs.N, cs.K, 1f, pb, ldb, pa, 1, 0f, pc, 1);
+                                else
+                                    OpenBlas.cblas_sgemm(OpenBlas.RowMajor, cs.TransA ? OpenBlas.Trans : OpenBlas.NoTrans,
+                                        cs.TransB ? OpenBlas.Trans : OpenBlas.NoTrans, cs.M, cs.N, cs.K, 1f, pa, lda, pb, ldb, 0f, pc, cs.N);
                         }));
                     var timing = harness.Measure(variants.ToArray());
                     double ours = timing["ours"];
