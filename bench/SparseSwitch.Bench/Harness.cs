@@ -130,6 +130,7 @@ public sealed class Harness
         Console.Write(sb.ToString());
         if (Options.JsonPath is { } path)
         {
+            if (Path.GetDirectoryName(Path.GetFullPath(path)) is { } dir) Directory.CreateDirectory(dir);
             using var w = new StreamWriter(path, append: true);
             foreach (var r in _rows)
             {
