@@ -7,12 +7,12 @@ namespace SparseSwitch.Bench;
 public sealed class GemmTuneBench : IBench
 {
     public string Name => "gemm-tune";
-    public string Description => "compare SGEMM block sizes (--size 1024 --blockings 256:96:384:4194304,128:96:384:4194304)";
+    public string Description => "compare SGEMM block sizes (--size 1024 --blockings 256:96:384:524288,128:96:384:524288)";
 
     public int Run(BenchOptions options, Harness harness)
     {
         var shapes = new List<(int M, int N, int K)>();
-        string blockings = "256:96:384:4194304,128:96:384:4194304,256:192:384:4194304,256:96:192:4194304,256:96:768:4194304";
+        string blockings = "256:96:384:524288,128:96:384:524288,256:192:384:524288,256:96:192:524288,256:96:384:4194304";
         for (int i = 0; i < options.Rest.Count; i++)
         {
             if (options.Rest[i] == "--size" && i + 1 < options.Rest.Count)

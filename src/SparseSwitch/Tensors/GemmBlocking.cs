@@ -3,8 +3,8 @@ namespace SparseSwitch.Tensors;
 /// <summary>
 /// Block sizes of the GEMM loops (<see cref="GemmDriver{TV, TO}"/>), chosen for the caches of a
 /// core with 48 KiB L1d and 1–2 MiB L2 (Zen 5):
-/// KC — depth of a k-slice: a KC×NR micro-panel of packed B (KC·48·4 bytes) is reused from
-///      L1 while the MR-row micro-panels of A stream past it;
+/// KC — depth of a k-slice: a KC×NR micro-panel of packed B (KC·48·4 bytes, 48 KiB at 256) is
+///      reused while the MR-row micro-panels of A stream past it (128–384 measured alike);
 /// MC — rows of C per compute task: the MC×KC block of packed A stays in L2;
 /// NC — columns of C per compute task: the KC×NC slice of packed B and the MC×NC block of C stay
 ///      in L2 while the task walks through the k-slices;

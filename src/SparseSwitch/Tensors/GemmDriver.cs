@@ -7,9 +7,10 @@ namespace SparseSwitch.Tensors;
 /// <see cref="GemmBlocking.PackedBLimit"/> allows): phase 1 packs op(B)[all k × block] and, for
 /// the first block, all of op(A) into aligned micro-panels, cut into KC-deep slices; phase 2 runs
 /// compute tasks, each an MC-row × (at most) NC-column block of C, looping k-slice → B
-/// micro-panel → A micro-panel → micro-kernel (the task's A block, B slice and C block stay in L2). Both phases are split across
-/// <see cref="WorkerPool"/> threads; a pool join separates them, so a column block costs two
-/// joins. Each tile of C is computed by exactly one task with the k-slices in order, so the bits
+/// micro-panel → A micro-panel → micro-kernel (the task's A block, B slice and C block stay in
+/// L2). Both phases are split across <see cref="WorkerPool"/> threads; a pool join separates
+/// them, so a column block costs two joins. Packed A holds all of op(A) (m·k floats, rounded up
+/// to MR rows) per calling thread. Each tile of C is computed by exactly one task with the k-slices in order, so the bits
 /// of the result do not depend on the thread count or on timing. One instance per calling thread
 /// (its buffers are reused, so a call allocates nothing once they have grown).
 /// </summary>
