@@ -7,7 +7,7 @@ namespace SparseSwitch.Tests.Tensors;
 /// <summary>The optimised <see cref="Gemm.Sgemm"/> against its scalar twin (which accumulates in
 /// double). Float accumulation over k terms errs by about k·ε·Σ|a·b|, so the tolerance scales
 /// with k and with the magnitude of the terms, not of the result.</summary>
-[Collection("Engine.Threads")]
+[Collection(EngineThreadsCollection.Name)]
 public class GemmTests
 {
     private const int MR = GemmMicroKernel.MR;
