@@ -144,12 +144,12 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
                     float* c = _c + row0 * ldc + col0;
                     if (rows == MR && cols == NR)
                     {
-                        GemmMicroKernel.Run<TV, TO>(kc, ap, bp, c, ldc, alpha, beta);
+                        GemmMicroKernel.Tile<TV, TO>(kc, ap, bp, c, ldc, alpha, beta);
                     }
                     else
                     {
                         if (cols <= 2 * TO.Width) GemmMicroKernel.Run2<TV, TO>(kc, ap, bp, tile, NR);
-                        else GemmMicroKernel.Run<TV, TO>(kc, ap, bp, tile, NR, 1f, 0f);
+                        else GemmMicroKernel.Tile<TV, TO>(kc, ap, bp, tile, NR, 1f, 0f);
                         GemmMicroKernel.Epilogue(tile, NR, rows, cols, c, ldc, alpha, beta);
                     }
                 }

@@ -132,6 +132,67 @@ internal static class GemmMicroKernel
         }
     }
 
+    /// <summary>True where the CPU has 16 vector registers (x64 without AVX-512): the 24
+    /// accumulators of <see cref="Run{TV, TO}"/> would spill, so full tiles run as two 4-row
+    /// halves (<see cref="RunHalf{TV, TO}"/>). Settable so tests can run that path anywhere.</summary>
+    internal static bool FewRegisters = !Avx512F.IsSupported && !System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported;
+
+    /// <summary>A full MR×NR tile: <see cref="Run{TV, TO}"/>, or two halves where registers are few
+    /// (identical bits either way: each element sees the same fused multiply-adds in order).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Tile<TV, TO>(int kc, float* ap, float* bp, float* c, nint ldc, float alpha, float beta)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        if (FewRegisters)
+        {
+            RunHalf<TV, TO>(kc, ap, bp, c, ldc, alpha, beta);
+            RunHalf<TV, TO>(kc, ap + MR / 2, bp, c + MR / 2 * ldc, ldc, alpha, beta);
+        }
+        else Run<TV, TO>(kc, ap, bp, c, ldc, alpha, beta);
+    }
+
+    /// <summary>Rows 0–3 of a packed A micro-panel (pass ap + 4 for rows 4–7) × 3 vectors: 12
+    /// accumulators + 3 B vectors + 1 broadcast fit 16 registers.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static unsafe void RunHalf<TV, TO>(int kc, float* ap, float* bp, float* c, nint ldc, float alpha, float beta)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        nint w = TO.Width, nr = NV * TO.Width;
+        TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero;
+        TV c10 = TO.Zero, c11 = TO.Zero, c12 = TO.Zero;
+        TV c20 = TO.Zero, c21 = TO.Zero, c22 = TO.Zero;
+        TV c30 = TO.Zero, c31 = TO.Zero, c32 = TO.Zero;
+        for (int p = 0; p < kc; p++)
+        {
+            TV b0 = TO.Load(ref bp[0]);
+            TV b1 = TO.Load(ref bp[w]);
+            TV b2 = TO.Load(ref bp[2 * w]);
+            TV a;
+            a = TO.Broadcast(ap[0]); c00 = TO.MulAdd(a, b0, c00); c01 = TO.MulAdd(a, b1, c01); c02 = TO.MulAdd(a, b2, c02);
+            a = TO.Broadcast(ap[1]); c10 = TO.MulAdd(a, b0, c10); c11 = TO.MulAdd(a, b1, c11); c12 = TO.MulAdd(a, b2, c12);
+            a = TO.Broadcast(ap[2]); c20 = TO.MulAdd(a, b0, c20); c21 = TO.MulAdd(a, b1, c21); c22 = TO.MulAdd(a, b2, c22);
+            a = TO.Broadcast(ap[3]); c30 = TO.MulAdd(a, b0, c30); c31 = TO.MulAdd(a, b1, c31); c32 = TO.MulAdd(a, b2, c32);
+            ap += MR;
+            bp += nr;
+        }
+        TV va = TO.Broadcast(alpha);
+        if (beta == 0f)
+        {
+            StoreRow<TV, TO>(c, w, va, c00, c01, c02); c += ldc;
+            StoreRow<TV, TO>(c, w, va, c10, c11, c12); c += ldc;
+            StoreRow<TV, TO>(c, w, va, c20, c21, c22); c += ldc;
+            StoreRow<TV, TO>(c, w, va, c30, c31, c32);
+        }
+        else
+        {
+            TV vb = TO.Broadcast(beta);
+            UpdateRow<TV, TO>(c, w, va, vb, c00, c01, c02); c += ldc;
+            UpdateRow<TV, TO>(c, w, va, vb, c10, c11, c12); c += ldc;
+            UpdateRow<TV, TO>(c, w, va, vb, c20, c21, c22); c += ldc;
+            UpdateRow<TV, TO>(c, w, va, vb, c30, c31, c32);
+        }
+    }
+
     /// <summary>The same kernel for a B micro-panel with at most two vectors of live columns (the
     /// right edge of C): 8 × 2 vectors, B rows still NV vectors apart. Same arithmetic per
     /// element as <see cref="Run{TV, TO}"/>, so the bits do not depend on which kernel ran.</summary>
