@@ -9,8 +9,9 @@ namespace SparseSwitch.Tensors;
 /// NC — columns of C per compute task: the KC×NC slice of packed B and the MC×NC block of C stay
 ///      in L2 while the task walks through the k-slices;
 /// PackedBLimit — floats of packed B per column block: all k rows of op(B) for as many columns
-///      as fit are packed at once (one pool join per phase rather than per k-slice); 2 MiB keeps
-///      the block near the core (a wider one measured 15 % slower at n = 2048).
+///      as fit are packed at once (one pool join per phase rather than per k-slice). 2–4 MiB
+///      measured alike on one thread; 16 MiB (all of B at n = 2048) was 15 % slower. The larger
+///      end halves the joins per product, which matters with two threads.
 /// Settable (before a call, not during one) so that the tuning bench can compare choices.
 /// </summary>
 internal static class GemmBlocking
@@ -18,7 +19,7 @@ internal static class GemmBlocking
     public static int KC { get; private set; } = 256;
     public static int MC { get; private set; } = 96;
     public static int NC { get; private set; } = 384;
-    public static long PackedBLimit { get; private set; } = 512L << 10;
+    public static long PackedBLimit { get; private set; } = 1L << 20;
 
     public static void Set(int kc, int mc, int nc, long packedBLimit)
     {
