@@ -1,10 +1,19 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+
 namespace SparseSwitch.Tensors;
 
 /// <summary>
 /// Single-precision matrix product, row-major:
 /// C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C, op(X) = X or Xᵀ.
 /// A is stored [m×k] (lda ≥ k) or, transposed, [k×m] (lda ≥ m); B likewise.
-/// beta = 0 overwrites C without reading it (NaNs in C do not propagate), as in BLAS.
+/// beta = 0 overwrites C without reading it (NaNs in C do not propagate), as in BLAS; alpha = 0
+/// or k = 0 only scales C by beta (A and B are not read).
+/// Sgemm is the packed, register-blocked, multithreaded implementation (GemmDriver,
+/// GemmPacking, GemmMicroKernel, block sizes in GemmBlocking; m = 1 or n = 1 goes to the
+/// matrix–vector kernels of GemvDriver); it uses <see cref="Engine.Threads"/>
+/// threads for products above 128³ multiply-adds, and its result bits depend neither on the
+/// thread count nor on timing. SgemmReference is its plain scalar twin.
 /// </summary>
 public static partial class Gemm
 {
@@ -13,7 +22,46 @@ public static partial class Gemm
         float beta, Span<float> c, int ldc)
     {
         CheckArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
-        SgemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+        unsafe
+        {
+            fixed (float* pa = a, pb = b, pc = c)
+            {
+                if (m == 1 || n == 1)
+                {
+                    bool done = Vector512.IsHardwareAccelerated
+                        ? GemvDriver<Vector512<float>, Gemm512>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)
+                        : Vector256.IsHardwareAccelerated
+                            ? GemvDriver<Vector256<float>, Gemm256>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)
+                            : GemvDriver<Vector128<float>, Gemm128>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                    if (done) return;
+                }
+                if (Vector512.IsHardwareAccelerated)
+                    GemmDriver<Vector512<float>, Gemm512>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                else if (Vector256.IsHardwareAccelerated)
+                    GemmDriver<Vector256<float>, Gemm256>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                else if (Vector128.IsHardwareAccelerated)
+                    GemmDriver<Vector128<float>, Gemm128>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                else
+                    SgemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            }
+        }
+    }
+
+    /// <summary>C = beta · C over the m×n block (beta = 0 writes zeros without reading C).</summary>
+    private static void ScaleC(int m, int n, float beta, Span<float> c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.Slice(i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else if (beta != 1f) TensorPrimitives.Multiply(row, beta, row);
+        }
     }
 
     internal static void CheckArgs(bool transA, bool transB, int m, int n, int k,
