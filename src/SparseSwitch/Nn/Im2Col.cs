@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace SparseSwitch.Nn;
@@ -16,27 +18,33 @@ public static class Im2Col
         if (image.Length < g.C * g.H * g.W) throw new ArgumentException("Im2Col.Unfold: image is too short for its geometry.");
         if (col.Length < g.ColRows * p) throw new ArgumentException("Im2Col.Unfold: col is too short for its geometry.");
         if (g.SH == 1 && g.SW == 1 && g.OW == g.W) { UnfoldSameWidth(g, image, col); return; }
+        // General strides: per output row, zero the out-of-image edges and gather the rest.
+        // Indices are in range by construction (lengths checked above, [lo, hi) from ValidOw).
+        ref float img0 = ref MemoryMarshal.GetReference(image);
+        ref float col0 = ref MemoryMarshal.GetReference(col);
+        int sw = g.SW;
         for (int c = 0; c < g.C; c++)
         {
-            var plane = image.Slice(c * g.H * g.W, g.H * g.W);
+            int planeStart = c * g.H * g.W;
             for (int ki = 0; ki < g.KH; ki++)
             for (int kj = 0; kj < g.KW; kj++)
             {
-                var row = col.Slice(((c * g.KH + ki) * g.KW + kj) * p, p);
+                int rowStart = ((c * g.KH + ki) * g.KW + kj) * p;
                 var (lo, hi) = g.ValidOw(kj);
                 int offW = kj * g.DW - g.PW;
                 for (int y = 0; y < oh; y++)
                 {
-                    var dst = row.Slice(y * ow, ow);
+                    ref float dst = ref Unsafe.Add(ref col0, rowStart + y * ow);
                     int ih = y * g.SH - g.PH + ki * g.DH;
-                    if ((uint)ih >= (uint)g.H || hi <= lo) { dst.Clear(); continue; }
-                    var src = plane.Slice(ih * g.W, g.W);
-                    if (lo > 0) dst[..lo].Clear();
-                    if (hi < ow) dst[hi..].Clear();
-                    if (g.SW == 1)
-                        src.Slice(lo + offW, hi - lo).CopyTo(dst.Slice(lo, hi - lo));
-                    else
-                        for (int x = lo; x < hi; x++) dst[x] = src[x * g.SW + offW];
+                    if ((uint)ih >= (uint)g.H || hi <= lo)
+                    {
+                        for (int x = 0; x < ow; x++) Unsafe.Add(ref dst, x) = 0f;
+                        continue;
+                    }
+                    int srcBase = planeStart + ih * g.W + offW; // may be negative; srcBase + x·sw ≥ 0 for x ≥ lo
+                    for (int x = 0; x < lo; x++) Unsafe.Add(ref dst, x) = 0f;
+                    for (int x = lo; x < hi; x++) Unsafe.Add(ref dst, x) = Unsafe.Add(ref img0, srcBase + x * sw);
+                    for (int x = hi; x < ow; x++) Unsafe.Add(ref dst, x) = 0f;
                 }
             }
         }
@@ -51,13 +59,16 @@ public static class Im2Col
         if (image.Length < g.C * g.H * g.W) throw new ArgumentException("Im2Col.FoldAdd: image is too short for its geometry.");
         if (col.Length < g.ColRows * p) throw new ArgumentException("Im2Col.FoldAdd: col is too short for its geometry.");
         if (g.SH == 1 && g.SW == 1 && g.OW == g.W) { FoldAddSameWidth(g, col, image); return; }
+        ref float img0 = ref MemoryMarshal.GetReference(image);
+        ref float col0 = ref MemoryMarshal.GetReference(col);
+        int sw = g.SW;
         for (int c = 0; c < g.C; c++)
         {
-            var plane = image.Slice(c * g.H * g.W, g.H * g.W);
+            int planeStart = c * g.H * g.W;
             for (int ki = 0; ki < g.KH; ki++)
             for (int kj = 0; kj < g.KW; kj++)
             {
-                var row = col.Slice(((c * g.KH + ki) * g.KW + kj) * p, p);
+                int rowStart = ((c * g.KH + ki) * g.KW + kj) * p;
                 var (lo, hi) = g.ValidOw(kj);
                 if (hi <= lo) continue;
                 int offW = kj * g.DW - g.PW;
@@ -65,15 +76,9 @@ public static class Im2Col
                 {
                     int ih = y * g.SH - g.PH + ki * g.DH;
                     if ((uint)ih >= (uint)g.H) continue;
-                    var src = row.Slice(y * ow, ow);
-                    var dst = plane.Slice(ih * g.W, g.W);
-                    if (g.SW == 1)
-                    {
-                        var d = dst.Slice(lo + offW, hi - lo);
-                        TensorPrimitives.Add(d, src.Slice(lo, hi - lo), d);
-                    }
-                    else
-                        for (int x = lo; x < hi; x++) dst[x * g.SW + offW] += src[x];
+                    ref float src = ref Unsafe.Add(ref col0, rowStart + y * ow);
+                    int dstBase = planeStart + ih * g.W + offW; // dstBase + x·sw ≥ 0 for x ≥ lo
+                    for (int x = lo; x < hi; x++) Unsafe.Add(ref img0, dstBase + x * sw) += Unsafe.Add(ref src, x);
                 }
             }
         }
@@ -107,13 +112,7 @@ public static class Im2Col
                     int s = (ylo + ih0) * w + iw0, d = ylo * w, len = (yhi - ylo) * w;
                     int skip = Math.Max(0, -s), over = Math.Max(0, s + len - hw);
                     plane.Slice(s + skip, len - skip - over).CopyTo(row.Slice(d + skip, len - skip - over));
-                    if (lo > 0 || hi < w)
-                        for (int y = ylo; y < yhi; y++)
-                        {
-                            var r = row.Slice(y * w, w);
-                            r[..lo].Clear();
-                            r[hi..].Clear();
-                        }
+                    if (lo > 0 || hi < w) ClearEdgeColumns(row, w, ylo, yhi, lo, hi);
                 }
             }
         }
@@ -137,19 +136,26 @@ public static class Im2Col
                     var (lo, hi) = g.ValidOw(kj);
                     if (yhi <= ylo || hi <= lo) continue;
                     int iw0 = kj * g.DW - g.PW;
-                    if (lo > 0 || hi < w)
-                        for (int y = ylo; y < yhi; y++)
-                        {
-                            var r = row.Slice(y * w, w);
-                            r[..lo].Clear();
-                            r[hi..].Clear();
-                        }
+                    if (lo > 0 || hi < w) ClearEdgeColumns(row, w, ylo, yhi, lo, hi);
                     int s = (ylo + ih0) * w + iw0, d = ylo * w, len = (yhi - ylo) * w;
                     int skip = Math.Max(0, -s), over = Math.Max(0, s + len - hw);
                     var dst = plane.Slice(s + skip, len - skip - over);
                     TensorPrimitives.Add(dst, row.Slice(d + skip, len - skip - over), dst);
                 }
             }
+        }
+    }
+
+    /// <summary>Zeroes columns [0, lo) and [hi, w) of rows [ylo, yhi) of a [·, w] row-major block.</summary>
+    private static void ClearEdgeColumns(Span<float> block, int w, int ylo, int yhi, int lo, int hi)
+    {
+        if (block.Length < yhi * w) throw new ArgumentException("Im2Col: block too short.");
+        ref float r0 = ref MemoryMarshal.GetReference(block);
+        for (int y = ylo; y < yhi; y++)
+        {
+            ref float r = ref Unsafe.Add(ref r0, y * w);
+            for (int x = 0; x < lo; x++) Unsafe.Add(ref r, x) = 0f;
+            for (int x = hi; x < w; x++) Unsafe.Add(ref r, x) = 0f;
         }
     }
 
