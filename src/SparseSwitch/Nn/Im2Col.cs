@@ -6,18 +6,21 @@ namespace SparseSwitch.Nn;
 
 /// <summary>
 /// Unfolds one image for convolution as a matrix product and folds the gradient back.
-/// image: [C, H, W]; col: [C·KH·KW, OH·OW] with row (c·KH + ki)·KW + kj holding
+/// image: [C, H, W]; col: [C·KH·KW, OH·OW] (row stride ldCol ≥ OH·OW, default OH·OW, so several
+/// images can sit side by side in one wider matrix) with row (c·KH + ki)·KW + kj holding
 /// x[c, oh·SH − PH + ki·DH, ow·SW − PW + kj·DW] (zero outside the image) at column oh·OW + ow.
 /// Stride-1 rows are contiguous copies / vector adds; other strides gather.
 /// </summary>
 public static class Im2Col
 {
-    public static void Unfold(in ConvGeometry g, ReadOnlySpan<float> image, Span<float> col)
+    public static void Unfold(in ConvGeometry g, ReadOnlySpan<float> image, Span<float> col, int ldCol = 0)
     {
         int oh = g.OH, ow = g.OW, p = oh * ow;
+        int ld = ldCol == 0 ? p : ldCol;
+        if (ld < p) throw new ArgumentException($"Im2Col.Unfold: ldCol={ldCol} < OH·OW={p}.");
         if (image.Length < g.C * g.H * g.W) throw new ArgumentException("Im2Col.Unfold: image is too short for its geometry.");
-        if (col.Length < g.ColRows * p) throw new ArgumentException("Im2Col.Unfold: col is too short for its geometry.");
-        if (g.SH == 1 && g.SW == 1 && g.OW == g.W) { UnfoldSameWidth(g, image, col); return; }
+        if (col.Length < (long)(g.ColRows - 1) * ld + p) throw new ArgumentException("Im2Col.Unfold: col is too short for its geometry.");
+        if (g.SH == 1 && g.SW == 1 && g.OW == g.W) { UnfoldSameWidth(g, image, col, ld); return; }
         // General strides: per output row, zero the out-of-image edges and gather the rest.
         // Indices are in range by construction (lengths checked above, [lo, hi) from ValidOw).
         ref float img0 = ref MemoryMarshal.GetReference(image);
@@ -29,7 +32,7 @@ public static class Im2Col
             for (int ki = 0; ki < g.KH; ki++)
             for (int kj = 0; kj < g.KW; kj++)
             {
-                int rowStart = ((c * g.KH + ki) * g.KW + kj) * p;
+                int rowStart = ((c * g.KH + ki) * g.KW + kj) * ld;
                 var (lo, hi) = g.ValidOw(kj);
                 int offW = kj * g.DW - g.PW;
                 for (int y = 0; y < oh; y++)
@@ -53,12 +56,14 @@ public static class Im2Col
     /// <summary>image += fold(col): the adjoint of <see cref="Unfold"/> (accumulates; clear the
     /// image first for an overwrite). col is scratch: entries that fall outside the image may be
     /// zeroed.</summary>
-    public static void FoldAdd(in ConvGeometry g, Span<float> col, Span<float> image)
+    public static void FoldAdd(in ConvGeometry g, Span<float> col, Span<float> image, int ldCol = 0)
     {
         int oh = g.OH, ow = g.OW, p = oh * ow;
+        int ld = ldCol == 0 ? p : ldCol;
+        if (ld < p) throw new ArgumentException($"Im2Col.FoldAdd: ldCol={ldCol} < OH·OW={p}.");
         if (image.Length < g.C * g.H * g.W) throw new ArgumentException("Im2Col.FoldAdd: image is too short for its geometry.");
-        if (col.Length < g.ColRows * p) throw new ArgumentException("Im2Col.FoldAdd: col is too short for its geometry.");
-        if (g.SH == 1 && g.SW == 1 && g.OW == g.W) { FoldAddSameWidth(g, col, image); return; }
+        if (col.Length < (long)(g.ColRows - 1) * ld + p) throw new ArgumentException("Im2Col.FoldAdd: col is too short for its geometry.");
+        if (g.SH == 1 && g.SW == 1 && g.OW == g.W) { FoldAddSameWidth(g, col, image, ld); return; }
         ref float img0 = ref MemoryMarshal.GetReference(image);
         ref float col0 = ref MemoryMarshal.GetReference(col);
         int sw = g.SW;
@@ -68,7 +73,7 @@ public static class Im2Col
             for (int ki = 0; ki < g.KH; ki++)
             for (int kj = 0; kj < g.KW; kj++)
             {
-                int rowStart = ((c * g.KH + ki) * g.KW + kj) * p;
+                int rowStart = ((c * g.KH + ki) * g.KW + kj) * ld;
                 var (lo, hi) = g.ValidOw(kj);
                 if (hi <= lo) continue;
                 int offW = kj * g.DW - g.PW;
@@ -90,7 +95,7 @@ public static class Im2Col
     /// rows are one contiguous block copy; the few columns that wrapped around from the neighbouring
     /// image row are zeroed afterwards, as are the rows outside the image.
     /// </summary>
-    private static void UnfoldSameWidth(in ConvGeometry g, ReadOnlySpan<float> image, Span<float> col)
+    private static void UnfoldSameWidth(in ConvGeometry g, ReadOnlySpan<float> image, Span<float> col, int ld)
     {
         int oh = g.OH, w = g.W, p = oh * w, hw = g.H * w;
         for (int c = 0; c < g.C; c++)
@@ -102,7 +107,7 @@ public static class Im2Col
                 int ih0 = ki * g.DH - g.PH;
                 for (int kj = 0; kj < g.KW; kj++)
                 {
-                    var row = col.Slice(((c * g.KH + ki) * g.KW + kj) * p, p);
+                    var row = col.Slice(((c * g.KH + ki) * g.KW + kj) * ld, p);
                     var (lo, hi) = g.ValidOw(kj);
                     if (yhi <= ylo || hi <= lo) { row.Clear(); continue; }
                     int iw0 = kj * g.DW - g.PW;
@@ -120,7 +125,7 @@ public static class Im2Col
 
     /// <summary>Adjoint of <see cref="UnfoldSameWidth"/>: zero the wrapped columns of col (it is a
     /// scratch gradient buffer, so it may be modified), then one vector add per col row.</summary>
-    private static void FoldAddSameWidth(in ConvGeometry g, Span<float> col, Span<float> image)
+    private static void FoldAddSameWidth(in ConvGeometry g, Span<float> col, Span<float> image, int ld)
     {
         int oh = g.OH, w = g.W, p = oh * w, hw = g.H * w;
         for (int c = 0; c < g.C; c++)
@@ -132,7 +137,7 @@ public static class Im2Col
                 int ih0 = ki * g.DH - g.PH;
                 for (int kj = 0; kj < g.KW; kj++)
                 {
-                    var row = col.Slice(((c * g.KH + ki) * g.KW + kj) * p, p);
+                    var row = col.Slice(((c * g.KH + ki) * g.KW + kj) * ld, p);
                     var (lo, hi) = g.ValidOw(kj);
                     if (yhi <= ylo || hi <= lo) continue;
                     int iw0 = kj * g.DW - g.PW;

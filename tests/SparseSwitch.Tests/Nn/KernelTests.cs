@@ -46,6 +46,35 @@ public class KernelTests
         Assert.Equal(lhs, rhs, 4);
     }
 
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void UnfoldAndFoldWithWiderRowStrideTouchOnlyTheirColumns(ConvGeometry g)
+    {
+        var rng = new Rng(3);
+        int p = g.ColCols, ld = 3 * p + 1, offset = p + 1;
+        var img = new float[g.C * g.H * g.W];
+        rng.FillUniform(img, -1f, 1f);
+        var reference = new float[g.ColRows * p];
+        Im2Col.UnfoldReference(g, img, reference);
+        var wide = new float[g.ColRows * ld];
+        wide.AsSpan().Fill(7f);
+        Im2Col.Unfold(g, img, wide.AsSpan(offset), ld);
+        for (int r = 0; r < g.ColRows; r++)
+        for (int j = 0; j < ld; j++)
+        {
+            float expected = j >= offset && j < offset + p ? reference[r * p + j - offset] : 7f;
+            Assert.Equal(expected, wide[r * ld + j]);
+        }
+        var folded = new float[img.Length];
+        var plain = new float[img.Length];
+        var c = new float[reference.Length];
+        rng.FillUniform(c, -1f, 1f);
+        for (int r = 0; r < g.ColRows; r++) c.AsSpan(r * p, p).CopyTo(wide.AsSpan(r * ld + offset, p));
+        Im2Col.FoldAdd(g, c, plain);
+        Im2Col.FoldAdd(g, wide.AsSpan(offset), folded, ld);
+        Assert.Equal(plain, folded);
+    }
+
     [Fact]
     public void ElementwiseKernelsMatchScalarOnEveryLength()
     {
