@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
@@ -45,8 +47,11 @@ public static class Im2Col
                         continue;
                     }
                     int srcBase = planeStart + ih * g.W + offW; // may be negative; srcBase + x·sw ≥ 0 for x ≥ lo
+                    int xs = lo;
+                    if (sw == 2 && Avx512F.IsSupported && srcBase >= 0)
+                        xs = Math.Max(lo, GatherStride2(ref img0, image.Length, srcBase, ref dst, ow));
+                    for (int x = xs; x < hi; x++) Unsafe.Add(ref dst, x) = Unsafe.Add(ref img0, srcBase + x * sw);
                     for (int x = 0; x < lo; x++) Unsafe.Add(ref dst, x) = 0f;
-                    for (int x = lo; x < hi; x++) Unsafe.Add(ref dst, x) = Unsafe.Add(ref img0, srcBase + x * sw);
                     for (int x = hi; x < ow; x++) Unsafe.Add(ref dst, x) = 0f;
                 }
             }
@@ -83,10 +88,52 @@ public static class Im2Col
                     if ((uint)ih >= (uint)g.H) continue;
                     ref float src = ref Unsafe.Add(ref col0, rowStart + y * ow);
                     int dstBase = planeStart + ih * g.W + offW; // dstBase + x·sw ≥ 0 for x ≥ lo
-                    for (int x = lo; x < hi; x++) Unsafe.Add(ref img0, dstBase + x * sw) += Unsafe.Add(ref src, x);
+                    int xs = lo;
+                    if (sw == 2 && Avx512F.IsSupported && dstBase >= 0)
+                    {
+                        // The vector blocks cover whole rows: entries outside [lo, hi) must add 0.
+                        for (int x = 0; x < lo; x++) Unsafe.Add(ref src, x) = 0f;
+                        for (int x = hi; x < ow; x++) Unsafe.Add(ref src, x) = 0f;
+                        xs = Math.Max(lo, ScatterAddStride2(ref src, ow, ref img0, image.Length, dstBase));
+                    }
+                    for (int x = xs; x < hi; x++) Unsafe.Add(ref img0, dstBase + x * sw) += Unsafe.Add(ref src, x);
                 }
             }
         }
+    }
+
+    private static readonly Vector512<int> EvenLanes = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> SpreadLow = Vector512.Create(0, 16, 1, 16, 2, 16, 3, 16, 4, 16, 5, 16, 6, 16, 7, 16);
+    private static readonly Vector512<int> SpreadHigh = Vector512.Create(8, 16, 9, 16, 10, 16, 11, 16, 12, 16, 13, 16, 14, 16, 15, 16);
+
+    /// <summary>dst[x] = img[srcBase + 2x] for x in blocks of 16 from 0 while the 32-float read
+    /// window stays inside [0, imgLen) and x + 16 ≤ count; returns where it stopped.</summary>
+    private static int GatherStride2(ref float img0, int imgLen, int srcBase, ref float dst, int count)
+    {
+        int x = 0;
+        for (; x + 16 <= count && srcBase + 2 * x + 32 <= imgLen; x += 16)
+        {
+            var a = Vector512.LoadUnsafe(ref img0, (nuint)(srcBase + 2 * x));
+            var b = Vector512.LoadUnsafe(ref img0, (nuint)(srcBase + 2 * x + 16));
+            Avx512F.PermuteVar16x32x2(a, EvenLanes, b).StoreUnsafe(ref dst, (nuint)x);
+        }
+        return x;
+    }
+
+    /// <summary>img[dstBase + 2x] += src[x] for x in blocks of 16 from 0 while the 32-float
+    /// window stays inside [0, imgLen) and x + 16 ≤ count (odd positions get + 0); returns where
+    /// it stopped.</summary>
+    private static int ScatterAddStride2(ref float src, int count, ref float img0, int imgLen, int dstBase)
+    {
+        int x = 0;
+        for (; x + 16 <= count && dstBase + 2 * x + 32 <= imgLen; x += 16)
+        {
+            var s = Vector512.LoadUnsafe(ref src, (nuint)x);
+            nuint at = (nuint)(dstBase + 2 * x);
+            (Vector512.LoadUnsafe(ref img0, at) + Avx512F.PermuteVar16x32x2(s, SpreadLow, Vector512<float>.Zero)).StoreUnsafe(ref img0, at);
+            (Vector512.LoadUnsafe(ref img0, at + 16) + Avx512F.PermuteVar16x32x2(s, SpreadHigh, Vector512<float>.Zero)).StoreUnsafe(ref img0, at + 16);
+        }
+        return x;
     }
 
     /// <summary>

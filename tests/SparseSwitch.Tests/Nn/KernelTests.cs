@@ -20,6 +20,10 @@ public class KernelTests
         [new ConvGeometry(2, 5, 6, 1, 3, 1, 1, 0, 1)],
         [new ConvGeometry(3, 4, 4, 3, 3, 1, 1, 1, 1)],
         [new ConvGeometry(1, 1, 1, 3, 3, 1, 1, 1, 1)],
+        [new ConvGeometry(3, 9, 40, 3, 3, 2, 2, 1, 1)], // stride 2, rows of ≥ 16 outputs (vector path)
+        [new ConvGeometry(2, 6, 33, 3, 3, 2, 2, 1, 1)],
+        [new ConvGeometry(2, 5, 34, 1, 1, 2, 2, 0, 0)],
+        [new ConvGeometry(2, 4, 32, 3, 3, 2, 2, 0, 0)],
     ];
 
     [Theory]
