@@ -94,6 +94,23 @@ public class GradCheckTests
         GradCheck.Check(new ReLU(), x, rng, what: "relu");
     }
 
+    [Fact]
+    public void AddReLU()
+    {
+        var rng = new Rng(16);
+        var join = new AddReLU();
+        var a = GradCheck.Random(rng, 2, 3, 4, 4);
+        var b = GradCheck.Random(rng, 2, 3, 4, 4);
+        for (int i = 0; i < a.Length; i++) if (Math.Abs(a[i] + b[i]) < 0.05f) a[i] += 0.1f; // away from the kink
+        var r = GradCheck.Random(rng, 2, 3, 4, 4);
+        join.Forward(a, b);
+        var g = join.Backward(r).Clone();
+        double Loss() => GradCheck.Dot(join.Forward(a, b), r);
+        foreach (var input in new[] { a, b })
+            for (int i = 0; i < input.Length; i++)
+                GradCheck.Compare(g[i], GradCheck.Numeric(ref input.Span[i], Loss, 1e-2), 1e-3, 1e-2, $"add-relu d[{i}]");
+    }
+
     [Theory]
     [InlineData(2, 2, 0)]
     [InlineData(3, 2, 1)]

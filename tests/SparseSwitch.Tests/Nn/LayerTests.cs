@@ -118,6 +118,34 @@ public class LayerTests
     }
 
     [Fact]
+    public void BatchNormStatisticsStayAccurateForALargeMeanAndSmallSpread()
+    {
+        var rng = new Rng(8);
+        var bn = new BatchNorm2d(2);
+        var x = new Tensor(8, 2, 5, 5);
+        for (int i = 0; i < x.Length; i++) x[i] = 100f + 0.1f * (float)rng.NextNormal();
+        var y = bn.Forward(x);
+        // Reference: two-pass statistics in double.
+        int hw = 25, n = 8 * hw;
+        for (int c = 0; c < 2; c++)
+        {
+            double mean = 0, var = 0;
+            for (int b = 0; b < 8; b++) for (int i = 0; i < hw; i++) mean += x[(b * 2 + c) * hw + i];
+            mean /= n;
+            for (int b = 0; b < 8; b++) for (int i = 0; i < hw; i++) { double d = x[(b * 2 + c) * hw + i] - mean; var += d * d; }
+            var /= n;
+            for (int b = 0; b < 8; b++)
+                for (int i = 0; i < hw; i++)
+                {
+                    int at = (b * 2 + c) * hw + i;
+                    double expected = (x[at] - mean) / Math.Sqrt(var + 1e-5);
+                    Assert.True(Math.Abs(y[at] - expected) <= 1e-3 + 1e-3 * Math.Abs(expected), $"y[{at}] = {y[at]}, expected {expected}");
+                }
+            Assert.Equal(0.9 * 1 + 0.1 * var * n / (n - 1), bn.RunningVar[c], 5);
+        }
+    }
+
+    [Fact]
     public void BatchNormRejectsSingleValuePerChannelInTraining()
     {
         var bn = new BatchNorm2d(2);
