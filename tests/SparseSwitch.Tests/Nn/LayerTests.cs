@@ -146,6 +146,18 @@ public class LayerTests
     }
 
     [Fact]
+    public void SwitchableBatchNormLayersAreFoundAndSwitchedTogether()
+    {
+        var net = new Sequential(new Conv2d(3, 4, 3, rng: new Rng(9)), new SwitchableBatchNorm2d(4, 3), new ReLU(),
+            new Sequential(new SwitchableBatchNorm2d(4, 3)), new BatchNorm2d(4));
+        var all = SwitchableBatchNorm2d.FindAll(net);
+        Assert.Equal(2, all.Count);
+        SwitchableBatchNorm2d.SelectAll(all, 2);
+        Assert.All(all, l => Assert.Equal(2, l.ActiveSet));
+        Assert.Throws<ArgumentOutOfRangeException>(() => SwitchableBatchNorm2d.SelectAll(all, 3));
+    }
+
+    [Fact]
     public void BatchNormRejectsSingleValuePerChannelInTraining()
     {
         var bn = new BatchNorm2d(2);
