@@ -99,7 +99,7 @@ public sealed class Conv2d : Module
     private int ImagesPerGemm => _geo.IsIdentityIm2Col ? 1 : Math.Max(1, (MinGemmColumns + _geo.ColCols - 1) / _geo.ColCols);
 
     /// <summary>Target GEMM width (columns) when batching images of small output size; 512
-    /// measured best on ResNet-20 shapes (256 and 1024 were slower on the 16×16 stage).</summary>
+    /// measured best on ResNet-20 shapes (256 leaves the 16×16 stage unbatched, 1024 was slower).</summary>
     public const int MinGemmColumns = 512;
 
     private void PrepareChunks(int b)
