@@ -157,6 +157,25 @@ public class LayerTests
         Assert.Throws<ArgumentOutOfRangeException>(() => SwitchableBatchNorm2d.SelectAll(all, 3));
     }
 
+    [Theory]
+    [InlineData(2, 2, 0, 1f)]
+    [InlineData(3, 2, 1, 4f)] // all four overlapping windows contain (1, 1)
+    public void MaxPoolPropagatesNaNAndTakesTheFirstMaximum(int k, int s, int p, float gradAtNaN)
+    {
+        var x = new Tensor(1, 1, 4, 4);
+        x.Fill(1f);                  // ties everywhere: the first position in scan order wins
+        x[5] = float.NaN;            // (1, 1) lies in the first window of both geometries
+        var pool = new MaxPool2d(k, s, p);
+        var y = pool.Forward(x);
+        Assert.True(float.IsNaN(y[0]));
+        if (k == 2) Assert.Equal(1f, y[y.Length - 1]);
+        var dy = new Tensor(y.Shape);
+        dy.Fill(1f);
+        var dx = pool.Backward(dy);
+        Assert.Equal(gradAtNaN, dx[5]); // the NaN position receives its windows' gradient
+        Assert.Equal(0f, dx[15]);    // the last element never comes first in a window
+    }
+
     [Fact]
     public void BatchNormRejectsSingleValuePerChannelInTraining()
     {
