@@ -8,7 +8,9 @@ namespace SparseSwitch.Nn;
 /// r ← (1 − momentum)·r + momentum·batch, with the unbiased variance σ²·N/(N − 1) for running_var
 /// (PyTorch's rule). Eval: the running stats in place of μ, σ². Parameters weight (γ = 1), bias
 /// (β = 0); buffers running_mean (0), running_var (1). Channels run in parallel; each channel's
-/// sums run in a fixed order (deterministic).
+/// sums run in a fixed order (deterministic). With <see cref="FusedReLU"/> the layer outputs
+/// relu(y) and its backward masks dy first: the same values as BatchNorm2d followed by ReLU,
+/// one pass over memory fewer.
 /// </summary>
 public sealed class BatchNorm2d : Module
 {
@@ -20,6 +22,9 @@ public sealed class BatchNorm2d : Module
     public Tensor RunningMean { get; }
     public Tensor RunningVar { get; }
 
+    /// <summary>Whether a ReLU is applied to the output (BN → ReLU in one layer).</summary>
+    public bool FusedReLU { get; }
+
     private Tensor? _y, _dx;
     private Tensor _x = null!, _dy = null!;
     private readonly float[] _mean, _invStd;
@@ -27,8 +32,9 @@ public sealed class BatchNorm2d : Module
     private int _b, _hw;
     private readonly ParallelRange _forward, _backward;
 
-    public BatchNorm2d(int channels, float eps = 1e-5f, float momentum = 0.1f)
+    public BatchNorm2d(int channels, float eps = 1e-5f, float momentum = 0.1f, bool fuseRelu = false)
     {
+        FusedReLU = fuseRelu;
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), "BatchNorm2d needs channels ≥ 1.");
         if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), "BatchNorm2d eps must be > 0.");
         if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(momentum), "BatchNorm2d momentum must be in [0, 1].");
@@ -101,7 +107,9 @@ public sealed class BatchNorm2d : Module
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                Elementwise.CenteredAffine(xs.Slice(o, hw), mean, scale, beta[c], ys.Slice(o, hw));
+                var yRow = ys.Slice(o, hw);
+                Elementwise.CenteredAffine(xs.Slice(o, hw), mean, scale, beta[c], yRow);
+                if (FusedReLU) Elementwise.ReluForward(yRow, yRow);
             }
         }
     }
@@ -119,7 +127,9 @@ public sealed class BatchNorm2d : Module
 
     private void BackwardChannels(int chunk, int start, int end)
     {
-        var xs = _x.Span; var dys = _dy.Span; var dxs = _dx!.Span;
+        var xs = _x.Span; var dxs = _dx!.Span;
+        // With the fused ReLU the gradient entering the normalisation is dy·[y > 0], staged in dx.
+        ReadOnlySpan<float> dys = FusedReLU ? dxs : _dy.Span;
         var gamma = Weight.Data.Span;
         var dgamma = Weight.Grad.Span; var dbeta = Bias.Grad.Span;
         int hw = _hw, stride = Channels * hw;
@@ -131,6 +141,7 @@ public sealed class BatchNorm2d : Module
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
+                if (FusedReLU) Elementwise.ReluBackward(_y!.Span.Slice(o, hw), _dy.Span.Slice(o, hw), dxs.Slice(o, hw));
                 var (a1, a2) = Elementwise.SumAndDotCentered(dys.Slice(o, hw), xs.Slice(o, hw), mean);
                 sdy += a1; sdyc += a2;
             }

@@ -13,12 +13,12 @@ public sealed class SwitchableBatchNorm2d : Module
     private readonly BatchNorm2d[] _sets;
     private int _active;
 
-    public SwitchableBatchNorm2d(int channels, int sets, float eps = 1e-5f, float momentum = 0.1f)
+    public SwitchableBatchNorm2d(int channels, int sets, float eps = 1e-5f, float momentum = 0.1f, bool fuseRelu = false)
     {
         if (sets < 1) throw new ArgumentOutOfRangeException(nameof(sets), "SwitchableBatchNorm2d needs at least one set.");
         _sets = new BatchNorm2d[sets];
         for (int k = 0; k < sets; k++)
-            _sets[k] = RegisterModule(k.ToString(System.Globalization.CultureInfo.InvariantCulture), new BatchNorm2d(channels, eps, momentum));
+            _sets[k] = RegisterModule(k.ToString(System.Globalization.CultureInfo.InvariantCulture), new BatchNorm2d(channels, eps, momentum, fuseRelu));
     }
 
     public int Sets => _sets.Length;

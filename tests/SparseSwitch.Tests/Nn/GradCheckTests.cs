@@ -65,6 +65,20 @@ public class GradCheckTests
     }
 
     [Fact]
+    public void BatchNorm2dTrainWithFusedRelu()
+    {
+        var rng = new Rng(17);
+        var bn = new BatchNorm2d(2, fuseRelu: true);
+        rng.FillUniform(bn.Weight.Data.Span, 0.5f, 1.5f);
+        rng.FillUniform(bn.Bias.Data.Span, -0.3f, 0.3f);
+        var x = GradCheck.Random(rng, 4, 2, 2, 3);
+        // A small step, so that no normalised value of this fixed batch crosses the ReLU kink.
+        var y = bn.Forward(x);
+        GradCheck.Check(bn, x, rng, eps: 1e-3, atol: 1e-3, rtol: 1e-2, what: "batchnorm+relu train");
+        Assert.Contains(y.ToArray(), v => v == 0f);
+    }
+
+    [Fact]
     public void BatchNorm2dEval()
     {
         var rng = new Rng(5);

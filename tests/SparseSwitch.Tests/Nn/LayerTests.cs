@@ -176,6 +176,31 @@ public class LayerTests
         Assert.Equal(0f, dx[15]);    // the last element never comes first in a window
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void FusedBatchNormReluEqualsBatchNormThenRelu(bool training)
+    {
+        var rng = new Rng(10);
+        var fused = new BatchNorm2d(3, fuseRelu: true);
+        var plain = new Sequential(new BatchNorm2d(3), new ReLU());
+        var bn = (BatchNorm2d)plain[0];
+        rng.FillUniform(fused.Weight.Data.Span, 0.5f, 1.5f);
+        rng.FillUniform(fused.Bias.Data.Span, -0.5f, 0.5f);
+        fused.Weight.Data.Span.CopyTo(bn.Weight.Data.Span);
+        fused.Bias.Data.Span.CopyTo(bn.Bias.Data.Span);
+        fused.Train(training);
+        plain.Train(training);
+        var x = Random(rng, 5, 3, 6, 7);
+        var dy = Random(rng, 5, 3, 6, 7);
+        Assert.Equal(plain.Forward(x).ToArray(), fused.Forward(x).ToArray());
+        Assert.Equal(plain.Backward(dy).ToArray(), fused.Backward(dy).ToArray());
+        Assert.Equal(bn.Weight.Grad.ToArray(), fused.Weight.Grad.ToArray());
+        Assert.Equal(bn.Bias.Grad.ToArray(), fused.Bias.Grad.ToArray());
+        Assert.Equal(bn.RunningVar.ToArray(), fused.RunningVar.ToArray());
+        Assert.Contains(fused.Forward(x).ToArray(), v => v == 0f);
+    }
+
     [Fact]
     public void BatchNormRejectsSingleValuePerChannelInTraining()
     {
