@@ -6,45 +6,61 @@ namespace SparseSwitch.Bench;
 
 /// <summary>
 /// `masks`: mask computation on a 4096×4096 matrix — row-wise 2:4, transposable 4:8 greedy (with
-/// and without fix-up) and exact — and the greedy's mean kept-magnitude ratio to the exact
-/// optimum. Options: --size N (default 4096), --reps R (default 3), --json PATH.
+/// and without fix-up) and exact (min-cost flow) — and the greedy's kept magnitude relative to the
+/// exact optimum (whole matrix and mean per 8×8 tile). The fast cases go through the harness
+/// (interleaved rounds, medians); the exact solver, seconds per run, is timed over a few runs
+/// with process CPU time printed beside the wall time (the machine is shared).
+/// Bench options: --size N (default 4096; --quick 1024), --exact-runs R (default 3).
 /// </summary>
-public static class MasksBench
+public sealed class MasksBench : IBench
 {
-    public static int Run(string[] args)
+    public string Name => "masks";
+    public string Description => "N:M and transposable N:M mask times on 4096x4096, greedy/exact kept ratio (options: --size N --exact-runs R)";
+
+    public int Run(BenchOptions options, Harness harness)
     {
-        int size = IntArg(args, "--size", 4096), reps = IntArg(args, "--reps", 3);
-        string? json = StrArg(args, "--json");
+        int size = options.Quick ? 1024 : 4096, exactRuns = options.Quick ? 1 : 3;
+        for (int i = 0; i < options.Rest.Count; i++)
+        {
+            string a = options.Rest[i];
+            if (a == "--size" && i + 1 < options.Rest.Count && int.TryParse(options.Rest[i + 1], out int s) && s >= 8) { size = s; i++; }
+            else if (a == "--exact-runs" && i + 1 < options.Rest.Count && int.TryParse(options.Rest[i + 1], out int r) && r >= 1) { exactRuns = r; i++; }
+            else { Console.Error.WriteLine($"masks: unknown or invalid option '{a}' (expected --size N≥8, --exact-runs R≥1)."); return 2; }
+        }
+        if (options.Threads is { Length: > 0 } t) Engine.Threads = t[0];
+        Console.WriteLine($"masks: {size}x{size} matrix, {Engine.Threads} threads");
+
         var rng = new Rng(42);
         var w = new float[size * size];
         rng.FillNormal(w, 0, 1);
-        var shape = new[] { size, size };
+        int[] shape = [size, size];
         var keep = new byte[w.Length];
         var rowMask = new BitMask(w.Length);
 
-        var cases = new (string Name, Action Body)[]
-        {
-            ("rowwise 2:4", () => NmMask.Compute(w, shape, 2, 4, rowMask)),
-            ("transposable 4:8 greedy", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.Greedy, keep)),
-            ("transposable 4:8 greedy+fixup", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.GreedyFixUp, keep)),
-            ("transposable 4:8 exact", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.Exact, keep)),
-        };
-        var times = cases.Select(_ => new List<double>()).ToArray();
-        var cpu = cases.Select(_ => new List<double>()).ToArray();
-        var proc = System.Diagnostics.Process.GetCurrentProcess();
-        for (int r = 0; r < reps; r++)          // interleaved repetitions
-            for (int c = 0; c < cases.Length; c++)
-            {
-                proc.Refresh();
-                var cpu0 = proc.TotalProcessorTime;
-                var sw = Stopwatch.StartNew();
-                cases[c].Body();
-                times[c].Add(sw.Elapsed.TotalSeconds);
-                proc.Refresh();
-                cpu[c].Add((proc.TotalProcessorTime - cpu0).TotalSeconds);
-            }
+        var timing = harness.Measure(
+            new("rowwise 2:4", () => NmMask.Compute(w, shape, 2, 4, rowMask)),
+            new("transposable 4:8 greedy", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.Greedy, keep)),
+            new("transposable 4:8 greedy+fixup", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.GreedyFixUp, keep)));
+        foreach (var name in timing.Names) harness.ReportTime(name, timing[name], null, "s");
 
-        // Kept magnitude of greedy (and greedy+fix-up) relative to the exact optimum.
+        // Exact: warm the JIT on a small matrix, then time whole runs.
+        TransposableNm.ComputeMatrix(w.AsSpan(0, 64 * 64), 64, 64, 4, 8, TransposableMethod.Exact, keep.AsSpan(0, 64 * 64));
+        var wall = new List<double>(); var cpu = new List<double>();
+        var proc = Process.GetCurrentProcess();
+        for (int r = 0; r < exactRuns; r++)
+        {
+            proc.Refresh();
+            var c0 = proc.TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.Exact, keep);
+            wall.Add(sw.Elapsed.TotalSeconds);
+            proc.Refresh();
+            cpu.Add((proc.TotalProcessorTime - c0).TotalSeconds);
+        }
+        wall.Sort(); cpu.Sort();
+        harness.ReportTime("transposable 4:8 exact", wall[wall.Count / 2], null, "s",
+            $"min {wall[0]:0.00} s; process CPU {cpu[cpu.Count / 2]:0.00} s over {exactRuns} run(s)");
+
         double Kept(TransposableMethod method)
         {
             TransposableNm.ComputeMatrix(w, size, size, 4, 8, method, keep);
@@ -54,51 +70,20 @@ public static class MasksBench
         }
         double exact = Kept(TransposableMethod.Exact), greedy = Kept(TransposableMethod.Greedy), fixup = Kept(TransposableMethod.GreedyFixUp);
 
-        // Per-tile mean ratio over a sample of 8×8 tiles.
-        int tiles = Math.Min(20000, (size / 8) * (size / 8));
+        // Mean per-tile ratio over (up to) 20 000 8×8 tiles.
+        int perRow = size / 8, tiles = Math.Min(20000, perRow * perRow);
         double ratioSum = 0;
-        var t = new float[64]; var k = new byte[64];
+        var tile = new float[64]; var k = new byte[64];
         for (int q = 0; q < tiles; q++)
         {
-            int tr = q / (size / 8), tc = q % (size / 8);
-            for (int i = 0; i < 8; i++) for (int j = 0; j < 8; j++) t[i * 8 + j] = w[(tr * 8 + i) * size + tc * 8 + j];
-            double e = TransposableNm.SolveTile(t, 4, 8, TransposableMethod.Exact, k);
-            double g = TransposableNm.SolveTile(t, 4, 8, TransposableMethod.Greedy, k);
-            ratioSum += g / e;
+            int tr = q / perRow, tc = q % perRow;
+            for (int i = 0; i < 8; i++) for (int j = 0; j < 8; j++) tile[i * 8 + j] = w[(tr * 8 + i) * size + tc * 8 + j];
+            double e = TransposableNm.SolveTile(tile, 4, 8, TransposableMethod.Exact, k);
+            ratioSum += TransposableNm.SolveTile(tile, 4, 8, TransposableMethod.Greedy, k) / e;
         }
-
-        Console.WriteLine($"masks: {size}x{size} matrix, {Engine.Threads} threads, median of {reps} interleaved runs");
-        Console.WriteLine("(wall-clock on a shared machine is noisy; cpu s = process CPU time summed over threads)");
-        Console.WriteLine($"{"case",-32} {"median s",10} {"min s",10} {"cpu s",10}");
-        var lines = new List<string>();
-        for (int c = 0; c < cases.Length; c++)
-        {
-            var sorted = times[c].Order().ToArray();
-            double med = sorted[sorted.Length / 2];
-            double cpuMed = cpu[c].Order().ElementAt(cpu[c].Count / 2);
-            Console.WriteLine($"{cases[c].Name,-32} {med,10:F4} {sorted[0],10:F4} {cpuMed,10:F4}");
-            lines.Add($"{{\"bench\":\"masks\",\"case\":\"{cases[c].Name}\",\"ours\":{med:R},\"baseline\":null,\"unit\":\"s\",\"ratio\":null}}");
-        }
-        Console.WriteLine($"greedy kept |W| / exact optimum: whole matrix {greedy / exact:F5}, mean per 8x8 tile {ratioSum / tiles:F5} ({tiles} tiles)");
-        Console.WriteLine($"greedy+fix-up kept |W| / exact optimum: {fixup / exact:F5}");
-        lines.Add($"{{\"bench\":\"masks\",\"case\":\"greedy kept ratio\",\"ours\":{greedy / exact:R},\"baseline\":1,\"unit\":\"fraction of optimum\",\"ratio\":{greedy / exact:R}}}");
-        lines.Add($"{{\"bench\":\"masks\",\"case\":\"greedy+fixup kept ratio\",\"ours\":{fixup / exact:R},\"baseline\":1,\"unit\":\"fraction of optimum\",\"ratio\":{fixup / exact:R}}}");
-        if (json is not null) File.AppendAllLines(json, lines);
+        harness.ReportThroughput("greedy kept |W| / optimum (matrix)", greedy / exact, 1, "fraction", double.NaN, null);
+        harness.ReportThroughput("greedy kept |W| / optimum (tile mean)", ratioSum / tiles, 1, "fraction", double.NaN, null, $"{tiles} tiles");
+        harness.ReportThroughput("greedy+fixup kept |W| / optimum", fixup / exact, 1, "fraction", double.NaN, null);
         return 0;
-    }
-
-    private static int IntArg(string[] args, string name, int def)
-    {
-        int i = Array.IndexOf(args, name);
-        if (i < 0) return def;
-        if (i + 1 >= args.Length || !int.TryParse(args[i + 1], out int v) || v <= 0)
-            throw new ArgumentException($"{name} needs a positive integer.");
-        return v;
-    }
-
-    private static string? StrArg(string[] args, string name)
-    {
-        int i = Array.IndexOf(args, name);
-        return i >= 0 && i + 1 < args.Length ? args[i + 1] : null;
     }
 }
