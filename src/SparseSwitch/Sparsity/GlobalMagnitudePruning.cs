@@ -21,6 +21,9 @@ public static class GlobalMagnitudePruning
         long target = (long)Math.Round(density * total);
 
         var keys = weights.Select(w => MagnitudeSelect.AbsKeys(w.Data.Span)).ToList();
+        for (int l = 0; l < keys.Count; l++)
+            if (Array.FindIndex(keys[l], k => k > 0x7F80_0000u) is int bad and >= 0)
+                throw new ArgumentException($"Weight {l} has NaN at index {bad}; magnitude pruning needs finite or infinite values.", nameof(weights));
         var candidates = new BitMask?[weights.Count];
         long forced = 0, available = 0;
         for (int l = 0; l < weights.Count; l++)

@@ -120,6 +120,14 @@ public sealed class MaskSet
         for (int l = 0; l < _params.Length; l++) NmMask.Compute(_params[l].Data.Span, _params[l].Shape, n, m, _masks[subnet][l]);
     }
 
+    /// <summary>Sets every mask of sub-net k to transposable N:M of the current weights (SPEC §3.2).</summary>
+    public void SetTransposable(int subnet, int n, int m, TransposableMethod method = TransposableMethod.Exact)
+    {
+        CheckSubnet(subnet);
+        for (int l = 0; l < _params.Length; l++)
+            _masks[subnet][l].CopyFrom(TransposableNm.Compute(_params[l].Data.Span, _params[l].Shape, n, m, method));
+    }
+
     /// <summary>Copies sub-net <paramref name="from"/>'s masks into sub-net <paramref name="to"/>.</summary>
     public void Copy(int from, int to)
     {

@@ -109,3 +109,20 @@ public class MaskSetTests
         Assert.Equal((double)(r.KeptPrunable + 100) / (total + 100), o.IouAllWeights, 12);
     }
 }
+
+public class MaskSetPatternTests
+{
+    [Fact]
+    public void NmAndTransposablePatternsPerLayer()
+    {
+        var set = TestParams.Set(2);
+        set.SetNm(0, 2, 4);
+        set.SetTransposable(1, 2, 4);
+        for (int l = 0; l < set.Layers; l++)
+        {
+            var shape = set.Parameters[l].Shape;
+            Assert.True(NmMask.IsValid(set.Get(0, l), shape, 2, 4));
+            Assert.True(NmMask.IsValid(set.Get(1, l), shape, 2, 4));
+        }
+    }
+}

@@ -203,3 +203,15 @@ public class PruningTests
         Assert.Equal(sad, sr.LastSadPerLayer[0]);
     }
 }
+
+public class PruningInputTests
+{
+    [Fact]
+    public void NaNWeightsAreReported()
+    {
+        var p = TestParams.Make(1, 4, 4);
+        p.Data.Span[5] = float.NaN;
+        var e = Assert.Throws<ArgumentException>(() => GlobalMagnitudePruning.Prune([p], 0.5, [new BitMask(16)]));
+        Assert.Contains("NaN at index 5", e.Message);
+    }
+}
