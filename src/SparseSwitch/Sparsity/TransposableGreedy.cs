@@ -69,7 +69,14 @@ internal static class TransposableGreedy
         Span<float> a = stackalloc float[blocks << 4];
         a.Fill(-1f);
         for (int i = 0; i < mm; i++) a[i] = MathF.Abs(tile[i]);
+        Span<Vector512<float>> vals = stackalloc Vector512<float>[blocks];
+        Span<Vector512<float>> idx = stackalloc Vector512<float>[blocks];
         var lane = Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (int b = 0; b < blocks; b++)
+        {
+            vals[b] = Vector512.Create((ReadOnlySpan<float>)a.Slice(b << 4));
+            idx[b] = lane + Vector512.Create((float)(b << 4));
+        }
         for (int i = 0; i < mm; i++)
         {
             var ai = Vector512.Create(a[i]);
@@ -77,9 +84,8 @@ internal static class TransposableGreedy
             int rank = 0;
             for (int b = 0; b < blocks; b++)
             {
-                var v = Vector512.Create((ReadOnlySpan<float>)a.Slice(b << 4));
-                var idx = lane + Vector512.Create((float)(b << 4));
-                var before = Vector512.GreaterThan(v, ai) | (Vector512.Equals(v, ai) & Vector512.LessThan(idx, fi));
+                var v = vals[b];
+                var before = Vector512.GreaterThan(v, ai) | (Vector512.Equals(v, ai) & Vector512.LessThan(idx[b], fi));
                 rank += BitOperations.PopCount(before.ExtractMostSignificantBits());
             }
             order[rank] = i;
