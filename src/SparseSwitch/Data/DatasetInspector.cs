@@ -26,7 +26,11 @@ public static class DatasetInspector
         foreach (var (file, published) in spec.ContentMd5)
         {
             var path = Datasets.FindFile(root, file);
-            if (path is null) { sb.AppendLine($"  {file,-28} absent"); continue; }
+            if (path is null)
+            {
+                sb.AppendLine($"  {file,-28} absent" + (file == "test_batch.bin" ? " (optional: data_batch_5 is then the test split)" : ""));
+                continue;
+            }
             long size = new FileInfo(path).Length;
             string md5 = Datasets.ContentMd5(path);
             string verdict = published is null ? "no published content MD5 known"
