@@ -76,41 +76,54 @@ public static class DatasetDownloader
     }
 
     /// <summary>Extracts the layout's members (regular files only, matched by exact member path;
-    /// nothing else in the archive is written) from a .tar.gz.</summary>
+    /// nothing else in the archive is written) from a .tar.gz. Members are written to ".part"
+    /// files and renamed into place only after the whole compressed stream has been read and its
+    /// CRC and length verified.</summary>
     public static IReadOnlyList<string> Extract(string archivePath, ArchiveLayout layout, string dir, DownloadOptions options)
     {
-        var done = new List<string>();
+        var written = new List<string>();
         var (stream, _, _) = DataSource.Open(archivePath);
-        using (stream)
+        try
         {
-            try
+            using (stream)
             {
-                using var tar = new TarReader(stream);
+                using var tar = new TarReader(stream, leaveOpen: true);
                 while (tar.GetNextEntry() is { } entry)
                 {
                     string key = entry.Name.Replace('\\', '/').TrimStart('.', '/');
                     if (!layout.Members.TryGetValue(key, out var local)) continue;
                     if (entry.EntryType is not (TarEntryType.RegularFile or TarEntryType.V7RegularFile))
                         throw new DataFormatException(archivePath, $"member {entry.Name}", $"expected a regular file, found {entry.EntryType}");
-                    string dest = Path.Combine(dir, local), part = dest + ".part";
+                    string part = Path.Combine(dir, local) + ".part";
                     using (var output = new FileStream(part, FileMode.Create, FileAccess.Write))
                     {
                         entry.DataStream?.CopyTo(output);
                         output.Flush(flushToDisk: true);
                     }
-                    File.Move(part, dest, overwrite: true);
-                    done.Add(dest);
-                    options.Log?.Invoke($"extracted {local}");
+                    written.Add(local);
                 }
-            }
-            catch (InvalidDataException e)
-            {
-                throw new DataFormatException(archivePath, "archive", $"corrupt tar.gz ({e.Message})", e);
+                stream.CopyTo(Stream.Null); // reach the gzip trailer: CRC-32 and length are checked there
             }
         }
-        var missing = layout.Members.Where(m => !done.Contains(Path.Combine(dir, m.Value))).Select(m => m.Key).ToList();
+        catch (Exception e) when (e is InvalidDataException or EndOfStreamException or FormatException or ArgumentException or OverflowException)
+        {
+            foreach (var local in written) File.Delete(Path.Combine(dir, local) + ".part");
+            throw new DataFormatException(archivePath, "archive", $"corrupt or truncated tar.gz ({e.Message})", e);
+        }
+        var missing = layout.Members.Where(m => !written.Contains(m.Value)).Select(m => m.Key).ToList();
         if (missing.Count > 0)
+        {
+            foreach (var local in written) File.Delete(Path.Combine(dir, local) + ".part");
             throw new DataFormatException(archivePath, "archive members", $"expected {string.Join(", ", missing)} in the archive; not found");
+        }
+        var done = new List<string>();
+        foreach (var local in written)
+        {
+            string dest = Path.Combine(dir, local);
+            File.Move(dest + ".part", dest, overwrite: true);
+            done.Add(dest);
+            options.Log?.Invoke($"extracted {local}");
+        }
         return done;
     }
 }
