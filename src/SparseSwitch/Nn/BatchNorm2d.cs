@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Tensor = SparseSwitch.Tensors.Tensor;
 
 namespace SparseSwitch.Nn;
@@ -75,12 +74,18 @@ public sealed class BatchNorm2d : Module
             float mean, invStd;
             if (_forwardWasTraining)
             {
-                double s = 0;
-                for (int b = 0; b < _b; b++) s += TensorPrimitives.Sum(xs.Slice(b * stride + c * hw, hw));
-                mean = (float)(s / n);
-                double ss = 0;
-                for (int b = 0; b < _b; b++) ss += Elementwise.SumSquaredDeviation(xs.Slice(b * stride + c * hw, hw), mean);
-                double var = ss / n;
+                // One pass, shifted by the channel's first value (close to the mean, so no
+                // cancellation): mean = K + Σ(x − K)/N, var = Σ(x − K)²/N − (Σ(x − K)/N)².
+                float k0 = xs[c * hw];
+                double s1 = 0, s2 = 0;
+                for (int b = 0; b < _b; b++)
+                {
+                    var (a1, a2) = Elementwise.ShiftedSums(xs.Slice(b * stride + c * hw, hw), k0);
+                    s1 += a1; s2 += a2;
+                }
+                double d = s1 / n;
+                mean = (float)(k0 + d);
+                double var = Math.Max(0.0, s2 / n - d * d);
                 invStd = (float)(1.0 / Math.Sqrt(var + Eps));
                 rm[c] = (1 - Momentum) * rm[c] + Momentum * mean;
                 rv[c] = (1 - Momentum) * rv[c] + Momentum * (float)(var * n / (n - 1));
@@ -91,12 +96,12 @@ public sealed class BatchNorm2d : Module
                 invStd = (float)(1.0 / Math.Sqrt((double)rv[c] + Eps));
             }
             _mean[c] = mean; _invStd[c] = invStd;
-            // y = x·scale + shift, scale = γ/σ, shift = β − μ·scale
-            float scale = gamma[c] * invStd, shift = beta[c] - mean * scale;
+            // y = (x − μ)·scale + β, scale = γ/σ
+            float scale = gamma[c] * invStd;
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                Elementwise.Affine(xs.Slice(o, hw), scale, shift, ys.Slice(o, hw));
+                Elementwise.CenteredAffine(xs.Slice(o, hw), mean, scale, beta[c], ys.Slice(o, hw));
             }
         }
     }
@@ -126,8 +131,8 @@ public sealed class BatchNorm2d : Module
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                sdy += TensorPrimitives.Sum(dys.Slice(o, hw));
-                sdyc += Elementwise.DotCentered(dys.Slice(o, hw), xs.Slice(o, hw), mean);
+                var (a1, a2) = Elementwise.SumAndDotCentered(dys.Slice(o, hw), xs.Slice(o, hw), mean);
+                sdy += a1; sdyc += a2;
             }
             float sdyXhat = (float)(sdyc * invStd); // Σ dy·x̂
             dgamma[c] += sdyXhat;
@@ -136,9 +141,9 @@ public sealed class BatchNorm2d : Module
             float a, shift;
             if (_forwardWasTraining)
             {
-                // dx = k·(dy − Σdy/N − x̂·Σ(dy·x̂)/N) = k·dy + a·x + shift
+                // dx = k·(dy − Σdy/N − x̂·Σ(dy·x̂)/N) = k·dy + a·(x − μ) + shift
                 a = (float)(-k * invStd * (double)sdyXhat / n);
-                shift = (float)(k * (-sdy / n + (double)mean * invStd * sdyXhat / n));
+                shift = (float)(-k * sdy / n);
             }
             else
             {
@@ -148,9 +153,7 @@ public sealed class BatchNorm2d : Module
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                var dx = dxs.Slice(o, hw);
-                Elementwise.Affine(xs.Slice(o, hw), a, shift, dx);
-                TensorPrimitives.MultiplyAdd(dys.Slice(o, hw), k, dx, dx);
+                Elementwise.ScaleAddCenteredAffine(dys.Slice(o, hw), k, xs.Slice(o, hw), mean, a, shift, dxs.Slice(o, hw));
             }
         }
     }

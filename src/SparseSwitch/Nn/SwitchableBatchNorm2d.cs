@@ -37,6 +37,17 @@ public sealed class SwitchableBatchNorm2d : Module
         }
     }
 
+    /// <summary>Every switchable batch-norm layer under <paramref name="root"/> (itself included),
+    /// in registration order. Cache the list: switching sub-nets then allocates nothing.</summary>
+    public static IReadOnlyList<SwitchableBatchNorm2d> FindAll(Module root) =>
+        root.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().ToList();
+
+    /// <summary>Selects set <paramref name="set"/> in every layer of the list (sub-net switch).</summary>
+    public static void SelectAll(IReadOnlyList<SwitchableBatchNorm2d> layers, int set)
+    {
+        for (int i = 0; i < layers.Count; i++) layers[i].ActiveSet = set;
+    }
+
     public override Tensor Forward(Tensor x) => _sets[_active].Forward(x);
     public override Tensor Backward(Tensor dy) => _sets[_active].Backward(dy);
 }
