@@ -1,0 +1,41 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Optim;
+using Xunit;
+
+namespace SparseSwitch.Tests.Optim;
+
+public class ParameterTableTests
+{
+    [Fact]
+    public void RebindsParametersIntoAlignedFlatBuffersKeepingValues()
+    {
+        var a = new Parameter(3, 5); var b = new Parameter(7); var c = new Parameter(16);
+        for (int i = 0; i < a.Length; i++) a.Data[i] = i + 1;
+        for (int i = 0; i < b.Length; i++) b.Data[i] = -i;
+        b.Grad.Fill(4);
+        var table = new ParameterTable([("a", a), ("b", b), ("c", c)]);
+        Assert.Equal([0, 16, 32], table.Entries.Select(e => e.Offset));
+        Assert.Equal(48, table.TotalLength);
+        Assert.Equal(15 + 7 + 16, table.ParameterCount);
+        Assert.Equal(7f, table.Data[6]);
+        Assert.Equal(-3f, table.Data[19]);
+        // Writes through the parameter show in the table and the other way round.
+        a.Data[0] = 42; Assert.Equal(42f, table.Data[0]);
+        table.Data[32] = 9; Assert.Equal(9f, c.Data[0]);
+        Assert.Equal(4f, table.Grad[16]);
+        table.ZeroGrad();
+        Assert.All(b.Grad.ToArray(), g => Assert.Equal(0f, g));
+        var state = table.NewBuffer();
+        table.Slice(state, table.IndexOf("b"))[2] = 5;
+        Assert.Equal(5f, state[18]);
+        Assert.Throws<KeyNotFoundException>(() => table.IndexOf("z"));
+    }
+
+    [Fact]
+    public void DuplicatesAreRejected()
+    {
+        var a = new Parameter(2);
+        Assert.Throws<ArgumentException>(() => new ParameterTable([("a", a), ("a", new Parameter(2))]));
+        Assert.Throws<ArgumentException>(() => new ParameterTable([("a", a), ("b", a)]));
+    }
+}
