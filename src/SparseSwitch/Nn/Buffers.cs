@@ -1,0 +1,28 @@
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Nn;
+
+/// <summary>Module-owned reusable buffers. Like <see cref="Tensor.Ensure"/>, but the shape is a
+/// span, so a call with an unchanged shape allocates nothing (not even the params array).</summary>
+internal static class Buffers
+{
+    public static Tensor Ensure(ref Tensor? t, params ReadOnlySpan<int> shape)
+    {
+        if (t is null || !t.SameShape(shape)) t = new Tensor(shape.ToArray());
+        return t;
+    }
+
+    /// <summary>A cached reshaped view of <paramref name="source"/>: rebuilt only when the source
+    /// tensor object or the requested shape changes (steady-state calls allocate nothing).</summary>
+    public static Tensor View(ref Tensor? view, ref Tensor? viewSource, Tensor source, params ReadOnlySpan<int> shape)
+    {
+        if (view is null || !ReferenceEquals(viewSource, source) || !view.SameShape(shape))
+        {
+            view = source.Reshape(shape.ToArray());
+            viewSource = source;
+        }
+        return view;
+    }
+
+    public static string ShapeText(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
+}

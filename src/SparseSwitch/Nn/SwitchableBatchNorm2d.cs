@@ -1,0 +1,42 @@
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Nn;
+
+/// <summary>
+/// K independent <see cref="BatchNorm2d"/> sets (affine parameters and running statistics), one
+/// per sub-net, registered as children "0" … "K−1" (state-dict paths <c>bn1.0.weight</c>, ...).
+/// Forward and backward go to the set chosen by <see cref="ActiveSet"/>; keep it unchanged
+/// between a forward and its backward.
+/// </summary>
+public sealed class SwitchableBatchNorm2d : Module
+{
+    private readonly BatchNorm2d[] _sets;
+    private int _active;
+
+    public SwitchableBatchNorm2d(int channels, int sets, float eps = 1e-5f, float momentum = 0.1f)
+    {
+        if (sets < 1) throw new ArgumentOutOfRangeException(nameof(sets), "SwitchableBatchNorm2d needs at least one set.");
+        _sets = new BatchNorm2d[sets];
+        for (int k = 0; k < sets; k++)
+            _sets[k] = RegisterModule(k.ToString(System.Globalization.CultureInfo.InvariantCulture), new BatchNorm2d(channels, eps, momentum));
+    }
+
+    public int Sets => _sets.Length;
+    public int Channels => _sets[0].Channels;
+    public BatchNorm2d this[int set] => _sets[set];
+    public BatchNorm2d Active => _sets[_active];
+
+    public int ActiveSet
+    {
+        get => _active;
+        set
+        {
+            if ((uint)value >= (uint)_sets.Length)
+                throw new ArgumentOutOfRangeException(nameof(value), $"Batch-norm set {value} does not exist (this layer has {_sets.Length}).");
+            _active = value;
+        }
+    }
+
+    public override Tensor Forward(Tensor x) => _sets[_active].Forward(x);
+    public override Tensor Backward(Tensor dy) => _sets[_active].Backward(dy);
+}
