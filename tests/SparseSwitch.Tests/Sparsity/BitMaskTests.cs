@@ -1,0 +1,64 @@
+using SparseSwitch.Sparsity;
+using SparseSwitch.Tensors;
+using Xunit;
+
+namespace SparseSwitch.Tests.Sparsity;
+
+public class BitMaskTests
+{
+    [Fact]
+    public void UnpackAndMaskMatchScalarTwinOnEveryLength()
+    {
+        var rng = new Rng(5);
+        for (int len = 0; len <= 4 * 64 + 9; len++)
+        {
+            var m = new BitMask(len);
+            for (int i = 0; i < len; i++) m[i] = rng.NextInt(3) != 0;
+            if (len > 130) { for (int i = 0; i < 64; i++) m[i] = true; for (int i = 64; i < 128; i++) m[i] = false; }
+            var fast = new float[len]; var slow = new float[len];
+            m.WriteFloats(fast);
+            BitKernels.UnpackScalar(m.Words, slow);
+            Assert.Equal(slow, fast);
+            var g = new float[len]; rng.FillNormal(g, 0, 1);
+            var g2 = (float[])g.Clone();
+            m.ApplyTo(g);
+            BitKernels.MaskInPlaceScalar(m.Words, g2);
+            Assert.Equal(g2, g);
+            for (int i = 0; i < len; i++) Assert.Equal(m[i] ? 1f : 0f, fast[i]);
+        }
+    }
+
+    [Fact]
+    public void BytesRoundTripAndRejectBadInput()
+    {
+        var rng = new Rng(9);
+        foreach (int len in new[] { 0, 1, 7, 8, 9, 63, 64, 65, 1000 })
+        {
+            var m = new BitMask(len);
+            for (int i = 0; i < len; i++) m[i] = rng.NextInt(2) == 1;
+            var bytes = m.ToBytes();
+            Assert.Equal((len + 7) / 8, bytes.Length);
+            var back = BitMask.FromBytes(bytes, len);
+            Assert.Equal(0, back.HammingDistance(m));
+            for (int i = 0; i < len; i++) Assert.Equal(m[i], (bytes[i / 8] >> (i % 8) & 1) == 1);
+        }
+        Assert.Throws<ArgumentException>(() => BitMask.FromBytes(new byte[2], 20));
+        Assert.Throws<ArgumentException>(() => BitMask.FromBytes(new byte[] { 0xFF }, 3));
+    }
+
+    [Fact]
+    public void CountsAndSetOperations()
+    {
+        var a = new BitMask(100); var b = new BitMask(100);
+        for (int i = 0; i < 100; i += 2) a[i] = true;
+        for (int i = 0; i < 100; i += 4) b[i] = true;
+        Assert.Equal(50, a.Count());
+        Assert.Equal(25, a.IntersectionCount(b));
+        Assert.Equal(25, a.HammingDistance(b));
+        Assert.True(b.IsSubsetOf(a));
+        Assert.False(a.IsSubsetOf(b));
+        var all = new BitMask(70, true);
+        Assert.Equal(70, all.Count());
+        Assert.Throws<ArgumentException>(() => a.IntersectionCount(all));
+    }
+}
