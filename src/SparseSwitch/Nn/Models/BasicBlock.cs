@@ -1,0 +1,77 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Nn.Models;
+
+/// <summary>
+/// The ResNet basic block: y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), 3×3 convs,
+/// the first with the block's stride. The shortcut is the identity when the shape is kept, else a
+/// 1×1 conv + batch-norm (<c>shortcut.0</c>, <c>shortcut.1</c>) or the parameter-free option A.
+/// Backward splits dL/d(sum) between the two branches and adds their input gradients.
+/// </summary>
+public sealed class BasicBlock : Module
+{
+    public Conv2d Conv1 { get; }
+    public Module Bn1 { get; }
+    public Conv2d Conv2 { get; }
+    public Module Bn2 { get; }
+    /// <summary>Null for the identity shortcut.</summary>
+    public Module? Shortcut { get; }
+
+    private readonly ReLU _relu1 = new(), _relu2 = new();
+    private Tensor? _sum, _dx;
+
+    public BasicBlock(int inPlanes, int planes, int stride, ShortcutKind shortcut, int bnSets, Rng rng)
+    {
+        Conv1 = RegisterModule("conv1", new Conv2d(inPlanes, planes, 3, stride, 1, bias: false, rng: rng));
+        Bn1 = RegisterModule("bn1", SubNets.BatchNorm(planes, bnSets));
+        Conv2 = RegisterModule("conv2", new Conv2d(planes, planes, 3, 1, 1, bias: false, rng: rng));
+        Bn2 = RegisterModule("bn2", SubNets.BatchNorm(planes, bnSets));
+        if (stride != 1 || inPlanes != planes)
+        {
+            Shortcut = shortcut switch
+            {
+                ShortcutKind.ProjectionConv => RegisterModule("shortcut", Projection(inPlanes, planes, stride, bnSets, rng)),
+                ShortcutKind.IdentityPad => RegisterModule("shortcut", new IdentityPadShortcut(inPlanes, planes, stride)),
+                _ => throw new ArgumentOutOfRangeException(nameof(shortcut), shortcut, "Unknown shortcut kind."),
+            };
+        }
+    }
+
+    private static Sequential Projection(int inPlanes, int planes, int stride, int bnSets, Rng rng)
+    {
+        var s = new Sequential();
+        s.Add(new Conv2d(inPlanes, planes, 1, stride, 0, bias: false, rng: rng));
+        s.Add(SubNets.BatchNorm(planes, bnSets));
+        return s;
+    }
+
+    public override Tensor Forward(Tensor x)
+    {
+        var o = Conv1.Forward(x);
+        o = Bn1.Forward(o);
+        o = _relu1.Forward(o);
+        o = Conv2.Forward(o);
+        o = Bn2.Forward(o);
+        var s = Shortcut is null ? x : Shortcut.Forward(x);
+        if (!s.SameShape(o.Shape))
+            throw new ArgumentException($"BasicBlock: residual shape [{string.Join(", ", o.Shape)}] differs from shortcut shape [{string.Join(", ", s.Shape)}].");
+        var sum = Tensor.Ensure(ref _sum, o.Shape);
+        TensorPrimitives.Add(o.Span, s.Span, sum.Span);
+        return _relu2.Forward(sum);
+    }
+
+    public override Tensor Backward(Tensor dy)
+    {
+        var d = _relu2.Backward(dy);              // dL/d(sum); both branches receive it
+        var ds = Shortcut is null ? d : Shortcut.Backward(d);
+        var dm = Bn2.Backward(d);
+        dm = Conv2.Backward(dm);
+        dm = _relu1.Backward(dm);
+        dm = Bn1.Backward(dm);
+        dm = Conv1.Backward(dm);
+        var dx = Tensor.Ensure(ref _dx, dm.Shape);
+        TensorPrimitives.Add(dm.Span, ds.Span, dx.Span);
+        return dx;
+    }
+}

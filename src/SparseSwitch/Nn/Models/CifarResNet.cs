@@ -1,0 +1,85 @@
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Nn.Models;
+
+/// <summary>
+/// ResNet for 32×32 images (He et al. 2016, §4.2): a 3×3 stem conv + batch-norm + ReLU, stages of
+/// <see cref="BasicBlock"/>s (the first block of every stage after the first halves the
+/// resolution and doubles the width), global average pooling and a linear classifier.
+/// Parameter paths are PyTorch's: conv1, bn1, layer1.0.conv1, …, layer2.0.shortcut.0, linear.
+/// Depth 6n+2 gives three stages of n blocks with widths w, 2w, 4w (ResNet-20/32/56; w = 16, or 32
+/// for the wide ResNet-32). Conv and linear weights are Kaiming-normal initialised; conv and
+/// linear weights except the stem are prunable; with bnSets &gt; 1 every batch-norm but the stem's
+/// is switchable.
+/// </summary>
+public class CifarResNet : Module
+{
+    public Conv2d Conv1 { get; }
+    public Module Bn1 { get; }
+    public IReadOnlyList<Sequential> Layers { get; }
+    public Linear Classifier { get; }
+
+    private readonly ReLU _relu = new();
+    private readonly GlobalAvgPool2d _pool = new();
+    private readonly Flatten _flatten = new();
+
+    public CifarResNet(int depth, int width = 16, ShortcutKind shortcut = ShortcutKind.ProjectionConv,
+        int numClasses = 10, int bnSets = 1, Rng? rng = null, int inChannels = 3)
+        : this(StagesForDepth(depth), [width, 2 * width, 4 * width], shortcut, numClasses, bnSets, rng, inChannels, width)
+    {
+    }
+
+    /// <summary>General form: stage i has <paramref name="blocks"/>[i] blocks of width
+    /// <paramref name="widths"/>[i]; the stem has <paramref name="stemWidth"/> channels.</summary>
+    protected CifarResNet(int[] blocks, int[] widths, ShortcutKind shortcut, int numClasses, int bnSets, Rng? rng,
+        int inChannels, int stemWidth)
+    {
+        if (blocks.Length != widths.Length || blocks.Length == 0) throw new ArgumentException("One width per stage is needed.");
+        if (widths.Any(w => w < 1) || stemWidth < 1) throw new ArgumentOutOfRangeException(nameof(widths), "Widths must be ≥ 1.");
+        if (numClasses < 1) throw new ArgumentOutOfRangeException(nameof(numClasses), numClasses, "numClasses must be ≥ 1.");
+        if (inChannels < 1) throw new ArgumentOutOfRangeException(nameof(inChannels), inChannels, "inChannels must be ≥ 1.");
+        rng ??= new Rng(0);
+        Conv1 = RegisterModule("conv1", new Conv2d(inChannels, stemWidth, 3, 1, 1, bias: false, rng: rng));
+        Bn1 = RegisterModule("bn1", new BatchNorm2d(stemWidth));
+        var layers = new List<Sequential>();
+        int inPlanes = stemWidth;
+        for (int s = 0; s < blocks.Length; s++)
+        {
+            var stage = new Sequential();
+            for (int b = 0; b < blocks[s]; b++)
+            {
+                int stride = s > 0 && b == 0 ? 2 : 1;
+                stage.Add(new BasicBlock(inPlanes, widths[s], stride, shortcut, bnSets, rng));
+                inPlanes = widths[s];
+            }
+            layers.Add(RegisterModule($"layer{s + 1}", stage));
+        }
+        Layers = layers;
+        Classifier = RegisterModule("linear", new Linear(inPlanes, numClasses, rng: rng));
+        ModelInit.KaimingNormalConvAndLinear(this, rng);
+        SubNets.MarkPrunable(this, Conv1, Classifier);
+    }
+
+    private static int[] StagesForDepth(int depth)
+    {
+        if (depth < 8 || (depth - 2) % 6 != 0)
+            throw new ArgumentOutOfRangeException(nameof(depth), depth, "A CIFAR ResNet's depth must be 6n+2 with n ≥ 1 (20, 32, 44, 56, 110, …).");
+        int n = (depth - 2) / 6;
+        return [n, n, n];
+    }
+
+    public override Tensor Forward(Tensor x)
+    {
+        var o = _relu.Forward(Bn1.Forward(Conv1.Forward(x)));
+        foreach (var stage in Layers) o = stage.Forward(o);
+        o = _flatten.Forward(_pool.Forward(o));
+        return Classifier.Forward(o);
+    }
+
+    public override Tensor Backward(Tensor dy)
+    {
+        var d = _pool.Backward(_flatten.Backward(Classifier.Backward(dy)));
+        for (int s = Layers.Count - 1; s >= 0; s--) d = Layers[s].Backward(d);
+        return Conv1.Backward(Bn1.Backward(_relu.Backward(d)));
+    }
+}

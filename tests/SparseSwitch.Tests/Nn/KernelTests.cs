@@ -1,0 +1,65 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
+using Xunit;
+
+namespace SparseSwitch.Tests.Nn;
+
+/// <summary>The layers' span kernels against their scalar twins.</summary>
+public class KernelTests
+{
+    public static IEnumerable<object[]> Geometries() =>
+    [
+        [new ConvGeometry(3, 7, 6, 3, 3, 1, 1, 1, 1)],
+        [new ConvGeometry(2, 8, 9, 3, 3, 2, 2, 1, 1)],
+        [new ConvGeometry(2, 5, 5, 1, 1, 2, 2, 0, 0)],
+        [new ConvGeometry(1, 9, 8, 5, 3, 3, 2, 2, 1)],
+        [new ConvGeometry(2, 7, 7, 3, 3, 1, 1, 2, 2, 2, 2)],
+        [new ConvGeometry(1, 3, 3, 3, 3, 1, 1, 3, 3)], // padding larger than the image
+    ];
+
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void UnfoldMatchesReferenceAndFoldIsItsAdjoint(ConvGeometry g)
+    {
+        var rng = new Rng(1);
+        var img = new float[g.C * g.H * g.W];
+        rng.FillUniform(img, -1f, 1f);
+        var col = new float[g.ColRows * g.ColCols];
+        var reference = new float[col.Length];
+        col.AsSpan().Fill(float.NaN);
+        Im2Col.Unfold(g, img, col);
+        Im2Col.UnfoldReference(g, img, reference);
+        Assert.Equal(reference, col);
+        // ⟨unfold(x), c⟩ = ⟨x, fold(c)⟩
+        var c = new float[col.Length];
+        rng.FillUniform(c, -1f, 1f);
+        var folded = new float[img.Length];
+        Im2Col.FoldAdd(g, c, folded);
+        double lhs = 0, rhs = 0;
+        for (int i = 0; i < c.Length; i++) lhs += (double)col[i] * c[i];
+        for (int i = 0; i < img.Length; i++) rhs += (double)img[i] * folded[i];
+        Assert.Equal(lhs, rhs, 4);
+    }
+
+    [Fact]
+    public void ElementwiseKernelsMatchScalarOnEveryLength()
+    {
+        var rng = new Rng(2);
+        for (int n = 0; n <= 4 * 16 + 5; n++)
+        {
+            var x = new float[n]; var dy = new float[n];
+            rng.FillUniform(x, -1f, 1f); rng.FillUniform(dy, -1f, 1f);
+            var y = new float[n]; var dx = new float[n];
+            Elementwise.Affine(x, 1.5f, -0.25f, y);
+            for (int i = 0; i < n; i++) Assert.Equal(MathF.FusedMultiplyAdd(x[i], 1.5f, -0.25f), y[i]);
+            Elementwise.ReluForward(x, y);
+            for (int i = 0; i < n; i++) Assert.Equal(Math.Max(x[i], 0f), y[i]);
+            Elementwise.ReluBackward(y, dy, dx);
+            for (int i = 0; i < n; i++) Assert.Equal(x[i] > 0 ? dy[i] : 0f, dx[i]);
+            double ssd = 0, dc = 0;
+            for (int i = 0; i < n; i++) { ssd += (x[i] - 0.1) * (x[i] - 0.1); dc += dy[i] * (x[i] - 0.1); }
+            Assert.Equal(ssd, Elementwise.SumSquaredDeviation(x, 0.1f), 4);
+            Assert.Equal(dc, Elementwise.DotCentered(dy, x, 0.1f), 4);
+        }
+    }
+}
