@@ -1,5 +1,6 @@
 using SparseSwitch.Data;
 using SparseSwitch.Nn;
+using SparseSwitch.Nn.Models;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Training;
@@ -74,8 +75,12 @@ public sealed class TrainingSetup : IDisposable
     }
 
     /// <summary>A model of the zoo by name.</summary>
-    public static Module CreateModel(string name, int channels, int size, int classes, int sets, Rng rng) =>
-        throw new ArgumentException($"model: '{name}' is not available (the model zoo is missing).");
+    public static Module CreateModel(string name, int channels, int size, int classes, int sets, Rng rng)
+    {
+        if (!ModelZoo.Names.Contains(name.Trim().ToLowerInvariant()))
+            throw new ArgumentException($"model: '{name}' is not one of {string.Join(", ", ModelZoo.Names)}.");
+        return ModelZoo.Create(name, channels, size, classes, sets, rng);
+    }
 
     public void Dispose()
     {
