@@ -56,6 +56,8 @@ public sealed class AlternatingTrainer
     public Action<long, int, float>? OnIteration { get; set; }
 
     private readonly long _denseForwardMacs;
+    private readonly long _unmaskedForwardMacs;
+    private readonly long[] _usesPerSample;
 
     public AlternatingTrainer(TrainingSetup setup)
     {
@@ -80,6 +82,9 @@ public sealed class AlternatingTrainer
         var c = setup.Train;
         Flops = FlopCounter.ForModel(Model, c.Channels, c.Height, c.Width);
         _denseForwardMacs = Flops.DenseForward();
+        var prunableSet = new HashSet<Parameter>(setup.Prunable.Select(p => p.Param), ReferenceEqualityComparer.Instance);
+        _usesPerSample = setup.Prunable.Select(p => Flops.Entries.FirstOrDefault(e => ReferenceEquals(e.Weight, p.Param))?.UsesPerSample ?? 0).ToArray();
+        _unmaskedForwardMacs = Flops.Entries.Where(e => !prunableSet.Contains(e.Weight)).Sum(e => e.Weight.Length * e.UsesPerSample);
 
         var prunable = setup.Prunable;
         _grads = prunable.Select(p => p.Param.Grad).ToArray();
@@ -228,13 +233,14 @@ public sealed class AlternatingTrainer
         TrainMacsMasked += step * samples;
     }
 
-    /// <summary>Forward multiply-adds per sample of sub-net k.</summary>
+    /// <summary>Forward multiply-adds per sample of sub-net k (kept weights × uses, dense for
+    /// layers without masks). Allocation-free: per-layer uses are resolved once.</summary>
     public long InferenceMacs(int k)
     {
         if (Masks is null) return _denseForwardMacs;
-        var index = new Dictionary<Parameter, int>(ReferenceEqualityComparer.Instance);
-        for (int i = 0; i < Masks.Layers.Count; i++) index[Masks.Layers[i].Param] = i;
-        return Flops.MaskedForward(p => index.TryGetValue(p, out int i) ? Masks.Kept(k, i) : p.Length);
+        long macs = _unmaskedForwardMacs;
+        for (int i = 0; i < _usesPerSample.Length; i++) macs += Masks.Kept(k, i) * _usesPerSample[i];
+        return macs;
     }
 
     /// <summary>Loss and accuracy of sub-net k on the test set (eval mode, its own batch-norm set).</summary>

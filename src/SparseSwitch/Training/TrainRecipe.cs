@@ -39,11 +39,11 @@ public sealed record TrainRecipe
     /// <summary>Training images to use (0 = all). Keeps the default synthetic run short.</summary>
     public int TrainLimit { get; init; }
     public int TestLimit { get; init; }
-    public string Subnets { get; init; } = "0.1,0.05,0.02";
+    public string Subnets { get; init; } = "0.2,0.1,0.05";
     public TrainMode Mode { get; init; } = TrainMode.Ast;
     public int Epochs { get; init; } = 4;
-    public int BatchSize { get; init; } = 64;
-    public double Lr { get; init; } = 0.05;
+    public int BatchSize { get; init; } = 32;
+    public double Lr { get; init; } = 0.1;
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; } = 5e-4;
     public bool Nesterov { get; init; }
@@ -53,9 +53,9 @@ public sealed record TrainRecipe
     public double LabelSmoothing { get; init; }
     public bool Augment { get; init; }
     public double PruneStart { get; init; }
-    public double PruneEnd { get; init; } = 2;
+    public double PruneEnd { get; init; } = 3;
     /// <summary>ΔT in the sub-net's own iterations (see <see cref="MaskUpdateClock"/>).</summary>
-    public int UpdateEvery { get; init; } = 20;
+    public int UpdateEvery { get; init; } = 10;
     /// <summary>Offset between consecutive sub-nets' clocks, own iterations (null = ⌊ΔT/K⌋).</summary>
     public int? Stagger { get; init; }
     /// <summary>Initial prune-and-regrow rate, cosine-decayed to <see cref="PruneRateFinal"/>.</summary>

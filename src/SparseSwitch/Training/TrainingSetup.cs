@@ -65,8 +65,9 @@ public sealed class TrainingSetup : IDisposable
 
     public static (ImageDataset Train, ImageDataset Test) LoadData(TrainRecipe r)
     {
+        // The synthetic images are drawn with a fixed seed: every run and seed sees the same data.
         var (train, test) = r.Data.Equals("synthetic", StringComparison.OrdinalIgnoreCase)
-            ? Datasets.Load("synthetic", null, seed: 0, syntheticTrainCount: r.TrainLimit > 0 ? r.TrainLimit : 2000,
+            ? Datasets.Load("synthetic", null, seed: 0, syntheticTrainCount: r.TrainLimit > 0 ? r.TrainLimit : 3000,
                 syntheticTestCount: r.TestLimit > 0 ? r.TestLimit : 500)
             : Datasets.Load(r.Data, r.DataDir);
         if (r.TrainLimit > 0 && r.TrainLimit < train.Count) train = train.Subset(Enumerable.Range(0, r.TrainLimit).ToArray());

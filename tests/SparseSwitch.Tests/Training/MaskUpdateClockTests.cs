@@ -64,7 +64,7 @@ public class MaskUpdateClockTests
             Assert.Equal(clock.RampEvents(s), js.Count);
             Assert.True(js.Count >= 8);
         }
-        Assert.False(Enumerable.Range(200, 100).Any(n => clock.FiresOwn(0, n)));
+        Assert.DoesNotContain(Enumerable.Range(200, 100), n => clock.FiresOwn(0, n));
     }
 
     [Fact]
