@@ -21,14 +21,14 @@ public static class TrainCommands
         public readonly Option<int?> TestLimit = new("--test-limit") { Description = "Use only the first N test images (synthetic default 500)." };
         public readonly Option<string?> Subnets = new("--subnets") { Description = "Sub-nets: densities (default 0.2,0.1,0.05) or N:M patterns (2:4,1:4,1:8)." };
         public readonly Option<string?> Mode = new("--mode") { Description = "ast (default), independent, joint or dense." };
-        public readonly Option<int?> Epochs = new("--epochs") { Description = "Training epochs (default 4)." };
+        public readonly Option<int?> Epochs = new("--epochs") { Description = "Training epochs (default 5)." };
         public readonly Option<int?> BatchSize = new("--batch-size") { Description = "Mini-batch size (default 32)." };
         public readonly Option<double?> Lr = new("--lr") { Description = "Base learning rate (default 0.1)." };
         public readonly Option<double?> Momentum = new("--momentum") { Description = "SGD momentum (default 0.9)." };
         public readonly Option<double?> Wd = new("--wd") { Description = "Weight decay (default 5e-4)." };
         public readonly Option<string?> Schedule = new("--schedule") { Description = "Learning-rate schedule: cosine (default), step, constant." };
         public readonly Option<double?> Warmup = new("--warmup") { Description = "Linear warm-up, epochs (default 0)." };
-        public readonly Option<double?> PruneStart = new("--prune-start") { Description = "Epoch where the density ramp starts (default 0)." };
+        public readonly Option<double?> PruneStart = new("--prune-start") { Description = "Epoch where the density ramp starts (default 1)." };
         public readonly Option<double?> PruneEnd = new("--prune-end") { Description = "Epoch where the density ramp ends (default 3)." };
         public readonly Option<int?> UpdateEvery = new("--update-every") { Description = "ΔT: mask update period in the sub-net's own iterations (default 10)." };
         public readonly Option<int?> Stagger = new("--stagger") { Description = "Offset between sub-nets' update clocks, own iterations (default ΔT/K)." };
@@ -113,7 +113,7 @@ public static class TrainCommands
         var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/<mode>-<time>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint (its recipe is used)." };
         var cmd = new Command("train", "Train sparse sub-networks (Alternating Sparse Training by default; --mode picks a baseline). " +
-            "Without options: AST on the built-in synthetic data (3000 images) with LeNet-5, sub-nets 0.2, 0.1, 0.05, 4 epochs.");
+            "Without options: AST on the built-in synthetic data (3000 images) with LeNet-5, sub-nets 0.2, 0.1, 0.05, 5 epochs (dense for the first, ramp to the target densities by epoch 3).");
         foreach (var opt in o.All()) cmd.Options.Add(opt);
         cmd.Options.Add(outDir);
         cmd.Options.Add(resume);

@@ -63,6 +63,8 @@ public sealed class AlternatingTrainer
     {
         _setup = setup;
         var r = setup.Recipe;
+        if (r.Mode == TrainMode.Independent && setup.Subnets.Count > 1)
+            throw new ArgumentException("mode independent trains one sub-net per run; run it through TrainingRun (or the train command), which starts one run per sub-net.");
         _loss = new CrossEntropyLoss((float)r.LabelSmoothing);
         _bns = Model.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().ToArray();
         int sets = setup.BatchNormSets;
@@ -291,6 +293,7 @@ public sealed class AlternatingTrainer
                 LayerDensity = layers,
                 Overlap = Masks is null ? [1.0] : Enumerable.Range(0, K).Select(j => Masks.Overlap(k, j)).ToArray(),
                 Projections = Correction.Fired.Sum(), CorrectionTests = Correction.Tested.Sum(),
+                LayerProjections = _setup.Prunable.Select((p, i) => (p.Path, Correction.Fired[i])).ToDictionary(x => x.Path, x => x.Item2),
                 MaskUpdates = Updater?.Updates[k] ?? 0, MaskChange = Updater?.LastChange[k] ?? 0,
                 WallSeconds = WallSeconds, ForwardPasses = ForwardPasses, BackwardPasses = BackwardPasses,
                 TrainMacsDense = TrainMacsDense, TrainMacsMasked = TrainMacsMasked, InferenceMacs = InferenceMacs(k),

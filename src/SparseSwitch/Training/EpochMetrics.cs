@@ -28,6 +28,8 @@ public sealed record EpochMetrics
     /// <summary>Gradient-correction projections fired so far, per prunable layer, summed.</summary>
     public long Projections { get; init; }
     public long CorrectionTests { get; init; }
+    /// <summary>Projections fired so far per prunable layer.</summary>
+    public Dictionary<string, long> LayerProjections { get; init; } = new();
     public long MaskUpdates { get; init; }
     /// <summary>SR-STE: Hamming distance between this sub-net's last two masks (0 otherwise).</summary>
     public long MaskChange { get; init; }

@@ -41,7 +41,7 @@ public sealed record TrainRecipe
     public int TestLimit { get; init; }
     public string Subnets { get; init; } = "0.2,0.1,0.05";
     public TrainMode Mode { get; init; } = TrainMode.Ast;
-    public int Epochs { get; init; } = 4;
+    public int Epochs { get; init; } = 5;
     public int BatchSize { get; init; } = 32;
     public double Lr { get; init; } = 0.1;
     public double Momentum { get; init; } = 0.9;
@@ -52,7 +52,7 @@ public sealed record TrainRecipe
     public double WarmupEpochs { get; init; }
     public double LabelSmoothing { get; init; }
     public bool Augment { get; init; }
-    public double PruneStart { get; init; }
+    public double PruneStart { get; init; } = 1;
     public double PruneEnd { get; init; } = 3;
     /// <summary>ΔT in the sub-net's own iterations (see <see cref="MaskUpdateClock"/>).</summary>
     public int UpdateEvery { get; init; } = 10;
