@@ -79,6 +79,7 @@ public sealed class Conv2d : Module
             throw new ArgumentException($"Conv2d: input {x.Dim(2)}×{x.Dim(3)} is too small for kernel {KernelH}×{KernelW} with padding {PaddingH}×{PaddingW}, dilation {DilationH}×{DilationW}.");
         _geo = geo;
         _x = x;
+        ObserveInput(x);
         _wUsed = EffectiveWeight.Compute(Weight, ref _wEff);
         int b = x.Dim(0);
         Buffers.Ensure(ref _y, b, OutChannels, geo.OH, geo.OW);

@@ -15,6 +15,7 @@ public static class Im2Col
         int oh = g.OH, ow = g.OW, p = oh * ow;
         if (image.Length < g.C * g.H * g.W) throw new ArgumentException("Im2Col.Unfold: image is too short for its geometry.");
         if (col.Length < g.ColRows * p) throw new ArgumentException("Im2Col.Unfold: col is too short for its geometry.");
+        if (g.SH == 1 && g.SW == 1 && g.OW == g.W) { UnfoldSameWidth(g, image, col); return; }
         for (int c = 0; c < g.C; c++)
         {
             var plane = image.Slice(c * g.H * g.W, g.H * g.W);
@@ -42,12 +43,14 @@ public static class Im2Col
     }
 
     /// <summary>image += fold(col): the adjoint of <see cref="Unfold"/> (accumulates; clear the
-    /// image first for an overwrite).</summary>
-    public static void FoldAdd(in ConvGeometry g, ReadOnlySpan<float> col, Span<float> image)
+    /// image first for an overwrite). col is scratch: entries that fall outside the image may be
+    /// zeroed.</summary>
+    public static void FoldAdd(in ConvGeometry g, Span<float> col, Span<float> image)
     {
         int oh = g.OH, ow = g.OW, p = oh * ow;
         if (image.Length < g.C * g.H * g.W) throw new ArgumentException("Im2Col.FoldAdd: image is too short for its geometry.");
         if (col.Length < g.ColRows * p) throw new ArgumentException("Im2Col.FoldAdd: col is too short for its geometry.");
+        if (g.SH == 1 && g.SW == 1 && g.OW == g.W) { FoldAddSameWidth(g, col, image); return; }
         for (int c = 0; c < g.C; c++)
         {
             var plane = image.Slice(c * g.H * g.W, g.H * g.W);
@@ -74,6 +77,89 @@ public static class Im2Col
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Stride 1 with output width = input width ("same" convolutions, the common case):
+    /// a col row is the plane shifted by (ih0, iw0) = (ki·DH − PH, kj·DW − PW), so the valid output
+    /// rows are one contiguous block copy; the few columns that wrapped around from the neighbouring
+    /// image row are zeroed afterwards, as are the rows outside the image.
+    /// </summary>
+    private static void UnfoldSameWidth(in ConvGeometry g, ReadOnlySpan<float> image, Span<float> col)
+    {
+        int oh = g.OH, w = g.W, p = oh * w, hw = g.H * w;
+        for (int c = 0; c < g.C; c++)
+        {
+            var plane = image.Slice(c * hw, hw);
+            for (int ki = 0; ki < g.KH; ki++)
+            {
+                var (ylo, yhi) = ValidRows(g, ki);
+                int ih0 = ki * g.DH - g.PH;
+                for (int kj = 0; kj < g.KW; kj++)
+                {
+                    var row = col.Slice(((c * g.KH + ki) * g.KW + kj) * p, p);
+                    var (lo, hi) = g.ValidOw(kj);
+                    if (yhi <= ylo || hi <= lo) { row.Clear(); continue; }
+                    int iw0 = kj * g.DW - g.PW;
+                    row[..(ylo * w)].Clear();
+                    row[(yhi * w)..].Clear();
+                    // dst[y·W + x] = plane[(y + ih0)·W + x + iw0] for y in [ylo, yhi), all x at once
+                    int s = (ylo + ih0) * w + iw0, d = ylo * w, len = (yhi - ylo) * w;
+                    int skip = Math.Max(0, -s), over = Math.Max(0, s + len - hw);
+                    plane.Slice(s + skip, len - skip - over).CopyTo(row.Slice(d + skip, len - skip - over));
+                    if (lo > 0 || hi < w)
+                        for (int y = ylo; y < yhi; y++)
+                        {
+                            var r = row.Slice(y * w, w);
+                            r[..lo].Clear();
+                            r[hi..].Clear();
+                        }
+                }
+            }
+        }
+    }
+
+    /// <summary>Adjoint of <see cref="UnfoldSameWidth"/>: zero the wrapped columns of col (it is a
+    /// scratch gradient buffer, so it may be modified), then one vector add per col row.</summary>
+    private static void FoldAddSameWidth(in ConvGeometry g, Span<float> col, Span<float> image)
+    {
+        int oh = g.OH, w = g.W, p = oh * w, hw = g.H * w;
+        for (int c = 0; c < g.C; c++)
+        {
+            var plane = image.Slice(c * hw, hw);
+            for (int ki = 0; ki < g.KH; ki++)
+            {
+                var (ylo, yhi) = ValidRows(g, ki);
+                int ih0 = ki * g.DH - g.PH;
+                for (int kj = 0; kj < g.KW; kj++)
+                {
+                    var row = col.Slice(((c * g.KH + ki) * g.KW + kj) * p, p);
+                    var (lo, hi) = g.ValidOw(kj);
+                    if (yhi <= ylo || hi <= lo) continue;
+                    int iw0 = kj * g.DW - g.PW;
+                    if (lo > 0 || hi < w)
+                        for (int y = ylo; y < yhi; y++)
+                        {
+                            var r = row.Slice(y * w, w);
+                            r[..lo].Clear();
+                            r[hi..].Clear();
+                        }
+                    int s = (ylo + ih0) * w + iw0, d = ylo * w, len = (yhi - ylo) * w;
+                    int skip = Math.Max(0, -s), over = Math.Max(0, s + len - hw);
+                    var dst = plane.Slice(s + skip, len - skip - over);
+                    TensorPrimitives.Add(dst, row.Slice(d + skip, len - skip - over), dst);
+                }
+            }
+        }
+    }
+
+    /// <summary>Output rows y whose input row y·SH − PH + ki·DH lies inside [0, H).</summary>
+    private static (int Lo, int Hi) ValidRows(in ConvGeometry g, int ki)
+    {
+        int off = ki * g.DH - g.PH;
+        int lo = off >= 0 ? 0 : (-off + g.SH - 1) / g.SH;
+        int hi = g.H - off <= 0 ? 0 : (g.H - off + g.SH - 1) / g.SH;
+        return (lo, Math.Min(Math.Max(hi, lo), g.OH));
     }
 
     /// <summary>Scalar twin of <see cref="Unfold"/> (test oracle).</summary>

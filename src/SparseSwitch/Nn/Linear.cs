@@ -37,6 +37,7 @@ public sealed class Linear : Module
             throw new ArgumentException($"Linear({InFeatures}, {OutFeatures}): input shape {Buffers.ShapeText(x.Shape)}, expected [..., {InFeatures}].");
         int b = x.Length / InFeatures;
         _x = x;
+        ObserveInput(x);
         _wUsed = EffectiveWeight.Compute(Weight, ref _wEff);
         if (_yShape.Length != x.Rank) _yShape = new int[x.Rank];
         x.Shape.AsSpan().CopyTo(_yShape);

@@ -21,6 +21,14 @@ public abstract class Module
     public abstract Tensor Forward(Tensor x);
     public abstract Tensor Backward(Tensor dy);
 
+    /// <summary>Called with the input at the start of <see cref="Forward"/> by layers that report
+    /// it (the weighted layers do, via <see cref="ObserveInput"/>). Calibration tools (AdaPrune) set
+    /// it to capture a layer's inputs; null (the default) costs nothing.</summary>
+    public Action<Module, Tensor>? InputObserver { get; set; }
+
+    /// <summary>Layers call this first thing in Forward.</summary>
+    protected void ObserveInput(Tensor x) => InputObserver?.Invoke(this, x);
+
     /// <summary>Train mode (batch statistics, dropout) or eval mode; applies to all descendants.</summary>
     public void Train(bool training = true)
     {

@@ -1,3 +1,6 @@
+using System.Numerics;
+using System.Runtime.Intrinsics;
+
 namespace SparseSwitch.Sparsity;
 
 /// <summary>
@@ -13,6 +16,41 @@ internal static class TransposableGreedy
     public static void Solve(ReadOnlySpan<float> tile, int n, int m, Span<byte> keep)
     {
         int mm = m * m;
+        Span<int> order = stackalloc int[mm];
+        if (Vector512.IsHardwareAccelerated && mm <= 256) RankVector512(tile, order);
+        else SortScalar(tile, order);
+        Take(order, n, m, keep);
+    }
+
+    /// <summary>Scalar twin (test oracle): positions in descending |W|, ties by ascending index.</summary>
+    public static void SolveScalar(ReadOnlySpan<float> tile, int n, int m, Span<byte> keep)
+    {
+        Span<int> order = stackalloc int[m * m];
+        SortScalar(tile, order);
+        Take(order, n, m, keep);
+    }
+
+    private static void Take(ReadOnlySpan<int> order, int n, int m, Span<byte> keep)
+    {
+        keep.Clear();
+        Span<int> rowCnt = stackalloc int[m];
+        Span<int> colCnt = stackalloc int[m];
+        rowCnt.Clear(); colCnt.Clear();
+        int kept = 0, target = n * m;
+        for (int q = 0; q < order.Length && kept < target; q++)
+        {
+            int idx = order[q];
+            int i = idx / m, j = idx - i * m;
+            if (rowCnt[i] < n && colCnt[j] < n)
+            {
+                keep[idx] = 1; rowCnt[i]++; colCnt[j]++; kept++;
+            }
+        }
+    }
+
+    private static void SortScalar(ReadOnlySpan<float> tile, Span<int> order)
+    {
+        int mm = tile.Length;
         Span<ulong> keys = stackalloc ulong[mm];
         for (int i = 0; i < mm; i++)
         {
@@ -20,19 +58,37 @@ internal static class TransposableGreedy
             keys[i] = ((ulong)bits << 16) | (uint)(0xFFFF - i);    // descending |W|, then ascending index
         }
         keys.Sort();
-        keep.Clear();
-        Span<int> rowCnt = stackalloc int[m];
-        Span<int> colCnt = stackalloc int[m];
-        rowCnt.Clear(); colCnt.Clear();
-        int kept = 0, target = n * m;
-        for (int q = mm - 1; q >= 0 && kept < target; q--)
+        for (int q = 0; q < mm; q++) order[q] = 0xFFFF - (int)(keys[mm - 1 - q] & 0xFFFF);
+    }
+
+    /// <summary>rank(i) = #{j : |w_j| &gt; |w_i| or (|w_j| = |w_i| and j &lt; i)}, counted with
+    /// 16-lane compares; order[rank(i)] = i. Branch-free; lanes past the tile hold −1.</summary>
+    private static void RankVector512(ReadOnlySpan<float> tile, Span<int> order)
+    {
+        int mm = tile.Length, blocks = (mm + 15) >> 4;
+        Span<float> a = stackalloc float[blocks << 4];
+        a.Fill(-1f);
+        for (int i = 0; i < mm; i++) a[i] = MathF.Abs(tile[i]);
+        Span<Vector512<float>> vals = stackalloc Vector512<float>[blocks];
+        Span<Vector512<float>> idx = stackalloc Vector512<float>[blocks];
+        var lane = Vector512.Create(0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+        for (int b = 0; b < blocks; b++)
         {
-            int idx = 0xFFFF - (int)(keys[q] & 0xFFFF);
-            int i = idx / m, j = idx - i * m;
-            if (rowCnt[i] < n && colCnt[j] < n)
+            vals[b] = Vector512.Create((ReadOnlySpan<float>)a.Slice(b << 4));
+            idx[b] = lane + Vector512.Create((float)(b << 4));
+        }
+        for (int i = 0; i < mm; i++)
+        {
+            var ai = Vector512.Create(a[i]);
+            var fi = Vector512.Create((float)i);
+            int rank = 0;
+            for (int b = 0; b < blocks; b++)
             {
-                keep[idx] = 1; rowCnt[i]++; colCnt[j]++; kept++;
+                var v = vals[b];
+                var before = Vector512.GreaterThan(v, ai) | (Vector512.Equals(v, ai) & Vector512.LessThan(idx[b], fi));
+                rank += BitOperations.PopCount(before.ExtractMostSignificantBits());
             }
+            order[rank] = i;
         }
     }
 

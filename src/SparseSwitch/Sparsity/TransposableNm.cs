@@ -57,7 +57,7 @@ public static unsafe class TransposableNm
     public static void ComputeMatrix(ReadOnlySpan<float> w, int rows, int cols, int n, int m, TransposableMethod method, Span<byte> keep)
     {
         NmLayout.Check(n, m);
-        if (m > 32) throw new ArgumentOutOfRangeException(nameof(m), $"Transposable tiles support M ≤ 32 (got {m}).");
+        if (m > TransposableExact.MaxM) throw new ArgumentOutOfRangeException(nameof(m), $"Transposable tiles support M ≤ {TransposableExact.MaxM} (got {m}).");
         if (rows <= 0 || cols <= 0) throw new ArgumentException($"Matrix must be non-empty (got {rows}×{cols}).");
         if (w.Length != rows * cols) throw new ArgumentException($"Matrix has {w.Length} elements, expected {rows}×{cols}.", nameof(w));
         if (keep.Length != rows * cols) throw new ArgumentException($"Keep buffer has {keep.Length} elements, expected {rows * cols}.", nameof(keep));
@@ -82,16 +82,16 @@ public static unsafe class TransposableNm
             Span<float> tile = stackalloc float[m * m];
             Span<byte> k = stackalloc byte[m * m];
             int r0 = stripe * m;
+            int h = Math.Min(m, Rows - r0);
             for (int c0 = 0; c0 < Cols; c0 += m)
             {
-                tile.Clear();
-                for (int i = 0; i < m && r0 + i < Rows; i++)
-                    for (int j = 0; j < m && c0 + j < Cols; j++)
-                        tile[i * m + j] = W[(long)(r0 + i) * Cols + c0 + j];
-                SolveTile(tile, N, m, Method, k);
-                for (int i = 0; i < m && r0 + i < Rows; i++)
-                    for (int j = 0; j < m && c0 + j < Cols; j++)
-                        Keep[(long)(r0 + i) * Cols + c0 + j] = k[i * m + j];
+                int wd = Math.Min(m, Cols - c0);
+                if (h < m || wd < m) tile.Clear();
+                for (int i = 0; i < h; i++)
+                    new ReadOnlySpan<float>(W + (long)(r0 + i) * Cols + c0, wd).CopyTo(tile.Slice(i * m, wd));
+                Solve(tile, N, m, Method, k);
+                for (int i = 0; i < h; i++)
+                    k.Slice(i * m, wd).CopyTo(new Span<byte>(Keep + (long)(r0 + i) * Cols + c0, wd));
             }
         }
     }
@@ -101,6 +101,14 @@ public static unsafe class TransposableNm
     {
         NmLayout.Check(n, m);
         if (tile.Length != m * m || keep.Length != m * m) throw new ArgumentException($"A tile needs {m * m} values and keep flags.");
+        Solve(tile, n, m, method, keep);
+        double l1 = 0;
+        for (int i = 0; i < m * m; i++) if (keep[i] != 0) l1 += Math.Abs(tile[i]);
+        return l1;
+    }
+
+    private static void Solve(ReadOnlySpan<float> tile, int n, int m, TransposableMethod method, Span<byte> keep)
+    {
         switch (method)
         {
             case TransposableMethod.Exact: TransposableExact.Solve(tile, n, m, keep); break;
@@ -111,9 +119,6 @@ public static unsafe class TransposableNm
                 break;
             default: throw new ArgumentOutOfRangeException(nameof(method));
         }
-        double l1 = 0;
-        for (int i = 0; i < m * m; i++) if (keep[i] != 0) l1 += Math.Abs(tile[i]);
-        return l1;
     }
 
     /// <summary>Whether every row and column of every (zero-padded) M×M tile of the matrix keeps at

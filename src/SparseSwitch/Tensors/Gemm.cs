@@ -1,3 +1,6 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+
 namespace SparseSwitch.Tensors;
 
 /// <summary>
@@ -13,7 +16,37 @@ public static partial class Gemm
         float beta, Span<float> c, int ldc)
     {
         CheckArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
-        SgemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+        if (m == 0 || n == 0) return;
+        if (k == 0 || alpha == 0f)
+        {
+            ScaleC(m, n, beta, c, ldc);
+            return;
+        }
+        unsafe
+        {
+            fixed (float* pa = a, pb = b, pc = c)
+            {
+                if (Vector512.IsHardwareAccelerated)
+                    GemmDriver<Vector512<float>, Gemm512>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                else if (Vector256.IsHardwareAccelerated)
+                    GemmDriver<Vector256<float>, Gemm256>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                else if (Vector128.IsHardwareAccelerated)
+                    GemmDriver<Vector128<float>, Gemm128>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                else
+                    SgemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            }
+        }
+    }
+
+    /// <summary>C = beta · C over the m×n block (beta = 0 writes zeros without reading C).</summary>
+    private static void ScaleC(int m, int n, float beta, Span<float> c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        {
+            var row = c.Slice(i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else if (beta != 1f) TensorPrimitives.Multiply(row, beta, row);
+        }
     }
 
     internal static void CheckArgs(bool transA, bool transB, int m, int n, int k,

@@ -15,6 +15,11 @@ public class KernelTests
         [new ConvGeometry(1, 9, 8, 5, 3, 3, 2, 2, 1)],
         [new ConvGeometry(2, 7, 7, 3, 3, 1, 1, 2, 2, 2, 2)],
         [new ConvGeometry(1, 3, 3, 3, 3, 1, 1, 3, 3)], // padding larger than the image
+        [new ConvGeometry(2, 6, 5, 5, 5, 1, 1, 2, 2)],
+        [new ConvGeometry(2, 7, 6, 3, 3, 2, 1, 1, 1)], // vertical stride 2, same width
+        [new ConvGeometry(2, 5, 6, 1, 3, 1, 1, 0, 1)],
+        [new ConvGeometry(3, 4, 4, 3, 3, 1, 1, 1, 1)],
+        [new ConvGeometry(1, 1, 1, 3, 3, 1, 1, 1, 1)],
     ];
 
     [Theory]

@@ -1,0 +1,52 @@
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Sparsity;
+
+/// <summary>
+/// Global magnitude pruning (SPEC §2.4): rank |W| — the raw shared weights, not W ⊙ m_k — over all
+/// prunable layers together and keep exactly round(density · total) of the largest (ties broken by
+/// layer, then index). Layer densities come out non-uniform.
+/// </summary>
+public static class GlobalMagnitudePruning
+{
+    /// <summary>Overwrites <paramref name="masks"/> (one per weight) with the global top-|W| mask.
+    /// Returns the number of kept weights (the exact target unless nested bounds prevent it).</summary>
+    public static long Prune(IReadOnlyList<Parameter> weights, double density, IReadOnlyList<BitMask> masks, NestedBounds? nested = null)
+    {
+        if (!(density > 0 && density <= 1)) throw new ArgumentOutOfRangeException(nameof(density), $"Density must be in (0, 1] (got {density}).");
+        if (weights.Count != masks.Count) throw new ArgumentException($"{weights.Count} weights but {masks.Count} masks.", nameof(masks));
+        for (int l = 0; l < weights.Count; l++) masks[l].CheckSameLength(new BitMask(weights[l].Length), $"masks[{l}]");
+        nested?.Check(weights.Count, masks);
+        long total = weights.Sum(w => (long)w.Length);
+        long target = (long)Math.Round(density * total);
+
+        var keys = weights.Select(w => MagnitudeSelect.AbsKeys(w.Data.Span)).ToList();
+        for (int l = 0; l < keys.Count; l++)
+            if (Array.FindIndex(keys[l], k => k > 0x7F80_0000u) is int bad and >= 0)
+                throw new ArgumentException($"Weight {l} has NaN at index {bad}; magnitude pruning needs finite or infinite values.", nameof(weights));
+        var candidates = new BitMask?[weights.Count];
+        long forced = 0, available = 0;
+        for (int l = 0; l < weights.Count; l++)
+        {
+            masks[l].SetAll(false);
+            BitMask? c = nested?.Within?[l].Clone();
+            if (nested?.Include is { } inc)
+            {
+                masks[l].CopyFrom(inc[l]);
+                forced += inc[l].Count();
+                c ??= new BitMask(weights[l].Length, true);
+                var cw = c.Words; var iw = inc[l].Words;
+                for (int i = 0; i < cw.Length; i++) cw[i] &= ~iw[i];
+            }
+            candidates[l] = c;
+            available += c?.Count() ?? weights[l].Length;
+        }
+        long pick = Math.Clamp(target - forced, 0, available);
+        MagnitudeSelect.SelectLargest(keys, candidates, pick, masks);
+        return forced + pick;
+    }
+
+    /// <summary>Prunes sub-net k of a mask set to the target density (optionally nested).</summary>
+    public static long Prune(MaskSet set, int subnet, double density, NestedBounds? nested = null) =>
+        Prune(set.Parameters, density, set.Masks(subnet), nested);
+}

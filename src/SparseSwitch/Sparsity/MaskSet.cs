@@ -1,0 +1,179 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Serialization;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Sparsity;
+
+/// <summary>
+/// The K sub-net masks of every prunable parameter (SPEC §2.1), bit-packed, addressed by sub-net
+/// index and parameter path (<c>layer1.0.conv1.weight</c>) or layer index (the order of
+/// <see cref="Paths"/>). <see cref="Activate"/> writes mask k into each <see cref="Parameter.Mask"/>
+/// (one float tensor per layer owned by this set, reused); <see cref="MaskGradients"/> applies g ⊙ m_k.
+/// After changing a mask of the active sub-net, call <see cref="Activate"/> again.
+/// </summary>
+public sealed class MaskSet
+{
+    private readonly string[] _paths;
+    private readonly Parameter[] _params;
+    private readonly BitMask[][] _masks;      // [subnet][layer]
+    private readonly Tensor[] _floatMasks;
+    private readonly Dictionary<string, int> _index;
+
+    /// <summary>Number of sub-nets K.</summary>
+    public int Subnets { get; }
+    public IReadOnlyList<string> Paths => _paths;
+    public IReadOnlyList<Parameter> Parameters => _params;
+    public int Layers => _paths.Length;
+    /// <summary>Weights of all prunable layers.</summary>
+    public long TotalPrunable { get; }
+    /// <summary>Elements of the model's other parameters (non-prunable weights, biases, batch-norm
+    /// affine), for the "all weights" figures; 0 when built from a parameter list.</summary>
+    public long OtherParameters { get; }
+    /// <summary>The sub-net whose masks were last written by <see cref="Activate"/>, or −1.</summary>
+    public int Active { get; private set; } = -1;
+
+    /// <summary>A set of K all-kept (dense) masks for the given prunable parameters.</summary>
+    public MaskSet(IEnumerable<(string Path, Parameter Param)> prunable, int subnets, long otherParameters = 0)
+    {
+        if (subnets < 1) throw new ArgumentOutOfRangeException(nameof(subnets), $"The number of sub-nets K must be at least 1 (got {subnets}).");
+        var list = prunable.ToList();
+        if (list.Count == 0) throw new ArgumentException("A mask set needs at least one prunable parameter.", nameof(prunable));
+        _paths = list.Select(p => p.Path).ToArray();
+        _params = list.Select(p => p.Param).ToArray();
+        _index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < _paths.Length; i++)
+            if (!_index.TryAdd(_paths[i], i)) throw new ArgumentException($"Parameter path '{_paths[i]}' appears twice.", nameof(prunable));
+        Subnets = subnets;
+        _masks = new BitMask[subnets][];
+        for (int k = 0; k < subnets; k++) _masks[k] = _params.Select(p => new BitMask(p.Length, true)).ToArray();
+        _floatMasks = _params.Select(p => new Tensor(p.Shape)).ToArray();
+        TotalPrunable = _params.Sum(p => (long)p.Length);
+        OtherParameters = otherParameters;
+    }
+
+    /// <summary>Masks for every parameter of <paramref name="model"/> marked <see cref="Parameter.Prunable"/>.</summary>
+    public static MaskSet ForModule(Module model, int subnets)
+    {
+        var all = model.NamedParameters().ToList();
+        var prunable = all.Where(p => p.Param.Prunable).ToList();
+        if (prunable.Count == 0) throw new ArgumentException($"{model.GetType().Name} has no parameter marked Prunable.", nameof(model));
+        return new MaskSet(prunable, subnets, all.Where(p => !p.Param.Prunable).Sum(p => (long)p.Param.Length));
+    }
+
+    public int LayerIndex(string path) =>
+        _index.TryGetValue(path, out int i) ? i
+        : throw new ArgumentException($"No prunable parameter '{path}' in this mask set. Known: {string.Join(", ", _paths)}.", nameof(path));
+
+    public Parameter Parameter(string path) => _params[LayerIndex(path)];
+
+    public BitMask Get(int subnet, int layer)
+    {
+        CheckSubnet(subnet);
+        if ((uint)layer >= (uint)_paths.Length) throw new ArgumentOutOfRangeException(nameof(layer), $"Layer index {layer} outside [0, {_paths.Length}).");
+        return _masks[subnet][layer];
+    }
+
+    public BitMask this[int subnet, string path] => Get(subnet, LayerIndex(path));
+
+    /// <summary>The masks of one sub-net, in <see cref="Paths"/> order (live objects).</summary>
+    public IReadOnlyList<BitMask> Masks(int subnet)
+    {
+        CheckSubnet(subnet);
+        return _masks[subnet];
+    }
+
+    private void CheckSubnet(int subnet)
+    {
+        if ((uint)subnet >= (uint)Subnets) throw new ArgumentOutOfRangeException(nameof(subnet), $"Sub-net {subnet} outside [0, {Subnets}).");
+    }
+
+    /// <summary>Writes sub-net k's masks as 0/1 floats into every prunable parameter's Mask.</summary>
+    public void Activate(int subnet)
+    {
+        CheckSubnet(subnet);
+        for (int l = 0; l < _params.Length; l++)
+        {
+            _masks[subnet][l].WriteFloats(_floatMasks[l].Span);
+            _params[l].Mask = _floatMasks[l];
+        }
+        Active = subnet;
+    }
+
+    /// <summary>Removes the masks from the parameters (dense forward).</summary>
+    public void Deactivate()
+    {
+        foreach (var p in _params) p.Mask = null;
+        Active = -1;
+    }
+
+    /// <summary>Grad ← Grad ⊙ m_k for every prunable parameter.</summary>
+    public void MaskGradients(int subnet)
+    {
+        CheckSubnet(subnet);
+        for (int l = 0; l < _params.Length; l++) _masks[subnet][l].ApplyTo(_params[l].Grad.Span);
+    }
+
+    /// <summary>Sets every mask of sub-net k to row-wise N:M of the current weights (SPEC §3.1).</summary>
+    public void SetNm(int subnet, int n, int m)
+    {
+        CheckSubnet(subnet);
+        for (int l = 0; l < _params.Length; l++) NmMask.Compute(_params[l].Data.Span, _params[l].Shape, n, m, _masks[subnet][l]);
+    }
+
+    /// <summary>Sets every mask of sub-net k to transposable N:M of the current weights (SPEC §3.2).</summary>
+    public void SetTransposable(int subnet, int n, int m, TransposableMethod method = TransposableMethod.Exact)
+    {
+        CheckSubnet(subnet);
+        for (int l = 0; l < _params.Length; l++)
+            _masks[subnet][l].CopyFrom(TransposableNm.Compute(_params[l].Data.Span, _params[l].Shape, n, m, method));
+    }
+
+    /// <summary>Copies sub-net <paramref name="from"/>'s masks into sub-net <paramref name="to"/>.</summary>
+    public void Copy(int from, int to)
+    {
+        CheckSubnet(from); CheckSubnet(to);
+        for (int l = 0; l < _params.Length; l++) _masks[to][l].CopyFrom(_masks[from][l]);
+    }
+
+    /// <summary>Kept weights of sub-net k over all prunable layers.</summary>
+    public long Kept(int subnet) => Masks(subnet).Sum(m => m.Count());
+
+    /// <summary>Density of sub-net k over the prunable layers.</summary>
+    public double Density(int subnet) => (double)Kept(subnet) / TotalPrunable;
+
+    // ---- serialisation: one U8 tensor per (sub-net, layer), named "{prefix}{k}.{path}" ----
+
+    /// <summary>Safetensors entries (U8, bit i in byte i/8 at bit i%8) for checkpoints.</summary>
+    public List<(string Name, SafeDType DType, long[] Shape, ReadOnlyMemory<byte> Bytes)> ToEntries(string prefix = "masks.")
+    {
+        var list = new List<(string, SafeDType, long[], ReadOnlyMemory<byte>)>();
+        for (int k = 0; k < Subnets; k++)
+            for (int l = 0; l < _paths.Length; l++)
+            {
+                var bytes = _masks[k][l].ToBytes();
+                list.Add(($"{prefix}{k}.{_paths[l]}", SafeDType.U8, new long[] { bytes.Length }, bytes));
+            }
+        return list;
+    }
+
+    /// <summary>Loads every mask from a file written with <see cref="ToEntries"/> (same paths and K).</summary>
+    public void LoadEntries(SafeTensors.File file, string prefix = "masks.")
+    {
+        for (int k = 0; k < Subnets; k++)
+            for (int l = 0; l < _paths.Length; l++)
+            {
+                string name = $"{prefix}{k}.{_paths[l]}";
+                if (!file.Contains(name)) throw new InvalidDataException($"Mask '{name}' missing from the checkpoint.");
+                var t = file[name];
+                if (t.DType != SafeDType.U8) throw new InvalidDataException($"Mask '{name}' has dtype {t.DType}, expected U8.");
+                try { _masks[k][l].CopyFrom(BitMask.FromBytes(t.Bytes.Span, _params[l].Length)); }
+                catch (ArgumentException e) { throw new InvalidDataException($"Mask '{name}': {e.Message}", e); }
+            }
+        if (Active >= 0) Activate(Active);
+    }
+
+    public void Save(string path, string prefix = "masks.") =>
+        SafeTensors.SaveRaw(path, ToEntries(prefix), new Dictionary<string, string> { ["subnets"] = Subnets.ToString() });
+
+    public void Load(string path, string prefix = "masks.") => LoadEntries(SafeTensors.Load(path), prefix);
+}

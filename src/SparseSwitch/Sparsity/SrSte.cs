@@ -1,0 +1,79 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Sparsity;
+
+/// <summary>
+/// SR-STE (SPEC §3.4) for a set of prunable weights: dense master weights W; each step the forward
+/// mask S(W) (row-wise N:M of the current |W|) is recomputed into <see cref="Parameter.Mask"/>;
+/// the backward gradient (with respect to the effective weight) passes straight through to all of
+/// W, and <see cref="ApplyDecay"/> adds λ_W·(1 − mask) ⊙ W, decaying the pruned weights. SAD is the
+/// Hamming distance between consecutive masks (summed over layers).
+/// Per step: <see cref="Refresh"/> before forward; after backward <see cref="ApplyDecay"/>, then the
+/// optimiser step (do not mask the gradient).
+/// </summary>
+public sealed class SrSte
+{
+    private readonly Parameter[] _params;
+    private readonly BitMask[] _current, _previous;
+    private readonly Tensor[] _floatMasks;
+    private bool _hasPrevious;
+
+    public int N { get; }
+    public int M { get; }
+    public float Lambda { get; }
+    /// <summary>SAD of the last refresh (0 at the first).</summary>
+    public long LastSad { get; private set; }
+    /// <summary>SAD per layer of the last refresh.</summary>
+    public IReadOnlyList<long> LastSadPerLayer => _sadPerLayer;
+    private readonly long[] _sadPerLayer;
+
+    public SrSte(IEnumerable<Parameter> prunable, int n, int m, float lambda = 2e-4f)
+    {
+        NmLayout.Check(n, m);
+        if (!(lambda >= 0) || float.IsInfinity(lambda)) throw new ArgumentOutOfRangeException(nameof(lambda), $"λ_W must be a finite value ≥ 0 (got {lambda}).");
+        _params = prunable.ToArray();
+        if (_params.Length == 0) throw new ArgumentException("SR-STE needs at least one prunable parameter.", nameof(prunable));
+        N = n; M = m; Lambda = lambda;
+        _current = _params.Select(p => new BitMask(p.Length)).ToArray();
+        _previous = _params.Select(p => new BitMask(p.Length)).ToArray();
+        _floatMasks = _params.Select(p => new Tensor(p.Shape)).ToArray();
+        _sadPerLayer = new long[_params.Length];
+    }
+
+    public IReadOnlyList<BitMask> Masks => _current;
+
+    /// <summary>Recomputes S(W) for every weight, sets Parameter.Mask, and returns the SAD against
+    /// the previous refresh.</summary>
+    public long Refresh()
+    {
+        long sad = 0;
+        for (int l = 0; l < _params.Length; l++)
+        {
+            _previous[l].CopyFrom(_current[l]);
+            NmMask.Compute(_params[l].Data.Span, _params[l].Shape, N, M, _current[l]);
+            _sadPerLayer[l] = _hasPrevious ? _current[l].HammingDistance(_previous[l]) : 0;
+            sad += _sadPerLayer[l];
+            _current[l].WriteFloats(_floatMasks[l].Span);
+            _params[l].Mask = _floatMasks[l];
+        }
+        _hasPrevious = true;
+        LastSad = sad;
+        return sad;
+    }
+
+    /// <summary>Grad += λ_W·(1 − mask) ⊙ W for every weight (the sparse-refined term).</summary>
+    public void ApplyDecay()
+    {
+        if (!_hasPrevious) throw new InvalidOperationException("Call Refresh() before ApplyDecay().");
+        for (int l = 0; l < _params.Length; l++)
+            AddDecay(_params[l].Data.Span, _floatMasks[l].Span, _params[l].Grad.Span, Lambda);
+    }
+
+    /// <summary>grad[i] += λ·(1 − mask[i])·w[i].</summary>
+    public static void AddDecay(ReadOnlySpan<float> w, ReadOnlySpan<float> mask, Span<float> grad, float lambda)
+    {
+        if (w.Length != mask.Length || w.Length != grad.Length) throw new ArgumentException("Weight, mask and gradient must have the same length.");
+        for (int i = 0; i < w.Length; i++) grad[i] += lambda * (1f - mask[i]) * w[i];
+    }
+}

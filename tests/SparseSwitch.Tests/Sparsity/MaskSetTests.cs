@@ -1,0 +1,128 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Serialization;
+using SparseSwitch.Sparsity;
+using SparseSwitch.Tensors;
+using Xunit;
+
+namespace SparseSwitch.Tests.Sparsity;
+
+internal static class TestParams
+{
+    public static Parameter Make(int seed, params int[] shape)
+    {
+        var p = new Parameter(shape) { Prunable = true };
+        var rng = new Rng((ulong)seed);
+        rng.FillNormal(p.Data.Span, 0, 1);
+        rng.FillNormal(p.Grad.Span, 0, 1);
+        return p;
+    }
+
+    public static MaskSet Set(int k, int seed = 1) => new(new[]
+    {
+        ("conv.weight", Make(seed, 8, 4, 3, 3)),
+        ("fc1.weight", Make(seed + 1, 16, 32)),
+        ("fc2.weight", Make(seed + 2, 10, 16)),
+    }, k, otherParameters: 100);
+}
+
+public class MaskSetTests
+{
+    [Fact]
+    public void ActivateWritesFloatMasksAndMaskGradientsMultiplies()
+    {
+        var set = TestParams.Set(3);
+        GlobalMagnitudePruning.Prune(set, 1, 0.3);
+        GlobalMagnitudePruning.Prune(set, 2, 0.1);
+        for (int k = 0; k < 3; k++)
+        {
+            set.Activate(k);
+            Assert.Equal(k, set.Active);
+            for (int l = 0; l < set.Layers; l++)
+            {
+                var p = set.Parameters[l];
+                Assert.NotNull(p.Mask);
+                for (int i = 0; i < p.Length; i++) Assert.Equal(set.Get(k, l)[i] ? 1f : 0f, p.Mask!.Span[i]);
+            }
+        }
+        var g0 = set.Parameters.Select(p => p.Grad.ToArray()).ToList();
+        set.MaskGradients(2);
+        for (int l = 0; l < set.Layers; l++)
+            for (int i = 0; i < g0[l].Length; i++)
+                Assert.Equal(set.Get(2, l)[i] ? g0[l][i] : 0f, set.Parameters[l].Grad.Span[i]);
+        set.Deactivate();
+        Assert.All(set.Parameters, p => Assert.Null(p.Mask));
+    }
+
+    [Fact]
+    public void SaveAndLoadRoundTripBitPacked()
+    {
+        var set = TestParams.Set(2);
+        GlobalMagnitudePruning.Prune(set, 0, 0.5);
+        GlobalMagnitudePruning.Prune(set, 1, 0.05);
+        var path = Path.Combine(Path.GetTempPath(), $"masks-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            set.Save(path);
+            var file = SafeTensors.Load(path);
+            Assert.Equal(SafeDType.U8, file["masks.1.fc1.weight"].DType);
+            Assert.Equal((16 * 32 + 7) / 8, file["masks.1.fc1.weight"].Bytes.Length);
+            var other = TestParams.Set(2);
+            other.Load(path);
+            for (int k = 0; k < 2; k++)
+                for (int l = 0; l < set.Layers; l++) Assert.Equal(0, other.Get(k, l).HammingDistance(set.Get(k, l)));
+            var three = TestParams.Set(3);
+            Assert.Throws<InvalidDataException>(() => three.Load(path));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Fact]
+    public void InvalidArgumentsGiveClearErrors()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => TestParams.Set(0));
+        var set = TestParams.Set(2);
+        var e = Assert.Throws<ArgumentException>(() => set[0, "nope.weight"]);
+        Assert.Contains("nope.weight", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => set.Activate(2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => GlobalMagnitudePruning.Prune(set, 0, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => GlobalMagnitudePruning.Prune(set, 0, 1.01));
+        Assert.Throws<ArgumentOutOfRangeException>(() => set.SetNm(0, 4, 4));
+        Assert.Throws<ArgumentException>(() => new MaskSet(new[] { ("a", TestParams.Make(1, 4)), ("a", TestParams.Make(2, 4)) }, 1));
+    }
+
+    [Fact]
+    public void StatisticsCountPrunableAndAllWeights()
+    {
+        var set = TestParams.Set(2);
+        GlobalMagnitudePruning.Prune(set, 1, 0.25);
+        var r = MaskStats.Density(set, 1);
+        long total = 8 * 4 * 9 + 16 * 32 + 10 * 16;
+        Assert.Equal(total, r.TotalPrunable);
+        Assert.Equal((long)Math.Round(0.25 * total), r.KeptPrunable);
+        Assert.Equal(r.KeptPrunable + 100, r.KeptAll);
+        Assert.Equal(total + 100, r.TotalAll);
+        Assert.Equal(r.KeptPrunable, r.Layers.Sum(l => l.Kept));
+        var o = MaskStats.Overlap(set, 0, 1);
+        Assert.Equal(r.KeptPrunable, o.Intersection);          // sub-net 0 is dense
+        Assert.Equal(total, o.Union);
+        Assert.Equal(1.0, o.Containment);
+        Assert.Equal((double)(r.KeptPrunable + 100) / (total + 100), o.IouAllWeights, 12);
+    }
+}
+
+public class MaskSetPatternTests
+{
+    [Fact]
+    public void NmAndTransposablePatternsPerLayer()
+    {
+        var set = TestParams.Set(2);
+        set.SetNm(0, 2, 4);
+        set.SetTransposable(1, 2, 4);
+        for (int l = 0; l < set.Layers; l++)
+        {
+            var shape = set.Parameters[l].Shape;
+            Assert.True(NmMask.IsValid(set.Get(0, l), shape, 2, 4));
+            Assert.True(NmMask.IsValid(set.Get(1, l), shape, 2, 4));
+        }
+    }
+}

@@ -1,0 +1,188 @@
+using SparseSwitch.Tensors;
+using SparseSwitch.Tests.Support;
+using Xunit;
+
+namespace SparseSwitch.Tests.Tensors;
+
+/// <summary>The optimised <see cref="Gemm.Sgemm"/> against its scalar twin (which accumulates in
+/// double). Float accumulation over k terms errs by about k·ε·Σ|a·b|, so the tolerance scales
+/// with k and with the magnitude of the terms, not of the result.</summary>
+[Collection("Engine.Threads")]
+public class GemmTests
+{
+    private const int MR = GemmMicroKernel.MR;
+    private static int NR => GemmMicroKernel.NV * (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? 16
+        : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? 8 : 4);
+
+    private static float[] Random(Rng rng, int length)
+    {
+        var x = new float[length];
+        for (int i = 0; i < length; i++) x[i] = rng.NextFloat() * 2f - 1f;
+        return x;
+    }
+
+    /// <summary>Runs both implementations on identical inputs (operands at offset
+    /// <paramref name="offset"/> inside their arrays, padded leading dimensions) and compares.</summary>
+    private static void Check(bool ta, bool tb, int m, int n, int k, float alpha, float beta,
+        int pad = 0, int offset = 0, bool nanC = false, ulong seed = 1)
+    {
+        var rng = new Rng(seed);
+        int lda = Math.Max(1, (ta ? m : k) + pad), ldb = Math.Max(1, (tb ? k : n) + pad), ldc = Math.Max(1, n + pad);
+        int aRows = ta ? k : m, bRows = tb ? n : k;
+        var a = Random(rng, offset + aRows * lda + 1);
+        var b = Random(rng, offset + bRows * ldb + 1);
+        var c0 = Random(rng, offset + m * ldc + 1);
+        if (nanC) // NaN in every element the product writes; the padding keeps its values
+            for (int i = 0; i < m; i++) c0.AsSpan(offset + i * ldc, n).Fill(float.NaN);
+        var expected = (float[])c0.Clone();
+        var actual = (float[])c0.Clone();
+        Gemm.SgemmReference(ta, tb, m, n, k, alpha, a.AsSpan(offset), lda, b.AsSpan(offset), ldb, beta, expected.AsSpan(offset), ldc);
+        Gemm.Sgemm(ta, tb, m, n, k, alpha, a.AsSpan(offset), lda, b.AsSpan(offset), ldb, beta, actual.AsSpan(offset), ldc);
+        // Each term |a·b| ≤ 1; float summation error is bounded by ~k·ε per unit of Σ|a·b| ≤ k.
+        double atol = Math.Abs(alpha) * 4e-7 * Math.Max(1, k) * Math.Sqrt(Math.Max(1, k)) + 1e-6;
+        Close.Assert(expected, actual, atol, 1e-6, $"ta={ta} tb={tb} m={m} n={n} k={k} alpha={alpha} beta={beta} pad={pad} off={offset}");
+    }
+
+    public static IEnumerable<object[]> Shapes()
+    {
+        int nr = NR;
+        int[] ms = [0, 1, 2, MR - 1, MR, MR + 1, 13, 2 * MR + 3, 97];
+        int[] ns = [0, 1, 3, nr - 1, nr, nr + 1, 31, 2 * nr + 5];
+        int[] ks = [0, 1, 2, 7, 17, 257];
+        var rng = new Rng(42);
+        foreach (int m in ms)
+        foreach (int n in ns)
+        {
+            int k = ks[rng.NextInt(ks.Length)];
+            yield return [m, n, k];
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Shapes))]
+    public void MatchesReferenceOnOddShapes(int m, int n, int k)
+    {
+        foreach (bool ta in new[] { false, true })
+        foreach (bool tb in new[] { false, true })
+            Check(ta, tb, m, n, k, 1f, 0f);
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(false, true)]
+    [InlineData(true, false)]
+    [InlineData(true, true)]
+    public void AllTransposeCombinationsWithPaddingAndOffsets(bool ta, bool tb)
+    {
+        for (int offset = 0; offset <= 3; offset++)
+            Check(ta, tb, 37, 53, 29, 0.75f, -0.5f, pad: 3 + offset, offset: offset, seed: (ulong)offset + 7);
+    }
+
+    [Theory]
+    [InlineData(1f, 0f)]
+    [InlineData(1f, 1f)]
+    [InlineData(-2f, 0.5f)]
+    [InlineData(0.5f, -1f)]
+    [InlineData(0f, 0.25f)]
+    [InlineData(0f, 0f)]
+    public void AlphaBeta(float alpha, float beta)
+    {
+        Check(false, false, 19, 67, 300, alpha, beta);
+        Check(true, true, 19, 67, 300, alpha, beta);
+    }
+
+    [Fact]
+    public void BetaZeroDoesNotReadC()
+    {
+        foreach (bool ta in new[] { false, true })
+        foreach (bool tb in new[] { false, true })
+        {
+            Check(ta, tb, 21, 50, 11, 1f, 0f, pad: 2, nanC: true);
+            Check(ta, tb, 5, 7, 0, 1f, 0f, nanC: true);
+        }
+    }
+
+    [Fact]
+    public void LargerThanOneBlockInEveryDimension()
+    {
+        // Crosses MC, KC and (at a narrow width) NC boundaries; k spans three k-slices.
+        Check(false, false, 211, 3 * NR * 64 / 16 + 7, 600, 1f, 0.5f);
+        Check(true, true, 131, 301, 529, -1f, 0f, pad: 1);
+    }
+
+    [Fact]
+    public void SmallBlockSizesCrossEveryBlockBoundary()
+    {
+        // Several k-slices, MC-row blocks, NC-column tasks and packed column blocks (two panels each).
+        int kc = GemmBlocking.KC, mc = GemmBlocking.MC, nc = GemmBlocking.NC;
+        long limit = GemmBlocking.PackedBLimit;
+        int saved = Engine.Threads;
+        try
+        {
+            GemmBlocking.Set(40, 2 * MR, NR, 2L * 150 * NR);
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Engine.Threads = threads;
+                Check(false, false, 5 * MR + 3, 5 * NR + 7, 150, 1f, 0.5f);
+                Check(true, true, 3 * MR, 4 * NR, 150, -1f, 0f, pad: 2);
+            }
+        }
+        finally
+        {
+            GemmBlocking.Set(kc, mc, nc, limit);
+            Engine.Threads = saved;
+        }
+    }
+
+    [Theory]
+    [InlineData(16, 1024, 27)]
+    [InlineData(32, 1024, 144)]
+    [InlineData(64, 256, 576)]
+    public void ConvolutionLikeShapes(int m, int n, int k)
+    {
+        foreach (bool ta in new[] { false, true })
+        foreach (bool tb in new[] { false, true })
+            Check(ta, tb, m, n, k, 1f, 0f, seed: (ulong)(m + n + k));
+    }
+
+    [Fact]
+    public void SameBitsForOneAndTwoThreads()
+    {
+        int saved = Engine.Threads;
+        try
+        {
+            var rng = new Rng(5);
+            int m = 157, n = 203, k = 611;
+            var a = Random(rng, m * k);
+            var b = Random(rng, n * k);
+            var results = new List<float[]>();
+            foreach (int threads in new[] { 1, 2, 1, 2 })
+            {
+                Engine.Threads = threads;
+                var c = Random(new Rng(9), m * n);
+                Gemm.Sgemm(false, true, m, n, k, 1.5f, a, k, b, k, 0.5f, c, n);
+                results.Add(c);
+            }
+            for (int i = 1; i < results.Count; i++) Assert.Equal(results[0], results[i]);
+            Engine.Threads = 2;
+            Check(false, false, 157, 203, 611, 1f, 0.5f);
+            Check(true, false, 33, 1000, 100, 1f, 0f);
+        }
+        finally { Engine.Threads = saved; }
+    }
+
+    [Fact]
+    public void RejectsBadArguments()
+    {
+        var a = new float[12];
+        var b = new float[12];
+        var c = new float[12];
+        Assert.Contains("lda", Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 3, 4, 4, 1f, a, 3, b, 4, 0f, c, 4)).Message);
+        Assert.Contains("ldb", Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 3, 4, 4, 1f, a, 4, b, 3, 0f, c, 4)).Message);
+        Assert.Contains("ldc", Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 3, 4, 4, 1f, a, 4, b, 4, 0f, c, 3)).Message);
+        Assert.Contains("A is too short", Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 4, 3, 4, 1f, a, 4, b, 3, 0f, c, 3)).Message);
+        Assert.Contains("B is too short", Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 3, 3, 5, 1f, new float[15], 5, b, 3, 0f, c, 3)).Message);
+        Assert.Contains("C is too short", Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, 3, 5, 2, 1f, a, 2, b, 5, 0f, c, 5)).Message);
+        Assert.Contains("Negative", Assert.Throws<ArgumentException>(() => Gemm.Sgemm(false, false, -1, 4, 4, 1f, a, 4, b, 4, 0f, c, 4)).Message);
+    }
+}
