@@ -71,7 +71,7 @@ public class CifarResNet : Module
     public override Tensor Forward(Tensor x)
     {
         var o = _relu.Forward(Bn1.Forward(Conv1.Forward(x)));
-        foreach (var stage in Layers) o = stage.Forward(o);
+        for (int s = 0; s < Layers.Count; s++) o = Layers[s].Forward(o);
         o = _flatten.Forward(_pool.Forward(o));
         return Classifier.Forward(o);
     }

@@ -33,7 +33,8 @@ public sealed class IdentityPadShortcut : Module
         int n = x.Dim(0), h = x.Dim(2), w = x.Dim(3), s = Stride;
         int ho = (h + s - 1) / s, wo = (w + s - 1) / s;
         _xShape = x.Shape;
-        var y = Tensor.Ensure(ref _y, n, OutChannels, ho, wo);
+        if (_y is null || _y.Dim(0) != n || _y.Dim(2) != ho || _y.Dim(3) != wo) _y = new Tensor(n, OutChannels, ho, wo);
+        var y = _y;
         y.Clear();
         var xs = x.Span; var ys = y.Span;
         for (int b = 0; b < n; b++)

@@ -27,20 +27,31 @@ public static class SubNets
         }
     }
 
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Module, SwitchableBatchNorm2d[]> Switchables = new();
+
+    /// <summary>The switchable batch-norms of <paramref name="model"/>, found once per model and
+    /// remembered (models do not change structure after construction).</summary>
+    public static IReadOnlyList<SwitchableBatchNorm2d> SwitchableLayers(Module model)
+    {
+        if (!Switchables.TryGetValue(model, out var layers))
+        {
+            layers = model.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().ToArray();
+            Switchables.AddOrUpdate(model, layers);
+        }
+        return layers;
+    }
+
     /// <summary>Switches every switchable batch-norm in <paramref name="model"/> to set
-    /// <paramref name="k"/> (sub-net k). Returns how many layers were switched.</summary>
+    /// <paramref name="k"/> (sub-net k). Returns how many layers were switched. Allocation-free
+    /// after the first call for a model, so the trainer can call it every iteration.</summary>
     public static int SetActive(Module model, int k)
     {
-        int count = 0;
-        foreach (var (path, m) in model.NamedModules())
-        {
-            if (m is not SwitchableBatchNorm2d bn) continue;
-            if (k < 0 || k >= bn.Children.Count)
-                throw new ArgumentOutOfRangeException(nameof(k), k, $"Sub-net {k} does not exist: '{path}' has {bn.Children.Count} batch-norm sets.");
-            bn.ActiveSet = k;
-            count++;
-        }
-        return count;
+        var layers = SwitchableLayers(model);
+        for (int i = 0; i < layers.Count; i++)
+            if (k < 0 || k >= layers[i].Sets)
+                throw new ArgumentOutOfRangeException(nameof(k), k, $"Sub-net {k} does not exist: a switchable batch-norm has {layers[i].Sets} sets.");
+        for (int i = 0; i < layers.Count; i++) layers[i].ActiveSet = k;
+        return layers.Count;
     }
 
     /// <summary>The number of batch-norm sets of the model (1 when nothing is switchable).</summary>
@@ -48,7 +59,7 @@ public static class SubNets
     {
         int sets = 1;
         foreach (var (_, m) in model.NamedModules())
-            if (m is SwitchableBatchNorm2d bn) sets = Math.Max(sets, bn.Children.Count);
+            if (m is SwitchableBatchNorm2d bn) sets = Math.Max(sets, bn.Sets);
         return sets;
     }
 }
