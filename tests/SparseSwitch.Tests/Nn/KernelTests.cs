@@ -20,6 +20,10 @@ public class KernelTests
         [new ConvGeometry(2, 5, 6, 1, 3, 1, 1, 0, 1)],
         [new ConvGeometry(3, 4, 4, 3, 3, 1, 1, 1, 1)],
         [new ConvGeometry(1, 1, 1, 3, 3, 1, 1, 1, 1)],
+        [new ConvGeometry(3, 9, 40, 3, 3, 2, 2, 1, 1)], // stride 2, rows of ≥ 16 outputs (vector path)
+        [new ConvGeometry(2, 6, 33, 3, 3, 2, 2, 1, 1)],
+        [new ConvGeometry(2, 5, 34, 1, 1, 2, 2, 0, 0)],
+        [new ConvGeometry(2, 4, 32, 3, 3, 2, 2, 0, 0)],
     ];
 
     [Theory]
@@ -44,6 +48,35 @@ public class KernelTests
         for (int i = 0; i < c.Length; i++) lhs += (double)col[i] * c[i];
         for (int i = 0; i < img.Length; i++) rhs += (double)img[i] * folded[i];
         Assert.Equal(lhs, rhs, 4);
+    }
+
+    [Theory]
+    [MemberData(nameof(Geometries))]
+    public void UnfoldAndFoldWithWiderRowStrideTouchOnlyTheirColumns(ConvGeometry g)
+    {
+        var rng = new Rng(3);
+        int p = g.ColCols, ld = 3 * p + 1, offset = p + 1;
+        var img = new float[g.C * g.H * g.W];
+        rng.FillUniform(img, -1f, 1f);
+        var reference = new float[g.ColRows * p];
+        Im2Col.UnfoldReference(g, img, reference);
+        var wide = new float[g.ColRows * ld];
+        wide.AsSpan().Fill(7f);
+        Im2Col.Unfold(g, img, wide.AsSpan(offset), ld);
+        for (int r = 0; r < g.ColRows; r++)
+        for (int j = 0; j < ld; j++)
+        {
+            float expected = j >= offset && j < offset + p ? reference[r * p + j - offset] : 7f;
+            Assert.Equal(expected, wide[r * ld + j]);
+        }
+        var folded = new float[img.Length];
+        var plain = new float[img.Length];
+        var c = new float[reference.Length];
+        rng.FillUniform(c, -1f, 1f);
+        for (int r = 0; r < g.ColRows; r++) c.AsSpan(r * p, p).CopyTo(wide.AsSpan(r * ld + offset, p));
+        Im2Col.FoldAdd(g, c, plain);
+        Im2Col.FoldAdd(g, wide.AsSpan(offset), folded, ld);
+        Assert.Equal(plain, folded);
     }
 
     [Fact]
