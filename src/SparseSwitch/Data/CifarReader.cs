@@ -24,10 +24,23 @@ public static class CifarReader
 
     private static CifarBatch Read(string path, int labelBytes, int numClasses, int coarseClasses, int expectedRecords)
     {
-        int recordSize = labelBytes + PixelBytes;
         var (s, _, rawLength) = DataSource.Open(path);
+        using (s) return Read(s, path, rawLength, labelBytes, numClasses, coarseClasses, expectedRecords);
+    }
+
+    /// <summary>Reads CIFAR-10 records from a stream (<paramref name="path"/> names it in errors).</summary>
+    public static CifarBatch ReadCifar10(Stream s, string path, long? rawLength, int expectedRecords = 0) =>
+        Read(s, path, rawLength, 1, 10, 0, expectedRecords);
+
+    /// <summary>Reads CIFAR-100 records from a stream (<paramref name="path"/> names it in errors).</summary>
+    public static CifarBatch ReadCifar100(Stream s, string path, long? rawLength, int expectedRecords = 0) =>
+        Read(s, path, rawLength, 2, 100, 20, expectedRecords);
+
+    private static CifarBatch Read(Stream s, string path, long? rawLength, int labelBytes, int numClasses,
+        int coarseClasses, int expectedRecords)
+    {
+        int recordSize = labelBytes + PixelBytes;
         byte[] content;
-        using (s)
         {
             if (rawLength is long len)
             {

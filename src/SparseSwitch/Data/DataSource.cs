@@ -18,20 +18,24 @@ public static class DataSource
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Data file not found: {path}", path);
         var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-        try
-        {
-            Span<byte> magic = stackalloc byte[2];
-            int got = fs.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
-            fs.Position = 0;
-            if (got == 2 && magic[0] == 0x1F && magic[1] == 0x8B)
-                return (new GZipStream(fs, CompressionMode.Decompress, leaveOpen: false), true, null);
-            return (fs, false, fs.Length);
-        }
+        try { return Wrap(fs); }
         catch
         {
             fs.Dispose();
             throw;
         }
+    }
+
+    /// <summary>Wraps a seekable stream positioned at 0: decompressing if it starts with the gzip
+    /// magic bytes, else as is with its length. The returned stream owns <paramref name="raw"/>.</summary>
+    public static (Stream Stream, bool Gzip, long? RawLength) Wrap(Stream raw)
+    {
+        Span<byte> magic = stackalloc byte[2];
+        int got = raw.ReadAtLeast(magic, 2, throwOnEndOfStream: false);
+        raw.Position = 0;
+        if (got == 2 && magic[0] == 0x1F && magic[1] == 0x8B)
+            return (new CheckedGzipStream(raw), true, null);
+        return (raw, false, raw.Length);
     }
 
     /// <summary>Reads exactly <paramref name="buffer"/>.Length bytes at content offset

@@ -21,7 +21,13 @@ public static class IdxReader
     public static IdxArray Read(string path, int expectedDims = 0)
     {
         var (s, _, rawLength) = DataSource.Open(path);
-        using (s)
+        using (s) return Read(s, path, rawLength, expectedDims);
+    }
+
+    /// <summary>Reads IDX content from a stream; <paramref name="path"/> names it in errors and
+    /// <paramref name="rawLength"/> (when known) is checked against the header before reading.</summary>
+    public static IdxArray Read(Stream s, string path, long? rawLength, int expectedDims = 0)
+    {
         {
             Span<byte> head = stackalloc byte[4];
             DataSource.ReadExactly(s, head, path, 0, "IDX magic number");
@@ -65,9 +71,14 @@ public static class IdxReader
     public static IdxArray ReadImages(string path) => Read(path, 3);
 
     /// <summary>Reads a label file [N] and checks every label is below <paramref name="numClasses"/>.</summary>
-    public static int[] ReadLabels(string path, int numClasses)
+    public static int[] ReadLabels(string path, int numClasses) => Labels(Read(path, 1), numClasses);
+
+    /// <summary>Checks a one-dimensional IDX array holds labels below <paramref name="numClasses"/>.</summary>
+    public static int[] Labels(IdxArray a, int numClasses)
     {
-        var a = Read(path, 1);
+        string path = a.Path;
+        if (a.Dims.Length != 1)
+            throw new DataFormatException(path, "byte 3 (number of dimensions)", $"expected 1 for a label file, found {a.Dims.Length}");
         var labels = new int[a.Dims[0]];
         for (int i = 0; i < labels.Length; i++)
         {
