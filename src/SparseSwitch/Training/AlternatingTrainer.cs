@@ -2,6 +2,7 @@ using System.Diagnostics;
 using SparseSwitch.Data;
 using SparseSwitch.Nn;
 using SparseSwitch.Optim.Schedules;
+using SparseSwitch.Sparsity;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Training;
@@ -35,7 +36,7 @@ public sealed class AlternatingTrainer
     public OptimizerGroups Optimizers { get; }
     public LrSchedule Schedule { get; }
     /// <summary>Null for the dense baseline.</summary>
-    public SubnetMasks? Masks { get; }
+    public MaskSet? Masks { get; }
     public SubnetMaskUpdater? Updater { get; }
     public GradientCorrection Correction { get; }
     public MaskUpdateClock Clock { get; }
@@ -95,10 +96,10 @@ public sealed class AlternatingTrainer
         Correction = new GradientCorrection(correctionMode, r.Remask, K, prunable.Select(p => p.Param.Shape).ToList());
         if (r.Mode != TrainMode.Dense)
         {
-            Masks = new SubnetMasks(prunable, K);
+            var others = Model.NamedParameters().Where(p => !p.Param.Prunable).Sum(p => (long)p.Param.Length);
+            Masks = new MaskSet(prunable, K, others);
             Updater = new SubnetMaskUpdater(this, Masks, setup.MaskRng);
             Updater.Initialise();
-            for (int i = 0; i < prunable.Count; i++) _gradMasks[i] = Masks.ActiveFloat(i);
         }
         if (r.Mode == TrainMode.Joint)
             _jointAccumulator = new Tensor(Model.Parameters().Sum(p => p.Length));
@@ -162,8 +163,8 @@ public sealed class AlternatingTrainer
         long t = Iteration;
         int k = Clock.SubnetAt(t);
         bool srste = Recipe.SrSte;
-        if (srste) Updater!.RefreshSrSte(k);
         Activate(k);
+        if (srste) Updater!.RefreshSrSte(k);
         Optimizers.Shared.ZeroGrad();
         foreach (var o in Optimizers.PerSet) o.ZeroGrad();
         float loss = ForwardBackward(batch);
@@ -179,6 +180,7 @@ public sealed class AlternatingTrainer
             if (srste) Updater!.AddSrSteDecay(k);
             else Masks.MaskGradients(k);
         }
+        for (int i = 0; i < _grads.Length; i++) _gradMasks[i] = _setup.Prunable[i].Param.Mask;
         Correction.Apply(t, _grads, _gradMasks);
         Optimizers.Step(Schedule.At(t), _bns.Length > 0 ? k : -1);
         _epochLossSum[k] += loss;
@@ -241,7 +243,7 @@ public sealed class AlternatingTrainer
     {
         if (Masks is null) return _denseForwardMacs;
         long macs = _unmaskedForwardMacs;
-        for (int i = 0; i < _usesPerSample.Length; i++) macs += Masks.Kept(k, i) * _usesPerSample[i];
+        for (int i = 0; i < _usesPerSample.Length; i++) macs += Updater!.Kept(k, i) * _usesPerSample[i];
         return macs;
     }
 
@@ -263,35 +265,29 @@ public sealed class AlternatingTrainer
         return (lossSum / Math.Max(count, 1), (double)correct / Math.Max(count, 1));
     }
 
-    /// <summary>Metrics of every sub-net after the epoch just trained.</summary>
+    /// <summary>Metrics of every sub-net after the epoch just trained. Densities: prunable layers,
+    /// and all parameters (non-prunable ones count as kept), as <see cref="MaskStats"/> reports them.</summary>
     public List<EpochMetrics> EpochReport(string run, double[] trainLoss)
     {
         var list = new List<EpochMetrics>();
-        long allWeights = Flops.Entries.Sum(e => (long)e.Weight.Length);
-        long nonPrunable = Flops.Entries.Where(e => !e.Weight.Prunable || Masks is null).Sum(e => (long)e.Weight.Length);
         for (int k = 0; k < K; k++)
         {
             var (testLoss, acc) = Evaluate(k);
             var layers = new Dictionary<string, double>();
-            long kept = 0, total = 0;
+            double dPrunable = 1, dAll = 1;
             if (Masks is not null)
             {
-                for (int i = 0; i < Masks.Layers.Count; i++)
-                {
-                    layers[Masks.Layers[i].Path] = (double)Masks.Kept(k, i) / Masks.Layers[i].Param.Length;
-                    kept += Masks.Kept(k, i);
-                    total += Masks.Layers[i].Param.Length;
-                }
+                var rep = MaskStats.Density(Masks, k);
+                foreach (var l in rep.Layers) layers[l.Path] = l.Density;
+                dPrunable = rep.Density;
+                dAll = rep.DensityAllWeights;
             }
-            double dPrunable = total == 0 ? 1.0 : (double)kept / total;
             list.Add(new EpochMetrics
             {
                 Run = run, Epoch = NextEpoch - 1, Subnet = k, Spec = Subnets[k].ToString(), Iteration = Iteration,
                 Lr = Schedule.At(Math.Max(0, Iteration - 1)), TrainLoss = trainLoss[k], TestLoss = testLoss, TestAccuracy = acc,
-                DensityPrunable = dPrunable,
-                DensityAll = allWeights == 0 ? 1.0 : (double)(kept + nonPrunable) / allWeights,
-                LayerDensity = layers,
-                Overlap = Masks is null ? [1.0] : Enumerable.Range(0, K).Select(j => Masks.Overlap(k, j)).ToArray(),
+                DensityPrunable = dPrunable, DensityAll = dAll, LayerDensity = layers,
+                Overlap = Masks is null ? [1.0] : Enumerable.Range(0, K).Select(j => MaskStats.Overlap(Masks, k, j).Iou).ToArray(),
                 Projections = Correction.Fired.Sum(), CorrectionTests = Correction.Tested.Sum(),
                 LayerProjections = _setup.Prunable.Select((p, i) => (p.Path, Correction.Fired[i])).ToDictionary(x => x.Path, x => x.Item2),
                 MaskUpdates = Updater?.Updates[k] ?? 0, MaskChange = Updater?.LastChange[k] ?? 0,

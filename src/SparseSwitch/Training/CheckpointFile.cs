@@ -29,6 +29,9 @@ public sealed class CheckpointWriter
     public void AddBytes(string name, byte[] bytes) =>
         _entries.Add((name, SafeDType.U8, [bytes.Length], bytes));
 
+    /// <summary>Entries already in safetensors form (e.g. <c>MaskSet.ToEntries</c>).</summary>
+    public void AddRaw(IEnumerable<(string Name, SafeDType DType, long[] Shape, ReadOnlyMemory<byte> Bytes)> entries) => _entries.AddRange(entries);
+
     public void Meta(string key, string value) => _meta[key] = value;
 
     public void Save(string path) => SafeTensors.SaveRaw(path, _entries, _meta);
@@ -43,11 +46,14 @@ public sealed class CheckpointReader
     public CheckpointReader(string path)
     {
         Path = path;
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no checkpoint to resume from.");
+        if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"{path}: no checkpoint to resume from.");
         _file = SafeTensors.Load(path);
     }
 
     public bool Contains(string name) => _file.Contains(name);
+
+    /// <summary>The parsed file (for readers that take one, e.g. <c>MaskSet.LoadEntries</c>).</summary>
+    public SafeTensors.File File => _file;
 
     private SafeTensor Get(string name, SafeDType dtype)
     {

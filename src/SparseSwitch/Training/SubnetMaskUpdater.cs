@@ -1,38 +1,42 @@
-using SparseSwitch.Nn;
 using SparseSwitch.Sparsity;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Training;
 
 /// <summary>
-/// What a mask-update event does to sub-net k (SPEC §2.3–§2.5, §2.8, §2.9, §3.4).
+/// What a mask-update event does to sub-net k (SPEC §2.3–§2.5, §2.8, §2.9, §3.4), composed from the
+/// Sparsity operations (<see cref="GlobalMagnitudePruning"/>, <see cref="PruneRegrow"/>,
+/// <see cref="DensitySchedule"/>, <see cref="Erk"/>, <see cref="NestedBounds"/>, <see cref="NmMask"/>,
+/// <see cref="SrSte"/>) on the run's <see cref="MaskSet"/>.
 /// <para><b>Unstructured.</b> At ramp event j of n_k: global magnitude pruning of the raw |W| to the
-/// cubic target d_k + (d_init − d_k)(1 − j/n_k)³ (exact count: round(target × prunable weights)), then
-/// per-layer prune-and-regrow at the cosine-decayed rate p_t. After the ramp: prune-and-regrow only
-/// (a sub-net whose ramp had no event is pruned straight to d_k at its first event).</para>
-/// <para><b>Nested.</b> Sub-nets are ordered densest first; m_k is chosen inside m_{k−1} (pruning and
-/// regrowth candidates), and after m_k changes every sparser m_j is cut to m_{j−1} and topped up
-/// from m_{j−1} by |W| to its previous per-layer count.</para>
+/// cubic target d_k + (d_init − d_k)(1 − j/n_k)³, then per-layer prune-and-regrow at the
+/// cosine-decayed rate p_t. After the ramp: prune-and-regrow only (a sub-net whose ramp had no event
+/// is pruned straight to d_k at its first event).</para>
+/// <para><b>Nested.</b> Sub-nets are listed densest first; every update of m_k stays inside the next
+/// denser mask and keeps the next sparser one inside it (<see cref="NestedBounds.For"/>).</para>
 /// <para><b>N:M.</b> During the ramp a random, shrinking set of groups per layer stays dense: the
-/// dense fraction f = (target − N/M)/(1 − N/M) with the cubic target; at each event the dense set of
-/// sub-net k only loses randomly chosen groups (it is kept per sub-net, so nothing is lost when
-/// sub-nets switch). The other groups keep their top-N |W|. From the ramp's last event on every group
-/// is exactly N:M, re-selected from |W| at each event.</para>
-/// <para><b>SR-STE.</b> The N:M mask is recomputed from |W| before every forward of sub-net k; the
-/// gradient passes straight through and λ_W(1 − m)⊙W is added; the Hamming distance between
-/// consecutive masks is recorded.</para>
+/// dense fraction is f = (target − N/M)/(1 − N/M) with the cubic target; at each event sub-net k's
+/// dense set only loses randomly chosen groups, and it is kept per sub-net (nothing is lost when
+/// sub-nets switch; the reference code picked groups in order and lost them at the next switch).
+/// The other groups keep their top-N |W|. From the ramp's last event on every group is exactly N:M,
+/// re-selected from |W| at each event.</para>
+/// <para><b>SR-STE.</b> One <see cref="SrSte"/> per sub-net recomputes S(W) before every forward of
+/// that sub-net; the gradient passes straight through and λ_W(1 − m)⊙W is added.</para>
 /// </summary>
 public sealed class SubnetMaskUpdater
 {
     private readonly AlternatingTrainer _trainer;
-    private readonly SubnetMasks _masks;
+    private readonly MaskSet _masks;
     private readonly Rng _rng;
     private readonly IReadOnlyList<SubnetSpec> _specs;
     private readonly TrainRecipe _r;
+    private readonly int[] _denseToSparse;
+    private readonly SrSte[]? _srste;
+    private readonly long[][] _kept;
 
     /// <summary>Mask updates (or SR-STE refreshes) per sub-net.</summary>
     public long[] Updates { get; }
-    /// <summary>Positions that changed at the last update, per sub-net.</summary>
+    /// <summary>Positions that changed at the last update (SR-STE: SAD of the last refresh), per sub-net.</summary>
     public long[] LastChange { get; }
     /// <summary>Whether sub-net k has reached its final density (end of its ramp).</summary>
     public bool[] Reached { get; }
@@ -41,157 +45,108 @@ public sealed class SubnetMaskUpdater
 
     public Rng Rng => _rng;
 
-    public SubnetMaskUpdater(AlternatingTrainer trainer, SubnetMasks masks, Rng rng)
+    public SubnetMaskUpdater(AlternatingTrainer trainer, MaskSet masks, Rng rng)
     {
         _trainer = trainer; _masks = masks; _rng = rng;
         _specs = trainer.Subnets;
         _r = trainer.Recipe;
-        int k = masks.K;
+        int k = masks.Subnets;
         Updates = new long[k];
         LastChange = new long[k];
         Reached = new bool[k];
-        if (_specs.Any(s => s.IsNm) && _r.Nested)
+        _kept = Enumerable.Range(0, k).Select(_ => masks.Parameters.Select(p => (long)p.Length).ToArray()).ToArray();
+        bool nm = _specs.Any(s => s.IsNm);
+        if (nm && _r.Nested)
             throw new ArgumentException("nested: the nested option applies to unstructured sub-nets (densities), not N:M.");
         if (_r.Nested)
             for (int i = 1; i < _specs.Count; i++)
                 if (!(_specs[i].Density < _specs[i - 1].Density))
                     throw new ArgumentException($"nested: list the sub-nets densest first (got {_specs[i - 1]} before {_specs[i]}).");
-        if (_specs.Any(s => s.IsNm) && _r.InitDensity < 1)
+        if (nm && _r.InitDensity < 1)
             throw new ArgumentException("init-density: N:M sub-nets start dense (init-density 1).");
-        if (_specs.Any(s => s.IsNm))
-            DenseGroups = Enumerable.Range(0, k).Select(_ => masks.Layers.Select(l => new BitMask(GroupCount(l.Param, _specs[0].M), true)).ToArray()).ToArray();
+        _denseToSparse = Enumerable.Range(0, k).ToArray();
+        if (nm)
+            DenseGroups = Enumerable.Range(0, k).Select(s => masks.Parameters.Select(p => new BitMask(new NmLayout(p.Shape, _specs[s].M).Groups, true)).ToArray()).ToArray();
+        if (_r.SrSte)
+            _srste = _specs.Select(s => new SrSte(masks.Parameters, s.N, s.M, (float)_r.SrSteLambda)).ToArray();
     }
 
-    private static int GroupCount(Parameter p, int m) => new NmLayout(p.Shape, m).Groups;
+    /// <summary>Kept weights of sub-net k in layer l (cached; refreshed whenever masks change).</summary>
+    public long Kept(int k, int layer) => _kept[k][layer];
 
-    /// <summary>Initial masks: dense, ERK-distributed random masks when d_init &lt; 1 (the same for all
-    /// sub-nets, so nesting holds), or — for SR-STE — N:M from the start.</summary>
+    /// <summary>Recounts sub-net k's kept weights (after its masks changed outside the updater).</summary>
+    public void Recount(int k)
+    {
+        for (int l = 0; l < _masks.Layers; l++) _kept[k][l] = _masks.Get(k, l).Count();
+    }
+
+    /// <summary>Initial masks: dense; ERK-distributed random masks when d_init &lt; 1 (the same for all
+    /// sub-nets, so nesting holds); N:M from the start under SR-STE.</summary>
     public void Initialise()
     {
-        if (_r.SrSte)
+        if (_srste is not null)
         {
-            for (int k = 0; k < _masks.K; k++) { RefreshSrSte(k); Updates[k] = 0; LastChange[k] = 0; Reached[k] = true; }
+            for (int k = 0; k < _masks.Subnets; k++) { RefreshSrSte(k); Updates[k] = 0; Reached[k] = true; }
             return;
         }
         if (_r.InitDensity < 1)
         {
-            var dens = MaskOpsAdapter.ErkDensities(_masks.Layers.Select(l => l.Param.Shape).ToList(), _r.InitDensity);
-            for (int i = 0; i < _masks.Layers.Count; i++)
-            {
-                int len = _masks.Layers[i].Param.Length;
-                int keep = (int)Math.Round(dens[i] * len);
-                var perm = Enumerable.Range(0, len).ToArray();
-                _rng.Shuffle(perm.AsSpan());
-                for (int k = 0; k < _masks.K; k++)
-                {
-                    var m = _masks[k, i];
-                    m.SetAll(false);
-                    for (int q = 0; q < keep; q++) m[perm[q]] = true;
-                }
-            }
+            Erk.RandomMasks(_masks, 0, _r.InitDensity, _rng);
+            for (int k = 1; k < _masks.Subnets; k++) _masks.Copy(0, k);
         }
-        for (int k = 0; k < _masks.K; k++) _masks.Recount(k);
+        for (int k = 0; k < _masks.Subnets; k++) Recount(k);
     }
 
     /// <summary>Updates m_k at sub-net k's own iteration <paramref name="own"/> (global iteration t),
-    /// using the current weights and the gradients of the backward pass just made.</summary>
+    /// from the current weights and the (unmasked) gradients of the backward pass just made.</summary>
     public void Update(int k, long own, long t)
     {
-        var old = Snapshot(k);
+        var old = _masks.Masks(k).Select(m => m.Clone()).ToArray();
         if (_specs[k].IsNm) UpdateNm(k, own);
-        else UpdateUnstructured(k, own, t, old);
-        _masks.Recount(k);
+        else UpdateUnstructured(k, own, t);
+        Recount(k);
         long change = 0;
-        for (int i = 0; i < _masks.Layers.Count; i++) change += old[i].HammingDistance(_masks[k, i]);
+        for (int l = 0; l < _masks.Layers; l++) change += old[l].HammingDistance(_masks.Get(k, l));
         LastChange[k] = change;
         Updates[k]++;
     }
 
-    private BitMask[] Snapshot(int k) => Enumerable.Range(0, _masks.Layers.Count).Select(i => _masks[k, i].Clone()).ToArray();
-
-    private BitMask[] Row(int k) => Enumerable.Range(0, _masks.Layers.Count).Select(i => _masks[k, i]).ToArray();
-
-    private void UpdateUnstructured(int k, long own, long t, BitMask[] old)
+    private void UpdateUnstructured(int k, long own, long t)
     {
         var clock = _trainer.Clock;
-        var spec = _specs[k];
         bool ramp = clock.IsRampEventOwn(k, own);
-        BitMask[]? parent = _r.Nested && k > 0 ? Row(k - 1) : null;
+        var nested = _r.Nested ? NestedBounds.For(_masks, k, _denseToSparse) : null;
         if (ramp || !Reached[k])
         {
-            long j = ramp ? clock.RampEventIndex(k, own) : 1;
-            long n = ramp ? clock.RampEvents(k) : 1;
-            double target = MaskOpsAdapter.CubicDensity(_r.InitDensity, spec.Density, j, n);
+            int j = ramp ? (int)clock.RampEventIndex(k, own) : 1;
+            int n = ramp ? (int)clock.RampEvents(k) : 1;
+            double target = DensitySchedule.Cubic(_specs[k].Density, _r.InitDensity, j, n);
             if (j >= n) Reached[k] = true;
-            long keep = (long)Math.Round(target * _masks.TotalWeights);
-            if (parent is not null) keep = Math.Min(keep, parent.Sum(m => m.Count()));
-            MaskOpsAdapter.GlobalMagnitude(_masks.Layers.Select(l => (ReadOnlyMemory<float>)l.Param.Data.ToArray()).ToList(), keep, Row(k), parent);
+            GlobalMagnitudePruning.Prune(_masks, k, target, nested);
         }
-        double rate = MaskOpsAdapter.PruneRate(_r.PruneRate, _r.PruneRateFinal, t, _trainer.TotalIterations);
-        for (int i = 0; i < _masks.Layers.Count; i++)
-        {
-            var p = _masks.Layers[i].Param;
-            ReadOnlySpan<float> score = p.Grad.Span;
-            float[]? masked = null;
-            if (_r.Regrow == RegrowSource.Masked)
-            {
-                masked = p.Grad.ToArray();
-                old[i].ApplyTo(masked);
-                score = masked;
-            }
-            MaskOpsAdapter.PruneAndRegrow(p.Data.Span, score, _masks[k, i], rate, parent?[i]);
-        }
-        if (_r.Nested) EnforceNesting(k);
-    }
-
-    /// <summary>Cuts every sparser sub-net j &gt; k to its parent j − 1, topping up by |W| inside the parent.</summary>
-    private void EnforceNesting(int k)
-    {
-        for (int j = k + 1; j < _masks.K; j++)
-        {
-            bool changed = false;
-            for (int i = 0; i < _masks.Layers.Count; i++)
-            {
-                var child = _masks[j, i];
-                var parent = _masks[j - 1, i];
-                if (child.IsSubsetOf(parent)) continue;
-                changed = true;
-                long want = Math.Min(child.Count(), parent.Count());
-                var w = _masks.Layers[i].Param.Data.Span;
-                for (int q = 0; q < child.Length; q++) if (child[q] && !parent[q]) child[q] = false;
-                long have = child.Count();
-                var cand = new List<int>();
-                for (int q = 0; q < child.Length; q++) if (parent[q] && !child[q]) cand.Add(q);
-                var ids = cand.ToArray();
-                var keys = new float[ids.Length];
-                for (int q = 0; q < ids.Length; q++) keys[q] = -MathF.Abs(w[ids[q]]);
-                Array.Sort(keys, ids);
-                for (int q = 0; q < want - have && q < ids.Length; q++) child[ids[q]] = true;
-            }
-            if (changed) _masks.Recount(j);
-        }
+        double rate = DensitySchedule.PruneRateCosine(t, _trainer.TotalIterations, _r.PruneRate, _r.PruneRateFinal);
+        PruneRegrow.Step(_masks, k, rate, _r.Regrow == RegrowSource.Dense ? RegrowGradient.Dense : RegrowGradient.Masked, nested);
     }
 
     private void UpdateNm(int k, long own)
     {
         var clock = _trainer.Clock;
         var spec = _specs[k];
-        bool ramp = clock.IsRampEventOwn(k, own);
         double f = 0;
-        if (ramp && !Reached[k])
+        if (clock.IsRampEventOwn(k, own) && !Reached[k])
         {
-            long j = clock.RampEventIndex(k, own), n = clock.RampEvents(k);
-            double target = MaskOpsAdapter.CubicDensity(1.0, spec.FinalDensity, j, n);
+            int j = (int)clock.RampEventIndex(k, own), n = (int)clock.RampEvents(k);
+            double target = DensitySchedule.Cubic(spec.FinalDensity, 1.0, j, n);
             f = Math.Clamp((target - spec.FinalDensity) / (1 - spec.FinalDensity), 0, 1);
             if (j >= n) { Reached[k] = true; f = 0; }
         }
         else Reached[k] = true;
-        for (int i = 0; i < _masks.Layers.Count; i++)
+        for (int l = 0; l < _masks.Layers; l++)
         {
-            var p = _masks.Layers[i].Param;
-            var dense = DenseGroups![k][i];
+            var p = _masks.Parameters[l];
+            var dense = DenseGroups![k][l];
             ShrinkDense(dense, (long)Math.Round(f * dense.Length));
-            var mask = _masks[k, i];
+            var mask = _masks.Get(k, l);
             NmMask.Compute(p.Data.Span, p.Shape, spec.N, spec.M, mask);
             if (dense.Count() > 0) SetDenseGroups(mask, dense, p.Shape, spec.M);
         }
@@ -209,6 +164,7 @@ public sealed class SubnetMaskUpdater
         for (long q = 0; q < count - keep; q++) dense[arr[q]] = false;
     }
 
+    /// <summary>Switches on every position of the dense groups (group g = run · groupsPerRun + index).</summary>
     private static void SetDenseGroups(BitMask mask, BitMask dense, int[] shape, int m)
     {
         var layout = new NmLayout(shape, m);
@@ -221,35 +177,18 @@ public sealed class SubnetMaskUpdater
             }
     }
 
-    /// <summary>SR-STE: recomputes m_k as top-N |W| per group and records the change.</summary>
+    /// <summary>SR-STE: recomputes S(W) for sub-net k (sets the parameters' masks) and mirrors it
+    /// into the mask set.</summary>
     public void RefreshSrSte(int k)
     {
-        var spec = _specs[k];
-        long change = 0;
-        for (int i = 0; i < _masks.Layers.Count; i++)
-        {
-            var p = _masks.Layers[i].Param;
-            var fresh = NmMask.Compute(p.Data.Span, p.Shape, spec.N, spec.M);
-            change += fresh.HammingDistance(_masks[k, i]);
-            _masks[k, i].CopyFrom(fresh);
-        }
-        _masks.Recount(k);
-        LastChange[k] = change;
+        var s = _srste![k];
+        s.Refresh();
+        for (int l = 0; l < _masks.Layers; l++) _masks.Get(k, l).CopyFrom(s.Masks[l]);
+        Recount(k);
+        LastChange[k] = s.LastSad;
         Updates[k]++;
     }
 
-    /// <summary>SR-STE: g += λ_W·(1 − m_k)⊙W for every prunable layer (the gradient is not masked).</summary>
-    public void AddSrSteDecay(int k)
-    {
-        float lambda = (float)_r.SrSteLambda;
-        if (lambda == 0) return;
-        for (int i = 0; i < _masks.Layers.Count; i++)
-        {
-            var p = _masks.Layers[i].Param;
-            var g = p.Grad.Span;
-            var w = p.Data.Span;
-            var m = _masks.ActiveFloat(i).Span;
-            for (int q = 0; q < g.Length; q++) g[q] += lambda * (1f - m[q]) * w[q];
-        }
-    }
+    /// <summary>SR-STE: g += λ_W·(1 − m_k)⊙W (the gradient is not masked).</summary>
+    public void AddSrSteDecay(int k) => _srste![k].ApplyDecay();
 }

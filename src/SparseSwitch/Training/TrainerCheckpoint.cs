@@ -6,7 +6,7 @@ namespace SparseSwitch.Training;
 /// <summary>
 /// Everything a run needs to continue exactly as if it had not stopped, in one safetensors file:
 /// <c>model.*</c> (every parameter and buffer, so every batch-norm set), <c>optim.*</c> (momentum
-/// buffers and step counts of every optimiser group), <c>mask.{k}.{layer}</c> (bit-packed, U8),
+/// buffers and step counts of every optimiser group), <c>mask.{k}.{layer}</c> (bit-packed U8, <see cref="MaskSet.ToEntries"/>),
 /// <c>nmdense.{k}.{layer}</c> (N:M ramp dense groups), <c>corr.*</c> (g′ buffers and counters),
 /// <c>rng.mask</c>, <c>counters</c>, <c>cost</c>, <c>subnet.*</c>, and the recipe as metadata. The
 /// data loader's position is the next epoch (checkpoints are taken at epoch ends; batches depend only
@@ -29,14 +29,12 @@ public static class TrainerCheckpoint
         }
         if (tr.Masks is { } masks)
         {
-            for (int k = 0; k < masks.K; k++)
-                for (int i = 0; i < masks.Layers.Count; i++)
-                    w.AddBytes($"mask.{k}.{masks.Layers[i].Path}", masks[k, i].ToBytes());
+            w.AddRaw(masks.ToEntries("mask."));
             var up = tr.Updater!;
             if (up.DenseGroups is { } dg)
-                for (int k = 0; k < masks.K; k++)
-                    for (int i = 0; i < masks.Layers.Count; i++)
-                        w.AddBytes($"nmdense.{k}.{masks.Layers[i].Path}", dg[k][i].ToBytes());
+                for (int k = 0; k < masks.Subnets; k++)
+                    for (int i = 0; i < masks.Layers; i++)
+                        w.AddBytes($"nmdense.{k}.{masks.Paths[i]}", dg[k][i].ToBytes());
             w.Add("subnet.updates", up.Updates);
             w.Add("subnet.change", up.LastChange);
             w.Add("subnet.reached", (ReadOnlySpan<long>)up.Reached.Select(b => b ? 1L : 0L).ToArray());
@@ -68,20 +66,13 @@ public static class TrainerCheckpoint
         }
         if (tr.Masks is { } masks)
         {
-            for (int k = 0; k < masks.K; k++)
-            {
-                for (int i = 0; i < masks.Layers.Count; i++)
-                {
-                    var layer = masks.Layers[i];
-                    masks[k, i].CopyFrom(BitMask.FromBytes(r.Bytes($"mask.{k}.{layer.Path}"), layer.Param.Length));
-                }
-                masks.Recount(k);
-            }
+            masks.LoadEntries(r.File, "mask.");
             var up = tr.Updater!;
+            for (int k = 0; k < masks.Subnets; k++) up.Recount(k);
             if (up.DenseGroups is { } dg)
-                for (int k = 0; k < masks.K; k++)
-                    for (int i = 0; i < masks.Layers.Count; i++)
-                        dg[k][i].CopyFrom(BitMask.FromBytes(r.Bytes($"nmdense.{k}.{masks.Layers[i].Path}"), dg[k][i].Length));
+                for (int k = 0; k < masks.Subnets; k++)
+                    for (int i = 0; i < masks.Layers; i++)
+                        dg[k][i].CopyFrom(BitMask.FromBytes(r.Bytes($"nmdense.{k}.{masks.Paths[i]}"), dg[k][i].Length));
             r.Longs("subnet.updates").CopyTo(up.Updates, 0);
             r.Longs("subnet.change").CopyTo(up.LastChange, 0);
             var reached = r.Longs("subnet.reached");

@@ -16,7 +16,7 @@ public class AlternatingTrainerTests
         int K = tr.K;
         var seen = new List<(long t, int k)>();
         var updatesBefore = new long[K];
-        long total = tr.Masks!.TotalWeights;
+        long total = tr.Masks!.TotalPrunable;
         tr.OnIteration = (t, k, loss) =>
         {
             seen.Add((t, k));
@@ -29,8 +29,8 @@ public class AlternatingTrainerTests
             long own = tr.Clock.OwnIteration(t);
             if (fired && tr.Clock.IsRampEventOwn(k, own))
             {
-                double target = MaskOpsAdapter.CubicDensity(1.0, tr.Subnets[k].Density, tr.Clock.RampEventIndex(k, own), tr.Clock.RampEvents(k));
-                Assert.True(Math.Abs(tr.Masks.KeptTotal(k) - target * total) <= 1.0, $"t={t} k={k}: kept {tr.Masks.KeptTotal(k)}, cubic target {target * total}");
+                double target = DensitySchedule.Cubic(tr.Subnets[k].Density, 1.0, (int)tr.Clock.RampEventIndex(k, own), (int)tr.Clock.RampEvents(k));
+                Assert.True(Math.Abs(tr.Masks.Kept(k) - target * total) <= 1.0, $"t={t} k={k}: kept {tr.Masks.Kept(k)}, cubic target {target * total}");
             }
         };
         for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
@@ -41,7 +41,7 @@ public class AlternatingTrainerTests
         {
             Assert.Equal(tr.Clock.CountEvents(k, (tr.Iteration - k + K - 1) / K), tr.Updater!.Updates[k]);
             Assert.True(tr.Updater.Reached[k]);
-            Assert.True(Math.Abs(tr.Masks.KeptTotal(k) - tr.Subnets[k].Density * total) <= 1.0);
+            Assert.True(Math.Abs(tr.Masks.Kept(k) - tr.Subnets[k].Density * total) <= 1.0);
         }
         Assert.Equal(tr.Iteration, tr.ForwardPasses);
     }

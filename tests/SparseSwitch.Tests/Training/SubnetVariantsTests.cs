@@ -20,7 +20,7 @@ public class SubnetVariantsTests
         int shrinkEvents = 0;
         tr.OnIteration = (t, k, _) =>
         {
-            for (int i = 0; i < masks.Layers.Count; i++)
+            for (int i = 0; i < masks.Layers; i++)
             {
                 var now = up.DenseGroups![k][i];
                 Assert.True(now.IsSubsetOf(dense[k][i]), $"t={t}: a group of sub-net {k} became dense again");
@@ -28,7 +28,7 @@ public class SubnetVariantsTests
                 dense[k][i] = now.Clone();
                 // Once no group is dense the mask is exactly N:M.
                 if (now.Count() == 0)
-                    Assert.True(NmMask.IsValid(masks[k, i], masks.Layers[i].Param.Shape, tr.Subnets[k].N, tr.Subnets[k].M));
+                    Assert.True(NmMask.IsValid(masks.Get(k, i), masks.Parameters[i].Shape, tr.Subnets[k].N, tr.Subnets[k].M));
             }
         };
         for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
@@ -36,8 +36,8 @@ public class SubnetVariantsTests
         for (int k = 0; k < tr.K; k++)
         {
             Assert.True(up.Reached[k]);
-            for (int i = 0; i < masks.Layers.Count; i++)
-                Assert.True(NmMask.IsValid(masks[k, i], masks.Layers[i].Param.Shape, tr.Subnets[k].N, tr.Subnets[k].M), $"sub-net {k} layer {i} is not N:M");
+            for (int i = 0; i < masks.Layers; i++)
+                Assert.True(NmMask.IsValid(masks.Get(k, i), masks.Parameters[i].Shape, tr.Subnets[k].N, tr.Subnets[k].M), $"sub-net {k} layer {i} is not N:M");
         }
         // The dense groups were chosen at random: two seeds give different choices.
         var tr2 = TrainerFixtures.Trainer(r with { Seed = 99 }, out var setup2);
@@ -60,8 +60,8 @@ public class SubnetVariantsTests
         tr.OnIteration = (t, k, _) =>
         {
             changes += tr.Updater!.LastChange[k];
-            for (int i = 0; i < masks.Layers.Count; i++)
-                Assert.True(NmMask.IsValid(masks[k, i], masks.Layers[i].Param.Shape, tr.Subnets[k].N, tr.Subnets[k].M));
+            for (int i = 0; i < masks.Layers; i++)
+                Assert.True(NmMask.IsValid(masks.Get(k, i), masks.Parameters[i].Shape, tr.Subnets[k].N, tr.Subnets[k].M));
         };
         tr.RunEpoch();
         Assert.True(changes > 0);
@@ -78,12 +78,12 @@ public class SubnetVariantsTests
         tr.OnIteration = (t, _, _) =>
         {
             for (int k = 1; k < tr.K; k++)
-                for (int i = 0; i < masks.Layers.Count; i++)
-                    Assert.True(masks[k, i].IsSubsetOf(masks[k - 1, i]), $"t={t}: sub-net {k} layer {i} is not inside sub-net {k - 1}");
+                for (int i = 0; i < masks.Layers; i++)
+                    Assert.True(masks.Get(k, i).IsSubsetOf(masks.Get(k - 1, i)), $"t={t}: sub-net {k} layer {i} is not inside sub-net {k - 1}");
         };
         for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
-        long total = masks.TotalWeights;
-        for (int k = 0; k < tr.K; k++) Assert.True(Math.Abs(masks.KeptTotal(k) - tr.Subnets[k].Density * total) <= 1.0);
+        long total = masks.TotalPrunable;
+        for (int k = 0; k < tr.K; k++) Assert.True(Math.Abs(masks.Kept(k) - tr.Subnets[k].Density * total) <= 1.0);
     }
 
     [Fact]
