@@ -17,13 +17,13 @@ public static class TrainCommands
         public readonly Option<string?> Model = new("--model") { Description = "Model: lenet5 (default), mlp, resnet20/32/44/56, wrn32, resnet18, vgg11/16, ..." };
         public readonly Option<string?> Data = new("--data") { Description = "Data set: synthetic (built in, default), mnist, cifar10." };
         public readonly Option<string?> DataDir = new("--data-dir") { Description = "Folder holding the data set files (default: searched)." };
-        public readonly Option<int?> TrainLimit = new("--train-limit") { Description = "Use only the first N training images (synthetic: how many to draw; default 3000)." };
-        public readonly Option<int?> TestLimit = new("--test-limit") { Description = "Use only the first N test images (synthetic default 500)." };
-        public readonly Option<string?> Subnets = new("--subnets") { Description = "Sub-nets: densities (default 0.2,0.1,0.05) or N:M patterns (2:4,1:4,1:8)." };
+        public readonly Option<int?> TrainLimit = new("--train-limit") { Description = "Use only the first N training images (synthetic: how many to draw; default 10000)." };
+        public readonly Option<int?> TestLimit = new("--test-limit") { Description = "Use only the first N test images (synthetic default 2000)." };
+        public readonly Option<string?> Subnets = new("--subnets") { Description = "Sub-nets: densities (default 0.1,0.05,0.02) or N:M patterns (2:4,1:4,1:8)." };
         public readonly Option<string?> Mode = new("--mode") { Description = "ast (default), independent, joint or dense." };
         public readonly Option<int?> Epochs = new("--epochs") { Description = "Training epochs (default 5)." };
         public readonly Option<int?> BatchSize = new("--batch-size") { Description = "Mini-batch size (default 32)." };
-        public readonly Option<double?> Lr = new("--lr") { Description = "Base learning rate (default 0.1)." };
+        public readonly Option<double?> Lr = new("--lr") { Description = "Base learning rate (default 0.02, right for the quick-start LeNet-5; ResNets with batch-norm take 0.1)." };
         public readonly Option<double?> Momentum = new("--momentum") { Description = "SGD momentum (default 0.9)." };
         public readonly Option<double?> Wd = new("--wd") { Description = "Weight decay (default 5e-4)." };
         public readonly Option<string?> Schedule = new("--schedule") { Description = "Learning-rate schedule: cosine (default), step, constant." };
@@ -113,7 +113,7 @@ public static class TrainCommands
         var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/<mode>-<time>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint (its recipe is used)." };
         var cmd = new Command("train", "Train sparse sub-networks (Alternating Sparse Training by default; --mode picks a baseline). " +
-            "Without options: AST on the built-in synthetic data (3000 images) with LeNet-5, sub-nets 0.2, 0.1, 0.05, 5 epochs (dense for the first, ramp to the target densities by epoch 3).");
+            "Without options: AST on the built-in synthetic data (10000 images) with LeNet-5, sub-nets 0.1, 0.05, 0.02, 5 epochs (dense for the first, ramp to the target densities by epoch 3).");
         foreach (var opt in o.All()) cmd.Options.Add(opt);
         cmd.Options.Add(outDir);
         cmd.Options.Add(resume);
@@ -138,7 +138,7 @@ public static class TrainCommands
             Console.WriteLine($"run folder: {dir}");
             foreach (var m in summary.Final)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  sub-net {m.Subnet} [{m.Spec}]: accuracy {100 * m.TestAccuracy:F2}%, density {m.DensityPrunable:F4} (prunable) / {m.DensityAll:F4} (all conv/linear weights), {m.InferenceMacs:N0} multiply-adds per image"));
+                    $"  sub-net {m.Subnet} [{m.Spec}]: accuracy {100 * m.TestAccuracy:F2}%, density {m.DensityPrunable:F4} (prunable) / {m.DensityAll:F4} (all parameters), {m.InferenceMacs:N0} multiply-adds per image"));
             return 0;
         });
         return cmd;

@@ -79,7 +79,9 @@ public sealed class AlternatingTrainer
         // Own iterations per global iteration: AST gives each sub-net every K-th batch; joint and
         // single runs give every sub-net every batch.
         int stride = r.Mode == TrainMode.Ast ? K : 1;
-        long own(double epochs) => (long)Math.Floor(epochs * BatchesPerEpoch / stride);
+        // First own iteration whose global iteration is at or after the given epoch (ceiling, so a
+        // ramp that starts at epoch e never touches a mask during epoch e − 1).
+        long own(double epochs) => ((long)Math.Ceiling(epochs * BatchesPerEpoch) + stride - 1) / stride;
         Clock = new MaskUpdateClock(K, r.UpdateEvery, own(r.PruneStart), own(r.PruneEnd), long.MaxValue, r.Stagger);
 
         var c = setup.Train;

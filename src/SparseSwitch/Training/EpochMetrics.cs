@@ -20,7 +20,7 @@ public sealed record EpochMetrics
     public double TestAccuracy { get; init; }
     /// <summary>Kept / all weights of the prunable layers.</summary>
     public double DensityPrunable { get; init; }
-    /// <summary>Kept / all weights of every convolution and linear layer (non-prunable ones count as dense).</summary>
+    /// <summary>Kept / all parameters of the model (non-prunable ones count as kept), as MaskStats reports it.</summary>
     public double DensityAll { get; init; }
     public Dictionary<string, double> LayerDensity { get; init; } = new();
     /// <summary>|m_k ∩ m_j| / |m_k ∪ m_j| over prunable layers, for every sub-net j.</summary>

@@ -39,11 +39,11 @@ public sealed record TrainRecipe
     /// <summary>Training images to use (0 = all). Keeps the default synthetic run short.</summary>
     public int TrainLimit { get; init; }
     public int TestLimit { get; init; }
-    public string Subnets { get; init; } = "0.2,0.1,0.05";
+    public string Subnets { get; init; } = "0.1,0.05,0.02";
     public TrainMode Mode { get; init; } = TrainMode.Ast;
     public int Epochs { get; init; } = 5;
     public int BatchSize { get; init; } = 32;
-    public double Lr { get; init; } = 0.1;
+    public double Lr { get; init; } = 0.02;
     public double Momentum { get; init; } = 0.9;
     public double WeightDecay { get; init; } = 5e-4;
     public bool Nesterov { get; init; }
@@ -89,7 +89,7 @@ public sealed record TrainRecipe
         if (Schedule is not ("cosine" or "constant" or "step")) throw new ArgumentException($"schedule: '{Schedule}' is not one of cosine, constant, step.");
         if (!(WarmupEpochs >= 0 && WarmupEpochs <= Epochs)) throw new ArgumentException($"warmup: must be in [0, epochs], got {WarmupEpochs.ToString(CultureInfo.InvariantCulture)}.");
         if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"label-smoothing: must be in [0, 1), got {LabelSmoothing.ToString(CultureInfo.InvariantCulture)}.");
-        if (!(PruneStart >= 0 && PruneEnd >= PruneStart && PruneEnd <= Epochs))
+        if (Mode != TrainMode.Dense && !(PruneStart >= 0 && PruneEnd >= PruneStart && PruneEnd <= Epochs))
             throw new ArgumentException($"prune-start/prune-end: need 0 ≤ start ≤ end ≤ epochs ({Epochs}), got {PruneStart.ToString(CultureInfo.InvariantCulture)} → {PruneEnd.ToString(CultureInfo.InvariantCulture)}.");
         if (UpdateEvery < 1) throw new ArgumentException($"update-every: must be ≥ 1 iteration, got {UpdateEvery}.");
         if (Stagger is < 0) throw new ArgumentException($"stagger: must be ≥ 0, got {Stagger}.");

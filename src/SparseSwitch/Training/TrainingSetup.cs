@@ -67,8 +67,8 @@ public sealed class TrainingSetup : IDisposable
     {
         // The synthetic images are drawn with a fixed seed: every run and seed sees the same data.
         var (train, test) = r.Data.Equals("synthetic", StringComparison.OrdinalIgnoreCase)
-            ? Datasets.Load("synthetic", null, seed: 0, syntheticTrainCount: r.TrainLimit > 0 ? r.TrainLimit : 3000,
-                syntheticTestCount: r.TestLimit > 0 ? r.TestLimit : 500)
+            ? Datasets.Load("synthetic", null, seed: 0, syntheticTrainCount: r.TrainLimit > 0 ? r.TrainLimit : Synthetic.DefaultTrainCount,
+                syntheticTestCount: r.TestLimit > 0 ? r.TestLimit : Synthetic.DefaultTestCount)
             : Datasets.Load(r.Data, r.DataDir);
         if (r.TrainLimit > 0 && r.TrainLimit < train.Count) train = train.Subset(Enumerable.Range(0, r.TrainLimit).ToArray());
         if (r.TestLimit > 0 && r.TestLimit < test.Count) test = test.Subset(Enumerable.Range(0, r.TestLimit).ToArray());

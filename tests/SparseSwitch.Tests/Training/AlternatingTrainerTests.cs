@@ -107,3 +107,23 @@ public class AlternatingTrainerTests
         }
     }
 }
+
+public class PruneWindowTests
+{
+    [Fact]
+    public void No_mask_changes_before_the_prune_start_epoch_and_the_ramp_ends_by_the_prune_end_epoch()
+    {
+        var r = TrainerFixtures.Recipe() with { Epochs = 3, PruneStart = 1, PruneEnd = 2, UpdateEvery = 1 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        tr.RunEpoch();
+        Assert.All(tr.Updater!.Updates, u => Assert.Equal(0, u));
+        for (int k = 0; k < tr.K; k++) Assert.Equal(tr.Masks!.TotalPrunable, tr.Masks.Kept(k));
+        tr.RunEpoch();
+        for (int k = 0; k < tr.K; k++)
+        {
+            Assert.True(tr.Updater.Reached[k], $"sub-net {k} did not finish its ramp by the end of epoch 2");
+            Assert.True(Math.Abs(tr.Masks!.Kept(k) - tr.Subnets[k].Density * tr.Masks.TotalPrunable) <= 1.0);
+        }
+    }
+}
