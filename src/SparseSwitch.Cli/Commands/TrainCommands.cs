@@ -112,13 +112,16 @@ public static class TrainCommands
         var o = new Options();
         var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/<mode>-<time>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint (its recipe is used)." };
+        var stopAfter = new Option<int?>("--stop-after") { Description = "Stop after this epoch (checkpoint written); continue later with --resume." };
         var cmd = new Command("train", "Train sparse sub-networks (Alternating Sparse Training by default; --mode picks a baseline). " +
             "Without options: AST on the built-in synthetic data (10000 images) with LeNet-5, sub-nets 0.1, 0.05, 0.02, 5 epochs (dense for the first, ramp to the target densities by epoch 3).");
         foreach (var opt in o.All()) cmd.Options.Add(opt);
         cmd.Options.Add(outDir);
         cmd.Options.Add(resume);
+        cmd.Options.Add(stopAfter);
         cmd.SetAction(p =>
         {
+            if (p.GetValue(stopAfter) is < 1) throw new UsageException("--stop-after: must be ≥ 1 (an epoch count).");
             bool isResume = p.GetValue(resume);
             string? dir = p.GetValue(outDir);
             TrainRecipe recipe;
@@ -134,7 +137,7 @@ public static class TrainCommands
                 recipe = Resolve(o, p);
                 dir ??= Path.Combine("runs", $"{recipe.Mode.ToString().ToLowerInvariant()}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
             }
-            var summary = TrainingRun.Run(recipe, dir, isResume, Console.Out);
+            var summary = TrainingRun.Run(recipe, dir, isResume, Console.Out, stopAfterEpoch: p.GetValue(stopAfter));
             Console.WriteLine($"run folder: {dir}");
             foreach (var m in summary.Final)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
