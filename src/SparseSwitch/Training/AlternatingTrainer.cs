@@ -24,6 +24,7 @@ public sealed class AlternatingTrainer
     private readonly Tensor[] _grads;
     private readonly Tensor?[] _gradMasks;
     private readonly Tensor? _jointAccumulator;
+    private readonly Parameter[] _allParams;
     private readonly Stopwatch _clockTime = new();
     private readonly double[] _epochLossSum;
     private readonly long[] _epochLossCount;
@@ -103,8 +104,9 @@ public sealed class AlternatingTrainer
             Updater = new SubnetMaskUpdater(this, Masks, setup.MaskRng);
             Updater.Initialise();
         }
+        _allParams = Model.Parameters().ToArray();
         if (r.Mode == TrainMode.Joint)
-            _jointAccumulator = new Tensor(Model.Parameters().Sum(p => p.Length));
+            _jointAccumulator = new Tensor(_allParams.Sum(p => p.Length));
         _epochLossSum = new double[K];
         _epochLossCount = new long[K];
     }
@@ -168,7 +170,7 @@ public sealed class AlternatingTrainer
         Activate(k);
         if (srste) Updater!.RefreshSrSte(k);
         Optimizers.Shared.ZeroGrad();
-        foreach (var o in Optimizers.PerSet) o.ZeroGrad();
+        for (int i = 0; i < Optimizers.PerSet.Count; i++) Optimizers.PerSet[i].ZeroGrad();
         float loss = ForwardBackward(batch);
         bool update = !srste && Masks is not null && Clock.Fires(t);
         CountMacs(k, batch.Count, update);
@@ -200,7 +202,7 @@ public sealed class AlternatingTrainer
         for (int k = 0; k < K; k++)
         {
             Activate(k);
-            Model.ZeroGrad();
+            foreach (var p in _allParams) p.ZeroGrad();
             float loss = ForwardBackward(batch);
             bool update = Clock.FiresOwn(k, t);
             CountMacs(k, batch.Count, update);
@@ -211,7 +213,7 @@ public sealed class AlternatingTrainer
             }
             Masks!.MaskGradients(k);
             int off = 0;
-            foreach (var p in Model.Parameters())
+            foreach (var p in _allParams)
             {
                 System.Numerics.Tensors.TensorPrimitives.Add(acc.Slice(off, p.Length), p.Grad.Span, acc.Slice(off, p.Length));
                 off += p.Length;
@@ -222,7 +224,7 @@ public sealed class AlternatingTrainer
             OnIteration?.Invoke(t, k, loss);
         }
         int o2 = 0;
-        foreach (var p in Model.Parameters())
+        foreach (var p in _allParams)
         {
             acc.Slice(o2, p.Length).CopyTo(p.Grad.Span);
             o2 += p.Length;
