@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using Tensor = SparseSwitch.Tensors.Tensor;
 
 namespace SparseSwitch.Nn;
@@ -9,7 +8,9 @@ namespace SparseSwitch.Nn;
 /// r ← (1 − momentum)·r + momentum·batch, with the unbiased variance σ²·N/(N − 1) for running_var
 /// (PyTorch's rule). Eval: the running stats in place of μ, σ². Parameters weight (γ = 1), bias
 /// (β = 0); buffers running_mean (0), running_var (1). Channels run in parallel; each channel's
-/// sums run in a fixed order (deterministic).
+/// sums run in a fixed order (deterministic). With <see cref="FusedReLU"/> the layer outputs
+/// relu(y) and its backward masks dy first: the same values as BatchNorm2d followed by ReLU,
+/// one pass over memory fewer.
 /// </summary>
 public sealed class BatchNorm2d : Module
 {
@@ -21,6 +22,9 @@ public sealed class BatchNorm2d : Module
     public Tensor RunningMean { get; }
     public Tensor RunningVar { get; }
 
+    /// <summary>Whether a ReLU is applied to the output (BN → ReLU in one layer).</summary>
+    public bool FusedReLU { get; }
+
     private Tensor? _y, _dx;
     private Tensor _x = null!, _dy = null!;
     private readonly float[] _mean, _invStd;
@@ -28,8 +32,9 @@ public sealed class BatchNorm2d : Module
     private int _b, _hw;
     private readonly ParallelRange _forward, _backward;
 
-    public BatchNorm2d(int channels, float eps = 1e-5f, float momentum = 0.1f)
+    public BatchNorm2d(int channels, float eps = 1e-5f, float momentum = 0.1f, bool fuseRelu = false)
     {
+        FusedReLU = fuseRelu;
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), "BatchNorm2d needs channels ≥ 1.");
         if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), "BatchNorm2d eps must be > 0.");
         if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(momentum), "BatchNorm2d momentum must be in [0, 1].");
@@ -75,12 +80,18 @@ public sealed class BatchNorm2d : Module
             float mean, invStd;
             if (_forwardWasTraining)
             {
-                double s = 0;
-                for (int b = 0; b < _b; b++) s += TensorPrimitives.Sum(xs.Slice(b * stride + c * hw, hw));
-                mean = (float)(s / n);
-                double ss = 0;
-                for (int b = 0; b < _b; b++) ss += Elementwise.SumSquaredDeviation(xs.Slice(b * stride + c * hw, hw), mean);
-                double var = ss / n;
+                // One pass, shifted by the channel's first value (close to the mean, so no
+                // cancellation): mean = K + Σ(x − K)/N, var = Σ(x − K)²/N − (Σ(x − K)/N)².
+                float k0 = xs[c * hw];
+                double s1 = 0, s2 = 0;
+                for (int b = 0; b < _b; b++)
+                {
+                    var (a1, a2) = Elementwise.ShiftedSums(xs.Slice(b * stride + c * hw, hw), k0);
+                    s1 += a1; s2 += a2;
+                }
+                double d = s1 / n;
+                mean = (float)(k0 + d);
+                double var = Math.Max(0.0, s2 / n - d * d);
                 invStd = (float)(1.0 / Math.Sqrt(var + Eps));
                 rm[c] = (1 - Momentum) * rm[c] + Momentum * mean;
                 rv[c] = (1 - Momentum) * rv[c] + Momentum * (float)(var * n / (n - 1));
@@ -91,12 +102,14 @@ public sealed class BatchNorm2d : Module
                 invStd = (float)(1.0 / Math.Sqrt((double)rv[c] + Eps));
             }
             _mean[c] = mean; _invStd[c] = invStd;
-            // y = x·scale + shift, scale = γ/σ, shift = β − μ·scale
-            float scale = gamma[c] * invStd, shift = beta[c] - mean * scale;
+            // y = (x − μ)·scale + β, scale = γ/σ
+            float scale = gamma[c] * invStd;
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                Elementwise.Affine(xs.Slice(o, hw), scale, shift, ys.Slice(o, hw));
+                var yRow = ys.Slice(o, hw);
+                Elementwise.CenteredAffine(xs.Slice(o, hw), mean, scale, beta[c], yRow);
+                if (FusedReLU) Elementwise.ReluForward(yRow, yRow);
             }
         }
     }
@@ -114,7 +127,9 @@ public sealed class BatchNorm2d : Module
 
     private void BackwardChannels(int chunk, int start, int end)
     {
-        var xs = _x.Span; var dys = _dy.Span; var dxs = _dx!.Span;
+        var xs = _x.Span; var dxs = _dx!.Span;
+        // With the fused ReLU the gradient entering the normalisation is dy·[y > 0], staged in dx.
+        ReadOnlySpan<float> dys = FusedReLU ? dxs : _dy.Span;
         var gamma = Weight.Data.Span;
         var dgamma = Weight.Grad.Span; var dbeta = Bias.Grad.Span;
         int hw = _hw, stride = Channels * hw;
@@ -126,8 +141,9 @@ public sealed class BatchNorm2d : Module
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                sdy += TensorPrimitives.Sum(dys.Slice(o, hw));
-                sdyc += Elementwise.DotCentered(dys.Slice(o, hw), xs.Slice(o, hw), mean);
+                if (FusedReLU) Elementwise.ReluBackward(_y!.Span.Slice(o, hw), _dy.Span.Slice(o, hw), dxs.Slice(o, hw));
+                var (a1, a2) = Elementwise.SumAndDotCentered(dys.Slice(o, hw), xs.Slice(o, hw), mean);
+                sdy += a1; sdyc += a2;
             }
             float sdyXhat = (float)(sdyc * invStd); // Σ dy·x̂
             dgamma[c] += sdyXhat;
@@ -136,9 +152,9 @@ public sealed class BatchNorm2d : Module
             float a, shift;
             if (_forwardWasTraining)
             {
-                // dx = k·(dy − Σdy/N − x̂·Σ(dy·x̂)/N) = k·dy + a·x + shift
+                // dx = k·(dy − Σdy/N − x̂·Σ(dy·x̂)/N) = k·dy + a·(x − μ) + shift
                 a = (float)(-k * invStd * (double)sdyXhat / n);
-                shift = (float)(k * (-sdy / n + (double)mean * invStd * sdyXhat / n));
+                shift = (float)(-k * sdy / n);
             }
             else
             {
@@ -148,9 +164,7 @@ public sealed class BatchNorm2d : Module
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                var dx = dxs.Slice(o, hw);
-                Elementwise.Affine(xs.Slice(o, hw), a, shift, dx);
-                TensorPrimitives.MultiplyAdd(dys.Slice(o, hw), k, dx, dx);
+                Elementwise.ScaleAddCenteredAffine(dys.Slice(o, hw), k, xs.Slice(o, hw), mean, a, shift, dxs.Slice(o, hw));
             }
         }
     }

@@ -8,7 +8,8 @@ namespace SparseSwitch.Nn;
 /// y: [B, Cout, OH, OW]; y[n, o] = Σ_{c in o's group, ki, kj} W[o, c, ki, kj]·x[n, c, oh·s − p + ki·d, ...] + b[o].
 /// Per image and group one GEMM: y_g[Cout/g, P] = W_g[Cout/g, K_g] · col_g[K_g, P] with
 /// K_g = Cin/g·KH·KW, P = OH·OW (im2col, skipped for 1×1 stride-1 unpadded kernels); when P is
-/// small several images share one wider GEMM (see <see cref="ImagesPerGemm"/>). Images are
+/// small several images share one wider GEMM (see <see cref="ImagesPerGemm"/>). Depthwise
+/// convolutions (groups = Cin) use the direct kernels of <see cref="DepthwiseConv"/>. Images are
 /// split into one contiguous chunk per thread; each chunk owns its col buffer and its partial
 /// dW/db, which are added in chunk order (deterministic for a given thread count).
 /// With a mask on W the forward and dx use W ⊙ M, and dW is the gradient with respect to W ⊙ M.
@@ -99,7 +100,7 @@ public sealed class Conv2d : Module
     private int ImagesPerGemm => _geo.IsIdentityIm2Col ? 1 : Math.Max(1, (MinGemmColumns + _geo.ColCols - 1) / _geo.ColCols);
 
     /// <summary>Target GEMM width (columns) when batching images of small output size; 512
-    /// measured best on ResNet-20 shapes (256 and 1024 were slower on the 16×16 stage).</summary>
+    /// measured best on ResNet-20 shapes (256 leaves the 16×16 stage unbatched, 1024 was slower).</summary>
     public const int MinGemmColumns = 512;
 
     private void PrepareChunks(int b)
@@ -117,14 +118,26 @@ public sealed class Conv2d : Module
         for (int c = 0; c < _chunks; c++)
         {
             // col holds im2col (or, in backward, dcol) of nb images; stage holds y or dy of nb images.
+            if (IsDepthwise) continue;
             if (!_geo.IsIdentityIm2Col) Buffers.Ensure(ref _col[c], _geo.ColRows, nb * _geo.ColCols);
             if (nb > 1) Buffers.Ensure(ref _stage[c], OutChannels, nb * _geo.ColCols);
         }
     }
 
+    /// <summary>Depthwise (groups = Cin): handled by the direct kernels, no im2col.</summary>
+    public bool IsDepthwise => Groups == InChannels && Groups > 1;
+
     private void ForwardChunk(int chunk, int start, int end)
     {
         var g = _geo;
+        if (IsDepthwise)
+        {
+            int m = OutChannels / InChannels, inLen = InChannels * g.H * g.W, outLen = OutChannels * g.ColCols;
+            var bias = Bias is null ? default : Bias.Data.Span;
+            for (int n = start; n < end; n++)
+                DepthwiseConv.Forward(g, m, _wUsed.Span, bias, _x.Span.Slice(n * inLen, inLen), _y!.Span.Slice(n * outLen, outLen));
+            return;
+        }
         int p = g.ColCols, ocg = OutChannels / Groups, kg = g.ColRows / Groups, imgLen = InChannels * g.H * g.W;
         int nbMax = Math.Min(ImagesPerGemm, end - start);
         var w = _wUsed.Span;
@@ -193,6 +206,26 @@ public sealed class Conv2d : Module
     private void BackwardChunk(int chunk, int start, int end)
     {
         var g = _geo;
+        if (IsDepthwise)
+        {
+            int m = OutChannels / InChannels, inLen = InChannels * g.H * g.W, outLen = OutChannels * g.ColCols;
+            for (int n = start; n < end; n++)
+            {
+                var dyn = _dy.Span.Slice(n * outLen, outLen);
+                DepthwiseConv.BackwardWeight(g, m, dyn, _x.Span.Slice(n * inLen, inLen), _dwPart[chunk]!.Span, n != start);
+                DepthwiseConv.BackwardData(g, m, _wUsed.Span, dyn, _dx!.Span.Slice(n * inLen, inLen));
+                if (Bias is not null)
+                {
+                    var db = _dbPart[chunk]!.Span;
+                    for (int o = 0; o < OutChannels; o++)
+                    {
+                        float s = TensorPrimitives.Sum(dyn.Slice(o * g.ColCols, g.ColCols));
+                        db[o] = n == start ? s : db[o] + s;
+                    }
+                }
+            }
+            return;
+        }
         int p = g.ColCols, ocg = OutChannels / Groups, kg = g.ColRows / Groups, imgLen = InChannels * g.H * g.W;
         int nbMax = Math.Min(ImagesPerGemm, end - start);
         var w = _wUsed.Span;

@@ -10,18 +10,19 @@ public static class Elementwise
 {
     private static readonly int W = Vector512<float>.Count;
 
-    /// <summary>dst[i] = x[i]·scale + shift.</summary>
-    public static void Affine(ReadOnlySpan<float> x, float scale, float shift, Span<float> dst)
+    /// <summary>dst[i] = (x[i] − center)·scale + shift (centering first keeps precision when the
+    /// values sit far from zero).</summary>
+    public static void CenteredAffine(ReadOnlySpan<float> x, float center, float scale, float shift, Span<float> dst)
     {
-        if (dst.Length < x.Length) throw new ArgumentException("Elementwise.Affine: dst is shorter than x.");
+        if (dst.Length < x.Length) throw new ArgumentException("Elementwise.CenteredAffine: dst is shorter than x.");
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            var s = Vector512.Create(scale); var t = Vector512.Create(shift);
+            var m = Vector512.Create(center); var s = Vector512.Create(scale); var t = Vector512.Create(shift);
             for (; i <= x.Length - W; i += W)
-                Vector512.FusedMultiplyAdd(Vector512.Create(x.Slice(i, W)), s, t).CopyTo(dst.Slice(i, W));
+                Vector512.FusedMultiplyAdd(Vector512.Create(x.Slice(i, W)) - m, s, t).CopyTo(dst.Slice(i, W));
         }
-        for (; i < x.Length; i++) dst[i] = MathF.FusedMultiplyAdd(x[i], scale, shift);
+        for (; i < x.Length; i++) dst[i] = MathF.FusedMultiplyAdd(x[i] - center, scale, shift);
     }
 
     /// <summary>dst[i] = max(x[i], 0).</summary>
@@ -49,41 +50,74 @@ public static class Elementwise
         for (; i < y.Length; i++) dx[i] = y[i] > 0f ? dy[i] : 0f;
     }
 
-    /// <summary>Σ (x − mean)², float lanes summed in double at the end.</summary>
-    public static double SumSquaredDeviation(ReadOnlySpan<float> x, float mean)
+    /// <summary>(Σ (x − shift), Σ (x − shift)²) in one pass; lanes summed in double at the end.
+    /// With shift near the mean this gives mean and variance without the cancellation of raw
+    /// sums.</summary>
+    public static (double Sum, double SumSq) ShiftedSums(ReadOnlySpan<float> x, float shift)
     {
         int i = 0;
-        double total = 0;
+        double s1 = 0, s2 = 0;
         if (Vector512.IsHardwareAccelerated && x.Length >= W)
         {
-            var acc = Vector512<float>.Zero;
+            var a1 = Vector512<float>.Zero; var a2 = Vector512<float>.Zero;
+            var k = Vector512.Create(shift);
+            for (; i <= x.Length - W; i += W)
+            {
+                var d = Vector512.Create(x.Slice(i, W)) - k;
+                a1 += d;
+                a2 = Vector512.FusedMultiplyAdd(d, d, a2);
+            }
+            s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2);
+        }
+        for (; i < x.Length; i++) { double d = x[i] - shift; s1 += d; s2 += d * d; }
+        return (s1, s2);
+    }
+
+    /// <summary>(Σ dy, Σ dy·(x − mean)) in one pass.</summary>
+    public static (double SumDy, double SumDyCentered) SumAndDotCentered(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float mean)
+    {
+        if (dy.Length != x.Length) throw new ArgumentException("Elementwise.SumAndDotCentered: length mismatch.");
+        int i = 0;
+        double s1 = 0, s2 = 0;
+        if (Vector512.IsHardwareAccelerated && x.Length >= W)
+        {
+            var a1 = Vector512<float>.Zero; var a2 = Vector512<float>.Zero;
             var m = Vector512.Create(mean);
             for (; i <= x.Length - W; i += W)
             {
-                var d = Vector512.Create(x.Slice(i, W)) - m;
-                acc = Vector512.FusedMultiplyAdd(d, d, acc);
+                var g = Vector512.Create(dy.Slice(i, W));
+                a1 += g;
+                a2 = Vector512.FusedMultiplyAdd(g, Vector512.Create(x.Slice(i, W)) - m, a2);
             }
-            total = Vector512.Sum(acc);
+            s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2);
         }
-        for (; i < x.Length; i++) { double d = x[i] - mean; total += d * d; }
-        return total;
+        for (; i < x.Length; i++) { s1 += dy[i]; s2 += (double)dy[i] * (x[i] - mean); }
+        return (s1, s2);
     }
 
-    /// <summary>Σ dy·(x − mean).</summary>
-    public static double DotCentered(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float mean)
+    /// <summary>dst[i] = k·dy[i] + (a·(x[i] − center) + shift).</summary>
+    public static void ScaleAddCenteredAffine(ReadOnlySpan<float> dy, float k, ReadOnlySpan<float> x, float center, float a, float shift, Span<float> dst)
     {
-        if (dy.Length != x.Length) throw new ArgumentException("Elementwise.DotCentered: length mismatch.");
+        if (dy.Length != x.Length || dst.Length < x.Length) throw new ArgumentException("Elementwise.ScaleAddCenteredAffine: length mismatch.");
         int i = 0;
-        double total = 0;
-        if (Vector512.IsHardwareAccelerated && x.Length >= W)
+        if (Vector512.IsHardwareAccelerated)
         {
-            var acc = Vector512<float>.Zero;
-            var m = Vector512.Create(mean);
+            var vk = Vector512.Create(k); var vm = Vector512.Create(center); var va = Vector512.Create(a); var vs = Vector512.Create(shift);
             for (; i <= x.Length - W; i += W)
-                acc = Vector512.FusedMultiplyAdd(Vector512.Create(dy.Slice(i, W)), Vector512.Create(x.Slice(i, W)) - m, acc);
-            total = Vector512.Sum(acc);
+                Vector512.FusedMultiplyAdd(Vector512.Create(dy.Slice(i, W)), vk,
+                    Vector512.FusedMultiplyAdd(Vector512.Create(x.Slice(i, W)) - vm, va, vs)).CopyTo(dst.Slice(i, W));
         }
-        for (; i < x.Length; i++) total += (double)dy[i] * (x[i] - mean);
-        return total;
+        for (; i < x.Length; i++) dst[i] = MathF.FusedMultiplyAdd(dy[i], k, MathF.FusedMultiplyAdd(x[i] - center, a, shift));
+    }
+
+    /// <summary>dst[i] = max(a[i] + b[i], 0) (the join of a residual block).</summary>
+    public static void AddRelu(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
+    {
+        if (a.Length != b.Length || dst.Length < a.Length) throw new ArgumentException("Elementwise.AddRelu: length mismatch.");
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= a.Length - W; i += W)
+                Vector512.Max(Vector512.Create(a.Slice(i, W)) + Vector512.Create(b.Slice(i, W)), Vector512<float>.Zero).CopyTo(dst.Slice(i, W));
+        for (; i < a.Length; i++) { float v = a[i] + b[i]; dst[i] = v > 0f ? v : 0f; }
     }
 }

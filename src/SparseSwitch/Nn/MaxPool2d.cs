@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Nn;
@@ -47,27 +49,78 @@ public sealed class MaxPool2d : Module
         var g = _geo;
         int inPlane = g.H * g.W, outPlane = g.OH * g.OW;
         var xs = _x.Span; var ys = _y!.Span;
+        var arg = _argmax.AsSpan();
         for (int pl = start; pl < end; pl++)
         {
             var xp = xs.Slice(pl * inPlane, inPlane);
-            for (int oy = 0; oy < g.OH; oy++)
+            var yp = ys.Slice(pl * outPlane, outPlane);
+            var ap = arg.Slice(pl * outPlane, outPlane);
+            if (g.KH == 2 && g.SH == 2 && g.PH == 0) Plane2x2(g, xp, yp, ap);
+            else PlaneGeneral(g, xp, yp, ap);
+        }
+    }
+
+    /// <summary>2×2 windows, stride 2, no padding (LeNet, VGG): four loads per output, no
+    /// window clipping. Scan order and NaN handling as in <see cref="PlaneGeneral"/>.</summary>
+    private static void Plane2x2(in ConvGeometry g, ReadOnlySpan<float> xp, Span<float> yp, Span<int> ap)
+    {
+        int w = g.W;
+        if (xp.Length < (2 * g.OH - 1) * w + 2 * g.OW || yp.Length < g.OH * g.OW || ap.Length < yp.Length)
+            throw new ArgumentException("MaxPool2d: plane buffers too short.");
+        ref float x0 = ref MemoryMarshal.GetReference(xp);
+        ref float y0 = ref MemoryMarshal.GetReference(yp);
+        ref int a0 = ref MemoryMarshal.GetReference(ap);
+        for (int oy = 0; oy < g.OH; oy++)
+        {
+            int top = 2 * oy * w;
             for (int ox = 0; ox < g.OW; ox++)
             {
-                int y0 = oy * g.SH - g.PH, x0 = ox * g.SW - g.PW;
-                float best = float.NegativeInfinity;
-                int arg = -1;
-                for (int ky = Math.Max(0, -y0); ky < g.KH && y0 + ky < g.H; ky++)
-                for (int kx = Math.Max(0, -x0); kx < g.KW && x0 + kx < g.W; kx++)
+                int i = top + 2 * ox;
+                int best = i;
+                float v = Unsafe.Add(ref x0, i);
+                if (!float.IsNaN(v))
                 {
-                    int idx = (y0 + ky) * g.W + x0 + kx;
-                    float v = xp[idx];
-                    if (v > best || float.IsNaN(v) || arg < 0) { best = v; arg = idx; if (float.IsNaN(v)) goto done; }
+                    float c = Unsafe.Add(ref x0, i + 1);
+                    if (c > v || float.IsNaN(c)) { v = c; best = i + 1; }
+                    if (!float.IsNaN(v))
+                    {
+                        c = Unsafe.Add(ref x0, i + w);
+                        if (c > v || float.IsNaN(c)) { v = c; best = i + w; }
+                        if (!float.IsNaN(v))
+                        {
+                            c = Unsafe.Add(ref x0, i + w + 1);
+                            if (c > v || float.IsNaN(c)) { v = c; best = i + w + 1; }
+                        }
+                    }
                 }
-                done:
-                int o = pl * outPlane + oy * g.OW + ox;
-                ys[o] = best;
-                _argmax[o] = arg;
+                int o = oy * g.OW + ox;
+                Unsafe.Add(ref y0, o) = v;
+                Unsafe.Add(ref a0, o) = best;
             }
+        }
+    }
+
+    /// <summary>Any window: the first maximum in scan order (a NaN wins and stops the scan, as
+    /// in PyTorch); padding never wins (−∞ is not stored).</summary>
+    private static void PlaneGeneral(in ConvGeometry g, ReadOnlySpan<float> xp, Span<float> yp, Span<int> ap)
+    {
+        for (int oy = 0; oy < g.OH; oy++)
+        for (int ox = 0; ox < g.OW; ox++)
+        {
+            int y0 = oy * g.SH - g.PH, x0 = ox * g.SW - g.PW;
+            float best = float.NegativeInfinity;
+            int arg = -1;
+            for (int ky = Math.Max(0, -y0); ky < g.KH && y0 + ky < g.H; ky++)
+            for (int kx = Math.Max(0, -x0); kx < g.KW && x0 + kx < g.W; kx++)
+            {
+                int idx = (y0 + ky) * g.W + x0 + kx;
+                float v = xp[idx];
+                if (v > best || float.IsNaN(v) || arg < 0) { best = v; arg = idx; if (float.IsNaN(v)) goto done; }
+            }
+            done:
+            int o = oy * g.OW + ox;
+            yp[o] = best;
+            ap[o] = arg;
         }
     }
 
@@ -90,7 +143,9 @@ public sealed class MaxPool2d : Module
         {
             var dxp = dxs.Slice(pl * inPlane, inPlane);
             dxp.Clear();
-            for (int o = pl * outPlane, e = o + outPlane; o < e; o++) dxp[_argmax[o]] += dys[o];
+            var a = _argmax.AsSpan(pl * outPlane, outPlane);
+            var d = dys.Slice(pl * outPlane, outPlane);
+            for (int o = 0; o < a.Length; o++) dxp[a[o]] += d[o];
         }
     }
 }

@@ -13,12 +13,12 @@ public sealed class SwitchableBatchNorm2d : Module
     private readonly BatchNorm2d[] _sets;
     private int _active;
 
-    public SwitchableBatchNorm2d(int channels, int sets, float eps = 1e-5f, float momentum = 0.1f)
+    public SwitchableBatchNorm2d(int channels, int sets, float eps = 1e-5f, float momentum = 0.1f, bool fuseRelu = false)
     {
         if (sets < 1) throw new ArgumentOutOfRangeException(nameof(sets), "SwitchableBatchNorm2d needs at least one set.");
         _sets = new BatchNorm2d[sets];
         for (int k = 0; k < sets; k++)
-            _sets[k] = RegisterModule(k.ToString(System.Globalization.CultureInfo.InvariantCulture), new BatchNorm2d(channels, eps, momentum));
+            _sets[k] = RegisterModule(k.ToString(System.Globalization.CultureInfo.InvariantCulture), new BatchNorm2d(channels, eps, momentum, fuseRelu));
     }
 
     public int Sets => _sets.Length;
@@ -35,6 +35,17 @@ public sealed class SwitchableBatchNorm2d : Module
                 throw new ArgumentOutOfRangeException(nameof(value), $"Batch-norm set {value} does not exist (this layer has {_sets.Length}).");
             _active = value;
         }
+    }
+
+    /// <summary>Every switchable batch-norm layer under <paramref name="root"/> (itself included),
+    /// in registration order. Cache the list: switching sub-nets then allocates nothing.</summary>
+    public static IReadOnlyList<SwitchableBatchNorm2d> FindAll(Module root) =>
+        root.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().ToList();
+
+    /// <summary>Selects set <paramref name="set"/> in every layer of the list (sub-net switch).</summary>
+    public static void SelectAll(IReadOnlyList<SwitchableBatchNorm2d> layers, int set)
+    {
+        for (int i = 0; i < layers.Count; i++) layers[i].ActiveSet = set;
     }
 
     public override Tensor Forward(Tensor x) => _sets[_active].Forward(x);

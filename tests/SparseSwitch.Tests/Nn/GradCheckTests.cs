@@ -35,6 +35,8 @@ public class GradCheckTests
     [InlineData(3, 5, 1, 1, 0, 1, 1, true, 4, 3)]   // 1×1 stride 1: im2col skipped
     [InlineData(3, 2, 3, 1, 2, 1, 2, true, 6, 6)]   // dilation
     [InlineData(2, 3, 5, 3, 2, 1, 1, true, 8, 7)]   // stride 3, k5
+    [InlineData(3, 6, 3, 2, 1, 3, 1, true, 7, 6)]   // depthwise, 2 outputs per channel, stride 2
+    [InlineData(2, 2, 3, 1, 2, 2, 2, true, 6, 6)]   // depthwise, dilation
     public void Conv2d(int ic, int oc, int k, int s, int p, int g, int d, bool bias, int h, int w)
     {
         var rng = new Rng((ulong)(ic * 1000 + oc * 100 + k * 10 + s));
@@ -60,6 +62,20 @@ public class GradCheckTests
         var x = GradCheck.Random(rng, 4, 3, 3, 2);
         for (int i = 0; i < x.Length; i++) x[i] = x[i] * 2f + 0.7f;
         GradCheck.Check(bn, x, rng, eps: 1e-2, what: "batchnorm train");
+    }
+
+    [Fact]
+    public void BatchNorm2dTrainWithFusedRelu()
+    {
+        var rng = new Rng(17);
+        var bn = new BatchNorm2d(2, fuseRelu: true);
+        rng.FillUniform(bn.Weight.Data.Span, 0.5f, 1.5f);
+        rng.FillUniform(bn.Bias.Data.Span, -0.3f, 0.3f);
+        var x = GradCheck.Random(rng, 4, 2, 2, 3);
+        // A small step, so that no normalised value of this fixed batch crosses the ReLU kink.
+        var y = bn.Forward(x);
+        GradCheck.Check(bn, x, rng, eps: 1e-3, atol: 1e-3, rtol: 1e-2, what: "batchnorm+relu train");
+        Assert.Contains(y.ToArray(), v => v == 0f);
     }
 
     [Fact]
@@ -92,6 +108,23 @@ public class GradCheckTests
         var rng = new Rng(7);
         var x = AwayFromKinks(GradCheck.Random(rng, 2, 3, 4, 5));
         GradCheck.Check(new ReLU(), x, rng, what: "relu");
+    }
+
+    [Fact]
+    public void AddReLU()
+    {
+        var rng = new Rng(16);
+        var join = new AddReLU();
+        var a = GradCheck.Random(rng, 2, 3, 4, 4);
+        var b = GradCheck.Random(rng, 2, 3, 4, 4);
+        for (int i = 0; i < a.Length; i++) if (Math.Abs(a[i] + b[i]) < 0.05f) a[i] += 0.1f; // away from the kink
+        var r = GradCheck.Random(rng, 2, 3, 4, 4);
+        join.Forward(a, b);
+        var g = join.Backward(r).Clone();
+        double Loss() => GradCheck.Dot(join.Forward(a, b), r);
+        foreach (var input in new[] { a, b })
+            for (int i = 0; i < input.Length; i++)
+                GradCheck.Compare(g[i], GradCheck.Numeric(ref input.Span[i], Loss, 1e-2), 1e-3, 1e-2, $"add-relu d[{i}]");
     }
 
     [Theory]
@@ -169,6 +202,9 @@ public class GradCheckTests
         var conv = new Conv2d(4, 4, 3, 1, 1, 2, true, 1, rng);
         conv.Weight.Mask = RandomMask(rng, conv.Weight.Shape);
         GradCheck.Check(conv, GradCheck.Random(rng, 2, 4, 4, 4), rng, what: "masked conv");
+        var depthwise = new Conv2d(3, 6, 3, 1, 1, 3, true, 1, rng);
+        depthwise.Weight.Mask = RandomMask(rng, depthwise.Weight.Shape);
+        GradCheck.Check(depthwise, GradCheck.Random(rng, 3, 3, 4, 5), rng, what: "masked depthwise conv");
     }
 
     /// <summary>conv → bn → relu → maxpool → conv(grouped) → bn → relu → gap → flatten → linear → CE,

@@ -88,16 +88,26 @@ public class KernelTests
             var x = new float[n]; var dy = new float[n];
             rng.FillUniform(x, -1f, 1f); rng.FillUniform(dy, -1f, 1f);
             var y = new float[n]; var dx = new float[n];
-            Elementwise.Affine(x, 1.5f, -0.25f, y);
-            for (int i = 0; i < n; i++) Assert.Equal(MathF.FusedMultiplyAdd(x[i], 1.5f, -0.25f), y[i]);
+            Elementwise.CenteredAffine(x, 0.3f, 1.5f, -0.25f, y);
+            for (int i = 0; i < n; i++) Assert.Equal(MathF.FusedMultiplyAdd(x[i] - 0.3f, 1.5f, -0.25f), y[i]);
             Elementwise.ReluForward(x, y);
             for (int i = 0; i < n; i++) Assert.Equal(Math.Max(x[i], 0f), y[i]);
             Elementwise.ReluBackward(y, dy, dx);
             for (int i = 0; i < n; i++) Assert.Equal(x[i] > 0 ? dy[i] : 0f, dx[i]);
-            double ssd = 0, dc = 0;
-            for (int i = 0; i < n; i++) { ssd += (x[i] - 0.1) * (x[i] - 0.1); dc += dy[i] * (x[i] - 0.1); }
-            Assert.Equal(ssd, Elementwise.SumSquaredDeviation(x, 0.1f), 4);
-            Assert.Equal(dc, Elementwise.DotCentered(dy, x, 0.1f), 4);
+            double s1 = 0, s2 = 0, sd = 0, dc = 0;
+            for (int i = 0; i < n; i++)
+            {
+                double d = x[i] - 0.1;
+                s1 += d; s2 += d * d; sd += dy[i]; dc += dy[i] * d;
+            }
+            var (g1, g2) = Elementwise.ShiftedSums(x, 0.1f);
+            Assert.Equal(s1, g1, 4); Assert.Equal(s2, g2, 4);
+            var (h1, h2) = Elementwise.SumAndDotCentered(dy, x, 0.1f);
+            Assert.Equal(sd, h1, 4); Assert.Equal(dc, h2, 4);
+            Elementwise.ScaleAddCenteredAffine(dy, 0.5f, x, 0.3f, -2f, 0.25f, y);
+            for (int i = 0; i < n; i++) Assert.Equal(MathF.FusedMultiplyAdd(dy[i], 0.5f, MathF.FusedMultiplyAdd(x[i] - 0.3f, -2f, 0.25f)), y[i]);
+            Elementwise.AddRelu(x, dy, y);
+            for (int i = 0; i < n; i++) Assert.Equal(Math.Max(x[i] + dy[i], 0f), y[i]);
         }
     }
 }
