@@ -16,6 +16,9 @@ namespace SparseSwitch.Bench;
 /// in --serve mode, with the environment of BASELINES.md, in two configurations) and its samples
 /// are interleaved with ours round by round; the ratio is ours / best PyTorch configuration.
 /// Options: --models a,b,c  --batch N  --threads N  --rounds N  --quick  --no-torch  --json PATH
+/// Dispatch: once the shared bench harness (IBench, BenchOptions) is on this branch, a class
+/// implementing IBench with Name/Description from here forwards options.Rest plus --quick,
+/// --rounds, --json and --threads to <see cref="Run"/>.
 /// </summary>
 public static class TrainStepBench
 {

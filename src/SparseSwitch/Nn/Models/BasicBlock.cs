@@ -1,4 +1,3 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Nn.Models;
@@ -18,8 +17,9 @@ public sealed class BasicBlock : Module
     /// <summary>Null for the identity shortcut.</summary>
     public Module? Shortcut { get; }
 
-    private readonly ReLU _relu1 = new(), _relu2 = new();
-    private Tensor? _sum, _dx;
+    private readonly ReLU _relu1 = new();
+    private readonly AddReLU _join = new();   // relu(main + shortcut) in one pass
+    private readonly Add _inputGrad = new();  // dx = main branch's dx + shortcut's dx
 
     public BasicBlock(int inPlanes, int planes, int stride, ShortcutKind shortcut, int bnSets, Rng rng)
     {
@@ -56,22 +56,18 @@ public sealed class BasicBlock : Module
         var s = Shortcut is null ? x : Shortcut.Forward(x);
         if (!s.SameShape(o.Shape))
             throw new ArgumentException($"BasicBlock: residual shape [{string.Join(", ", o.Shape)}] differs from shortcut shape [{string.Join(", ", s.Shape)}].");
-        var sum = Tensor.Ensure(ref _sum, o.Shape);
-        TensorPrimitives.Add(o.Span, s.Span, sum.Span);
-        return _relu2.Forward(sum);
+        return _join.Forward(o, s);
     }
 
     public override Tensor Backward(Tensor dy)
     {
-        var d = _relu2.Backward(dy);              // dL/d(sum); both branches receive it
+        var d = _join.Backward(dy);               // dL/d(main + shortcut); both branches receive it
         var ds = Shortcut is null ? d : Shortcut.Backward(d);
         var dm = Bn2.Backward(d);
         dm = Conv2.Backward(dm);
         dm = _relu1.Backward(dm);
         dm = Bn1.Backward(dm);
         dm = Conv1.Backward(dm);
-        var dx = Tensor.Ensure(ref _dx, dm.Shape);
-        TensorPrimitives.Add(dm.Span, ds.Span, dx.Span);
-        return dx;
+        return _inputGrad.Forward(dm, ds);
     }
 }

@@ -35,7 +35,7 @@ public static class SubNets
     {
         if (!Switchables.TryGetValue(model, out var layers))
         {
-            layers = model.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().ToArray();
+            layers = SwitchableBatchNorm2d.FindAll(model).ToArray();
             Switchables.AddOrUpdate(model, layers);
         }
         return layers;
