@@ -10,5 +10,6 @@ public static class CommandRegistry
     {
         yield return VersionCommand.Build();
         foreach (var c in TrainCommands.Build()) yield return c;
+        yield return DataCommands.Build();
     }
 }

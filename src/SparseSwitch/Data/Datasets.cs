@@ -23,6 +23,15 @@ public static class Datasets
         var spec = DatasetCatalog.Get(name);
         if (spec.Format == DatasetFormat.Synthetic)
             return Synthetic.Generate(syntheticTrainCount, syntheticTestCount, seed);
+        return Load(spec, dir, verifyChecksums);
+    }
+
+    /// <summary>Loads a file-based data set described by <paramref name="spec"/> (its counts are
+    /// enforced: for CIFAR-10, <see cref="DatasetSpec.TestCount"/> is the size of every batch file).</summary>
+    public static (ImageDataset Train, ImageDataset Test) Load(DatasetSpec spec, string? dir, bool verifyChecksums = false)
+    {
+        if (spec.Format == DatasetFormat.Synthetic)
+            return Synthetic.Generate(spec.TrainCount, spec.TestCount, 0);
         string folder = dir ?? FindDirectory(spec.Name)
             ?? throw new DirectoryNotFoundException(
                 $"No {spec.Name} files found (looked in {string.Join(", ", Candidates(spec.Name))}). " +
@@ -115,7 +124,7 @@ public static class Datasets
         var names = ReadClassNames(Path.Combine(dir, "batches.meta.txt"), spec.NumClasses) ?? spec.ClassNames;
         ImageDataset ReadBatch(string file)
         {
-            var b = CifarReader.ReadCifar10(Require(dir, file, spec.Name), 10_000);
+            var b = CifarReader.ReadCifar10(Require(dir, file, spec.Name), spec.TestCount);
             return new ImageDataset(spec.Name, 3, 32, 32, 10, names, b.Pixels, b.Labels) { Source = b.Path };
         }
         bool hasTest = FindFile(dir, "test_batch.bin") is not null;

@@ -146,6 +146,20 @@ public class DataLoaderTests
     }
 
     [Fact]
+    public void Steady_state_batches_allocate_nothing()
+    {
+        var ds = Random(640);
+        using var loader = new DataLoader(ds, 32, true, Augmentation.Standard, Norm, 3, prefetch: 0);
+        foreach (var _ in loader.Epoch(0)) { } // warm up (JIT, first use)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        int n = 0;
+        foreach (var b in loader.Epoch(1)) n += b.Count;
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(640, n);
+        Assert.True(allocated < 1024, $"{allocated} bytes allocated over an epoch of 20 batches (only the enumerator is expected)");
+    }
+
+    [Fact]
     public void Bad_arguments_are_named()
     {
         var ds = Random(10);

@@ -44,8 +44,8 @@ public class RealDatasetTests
         // Every class is present in roughly equal numbers (CIFAR-10 is balanced: 1000 ± 100 per batch).
         foreach (var c in test.ClassCounts()) Assert.InRange(c, 900, 1100);
         Assert.Equal(50_000, train.ClassCounts().Sum() + test.ClassCounts().Sum());
-        var all = ImageDataset.Concat("all", [train, test]);
-        var stats = Normalization.Compute(all);
+        // The standard constants are the statistics of all 50 000 images; batches 1-4 agree to 2e-3.
+        var stats = Normalization.Compute(train);
         for (int c = 0; c < 3; c++)
         {
             Assert.InRange(stats.Mean[c], Normalization.Cifar10.Mean[c] - 2e-3f, Normalization.Cifar10.Mean[c] + 2e-3f);
