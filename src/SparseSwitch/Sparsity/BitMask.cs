@@ -120,9 +120,7 @@ public sealed class BitMask
     public void SetFromFloats(ReadOnlySpan<float> values)
     {
         if (values.Length != Length) throw new ArgumentException($"{values.Length} values for a mask of {Length} positions.", nameof(values));
-        Array.Clear(_words);
-        for (int i = 0; i < values.Length; i++)
-            if (values[i] != 0f) _words[i >> 6] |= 1UL << (i & 63);
+        BitKernels.Pack(values, _words);
     }
 
     /// <summary>Writes the mask as 0/1 floats (vectorised).</summary>
@@ -226,6 +224,44 @@ internal static class BitKernels
             }
         }
         for (int i = full << 6; i < n; i++) if ((words[i >> 6] >> (i & 63) & 1) == 0) values[i] = 0f;
+    }
+
+    /// <summary>words ← bit i set where src[i] ≠ 0 (vectorised compare + movemask).</summary>
+    public static void Pack(ReadOnlySpan<float> src, Span<ulong> words)
+    {
+        int n = src.Length, full = n >> 6;
+        for (int w = 0; w < full; w++)
+        {
+            var s = src.Slice(w << 6, 64);
+            if (Vector512.IsHardwareAccelerated)
+            {
+                ulong bits = 0;
+                for (int q = 0; q < 4; q++)
+                {
+                    var v = Vector512.Create(s.Slice(q * 16, 16));
+                    bits |= (ulong)(~Vector512.Equals(v, Vector512<float>.Zero).ExtractMostSignificantBits() & 0xFFFF) << (q * 16);
+                }
+                words[w] = bits;
+            }
+            else
+            {
+                ulong bits = 0;
+                for (int j = 0; j < 64; j++) if (s[j] != 0f) bits |= 1UL << j;
+                words[w] = bits;
+            }
+        }
+        if ((n & 63) != 0)
+        {
+            ulong bits = 0;
+            for (int i = full << 6; i < n; i++) if (src[i] != 0f) bits |= 1UL << (i & 63);
+            words[full] = bits;
+        }
+    }
+
+    public static void PackScalar(ReadOnlySpan<float> src, Span<ulong> words)
+    {
+        words.Clear();
+        for (int i = 0; i < src.Length; i++) if (src[i] != 0f) words[i >> 6] |= 1UL << (i & 63);
     }
 
     public static void UnpackScalar(ReadOnlySpan<ulong> words, Span<float> dst)

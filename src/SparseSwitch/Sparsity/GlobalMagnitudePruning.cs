@@ -15,7 +15,9 @@ public static class GlobalMagnitudePruning
     {
         if (!(density > 0 && density <= 1)) throw new ArgumentOutOfRangeException(nameof(density), $"Density must be in (0, 1] (got {density}).");
         if (weights.Count != masks.Count) throw new ArgumentException($"{weights.Count} weights but {masks.Count} masks.", nameof(masks));
-        for (int l = 0; l < weights.Count; l++) masks[l].CheckSameLength(new BitMask(weights[l].Length), $"masks[{l}]");
+        for (int l = 0; l < weights.Count; l++)
+            if (masks[l].Length != weights[l].Length)
+                throw new ArgumentException($"masks[{l}] has {masks[l].Length} positions, weight {l} has {weights[l].Length}.", nameof(masks));
         nested?.Check(weights.Count, masks);
         long total = weights.Sum(w => (long)w.Length);
         long target = (long)Math.Round(density * total);

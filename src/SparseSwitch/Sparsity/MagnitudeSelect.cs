@@ -2,7 +2,7 @@ namespace SparseSwitch.Sparsity;
 
 /// <summary>
 /// Exact top-k selection over several layers by an unsigned key (the bit pattern of a non-negative
-/// float is monotone in its value): radix select on the high then the low 16 bits finds the k-th
+/// float is monotone in its value): radix select in three passes (11, 11, 10 bits) finds the k-th
 /// key t; every candidate with key &gt; t is selected, and candidates with key = t in (layer, index)
 /// order until exactly k are chosen. O(total) time, deterministic.
 /// </summary>
@@ -16,25 +16,27 @@ internal static class MagnitudeSelect
     public static void SelectLargest(IReadOnlyList<uint[]> keys, IReadOnlyList<BitMask?> candidates, long k, IReadOnlyList<BitMask> result)
     {
         if (k <= 0) return;
-        var hist = new long[65536];
-        for (int l = 0; l < keys.Count; l++)
+        // Three radix passes (bits 31..21, 20..10, 9..0) narrow down the k-th largest key t.
+        var hist = new long[2048];
+        uint prefix = 0, prefixMask = 0;
+        long above = 0;
+        foreach (var (shift, width) in new[] { (21, 11), (10, 11), (0, 10) })
         {
-            var key = keys[l]; var c = candidates[l];
-            for (int i = 0; i < key.Length; i++) if (c is null || c[i]) hist[key[i] >> 16]++;
+            Array.Clear(hist);
+            uint bucketMask = (1u << width) - 1;
+            for (int l = 0; l < keys.Count; l++)
+            {
+                var key = keys[l]; var c = candidates[l];
+                for (int i = 0; i < key.Length; i++)
+                    if ((key[i] & prefixMask) == prefix && (c is null || c[i])) hist[(key[i] >> shift) & bucketMask]++;
+            }
+            int bucket = (int)bucketMask;
+            while (bucket >= 0 && above + hist[bucket] < k) { above += hist[bucket]; bucket--; }
+            if (bucket < 0) throw new ArgumentException($"Cannot select {k} positions from {above} candidates.");
+            prefix |= (uint)bucket << shift;
+            prefixMask |= bucketMask << shift;
         }
-        long above = 0; int hi = 65535;
-        while (hi >= 0 && above + hist[hi] < k) { above += hist[hi]; hi--; }
-        if (hi < 0) throw new ArgumentException($"Cannot select {k} positions from {above} candidates.");
-        Array.Clear(hist);
-        for (int l = 0; l < keys.Count; l++)
-        {
-            var key = keys[l]; var c = candidates[l];
-            for (int i = 0; i < key.Length; i++)
-                if ((key[i] >> 16) == (uint)hi && (c is null || c[i])) hist[key[i] & 0xFFFF]++;
-        }
-        int lo = 65535;
-        while (above + hist[lo] < k) { above += hist[lo]; lo--; }
-        uint t = ((uint)hi << 16) | (uint)lo;
+        uint t = prefix;
         long ties = k - above;
         for (int l = 0; l < keys.Count; l++)
         {

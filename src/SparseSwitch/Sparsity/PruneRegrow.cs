@@ -26,10 +26,9 @@ public static class PruneRegrow
                            BitMask? within = null, BitMask? include = null)
     {
         if (!(pruneRate >= 0 && pruneRate <= 1)) throw new ArgumentOutOfRangeException(nameof(pruneRate), $"Prune rate must be in [0, 1] (got {pruneRate}).");
-        var probe = new BitMask(weight.Length);
-        probe.CheckSameLength(mask, nameof(mask));
-        if (within is not null) probe.CheckSameLength(within, nameof(within));
-        if (include is not null) probe.CheckSameLength(include, nameof(include));
+        if (mask.Length != weight.Length) throw new ArgumentException($"Mask has {mask.Length} positions, weight {weight.Length}.", nameof(mask));
+        if (within is not null) mask.CheckSameLength(within, nameof(within));
+        if (include is not null) mask.CheckSameLength(include, nameof(include));
 
         long nnz = mask.Count();
         int r = (int)Math.Ceiling(pruneRate * nnz);

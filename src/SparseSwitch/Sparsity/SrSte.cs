@@ -51,10 +51,10 @@ public sealed class SrSte
         for (int l = 0; l < _params.Length; l++)
         {
             _previous[l].CopyFrom(_current[l]);
-            NmMask.Compute(_params[l].Data.Span, _params[l].Shape, N, M, _current[l]);
+            NmMask.ComputeFloats(_params[l].Data.Span, _params[l].Shape, N, M, _floatMasks[l].Span);
+            _current[l].SetFromFloats(_floatMasks[l].Span);
             _sadPerLayer[l] = _hasPrevious ? _current[l].HammingDistance(_previous[l]) : 0;
             sad += _sadPerLayer[l];
-            _current[l].WriteFloats(_floatMasks[l].Span);
             _params[l].Mask = _floatMasks[l];
         }
         _hasPrevious = true;

@@ -25,6 +25,13 @@ public class BitMaskTests
             BitKernels.MaskInPlaceScalar(m.Words, g2);
             Assert.Equal(g2, g);
             for (int i = 0; i < len; i++) Assert.Equal(m[i] ? 1f : 0f, fast[i]);
+            // Packing floats back: vector kernel against its scalar twin (with -0 and NaN as edge values).
+            var vals = new float[len];
+            for (int i = 0; i < len; i++) vals[i] = rng.NextInt(4) switch { 0 => 0f, 1 => -0f, 2 => float.NaN, _ => 1.5f };
+            var wa = new ulong[(len + 63) / 64]; var wb = new ulong[wa.Length];
+            BitKernels.Pack(vals, wa);
+            BitKernels.PackScalar(vals, wb);
+            Assert.Equal(wb, wa);
         }
     }
 

@@ -44,6 +44,21 @@ public class NmMaskTests
     }
 
     [Fact]
+    public void ParallelRankKernelMatchesScalarTwin()
+    {
+        int[][] shapes = [[64, 200], [48, 37, 3, 3], [5, 7], [300, 130], [16, 64, 1, 5]];
+        foreach (var shape in shapes)
+            foreach (var (n, m) in new[] { (1, 2), (2, 4), (1, 4), (3, 8), (5, 16) })
+            {
+                int len = shape.Aggregate(1, (a, b) => a * b);
+                var w = SparsityGen.Weights(len + n * 7 + m, len, ties: true);
+                var fast = NmMask.Compute(w, shape, n, m);
+                var slow = NmMask.ComputeScalar(w, shape, n, m);
+                Assert.Equal(0, fast.HammingDistance(slow));
+            }
+    }
+
+    [Fact]
     public void ConvGroupsRunAlongInputChannels()
     {
         // [out=1, in=4, kh=1, kw=2]: groups are (c0..c3) at position 0 and at position 1.

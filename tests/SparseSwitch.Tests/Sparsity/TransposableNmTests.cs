@@ -18,7 +18,7 @@ public class TransposableNmTests
     public void ExactEqualsBruteForceOnSmallTiles()
     {
         var gen = from seed in Gen.Choose(0, int.MaxValue)
-                  from nm in Gen.Elements((1, 4), (2, 4), (3, 4), (1, 3), (2, 3), (2, 5), (3, 6))
+                  from nm in Gen.Elements((1, 4), (2, 4), (3, 4), (1, 3), (2, 3), (2, 5), (1, 5))
                   from ties in Gen.Elements(false, true)
                   select (seed, nm.Item1, nm.Item2, ties);
         Prop.ForAll(gen.ToArbitrary(), t =>
@@ -32,6 +32,20 @@ public class TransposableNmTests
             if (Math.Abs(exact - best) > 1e-5 * Math.Max(1, best)) return false;
             return ties || keep.AsSpan().SequenceEqual(bestMask); // without ties the optimum is unique
         }).Check(SparsityGen.Quick.WithMaxTest(120));
+    }
+
+    [Fact]
+    public void ExactEqualsBruteForceOnSixBySixTiles()
+    {
+        foreach (var (n, seed) in new[] { (3, 1), (3, 2), (2, 3) })
+        {
+            var tile = SparsityGen.Weights(seed, 36);
+            var keep = new byte[36];
+            double exact = TransposableNm.SolveTile(tile, n, 6, TransposableMethod.Exact, keep);
+            var (best, mask) = BruteForceTransposable.Optimum(tile, n, 6);
+            Assert.Equal(best, exact, 5);
+            Assert.Equal(mask, keep);
+        }
     }
 
     [Fact]
