@@ -1,0 +1,304 @@
+using System.Diagnostics;
+using SparseSwitch.Data;
+using SparseSwitch.Nn;
+using SparseSwitch.Optim.Schedules;
+using SparseSwitch.Sparsity;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Training;
+
+/// <summary>
+/// The alternating sparse trainer (SPEC §2.2) and, with the same code, the joint and dense
+/// baselines (an independent run is this trainer with one sub-net). One AST iteration t:
+/// k = t mod K; activate m_k and batch-norm set k; one forward/backward; mask update if sub-net k's
+/// clock fires (<see cref="MaskUpdateClock"/>); mask the prunable gradients with m_k (straight
+/// through under SR-STE); gradient correction; optimiser step at the scheduled learning rate.
+/// t counts across epochs. <see cref="RunEpoch"/> trains one epoch, <see cref="Evaluate"/> tests
+/// every sub-net with its own batch-norm set, <see cref="Checkpoint"/> saves and restores it all.
+/// </summary>
+public sealed class AlternatingTrainer
+{
+    private readonly TrainingSetup _setup;
+    private readonly CrossEntropyLoss _loss;
+    private readonly SwitchableBatchNorm2d[] _bns;
+    private readonly Tensor[] _grads;
+    private readonly Tensor?[] _gradMasks;
+    private readonly Tensor? _jointAccumulator;
+    private readonly Parameter[] _allParams;
+    private readonly Stopwatch _clockTime = new();
+    private readonly double[] _epochLossSum;
+    private readonly long[] _epochLossCount;
+
+    public TrainRecipe Recipe => _setup.Recipe;
+    public IReadOnlyList<SubnetSpec> Subnets => _setup.Subnets;
+    public int K => _setup.Subnets.Count;
+    public Module Model => _setup.Model;
+    public TrainingSetup Setup => _setup;
+    public OptimizerGroups Optimizers { get; }
+    public LrSchedule Schedule { get; }
+    /// <summary>Null for the dense baseline.</summary>
+    public MaskSet? Masks { get; }
+    public SubnetMaskUpdater? Updater { get; }
+    public GradientCorrection Correction { get; }
+    public MaskUpdateClock Clock { get; }
+    public FlopCounter Flops { get; }
+    public int BatchesPerEpoch { get; }
+    public long TotalIterations { get; }
+
+    // Progress and counters (all checkpointed).
+    public long Iteration { get; internal set; }
+    public int NextEpoch { get; internal set; }
+    public long ForwardPasses { get; internal set; }
+    public long BackwardPasses { get; internal set; }
+    public double TrainMacsDense { get; internal set; }
+    public double TrainMacsMasked { get; internal set; }
+    public double WallSeconds { get; internal set; }
+
+    /// <summary>Called after every iteration with (t, sub-net, loss); used by tests and progress.</summary>
+    public Action<long, int, float>? OnIteration { get; set; }
+
+    private readonly long _denseForwardMacs;
+    private readonly long _unmaskedForwardMacs;
+    private readonly long[] _usesPerSample;
+
+    public AlternatingTrainer(TrainingSetup setup)
+    {
+        _setup = setup;
+        var r = setup.Recipe;
+        if (r.Mode == TrainMode.Independent && setup.Subnets.Count > 1)
+            throw new ArgumentException("mode independent trains one sub-net per run; run it through TrainingRun (or the train command), which starts one run per sub-net.");
+        _loss = new CrossEntropyLoss((float)r.LabelSmoothing);
+        _bns = Model.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().ToArray();
+        int sets = setup.BatchNormSets;
+        if (_bns.Any(b => b.Sets != sets))
+            throw new ArgumentException($"The model's switchable batch-norm layers must have {sets} sets (one per sub-net).");
+        Optimizers = new OptimizerGroups(Model, _bns.Length > 0 ? sets : 0, r);
+        BatchesPerEpoch = setup.TrainLoader.BatchesPerEpoch;
+        TotalIterations = (long)BatchesPerEpoch * r.Epochs;
+        Schedule = MakeSchedule(r, BatchesPerEpoch, TotalIterations);
+
+        // Own iterations per global iteration: AST gives each sub-net every K-th batch; joint and
+        // single runs give every sub-net every batch.
+        int stride = r.Mode == TrainMode.Ast ? K : 1;
+        // First own iteration whose global iteration is at or after the given epoch (ceiling, so a
+        // ramp that starts at epoch e never touches a mask during epoch e − 1).
+        long own(double epochs) => ((long)Math.Ceiling(epochs * BatchesPerEpoch) + stride - 1) / stride;
+        Clock = new MaskUpdateClock(K, r.UpdateEvery, own(r.PruneStart), own(r.PruneEnd), long.MaxValue, r.Stagger);
+
+        var c = setup.Train;
+        Flops = FlopCounter.ForModel(Model, c.Channels, c.Height, c.Width);
+        _denseForwardMacs = Flops.DenseForward();
+        var prunableSet = new HashSet<Parameter>(setup.Prunable.Select(p => p.Param), ReferenceEqualityComparer.Instance);
+        _usesPerSample = setup.Prunable.Select(p => Flops.Entries.FirstOrDefault(e => ReferenceEquals(e.Weight, p.Param))?.UsesPerSample ?? 0).ToArray();
+        _unmaskedForwardMacs = Flops.Entries.Where(e => !prunableSet.Contains(e.Weight)).Sum(e => e.Weight.Length * e.UsesPerSample);
+
+        var prunable = setup.Prunable;
+        _grads = prunable.Select(p => p.Param.Grad).ToArray();
+        _gradMasks = new Tensor?[prunable.Count];
+        var correctionMode = r.Mode is TrainMode.Ast ? r.Correction : CorrectionMode.Off;
+        Correction = new GradientCorrection(correctionMode, r.Remask, K, prunable.Select(p => p.Param.Shape).ToList());
+        if (r.Mode != TrainMode.Dense)
+        {
+            var others = Model.NamedParameters().Where(p => !p.Param.Prunable).Sum(p => (long)p.Param.Length);
+            Masks = new MaskSet(prunable, K, others);
+            Updater = new SubnetMaskUpdater(this, Masks, setup.MaskRng);
+            Updater.Initialise();
+        }
+        _allParams = Model.Parameters().ToArray();
+        if (r.Mode == TrainMode.Joint)
+            _jointAccumulator = new Tensor(_allParams.Sum(p => p.Length));
+        _epochLossSum = new double[K];
+        _epochLossCount = new long[K];
+    }
+
+    private static LrSchedule MakeSchedule(TrainRecipe r, int perEpoch, long total)
+    {
+        long warm = (long)Math.Round(r.WarmupEpochs * perEpoch);
+        return r.Schedule switch
+        {
+            "cosine" => new CosineSchedule(r.Lr, total, warm),
+            "step" => new MultiStepSchedule(r.Lr, [Math.Max(warm, total / 2), Math.Max(warm + 1, total * 3 / 4)], 0.1, warm),
+            _ => new StepSchedule(r.Lr, long.MaxValue, 1.0, warm),
+        };
+    }
+
+    /// <summary>Switches the model to sub-net k: masks m_k and batch-norm set k.</summary>
+    public void Activate(int k)
+    {
+        Masks?.Activate(k);
+        foreach (var bn in _bns) bn.ActiveSet = k;
+    }
+
+    /// <summary>Trains epoch <see cref="NextEpoch"/>; returns the mean training loss per sub-net.</summary>
+    public double[] RunEpoch()
+    {
+        int epoch = NextEpoch;
+        Array.Clear(_epochLossSum);
+        Array.Clear(_epochLossCount);
+        _clockTime.Restart();
+        Model.Train();
+        foreach (var batch in _setup.TrainLoader.Epoch(epoch))
+        {
+            switch (Recipe.Mode)
+            {
+                case TrainMode.Joint: JointStep(batch); break;
+                default: AlternatingStep(batch); break;
+            }
+            Iteration++;
+        }
+        WallSeconds += _clockTime.Elapsed.TotalSeconds;
+        NextEpoch = epoch + 1;
+        return Enumerable.Range(0, K).Select(k => _epochLossCount[k] == 0 ? double.NaN : _epochLossSum[k] / _epochLossCount[k]).ToArray();
+    }
+
+    private float ForwardBackward(Batch batch)
+    {
+        var logits = Model.Forward(batch.Images);
+        float loss = _loss.Forward(logits, batch.Labels);
+        Model.Backward(_loss.Backward());
+        ForwardPasses++;
+        BackwardPasses++;
+        return loss;
+    }
+
+    /// <summary>One iteration of AST (also the single-sub-net runs and the dense baseline).</summary>
+    private void AlternatingStep(Batch batch)
+    {
+        long t = Iteration;
+        int k = Clock.SubnetAt(t);
+        bool srste = Recipe.SrSte;
+        Activate(k);
+        if (srste) Updater!.RefreshSrSte(k);
+        Optimizers.Shared.ZeroGrad();
+        for (int i = 0; i < Optimizers.PerSet.Count; i++) Optimizers.PerSet[i].ZeroGrad();
+        float loss = ForwardBackward(batch);
+        bool update = !srste && Masks is not null && Clock.Fires(t);
+        CountMacs(k, batch.Count, update);
+        if (update)
+        {
+            Updater!.Update(k, Clock.OwnIteration(t), t);
+            Masks!.Activate(k);
+        }
+        if (Masks is not null)
+        {
+            if (srste) Updater!.AddSrSteDecay(k);
+            else Masks.MaskGradients(k);
+        }
+        for (int i = 0; i < _grads.Length; i++) _gradMasks[i] = _setup.Prunable[i].Param.Mask;
+        Correction.Apply(t, _grads, _gradMasks);
+        Optimizers.Step(Schedule.At(t), _bns.Length > 0 ? k : -1);
+        _epochLossSum[k] += loss;
+        _epochLossCount[k]++;
+        OnIteration?.Invoke(t, k, loss);
+    }
+
+    /// <summary>Joint baseline: every sub-net's masked gradient on the same batch, summed, one step.</summary>
+    private void JointStep(Batch batch)
+    {
+        long t = Iteration;
+        var acc = _jointAccumulator!.Span;
+        acc.Clear();
+        float lossSum = 0;
+        for (int k = 0; k < K; k++)
+        {
+            Activate(k);
+            foreach (var p in _allParams) p.ZeroGrad();
+            float loss = ForwardBackward(batch);
+            bool update = Clock.FiresOwn(k, t);
+            CountMacs(k, batch.Count, update);
+            if (update)
+            {
+                Updater!.Update(k, t, t);
+                Masks!.Activate(k);
+            }
+            Masks!.MaskGradients(k);
+            int off = 0;
+            foreach (var p in _allParams)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Add(acc.Slice(off, p.Length), p.Grad.Span, acc.Slice(off, p.Length));
+                off += p.Length;
+            }
+            _epochLossSum[k] += loss;
+            _epochLossCount[k]++;
+            lossSum += loss;
+            OnIteration?.Invoke(t, k, loss);
+        }
+        int o2 = 0;
+        foreach (var p in _allParams)
+        {
+            acc.Slice(o2, p.Length).CopyTo(p.Grad.Span);
+            o2 += p.Length;
+        }
+        Optimizers.Step(Schedule.At(t), -1);
+    }
+
+    private void CountMacs(int k, int samples, bool denseGradient)
+    {
+        TrainMacsDense += 3.0 * _denseForwardMacs * samples;
+        long masked = InferenceMacs(k);
+        double step = 3.0 * masked;
+        if (denseGradient && Recipe.Regrow == RegrowSource.Dense) step += _denseForwardMacs - masked;
+        TrainMacsMasked += step * samples;
+    }
+
+    /// <summary>Forward multiply-adds per sample of sub-net k (kept weights × uses, dense for
+    /// layers without masks). Allocation-free: per-layer uses are resolved once.</summary>
+    public long InferenceMacs(int k)
+    {
+        if (Masks is null) return _denseForwardMacs;
+        long macs = _unmaskedForwardMacs;
+        for (int i = 0; i < _usesPerSample.Length; i++) macs += Updater!.Kept(k, i) * _usesPerSample[i];
+        return macs;
+    }
+
+    /// <summary>Loss and accuracy of sub-net k on the test set (eval mode, its own batch-norm set).</summary>
+    public (double Loss, double Accuracy) Evaluate(int k)
+    {
+        Activate(k);
+        Model.Eval();
+        double lossSum = 0;
+        long correct = 0, count = 0;
+        foreach (var batch in _setup.TestLoader.Epoch(0))
+        {
+            var logits = Model.Forward(batch.Images);
+            lossSum += (double)_loss.Forward(logits, batch.Labels) * batch.Count;
+            correct += CrossEntropyLoss.CountCorrect(logits, batch.Labels);
+            count += batch.Count;
+        }
+        Model.Train();
+        return (lossSum / Math.Max(count, 1), (double)correct / Math.Max(count, 1));
+    }
+
+    /// <summary>Metrics of every sub-net after the epoch just trained. Densities: prunable layers,
+    /// and all parameters (non-prunable ones count as kept), as <see cref="MaskStats"/> reports them.</summary>
+    public List<EpochMetrics> EpochReport(string run, double[] trainLoss)
+    {
+        var list = new List<EpochMetrics>();
+        for (int k = 0; k < K; k++)
+        {
+            var (testLoss, acc) = Evaluate(k);
+            var layers = new Dictionary<string, double>();
+            double dPrunable = 1, dAll = 1;
+            if (Masks is not null)
+            {
+                var rep = MaskStats.Density(Masks, k);
+                foreach (var l in rep.Layers) layers[l.Path] = l.Density;
+                dPrunable = rep.Density;
+                dAll = rep.DensityAllWeights;
+            }
+            list.Add(new EpochMetrics
+            {
+                Run = run, Epoch = NextEpoch - 1, Subnet = k, Spec = Subnets[k].ToString(), Iteration = Iteration,
+                Lr = Schedule.At(Math.Max(0, Iteration - 1)), TrainLoss = trainLoss[k], TestLoss = testLoss, TestAccuracy = acc,
+                DensityPrunable = dPrunable, DensityAll = dAll, LayerDensity = layers,
+                Overlap = Masks is null ? [1.0] : Enumerable.Range(0, K).Select(j => MaskStats.Overlap(Masks, k, j).Iou).ToArray(),
+                Projections = Correction.Fired.Sum(), CorrectionTests = Correction.Tested.Sum(),
+                LayerProjections = _setup.Prunable.Select((p, i) => (p.Path, Correction.Fired[i])).ToDictionary(x => x.Path, x => x.Item2),
+                MaskUpdates = Updater?.Updates[k] ?? 0, MaskChange = Updater?.LastChange[k] ?? 0,
+                WallSeconds = WallSeconds, ForwardPasses = ForwardPasses, BackwardPasses = BackwardPasses,
+                TrainMacsDense = TrainMacsDense, TrainMacsMasked = TrainMacsMasked, InferenceMacs = InferenceMacs(k),
+            });
+        }
+        return list;
+    }
+}

@@ -1,0 +1,82 @@
+using System.Runtime.InteropServices;
+using SparseSwitch.Serialization;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Training;
+
+/// <summary>
+/// Collects the named parts of a training checkpoint (F32 tensors, I64 counters, U8 bit-packed
+/// masks, string metadata) and writes them as one safetensors file, atomically (a temporary file
+/// renamed over the target). Values are copied when added, so the live tensors may change after.
+/// </summary>
+public sealed class CheckpointWriter
+{
+    private readonly List<(string Name, SafeDType DType, long[] Shape, ReadOnlyMemory<byte> Bytes)> _entries = new();
+    private readonly Dictionary<string, string> _meta = new();
+
+    public void Add(string name, Tensor t) =>
+        _entries.Add((name, SafeDType.F32, t.Shape.Select(d => (long)d).ToArray(), MemoryMarshal.AsBytes(t.Span).ToArray()));
+
+    public void Add(string name, ReadOnlySpan<long> values) =>
+        _entries.Add((name, SafeDType.I64, [values.Length], MemoryMarshal.AsBytes(values).ToArray()));
+
+    public void Add(string name, ReadOnlySpan<ulong> values) =>
+        _entries.Add((name, SafeDType.I64, [values.Length], MemoryMarshal.AsBytes(values).ToArray()));
+
+    public void AddDoubles(string name, ReadOnlySpan<double> values) =>
+        _entries.Add((name, SafeDType.F64, [values.Length], MemoryMarshal.AsBytes(values).ToArray()));
+
+    public void AddBytes(string name, byte[] bytes) =>
+        _entries.Add((name, SafeDType.U8, [bytes.Length], bytes));
+
+    /// <summary>Entries already in safetensors form (e.g. <c>MaskSet.ToEntries</c>).</summary>
+    public void AddRaw(IEnumerable<(string Name, SafeDType DType, long[] Shape, ReadOnlyMemory<byte> Bytes)> entries) => _entries.AddRange(entries);
+
+    public void Meta(string key, string value) => _meta[key] = value;
+
+    public void Save(string path) => SafeTensors.SaveRaw(path, _entries, _meta);
+}
+
+/// <summary>Reads back what <see cref="CheckpointWriter"/> wrote; errors name the file and the entry.</summary>
+public sealed class CheckpointReader
+{
+    private readonly SafeTensors.File _file;
+    public string Path { get; }
+
+    public CheckpointReader(string path)
+    {
+        Path = path;
+        if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"{path}: no checkpoint to resume from.");
+        _file = SafeTensors.Load(path);
+    }
+
+    public bool Contains(string name) => _file.Contains(name);
+
+    /// <summary>The parsed file (for readers that take one, e.g. <c>MaskSet.LoadEntries</c>).</summary>
+    public SafeTensors.File File => _file;
+
+    private SafeTensor Get(string name, SafeDType dtype)
+    {
+        if (!_file.Contains(name)) throw new SafeTensorsFormatException($"{Path}: checkpoint has no entry '{name}'.");
+        var t = _file[name];
+        if (t.DType != dtype) throw new SafeTensorsFormatException($"{Path}: entry '{name}' is {t.DType}, expected {dtype}.");
+        return t;
+    }
+
+    /// <summary>Copies F32 entry <paramref name="name"/> into <paramref name="dst"/> (shapes must match).</summary>
+    public void ReadInto(string name, Tensor dst)
+    {
+        var t = Get(name, SafeDType.F32);
+        if (!t.IntShape().AsSpan().SequenceEqual(dst.Shape))
+            throw new SafeTensorsFormatException($"{Path}: entry '{name}' has shape [{string.Join(", ", t.Shape)}], the model expects [{string.Join(", ", dst.Shape)}].");
+        MemoryMarshal.Cast<byte, float>(t.Bytes.Span).CopyTo(dst.Span);
+    }
+
+    public long[] Longs(string name) => MemoryMarshal.Cast<byte, long>(Get(name, SafeDType.I64).Bytes.Span).ToArray();
+    public ulong[] ULongs(string name) => MemoryMarshal.Cast<byte, ulong>(Get(name, SafeDType.I64).Bytes.Span).ToArray();
+    public double[] Doubles(string name) => MemoryMarshal.Cast<byte, double>(Get(name, SafeDType.F64).Bytes.Span).ToArray();
+    public byte[] Bytes(string name) => Get(name, SafeDType.U8).Bytes.ToArray();
+
+    public string Meta(string key) =>
+        _file.Meta(key) ?? throw new SafeTensorsFormatException($"{Path}: checkpoint metadata has no key '{key}'.");
+}

@@ -1,0 +1,35 @@
+namespace SparseSwitch.Training;
+
+/// <summary>
+/// Runs AST and the baselines on the same data set, model, sub-nets and epoch budget over several
+/// seeds (seed, seed + 1, …), each into experiment/&lt;mode&gt;-seed&lt;s&gt;, and writes
+/// comparison.md and comparison.csv (see <see cref="ComparisonTable"/>). The data set is loaded once
+/// and shared, so every approach sees the same images.
+/// </summary>
+public static class ExperimentRunner
+{
+    public static ComparisonTable Run(TrainRecipe recipe, IReadOnlyList<TrainMode> modes, string outDir, TextWriter? progress = null,
+        Func<TrainingSetup, SparseSwitch.Nn.Module>? modelFactory = null, (SparseSwitch.Data.ImageDataset Train, SparseSwitch.Data.ImageDataset Test)? data = null)
+    {
+        recipe.Validate();
+        Directory.CreateDirectory(outDir);
+        RunFolder.WriteAtomically(Path.Combine(outDir, "recipe.json"), recipe.ToJson());
+        data ??= TrainingSetup.LoadData(recipe);
+        var summaries = new List<RunSummary>();
+        for (int s = 0; s < recipe.Seeds; s++)
+        {
+            ulong seed = recipe.Seed + (ulong)s;
+            foreach (var mode in modes)
+            {
+                var r = recipe with { Mode = mode, Seed = seed };
+                string dir = Path.Combine(outDir, $"{mode.ToString().ToLowerInvariant()}-seed{seed}");
+                progress?.WriteLine($"== {mode.ToString().ToLowerInvariant()}, seed {seed}");
+                summaries.Add(TrainingRun.Run(r, dir, false, progress, data, modelFactory));
+            }
+        }
+        var table = ComparisonTable.From(summaries);
+        RunFolder.WriteAtomically(Path.Combine(outDir, "comparison.md"), table.ToMarkdown());
+        RunFolder.WriteAtomically(Path.Combine(outDir, "comparison.csv"), table.ToCsv());
+        return table;
+    }
+}

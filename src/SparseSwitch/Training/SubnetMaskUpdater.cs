@@ -1,0 +1,194 @@
+using SparseSwitch.Sparsity;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Training;
+
+/// <summary>
+/// What a mask-update event does to sub-net k (SPEC §2.3–§2.5, §2.8, §2.9, §3.4), composed from the
+/// Sparsity operations (<see cref="GlobalMagnitudePruning"/>, <see cref="PruneRegrow"/>,
+/// <see cref="DensitySchedule"/>, <see cref="Erk"/>, <see cref="NestedBounds"/>, <see cref="NmMask"/>,
+/// <see cref="SrSte"/>) on the run's <see cref="MaskSet"/>.
+/// <para><b>Unstructured.</b> At ramp event j of n_k: global magnitude pruning of the raw |W| to the
+/// cubic target d_k + (d_init − d_k)(1 − j/n_k)³, then per-layer prune-and-regrow at the
+/// cosine-decayed rate p_t. After the ramp: prune-and-regrow only (a sub-net whose ramp had no event
+/// is pruned straight to d_k at its first event).</para>
+/// <para><b>Nested.</b> Sub-nets are listed densest first; every update of m_k stays inside the next
+/// denser mask and keeps the next sparser one inside it (<see cref="NestedBounds.For"/>).</para>
+/// <para><b>N:M.</b> During the ramp a random, shrinking set of groups per layer stays dense: the
+/// dense fraction is f = (target − N/M)/(1 − N/M) with the cubic target; at each event sub-net k's
+/// dense set only loses randomly chosen groups, and it is kept per sub-net (nothing is lost when
+/// sub-nets switch; the reference code picked groups in order and lost them at the next switch).
+/// The other groups keep their top-N |W|. From the ramp's last event on every group is exactly N:M,
+/// re-selected from |W| at each event.</para>
+/// <para><b>SR-STE.</b> One <see cref="SrSte"/> per sub-net recomputes S(W) before every forward of
+/// that sub-net; the gradient passes straight through and λ_W(1 − m)⊙W is added.</para>
+/// </summary>
+public sealed class SubnetMaskUpdater
+{
+    private readonly AlternatingTrainer _trainer;
+    private readonly MaskSet _masks;
+    private readonly Rng _rng;
+    private readonly IReadOnlyList<SubnetSpec> _specs;
+    private readonly TrainRecipe _r;
+    private readonly int[] _denseToSparse;
+    private readonly SrSte[]? _srste;
+    private readonly long[][] _kept;
+
+    /// <summary>Mask updates (or SR-STE refreshes) per sub-net.</summary>
+    public long[] Updates { get; }
+    /// <summary>Positions that changed at the last update (SR-STE: SAD of the last refresh), per sub-net.</summary>
+    public long[] LastChange { get; }
+    /// <summary>Whether sub-net k has reached its final density (end of its ramp).</summary>
+    public bool[] Reached { get; }
+    /// <summary>N:M ramp: per sub-net and layer, which groups are still dense (null for unstructured).</summary>
+    public BitMask[][]? DenseGroups { get; }
+
+    public Rng Rng => _rng;
+
+    public SubnetMaskUpdater(AlternatingTrainer trainer, MaskSet masks, Rng rng)
+    {
+        _trainer = trainer; _masks = masks; _rng = rng;
+        _specs = trainer.Subnets;
+        _r = trainer.Recipe;
+        int k = masks.Subnets;
+        Updates = new long[k];
+        LastChange = new long[k];
+        Reached = new bool[k];
+        _kept = Enumerable.Range(0, k).Select(_ => masks.Parameters.Select(p => (long)p.Length).ToArray()).ToArray();
+        bool nm = _specs.Any(s => s.IsNm);
+        if (nm && _r.Nested)
+            throw new ArgumentException("nested: the nested option applies to unstructured sub-nets (densities), not N:M.");
+        if (_r.Nested)
+            for (int i = 1; i < _specs.Count; i++)
+                if (!(_specs[i].Density < _specs[i - 1].Density))
+                    throw new ArgumentException($"nested: list the sub-nets densest first (got {_specs[i - 1]} before {_specs[i]}).");
+        if (nm && _r.InitDensity < 1)
+            throw new ArgumentException("init-density: N:M sub-nets start dense (init-density 1).");
+        _denseToSparse = Enumerable.Range(0, k).ToArray();
+        if (nm)
+            DenseGroups = Enumerable.Range(0, k).Select(s => masks.Parameters.Select(p => new BitMask(new NmLayout(p.Shape, _specs[s].M).Groups, true)).ToArray()).ToArray();
+        if (_r.SrSte)
+            _srste = _specs.Select(s => new SrSte(masks.Parameters, s.N, s.M, (float)_r.SrSteLambda)).ToArray();
+    }
+
+    /// <summary>Kept weights of sub-net k in layer l (cached; refreshed whenever masks change).</summary>
+    public long Kept(int k, int layer) => _kept[k][layer];
+
+    /// <summary>Recounts sub-net k's kept weights (after its masks changed outside the updater).</summary>
+    public void Recount(int k)
+    {
+        for (int l = 0; l < _masks.Layers; l++) _kept[k][l] = _masks.Get(k, l).Count();
+    }
+
+    /// <summary>Initial masks: dense; ERK-distributed random masks when d_init &lt; 1 (the same for all
+    /// sub-nets, so nesting holds); N:M from the start under SR-STE.</summary>
+    public void Initialise()
+    {
+        if (_srste is not null)
+        {
+            for (int k = 0; k < _masks.Subnets; k++) { RefreshSrSte(k); Updates[k] = 0; Reached[k] = true; }
+            return;
+        }
+        if (_r.InitDensity < 1)
+        {
+            Erk.RandomMasks(_masks, 0, _r.InitDensity, _rng);
+            for (int k = 1; k < _masks.Subnets; k++) _masks.Copy(0, k);
+        }
+        for (int k = 0; k < _masks.Subnets; k++) Recount(k);
+    }
+
+    /// <summary>Updates m_k at sub-net k's own iteration <paramref name="own"/> (global iteration t),
+    /// from the current weights and the (unmasked) gradients of the backward pass just made.</summary>
+    public void Update(int k, long own, long t)
+    {
+        var old = _masks.Masks(k).Select(m => m.Clone()).ToArray();
+        if (_specs[k].IsNm) UpdateNm(k, own);
+        else UpdateUnstructured(k, own, t);
+        Recount(k);
+        long change = 0;
+        for (int l = 0; l < _masks.Layers; l++) change += old[l].HammingDistance(_masks.Get(k, l));
+        LastChange[k] = change;
+        Updates[k]++;
+    }
+
+    private void UpdateUnstructured(int k, long own, long t)
+    {
+        var clock = _trainer.Clock;
+        bool ramp = clock.IsRampEventOwn(k, own);
+        var nested = _r.Nested ? NestedBounds.For(_masks, k, _denseToSparse) : null;
+        if (ramp || !Reached[k])
+        {
+            int j = ramp ? (int)clock.RampEventIndex(k, own) : 1;
+            int n = ramp ? (int)clock.RampEvents(k) : 1;
+            double target = DensitySchedule.Cubic(_specs[k].Density, _r.InitDensity, j, n);
+            if (j >= n) Reached[k] = true;
+            GlobalMagnitudePruning.Prune(_masks, k, target, nested);
+        }
+        double rate = DensitySchedule.PruneRateCosine(t, _trainer.TotalIterations, _r.PruneRate, _r.PruneRateFinal);
+        PruneRegrow.Step(_masks, k, rate, _r.Regrow == RegrowSource.Dense ? RegrowGradient.Dense : RegrowGradient.Masked, nested);
+    }
+
+    private void UpdateNm(int k, long own)
+    {
+        var clock = _trainer.Clock;
+        var spec = _specs[k];
+        double f = 0;
+        if (clock.IsRampEventOwn(k, own) && !Reached[k])
+        {
+            int j = (int)clock.RampEventIndex(k, own), n = (int)clock.RampEvents(k);
+            double target = DensitySchedule.Cubic(spec.FinalDensity, 1.0, j, n);
+            f = Math.Clamp((target - spec.FinalDensity) / (1 - spec.FinalDensity), 0, 1);
+            if (j >= n) { Reached[k] = true; f = 0; }
+        }
+        else Reached[k] = true;
+        for (int l = 0; l < _masks.Layers; l++)
+        {
+            var p = _masks.Parameters[l];
+            var dense = DenseGroups![k][l];
+            ShrinkDense(dense, (long)Math.Round(f * dense.Length));
+            var mask = _masks.Get(k, l);
+            NmMask.Compute(p.Data.Span, p.Shape, spec.N, spec.M, mask);
+            if (dense.Count() > 0) SetDenseGroups(mask, dense, p.Shape, spec.M);
+        }
+    }
+
+    /// <summary>Turns off randomly chosen dense groups until <paramref name="keep"/> remain.</summary>
+    private void ShrinkDense(BitMask dense, long keep)
+    {
+        long count = dense.Count();
+        if (count <= keep) return;
+        var on = new List<int>();
+        for (int g = 0; g < dense.Length; g++) if (dense[g]) on.Add(g);
+        var arr = on.ToArray();
+        _rng.Shuffle(arr.AsSpan());
+        for (long q = 0; q < count - keep; q++) dense[arr[q]] = false;
+    }
+
+    /// <summary>Switches on every position of the dense groups (group g = run · groupsPerRun + index).</summary>
+    private static void SetDenseGroups(BitMask mask, BitMask dense, int[] shape, int m)
+    {
+        var layout = new NmLayout(shape, m);
+        for (int run = 0; run < layout.Runs; run++)
+            for (int g = 0; g < layout.GroupsPerRun; g++)
+            {
+                if (!dense[run * layout.GroupsPerRun + g]) continue;
+                int c0 = g * m, c1 = Math.Min(layout.In, c0 + m);
+                for (int c = c0; c < c1; c++) mask[layout.Index(run, c)] = true;
+            }
+    }
+
+    /// <summary>SR-STE: recomputes S(W) for sub-net k (sets the parameters' masks) and mirrors it
+    /// into the mask set.</summary>
+    public void RefreshSrSte(int k)
+    {
+        var s = _srste![k];
+        s.Refresh();
+        for (int l = 0; l < _masks.Layers; l++) _masks.Get(k, l).CopyFrom(s.Masks[l]);
+        Recount(k);
+        LastChange[k] = s.LastSad;
+        Updates[k]++;
+    }
+
+    /// <summary>SR-STE: g += λ_W·(1 − m_k)⊙W (the gradient is not masked).</summary>
+    public void AddSrSteDecay(int k) => _srste![k].ApplyDecay();
+}

@@ -1,0 +1,119 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace SparseSwitch.Training;
+
+/// <summary>How the sub-nets are trained (SPEC §2.7).</summary>
+public enum TrainMode
+{
+    /// <summary>Alternating Sparse Training: one sub-net per mini-batch, k = t mod K.</summary>
+    Ast,
+    /// <summary>K separate single-sparsity runs.</summary>
+    Independent,
+    /// <summary>Every mini-batch runs all K sub-nets; gradients summed into one step.</summary>
+    Joint,
+    /// <summary>One dense model.</summary>
+    Dense,
+}
+
+/// <summary>Where regrown weights come from (SPEC §2.5).</summary>
+public enum RegrowSource
+{
+    /// <summary>Gradient of W ⊙ m at every position (can explore; the default).</summary>
+    Dense,
+    /// <summary>Gradient masked by the forward product, as the reference code had it.</summary>
+    Masked,
+}
+
+/// <summary>
+/// One experiment as a plain record: model, data, sub-nets, schedule, optimiser, options. The CLI
+/// fills it from defaults, an optional YAML recipe and then its options (options win); the run folder
+/// keeps the resolved recipe (recipe.json). Epoch-valued fields are fractions of an epoch allowed.
+/// </summary>
+public sealed record TrainRecipe
+{
+    public string Model { get; init; } = "lenet5";
+    public string Data { get; init; } = "synthetic";
+    public string? DataDir { get; init; }
+    /// <summary>Training images to use (0 = all). Keeps the default synthetic run short.</summary>
+    public int TrainLimit { get; init; }
+    public int TestLimit { get; init; }
+    public string Subnets { get; init; } = "0.1,0.05,0.02";
+    public TrainMode Mode { get; init; } = TrainMode.Ast;
+    public int Epochs { get; init; } = 5;
+    public int BatchSize { get; init; } = 32;
+    public double Lr { get; init; } = 0.02;
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; } = 5e-4;
+    public bool Nesterov { get; init; }
+    /// <summary>cosine, constant, step (×0.1 at 50 % and 75 % of training).</summary>
+    public string Schedule { get; init; } = "cosine";
+    public double WarmupEpochs { get; init; }
+    public double LabelSmoothing { get; init; }
+    public bool Augment { get; init; }
+    public double PruneStart { get; init; } = 1;
+    public double PruneEnd { get; init; } = 3;
+    /// <summary>ΔT in the sub-net's own iterations (see <see cref="MaskUpdateClock"/>).</summary>
+    public int UpdateEvery { get; init; } = 10;
+    /// <summary>Offset between consecutive sub-nets' clocks, own iterations (null = ⌊ΔT/K⌋).</summary>
+    public int? Stagger { get; init; }
+    /// <summary>Initial prune-and-regrow rate, cosine-decayed to <see cref="PruneRateFinal"/>.</summary>
+    public double PruneRate { get; init; } = 0.5;
+    public double PruneRateFinal { get; init; } = 0.005;
+    public RegrowSource Regrow { get; init; } = RegrowSource.Dense;
+    /// <summary>Initial density d_init (1 = start dense; below 1 uses ERK layer densities).</summary>
+    public double InitDensity { get; init; } = 1.0;
+    public CorrectionMode Correction { get; init; } = CorrectionMode.InnerGroup;
+    public bool Remask { get; init; }
+    public bool Nested { get; init; }
+    public bool SrSte { get; init; }
+    public double SrSteLambda { get; init; } = 2e-4;
+    public bool ClassifierPrunable { get; init; } = true;
+    public ulong Seed { get; init; } = 1;
+    public int Threads { get; init; }
+    /// <summary>Seeds for the experiment runner (comparison over several runs).</summary>
+    public int Seeds { get; init; } = 2;
+
+    public IReadOnlyList<SubnetSpec> SubnetList() => Mode == TrainMode.Dense ? [SubnetSpec.Unstructured(1.0)] : SubnetSpec.ParseList(Subnets);
+
+    /// <summary>Checks every field; errors name the field and the allowed values.</summary>
+    public void Validate()
+    {
+        var subs = SubnetList();
+        if (Epochs < 1) throw new ArgumentException($"epochs: must be ≥ 1, got {Epochs}.");
+        if (BatchSize < 1) throw new ArgumentException($"batch-size: must be ≥ 1, got {BatchSize}.");
+        if (!(Lr > 0) || double.IsInfinity(Lr)) throw new ArgumentException($"lr: must be a finite number > 0, got {Lr.ToString(CultureInfo.InvariantCulture)}.");
+        if (!(Momentum >= 0 && Momentum < 1)) throw new ArgumentException($"momentum: must be in [0, 1), got {Momentum.ToString(CultureInfo.InvariantCulture)}.");
+        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) throw new ArgumentException($"wd: must be ≥ 0, got {WeightDecay.ToString(CultureInfo.InvariantCulture)}.");
+        if (Schedule is not ("cosine" or "constant" or "step")) throw new ArgumentException($"schedule: '{Schedule}' is not one of cosine, constant, step.");
+        if (!(WarmupEpochs >= 0 && WarmupEpochs <= Epochs)) throw new ArgumentException($"warmup: must be in [0, epochs], got {WarmupEpochs.ToString(CultureInfo.InvariantCulture)}.");
+        if (!(LabelSmoothing >= 0 && LabelSmoothing < 1)) throw new ArgumentException($"label-smoothing: must be in [0, 1), got {LabelSmoothing.ToString(CultureInfo.InvariantCulture)}.");
+        if (Mode != TrainMode.Dense && !(PruneStart >= 0 && PruneEnd >= PruneStart && PruneEnd <= Epochs))
+            throw new ArgumentException($"prune-start/prune-end: need 0 ≤ start ≤ end ≤ epochs ({Epochs}), got {PruneStart.ToString(CultureInfo.InvariantCulture)} → {PruneEnd.ToString(CultureInfo.InvariantCulture)}.");
+        if (UpdateEvery < 1) throw new ArgumentException($"update-every: must be ≥ 1 iteration, got {UpdateEvery}.");
+        if (Stagger is < 0) throw new ArgumentException($"stagger: must be ≥ 0, got {Stagger}.");
+        if (!(PruneRate >= 0 && PruneRate <= 1)) throw new ArgumentException($"prune-rate: must be in [0, 1], got {PruneRate.ToString(CultureInfo.InvariantCulture)}.");
+        if (!(PruneRateFinal >= 0 && PruneRateFinal <= 1)) throw new ArgumentException($"prune-rate-final: must be in [0, 1], got {PruneRateFinal.ToString(CultureInfo.InvariantCulture)}.");
+        if (!(InitDensity > 0 && InitDensity <= 1)) throw new ArgumentException($"init-density: must be in (0, 1], got {InitDensity.ToString(CultureInfo.InvariantCulture)}.");
+        if (subs.Any(s => s.FinalDensity > InitDensity)) throw new ArgumentException($"init-density: {InitDensity} is below a sub-net's final density.");
+        if (SrSte && !subs.All(s => s.IsNm)) throw new ArgumentException("srste: SR-STE applies to N:M sub-nets only (e.g. --subnets 2:4,1:4).");
+        if (SrSte && Mode == TrainMode.Joint) throw new ArgumentException("srste: not supported with mode joint.");
+        if (!(SrSteLambda >= 0)) throw new ArgumentException($"srste-lambda: must be ≥ 0.");
+        if (TrainLimit < 0 || TestLimit < 0) throw new ArgumentException("train-limit/test-limit: must be ≥ 0.");
+        if (Threads < 0) throw new ArgumentException($"threads: must be ≥ 1 (or 0 for the machine's processor count), got {Threads}.");
+        if (Seeds < 1) throw new ArgumentException($"seeds: must be ≥ 1, got {Seeds}.");
+    }
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.KebabCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.KebabCaseLower) },
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static TrainRecipe FromJson(string json) =>
+        JsonSerializer.Deserialize<TrainRecipe>(json, Json) ?? throw new ArgumentException("Recipe JSON is empty.");
+}

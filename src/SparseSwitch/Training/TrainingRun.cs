@@ -1,0 +1,94 @@
+using System.Globalization;
+using SparseSwitch.Data;
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Training;
+
+/// <summary>The outcome of one approach (one mode of one seed): the last epoch's metrics per sub-net
+/// and the whole training cost.</summary>
+public sealed record RunSummary(TrainMode Mode, ulong Seed, IReadOnlyList<EpochMetrics> Final,
+    long ForwardPasses, long BackwardPasses, double TrainMacsDense, double TrainMacsMasked, double WallSeconds);
+
+/// <summary>
+/// Runs a recipe into a run folder: epochs of <see cref="AlternatingTrainer"/>, evaluation and metric
+/// rows after each, an atomic checkpoint at each epoch end, progress lines. With resume, continues
+/// from the folder's checkpoint (the recipe stored there is used). Mode independent runs one single
+/// sub-net trainer per sub-net in sub-folders subnet-0 … subnet-(K−1) and reports them together.
+/// </summary>
+public static class TrainingRun
+{
+    public static RunSummary Run(TrainRecipe recipe, string outDir, bool resume = false, TextWriter? progress = null,
+        (ImageDataset Train, ImageDataset Test)? data = null, Func<TrainingSetup, Module>? modelFactory = null,
+        Action<AlternatingTrainer>? onTrainer = null, int? stopAfterEpoch = null)
+    {
+        var folder = new RunFolder(outDir);
+        if (resume)
+        {
+            var saved = folder.ReadRecipe();
+            recipe = saved with { Threads = recipe.Threads > 0 ? recipe.Threads : saved.Threads };
+        }
+        recipe.Validate();
+        folder.WriteRecipe(recipe);
+        data ??= TrainingSetup.LoadData(recipe);
+        if (recipe.Mode != TrainMode.Independent)
+            return RunOne(recipe, folder, resume, progress, data.Value, modelFactory, onTrainer, "", stopAfterEpoch);
+
+        var subs = recipe.SubnetList();
+        var parts = new List<RunSummary>();
+        if (!resume) folder.ResetMetrics();
+        for (int k = 0; k < subs.Count; k++)
+        {
+            var sub = recipe with { Subnets = subs[k].ToString() };
+            var subFolder = new RunFolder(Path.Combine(outDir, $"subnet-{k}"));
+            bool subResume = resume && File.Exists(subFolder.CheckpointFile);
+            if (!subResume) subFolder.WriteRecipe(sub);
+            parts.Add(RunOne(sub, subFolder, subResume, progress, data.Value, modelFactory, onTrainer, $"[{subs[k]}] ", stopAfterEpoch));
+        }
+        var final = parts.Select((p, k) => p.Final[0] with { Subnet = k }).ToList();
+        folder.TruncateMetrics(0);
+        foreach (var m in final) folder.Append(m);
+        return new RunSummary(TrainMode.Independent, recipe.Seed, final, parts.Sum(p => p.ForwardPasses), parts.Sum(p => p.BackwardPasses),
+            parts.Sum(p => p.TrainMacsDense), parts.Sum(p => p.TrainMacsMasked), parts.Sum(p => p.WallSeconds));
+    }
+
+    private static RunSummary RunOne(TrainRecipe recipe, RunFolder folder, bool resume, TextWriter? progress,
+        (ImageDataset Train, ImageDataset Test) data, Func<TrainingSetup, Module>? modelFactory, Action<AlternatingTrainer>? onTrainer, string tag, int? stopAfterEpoch)
+    {
+        using var setup = new TrainingSetup(recipe, data, modelFactory);
+        var tr = new AlternatingTrainer(setup);
+        onTrainer?.Invoke(tr);
+        List<EpochMetrics> last = [];
+        if (resume)
+        {
+            TrainerCheckpoint.Load(tr, folder.CheckpointFile);
+            folder.TruncateMetrics(tr.NextEpoch);
+            last = folder.ReadMetrics().Where(m => m.Epoch == tr.NextEpoch - 1).ToList();
+            Say(progress, folder, $"{tag}resumed at epoch {tr.NextEpoch} (iteration {tr.Iteration})");
+        }
+        else
+        {
+            folder.ResetMetrics();
+            Say(progress, folder, $"{tag}{recipe.Mode.ToString().ToLowerInvariant()}: {recipe.Model} on {recipe.Data} ({setup.Train.Count} train / {setup.Test.Count} test), " +
+                $"sub-nets {string.Join(", ", tr.Subnets)}, {recipe.Epochs} epochs × {tr.BatchesPerEpoch} iterations, seed {recipe.Seed}");
+        }
+        while (tr.NextEpoch < Math.Min(recipe.Epochs, stopAfterEpoch ?? int.MaxValue))
+        {
+            var trainLoss = tr.RunEpoch();
+            last = tr.EpochReport(folder.Path, trainLoss);
+            foreach (var m in last) folder.Append(m);
+            TrainerCheckpoint.Save(tr, folder.CheckpointFile);
+            var c = CultureInfo.InvariantCulture;
+            string line = $"{tag}epoch {tr.NextEpoch}/{recipe.Epochs} ({tr.WallSeconds:F1} s): " + string.Join("  ", last.Select(m =>
+                string.Create(c, $"[{m.Spec}] loss {m.TrainLoss:F3} acc {100 * m.TestAccuracy:F2}% density {m.DensityPrunable:F4}")));
+            if (tr.Correction.Mode != CorrectionMode.Off) line += $"  projections {tr.Correction.Fired.Sum()}/{tr.Correction.Tested.Sum()}";
+            Say(progress, folder, line);
+        }
+        return new RunSummary(recipe.Mode, recipe.Seed, last, tr.ForwardPasses, tr.BackwardPasses, tr.TrainMacsDense, tr.TrainMacsMasked, tr.WallSeconds);
+    }
+
+    private static void Say(TextWriter? progress, RunFolder folder, string line)
+    {
+        progress?.WriteLine(line);
+        folder.Log(line);
+    }
+}

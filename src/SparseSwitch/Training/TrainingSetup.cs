@@ -1,0 +1,91 @@
+using SparseSwitch.Data;
+using SparseSwitch.Nn;
+using SparseSwitch.Nn.Models;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Training;
+
+/// <summary>
+/// Turns a recipe into the objects a run needs: data sets and loaders, the model (with one
+/// batch-norm set per sub-net) and its prunable layers. Random streams are derived from the recipe's
+/// seed in a fixed order, so a seed fixes initialisation, data order, augmentation and mask choices.
+/// </summary>
+public sealed class TrainingSetup : IDisposable
+{
+    public TrainRecipe Recipe { get; }
+    public IReadOnlyList<SubnetSpec> Subnets { get; }
+    public ImageDataset Train { get; }
+    public ImageDataset Test { get; }
+    public DataLoader TrainLoader { get; }
+    public DataLoader TestLoader { get; }
+    public Module Model { get; }
+    public IReadOnlyList<(string Path, Parameter Param)> Prunable { get; }
+    /// <summary>Stream for mask choices (random N:M dense groups, ERK initial masks).</summary>
+    public Rng MaskRng { get; }
+
+    /// <summary>Builds from a recipe. Data sets may be passed in to share them between runs.</summary>
+    public TrainingSetup(TrainRecipe recipe, (ImageDataset Train, ImageDataset Test)? data = null, Func<TrainingSetup, Module>? modelFactory = null)
+    {
+        recipe.Validate();
+        Recipe = recipe;
+        Subnets = recipe.SubnetList();
+        if (recipe.Threads > 0) Engine.Threads = recipe.Threads;
+        var (train, test) = data ?? LoadData(recipe);
+        Train = train; Test = test;
+        var norm = recipe.Data.Equals("synthetic", StringComparison.OrdinalIgnoreCase) ? Normalization.Compute(train) : Normalization.For(recipe.Data, train);
+        var augment = recipe.Augment ? Augmentation.Standard : null;
+        // Prefetch 0: batches are prepared on the training thread, so no thread competes with the
+        // kernels for the cores and the timing of a run does not depend on a producer thread.
+        TrainLoader = new DataLoader(train, recipe.BatchSize, shuffle: true, augment, norm, recipe.Seed, dropLast: train.Count >= recipe.BatchSize, prefetch: 0);
+        TestLoader = new DataLoader(test, Math.Max(recipe.BatchSize, 256), shuffle: false, null, norm, recipe.Seed, dropLast: false, prefetch: 0);
+        var root = new Rng(recipe.Seed);
+        var modelRng = root.Fork();
+        MaskRng = root.Fork();
+        int sets = recipe.Mode == TrainMode.Independent ? 1 : Subnets.Count;
+        _modelRng = modelRng;
+        Model = modelFactory?.Invoke(this) ?? CreateModel(recipe.Model, train.Channels, train.Height, train.NumClasses, sets, modelRng);
+        Prunable = Model.NamedParameters().Where(p => p.Param.Prunable).ToList();
+        if (!recipe.ClassifierPrunable && Prunable.Count > 0)
+        {
+            var last = Model.NamedParameters().Where(p => p.Param.Shape.Length >= 2).Last();
+            last.Param.Prunable = false;
+            Prunable = Prunable.Where(p => !ReferenceEquals(p.Param, last.Param)).ToList();
+        }
+        if (recipe.Mode != TrainMode.Dense && Prunable.Count == 0)
+            throw new ArgumentException($"model: '{recipe.Model}' has no prunable layers.");
+    }
+
+    private readonly Rng _modelRng;
+
+    /// <summary>The initialisation stream (for model factories passed to the constructor).</summary>
+    public Rng ModelRng => _modelRng;
+
+    /// <summary>Number of batch-norm sets the model must have.</summary>
+    public int BatchNormSets => Recipe.Mode == TrainMode.Independent ? 1 : Subnets.Count;
+
+    public static (ImageDataset Train, ImageDataset Test) LoadData(TrainRecipe r)
+    {
+        // The synthetic images are drawn with a fixed seed: every run and seed sees the same data.
+        var (train, test) = r.Data.Equals("synthetic", StringComparison.OrdinalIgnoreCase)
+            ? Datasets.Load("synthetic", null, seed: 0, syntheticTrainCount: r.TrainLimit > 0 ? r.TrainLimit : Synthetic.DefaultTrainCount,
+                syntheticTestCount: r.TestLimit > 0 ? r.TestLimit : Synthetic.DefaultTestCount)
+            : Datasets.Load(r.Data, r.DataDir);
+        if (r.TrainLimit > 0 && r.TrainLimit < train.Count) train = train.Subset(Enumerable.Range(0, r.TrainLimit).ToArray());
+        if (r.TestLimit > 0 && r.TestLimit < test.Count) test = test.Subset(Enumerable.Range(0, r.TestLimit).ToArray());
+        return (train, test);
+    }
+
+    /// <summary>A model of the zoo by name.</summary>
+    public static Module CreateModel(string name, int channels, int size, int classes, int sets, Rng rng)
+    {
+        if (!ModelZoo.Names.Contains(name.Trim().ToLowerInvariant()))
+            throw new ArgumentException($"model: '{name}' is not one of {string.Join(", ", ModelZoo.Names)}.");
+        return ModelZoo.Create(name, channels, size, classes, sets, rng);
+    }
+
+    public void Dispose()
+    {
+        TrainLoader.Dispose();
+        TestLoader.Dispose();
+    }
+}

@@ -1,0 +1,129 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Sparsity;
+using SparseSwitch.Training;
+using Xunit;
+
+namespace SparseSwitch.Tests.Training;
+
+public class AlternatingTrainerTests
+{
+    [Fact]
+    public void Iteration_t_trains_subnet_t_mod_K_and_masks_update_on_the_clock_following_the_cubic_ramp()
+    {
+        var r = TrainerFixtures.Recipe();
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        int K = tr.K;
+        var seen = new List<(long t, int k)>();
+        var updatesBefore = new long[K];
+        long total = tr.Masks!.TotalPrunable;
+        tr.OnIteration = (t, k, loss) =>
+        {
+            seen.Add((t, k));
+            Assert.True(float.IsFinite(loss));
+            var up = tr.Updater!;
+            bool fired = tr.Clock.Fires(t);
+            Assert.Equal(updatesBefore[k] + (fired ? 1 : 0), up.Updates[k]);
+            for (int j = 0; j < K; j++) if (j != k) Assert.Equal(updatesBefore[j], up.Updates[j]);
+            updatesBefore[k] = up.Updates[k];
+            long own = tr.Clock.OwnIteration(t);
+            if (fired && tr.Clock.IsRampEventOwn(k, own))
+            {
+                double target = DensitySchedule.Cubic(tr.Subnets[k].Density, 1.0, (int)tr.Clock.RampEventIndex(k, own), (int)tr.Clock.RampEvents(k));
+                Assert.True(Math.Abs(tr.Masks.Kept(k) - target * total) <= 1.0, $"t={t} k={k}: kept {tr.Masks.Kept(k)}, cubic target {target * total}");
+            }
+        };
+        for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
+        Assert.Equal(Enumerable.Range(0, seen.Count).Select(t => (long)t), seen.Select(s => s.t));
+        Assert.All(seen, s => Assert.Equal((int)(s.t % K), s.k));
+        long own = tr.Iteration / K;
+        for (int k = 0; k < K; k++)
+        {
+            Assert.Equal(tr.Clock.CountEvents(k, (tr.Iteration - k + K - 1) / K), tr.Updater!.Updates[k]);
+            Assert.True(tr.Updater.Reached[k]);
+            Assert.True(Math.Abs(tr.Masks.Kept(k) - tr.Subnets[k].Density * total) <= 1.0);
+        }
+        Assert.Equal(tr.Iteration, tr.ForwardPasses);
+    }
+
+    [Fact]
+    public void Training_subnet_0_never_changes_batch_norm_set_1()
+    {
+        var r = TrainerFixtures.Recipe("0.5,0.2") with { Epochs = 1, PruneEnd = 1, WeightDecay = 5e-4 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        var bn = tr.Model.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().Single();
+        float[] Snapshot(int set) => bn[set].NamedParameters().SelectMany(p => p.Param.Data.ToArray())
+            .Concat(bn[set].NamedBuffers().SelectMany(b => b.Buffer.ToArray())).ToArray();
+        var before = Snapshot(1);
+        int checkedSteps = 0;
+        tr.OnIteration = (t, k, _) =>
+        {
+            var now = Snapshot(1);
+            if (k == 0) { Assert.Equal(before, now); checkedSteps++; }
+            else Assert.NotEqual(before, now);
+            before = now;
+        };
+        tr.RunEpoch();
+        Assert.True(checkedSteps >= 4);
+    }
+
+    [Fact]
+    public void Resume_continues_exactly_like_an_uninterrupted_run()
+    {
+        var r = TrainerFixtures.Recipe() with { Correction = CorrectionMode.EveryIteration };
+        string dirA = Path.Combine(Path.GetTempPath(), "ss-resume-a-" + Guid.NewGuid().ToString("N"));
+        string dirB = Path.Combine(Path.GetTempPath(), "ss-resume-b-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var lossesA = new List<float>();
+            AlternatingTrainer? a = null;
+            TrainingRun.Run(r, dirA, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn,
+                onTrainer: t => { a = t; t.OnIteration = (_, _, l) => lossesA.Add(l); });
+            var weightsA = a!.Model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
+            var metricsA = new RunFolder(dirA).ReadMetrics();
+
+            // B: stops after epoch 1; a new trainer resumes from the checkpoint for epoch 2.
+            var lossesB = new List<float>();
+            TrainingRun.Run(r, dirB, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn,
+                onTrainer: t => t.OnIteration = (_, _, l) => lossesB.Add(l), stopAfterEpoch: 1);
+            Assert.Equal(lossesA.Count / 2, lossesB.Count);
+            AlternatingTrainer? b = null;
+            TrainingRun.Run(r, dirB, resume: true, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn,
+                onTrainer: t => { b = t; t.OnIteration = (_, _, l) => lossesB.Add(l); });
+
+            Assert.Equal(lossesA.Count, lossesB.Count);
+            for (int i = 0; i < lossesA.Count; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(lossesA[i]) == BitConverter.SingleToInt32Bits(lossesB[i]), $"iteration {i}: {lossesA[i]} vs {lossesB[i]}");
+            foreach (var (name, t) in b!.Model.StateDict()) Assert.Equal(weightsA[name], t.ToArray());
+            var metricsB = new RunFolder(dirB).ReadMetrics();
+            Assert.Equal(metricsA.Select(m => (m.Epoch, m.Subnet, m.TestAccuracy, m.TrainLoss, m.DensityPrunable, m.Projections)),
+                metricsB.Select(m => (m.Epoch, m.Subnet, m.TestAccuracy, m.TrainLoss, m.DensityPrunable, m.Projections)));
+            Assert.True(b.Correction.Fired.Sum() > 0);
+        }
+        finally
+        {
+            foreach (var d in new[] { dirA, dirB }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
+}
+
+public class PruneWindowTests
+{
+    [Fact]
+    public void No_mask_changes_before_the_prune_start_epoch_and_the_ramp_ends_by_the_prune_end_epoch()
+    {
+        var r = TrainerFixtures.Recipe() with { Epochs = 3, PruneStart = 1, PruneEnd = 2, UpdateEvery = 1 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        tr.RunEpoch();
+        Assert.All(tr.Updater!.Updates, u => Assert.Equal(0, u));
+        for (int k = 0; k < tr.K; k++) Assert.Equal(tr.Masks!.TotalPrunable, tr.Masks.Kept(k));
+        tr.RunEpoch();
+        for (int k = 0; k < tr.K; k++)
+        {
+            Assert.True(tr.Updater.Reached[k], $"sub-net {k} did not finish its ramp by the end of epoch 2");
+            Assert.True(Math.Abs(tr.Masks!.Kept(k) - tr.Subnets[k].Density * tr.Masks.TotalPrunable) <= 1.0);
+        }
+    }
+}

@@ -1,0 +1,143 @@
+using SparseSwitch.Tensors;
+using SparseSwitch.Training;
+using Xunit;
+
+namespace SparseSwitch.Tests.Training;
+
+public class GradientCorrectionTests
+{
+    private static Tensor Random(Rng rng, int n, float lo = -1, float hi = 1)
+    {
+        var t = new Tensor(n);
+        rng.FillUniform(t.Span, lo, hi);
+        return t;
+    }
+
+    [Fact]
+    public void Dot_matches_scalar_oracle_on_every_length()
+    {
+        var rng = new Rng(1);
+        for (int n = 0; n <= 4 * 16 * 4 + 5; n++)
+        {
+            var a = Random(rng, n); var b = Random(rng, n);
+            double fast = CorrectionMath.Dot(a.Span, b.Span), slow = CorrectionMath.DotScalar(a.Span, b.Span);
+            Assert.True(Math.Abs(fast - slow) <= 1e-5 * (1 + Math.Abs(slow)) + 1e-6 * n, $"n={n}: {fast} vs {slow}");
+        }
+    }
+
+    [Fact]
+    public void Projection_leaves_no_conflict_and_is_orthogonal_where_it_fires()
+    {
+        var rng = new Rng(7);
+        int firedTotal = 0;
+        for (int trial = 0; trial < 300; trial++)
+        {
+            int n = 1 + rng.NextInt(700);
+            var g = Random(rng, n); var p = Random(rng, n);
+            var before = g.ToArray();
+            bool fired = CorrectionMath.Project(g.Span, p.Span, out double dot);
+            double after = CorrectionMath.DotScalar(g.Span, p.Span);
+            double scale = Math.Sqrt(CorrectionMath.DotScalar(g.Span, g.Span) * CorrectionMath.DotScalar(p.Span, p.Span)) + 1e-30;
+            Assert.Equal(dot < 0, fired);
+            if (fired)
+            {
+                firedTotal++;
+                Assert.True(Math.Abs(after) <= 1e-5 * scale, $"trial {trial}: ⟨g,g′⟩ = {after} after projection");
+            }
+            else
+            {
+                Assert.Equal(before, g.ToArray());
+                Assert.True(after >= 0);
+            }
+        }
+        Assert.InRange(firedTotal, 50, 250); // random pairs conflict about half the time
+    }
+
+    [Fact]
+    public void Zero_previous_gradient_never_fires()
+    {
+        var g = Tensor.FromArray([1f, -2f, 3f], 3);
+        Assert.False(CorrectionMath.Project(g.Span, new float[3], out _));
+    }
+
+    private static (Tensor[] grads, Tensor?[] masks) Layers(Rng rng, int[] sizes, float maskDensity)
+    {
+        var grads = new Tensor[sizes.Length];
+        var masks = new Tensor?[sizes.Length];
+        for (int i = 0; i < sizes.Length; i++)
+        {
+            grads[i] = Random(rng, sizes[i]);
+            var m = new Tensor(sizes[i]);
+            for (int j = 0; j < sizes[i]; j++) m[j] = rng.NextFloat() < maskDensity ? 1 : 0;
+            CorrectionMath.ApplyMask(grads[i].Span, m.Span);
+            masks[i] = m;
+        }
+        return (grads, masks);
+    }
+
+    [Theory]
+    [InlineData(CorrectionMode.EveryIteration)]
+    [InlineData(CorrectionMode.InnerGroup)]
+    public void After_correction_every_layer_has_nonnegative_inner_product_with_previous(CorrectionMode mode)
+    {
+        int[] sizes = [5, 64, 333];
+        var gc = new GradientCorrection(mode, remask: false, k: 3, sizes.Select(s => new[] { s }).ToList());
+        var rng = new Rng(11);
+        Tensor[]? previousUncorrected = null;
+        long fired = 0;
+        for (long t = 0; t < 60; t++)
+        {
+            var (grads, masks) = Layers(rng, sizes, 0.6f);
+            var uncorrected = grads.Select(g => g.Clone()).ToArray();
+            fired += gc.Apply(t, grads, masks);
+            bool tested = previousUncorrected != null && (mode == CorrectionMode.EveryIteration || t % 3 != 0);
+            for (int i = 0; i < sizes.Length; i++)
+            {
+                if (!tested) { Assert.Equal(uncorrected[i].ToArray(), grads[i].ToArray()); continue; }
+                double d = CorrectionMath.DotScalar(grads[i].Span, previousUncorrected![i].Span);
+                double scale = Math.Sqrt(CorrectionMath.DotScalar(grads[i].Span, grads[i].Span) *
+                                         CorrectionMath.DotScalar(previousUncorrected[i].Span, previousUncorrected[i].Span)) + 1e-30;
+                Assert.True(d >= -1e-5 * scale, $"t={t} layer {i}: ⟨g,g′⟩ = {d}");
+                if (gc.LastDot[i] < 0) Assert.True(Math.Abs(d) <= 1e-5 * scale, $"t={t} layer {i}: projected but ⟨g,g′⟩ = {d}");
+            }
+            // g′ for the next iteration is the uncorrected gradient.
+            for (int i = 0; i < sizes.Length; i++) Assert.Equal(uncorrected[i].ToArray(), gc.Previous[i].ToArray());
+            previousUncorrected = uncorrected;
+        }
+        Assert.True(fired > 0);
+        Assert.Equal(fired, gc.Fired.Sum());
+        long expectedTests = mode == CorrectionMode.EveryIteration ? 59 : 40; // t=1..59, or t mod 3 ≠ 0
+        Assert.All(gc.Tested, n => Assert.Equal(expectedTests, n));
+    }
+
+    [Fact]
+    public void Reference_mode_never_fires_and_never_changes_the_gradient()
+    {
+        int[] sizes = [17, 200];
+        var gc = new GradientCorrection(CorrectionMode.Reference, false, 3, sizes.Select(s => new[] { s }).ToList());
+        var rng = new Rng(5);
+        for (long t = 0; t < 40; t++)
+        {
+            var (grads, masks) = Layers(rng, sizes, 0.5f);
+            var before = grads.Select(g => g.ToArray()).ToArray();
+            Assert.Equal(0, gc.Apply(t, grads, masks));
+            for (int i = 0; i < sizes.Length; i++) Assert.Equal(before[i], grads[i].ToArray());
+        }
+        Assert.All(gc.Fired, f => Assert.Equal(0, f));
+        Assert.All(gc.Tested, n => Assert.Equal(40, n));
+    }
+
+    [Fact]
+    public void Remask_keeps_the_corrected_gradient_inside_the_current_mask()
+    {
+        var gc = new GradientCorrection(CorrectionMode.EveryIteration, remask: true, 2, [[4]]);
+        var g0 = Tensor.FromArray([1f, 1f, 0f, 0f], 4);
+        gc.Apply(0, [g0], [Tensor.FromArray([1f, 1f, 0f, 0f], 4)]);
+        var m1 = Tensor.FromArray([1f, 0f, 1f, 0f], 4);
+        var g1 = Tensor.FromArray([-2f, 0f, 1f, 0f], 4); // ⟨g1, g0⟩ = −2 < 0
+        Assert.Equal(1, gc.Apply(1, [g1], [m1]));
+        // g − (−2/2)·g0 = [−1, 1, 1, 0], re-masked → [−1, 0, 1, 0]
+        Assert.Equal([-1f, 0f, 1f, 0f], g1.ToArray());
+        Assert.Equal([-2f, 0f, 1f, 0f], gc.Previous[0].ToArray());
+    }
+}

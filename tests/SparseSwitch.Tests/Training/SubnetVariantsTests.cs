@@ -1,0 +1,142 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Sparsity;
+using SparseSwitch.Training;
+using Xunit;
+
+namespace SparseSwitch.Tests.Training;
+
+/// <summary>N:M sub-nets with their ramp, SR-STE, nested masks and the baselines, run by the same trainer.</summary>
+public class SubnetVariantsTests
+{
+    [Fact]
+    public void Nm_ramp_shrinks_random_dense_groups_and_ends_exactly_N_of_M()
+    {
+        var r = TrainerFixtures.Recipe("2:4,1:4") with { Epochs = 2, PruneEnd = 1.5, UpdateEvery = 1 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        var up = tr.Updater!;
+        var masks = tr.Masks!;
+        var dense = up.DenseGroups!.Select(row => row.Select(m => m.Clone()).ToArray()).ToArray();
+        int shrinkEvents = 0;
+        tr.OnIteration = (t, k, _) =>
+        {
+            for (int i = 0; i < masks.Layers; i++)
+            {
+                var now = up.DenseGroups![k][i];
+                Assert.True(now.IsSubsetOf(dense[k][i]), $"t={t}: a group of sub-net {k} became dense again");
+                if (now.Count() < dense[k][i].Count()) shrinkEvents++;
+                dense[k][i] = now.Clone();
+                // Once no group is dense the mask is exactly N:M.
+                if (now.Count() == 0)
+                    Assert.True(NmMask.IsValid(masks.Get(k, i), masks.Parameters[i].Shape, tr.Subnets[k].N, tr.Subnets[k].M));
+            }
+        };
+        for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
+        Assert.True(shrinkEvents > 2);
+        for (int k = 0; k < tr.K; k++)
+        {
+            Assert.True(up.Reached[k]);
+            for (int i = 0; i < masks.Layers; i++)
+                Assert.True(NmMask.IsValid(masks.Get(k, i), masks.Parameters[i].Shape, tr.Subnets[k].N, tr.Subnets[k].M), $"sub-net {k} layer {i} is not N:M");
+        }
+        // The dense groups were chosen at random: two seeds give different choices.
+        var tr2 = TrainerFixtures.Trainer(r with { Seed = 99 }, out var setup2);
+        using var __ = setup2;
+        tr2.RunEpoch();
+        var tr3 = TrainerFixtures.Trainer(r, out var setup3);
+        using var ___ = setup3;
+        tr3.RunEpoch();
+        Assert.NotEqual(tr3.Updater!.DenseGroups![0][0].ToBytes(), tr2.Updater!.DenseGroups![0][0].ToBytes());
+    }
+
+    [Fact]
+    public void SrSte_keeps_masks_N_of_M_and_records_mask_changes()
+    {
+        var r = TrainerFixtures.Recipe("2:4,1:4") with { SrSte = true, Epochs = 1, PruneEnd = 1 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        var masks = tr.Masks!;
+        long changes = 0;
+        tr.OnIteration = (t, k, _) =>
+        {
+            changes += tr.Updater!.LastChange[k];
+            for (int i = 0; i < masks.Layers; i++)
+                Assert.True(NmMask.IsValid(masks.Get(k, i), masks.Parameters[i].Shape, tr.Subnets[k].N, tr.Subnets[k].M));
+        };
+        tr.RunEpoch();
+        Assert.True(changes > 0);
+        Assert.Equal(tr.Iteration + tr.K, tr.Updater!.Updates.Sum() + tr.K); // one refresh per iteration
+    }
+
+    [Fact]
+    public void Nested_masks_stay_subsets_at_every_iteration()
+    {
+        var r = TrainerFixtures.Recipe("0.5,0.2,0.1") with { Nested = true, UpdateEvery = 1 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        var masks = tr.Masks!;
+        tr.OnIteration = (t, _, _) =>
+        {
+            for (int k = 1; k < tr.K; k++)
+                for (int i = 0; i < masks.Layers; i++)
+                    Assert.True(masks.Get(k, i).IsSubsetOf(masks.Get(k - 1, i)), $"t={t}: sub-net {k} layer {i} is not inside sub-net {k - 1}");
+        };
+        for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
+        long total = masks.TotalPrunable;
+        for (int k = 0; k < tr.K; k++) Assert.True(Math.Abs(masks.Kept(k) - tr.Subnets[k].Density * total) <= 1.0);
+    }
+
+    [Fact]
+    public void Joint_runs_every_subnet_on_every_batch_and_dense_runs_one_pass()
+    {
+        var joint = TrainerFixtures.Trainer(TrainerFixtures.Recipe() with { Mode = TrainMode.Joint, Epochs = 1, PruneEnd = 1 }, out var s1);
+        using (s1)
+        {
+            joint.RunEpoch();
+            Assert.Equal(joint.K * joint.BatchesPerEpoch, joint.ForwardPasses);
+            Assert.Equal(joint.K * joint.BatchesPerEpoch, joint.BackwardPasses);
+            Assert.All(joint.Updater!.Updates, u => Assert.True(u > 0));
+            Assert.Equal(0, joint.Correction.Tested.Sum());
+        }
+        var dense = TrainerFixtures.Trainer(TrainerFixtures.Recipe() with { Mode = TrainMode.Dense, Epochs = 1, PruneEnd = 1 }, out var s2);
+        using (s2)
+        {
+            dense.RunEpoch();
+            Assert.Null(dense.Masks);
+            Assert.Equal(dense.BatchesPerEpoch, dense.ForwardPasses);
+            Assert.Equal(1, dense.K);
+            Assert.All(dense.Setup.Prunable, p => Assert.Null(p.Param.Mask));
+            Assert.Equal(dense.TrainMacsDense, dense.TrainMacsMasked);
+        }
+    }
+
+    [Fact]
+    public void Independent_and_experiment_runs_write_their_folders_and_table()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "ss-exp-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var r = TrainerFixtures.Recipe("0.5,0.2") with { Epochs = 1, PruneEnd = 1, Seeds = 2 };
+            var table = ExperimentRunner.Run(r, [TrainMode.Ast, TrainMode.Independent, TrainMode.Joint, TrainMode.Dense], dir,
+                modelFactory: TrainerFixtures.SmallCnn, data: TrainerFixtures.Data);
+            Assert.Equal(2 + 2 + 2 + 1, table.Rows.Count);
+            var ast = table.Rows.Where(x => x.Approach == "ast").ToList();
+            var ind = table.Rows.Where(x => x.Approach == "independent").ToList();
+            var joint = table.Rows.Where(x => x.Approach == "joint").ToList();
+            Assert.All(table.Rows, x => Assert.Equal(2, x.Seeds));
+            // Cost: AST = one pass per batch; independent = K runs; joint = K passes per batch.
+            Assert.Equal(2 * ast[0].ForwardPasses, ind[0].ForwardPasses);
+            Assert.Equal(2 * ast[0].ForwardPasses, joint[0].ForwardPasses);
+            Assert.Equal(0.5, ind[0].DensityPrunable, 3);
+            Assert.Equal(0.2, ind[1].DensityPrunable, 3);
+            Assert.True(File.Exists(Path.Combine(dir, "comparison.md")));
+            Assert.Equal(table.Rows.Count + 1, File.ReadAllLines(Path.Combine(dir, "comparison.csv")).Length);
+            Assert.True(File.Exists(Path.Combine(dir, "independent-seed3", "subnet-1", "checkpoint.safetensors")));
+            Assert.Equal(2, new RunFolder(Path.Combine(dir, "independent-seed3")).ReadMetrics().Count);
+        }
+        finally
+        {
+            if (Directory.Exists(dir)) Directory.Delete(dir, true);
+        }
+    }
+}
