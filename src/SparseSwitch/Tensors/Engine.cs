@@ -1,5 +1,10 @@
 namespace SparseSwitch.Tensors;
 
+/// <summary>How matrix products accumulate: <see cref="Fast"/> uses the packed float32 SIMD kernels;
+/// <see cref="Highest"/> accumulates every dot product in double (scalar, slow) — for reference
+/// runs where float rounding must not decide a ReLU at a pre-activation within rounding of zero.</summary>
+public enum MatmulPrecision { Fast, Highest }
+
 /// <summary>Process-wide engine settings.</summary>
 public static class Engine
 {
@@ -16,6 +21,9 @@ public static class Engine
             _threads = value;
         }
     }
+
+    /// <summary>Accumulation precision of <see cref="Gemm.Sgemm"/> (process-wide).</summary>
+    public static MatmulPrecision MatmulPrecision { get; set; } = MatmulPrecision.Fast;
 
     static Engine()
     {

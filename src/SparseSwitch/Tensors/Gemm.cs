@@ -23,6 +23,11 @@ public static partial class Gemm
     {
         CheckArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
         if (m == 0 || n == 0) return;
+        if (Engine.MatmulPrecision == MatmulPrecision.Highest)
+        {
+            SgemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+            return;
+        }
         if (k == 0 || alpha == 0f)
         {
             ScaleC(m, n, beta, c, ldc);
