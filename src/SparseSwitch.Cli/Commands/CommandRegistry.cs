@@ -9,6 +9,7 @@ public static class CommandRegistry
     public static IEnumerable<Command> All()
     {
         yield return VersionCommand.Build();
+        yield return ConvertCommand.Build();
         foreach (var c in TrainCommands.Build()) yield return c;
         yield return DataCommands.Build();
     }
