@@ -164,7 +164,7 @@ public static class TrainStepBench
     }
 
     /// <summary>Our training step on one model, with all buffers made on the first call.</summary>
-    private sealed class OurStep
+    internal sealed class OurStep
     {
         private readonly Module _model;
         private readonly Sgd _opt;
