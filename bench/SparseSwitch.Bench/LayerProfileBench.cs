@@ -23,6 +23,7 @@ public sealed class LayerProfileBench : IBench
     public int Run(BenchOptions options, Harness harness)
     {
         int width = 16, depth = 20, batch = 128;
+        bool paths = false;
         for (int i = 0; i < options.Rest.Count; i++)
         {
             switch (options.Rest[i])
@@ -30,10 +31,12 @@ public sealed class LayerProfileBench : IBench
                 case "--width": width = int.Parse(options.Rest[++i]); break;
                 case "--depth": depth = int.Parse(options.Rest[++i]); break;
                 case "--batch": batch = int.Parse(options.Rest[++i]); break;
-                case "--paths": return ComparePaths(batch, width, options.ThreadCountsOr(1)[0]);
+                case "--paths": paths = true; break;
+                case "--ab": return StepAb(options.Rest[++i], batch, options.ThreadCountsOr(2)[0]);
                 default: Console.Error.WriteLine($"layer-profile: unknown option {options.Rest[i]}"); return 2;
             }
         }
+        if (paths) return ComparePaths(batch, width, options.ThreadCountsOr(1)[0]);
         Engine.Threads = options.ThreadCountsOr(2)[0];
         int n = (depth - 2) / 6;
         var rng = new Rng(1);
@@ -153,6 +156,42 @@ public sealed class LayerProfileBench : IBench
             Conv2d.UseShiftedRows = true;
             Console.WriteLine($"conv {cin}->{cout} @{size}: fwd shifted {best[0]:0.00} im2col {best[2]:0.00} ms; fwd+bwd shifted {best[1]:0.00} im2col {best[3]:0.00} ms");
         }
+        return 0;
+    }
+
+    /// <summary>--ab MODEL: full training steps with the shifted-rows path on and off, interleaved,
+    /// wall and process CPU time per step (CPU time is steadier when other work shares the cores).</summary>
+    private static int StepAb(string name, int batch, int threads)
+    {
+        Engine.Threads = threads;
+        var model = ModelZoo.Create(name, 3, 32, 10, 1, new Rng(1));
+        model.Train();
+        var opt = new Sgd(model.NamedParameters(), 0.01, momentum: 0.9, weightDecay: 5e-4);
+        var rng = new Rng(2);
+        var input = Rand(rng, batch, 3, 32, 32);
+        var targets = new int[batch];
+        var loss = new CrossEntropyLoss();
+        void Step() { opt.ZeroGrad(); loss.Forward(model.Forward(input), targets); model.Backward(loss.Backward()); opt.Step(); }
+        var wall = new List<double>[2] { [], [] };
+        var cpu = new List<double>[2] { [], [] };
+        var proc = Process.GetCurrentProcess();
+        for (int r = 0; r < 8; r++)
+            for (int v = 0; v < 2; v++)
+            {
+                Conv2d.UseShiftedRows = v == 0;
+                Step(); Step();
+                proc.Refresh();
+                var c0 = proc.TotalProcessorTime;
+                long t0 = Stopwatch.GetTimestamp();
+                for (int i = 0; i < 3; i++) Step();
+                double w = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / 3;
+                proc.Refresh();
+                double c = (proc.TotalProcessorTime - c0).TotalMilliseconds / 3;
+                if (r > 0) { wall[v].Add(w); cpu[v].Add(c); }
+            }
+        Conv2d.UseShiftedRows = true;
+        static double Med(List<double> x) { var a = x.Order().ToArray(); return a[a.Length / 2]; }
+        Console.WriteLine($"{name} b{batch} t{threads}: shifted wall {Med(wall[0]):0.0} ms cpu {Med(cpu[0]):0.0} ms ({batch / Med(wall[0]) * 1000:0} img/s) | im2col wall {Med(wall[1]):0.0} ms cpu {Med(cpu[1]):0.0} ms ({batch / Med(wall[1]) * 1000:0} img/s)");
         return 0;
     }
 
