@@ -8,7 +8,10 @@ namespace SparseSwitch.Nn;
 /// y: [B, Cout, OH, OW]; y[n, o] = Σ_{c in o's group, ki, kj} W[o, c, ki, kj]·x[n, c, oh·s − p + ki·d, ...] + b[o].
 /// Per image and group one GEMM: y_g[Cout/g, P] = W_g[Cout/g, K_g] · col_g[K_g, P] with
 /// K_g = Cin/g·KH·KW, P = OH·OW (im2col, skipped for 1×1 stride-1 unpadded kernels); when P is
-/// small several images share one wider GEMM (see <see cref="ImagesPerGemm"/>). Depthwise
+/// small several images share one wider GEMM (see <see cref="ImagesPerGemm"/>). Stride-1
+/// "same" convolutions on large planes skip im2col and col2im altogether: the GEMM reads the
+/// rows of the unfolded input in place from a zero-padded copy of the images, and dX is the
+/// convolution of the padded dy with the flipped weights (<see cref="ShiftedRowsConv"/>). Depthwise
 /// convolutions (groups = Cin) use the direct kernels of <see cref="DepthwiseConv"/>. Images are
 /// split into one contiguous chunk per thread; each chunk owns its col buffer and its partial
 /// dW/db, which are added in chunk order (deterministic for a given thread count).
