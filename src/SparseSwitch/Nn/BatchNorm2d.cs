@@ -27,7 +27,7 @@ public sealed class BatchNorm2d : Module
 
     private Tensor? _y, _dx;
     private Tensor _x = null!, _dy = null!;
-    private readonly float[] _mean, _invStd;
+    private readonly float[] _mean, _invStd, _scale, _shift;
     private bool _forwardWasTraining;
     private int _b, _hw;
     private readonly ParallelRange _forward, _backward;
@@ -48,6 +48,8 @@ public sealed class BatchNorm2d : Module
         RunningVar.Fill(1f);
         _mean = new float[channels];
         _invStd = new float[channels];
+        _scale = new float[channels];
+        _shift = new float[channels];
         _forward = new ParallelRange(ForwardChannels);
         _backward = new ParallelRange(BackwardChannels);
     }
@@ -104,6 +106,7 @@ public sealed class BatchNorm2d : Module
             _mean[c] = mean; _invStd[c] = invStd;
             // y = (x − μ)·scale + β, scale = γ/σ
             float scale = gamma[c] * invStd;
+            _scale[c] = scale; _shift[c] = beta[c]; // backward recomputes the fused ReLU's mask from these
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
@@ -128,8 +131,9 @@ public sealed class BatchNorm2d : Module
     private void BackwardChannels(int chunk, int start, int end)
     {
         var xs = _x.Span; var dxs = _dx!.Span;
-        // With the fused ReLU the gradient entering the normalisation is dy·[y > 0], staged in dx.
-        ReadOnlySpan<float> dys = FusedReLU ? dxs : _dy.Span;
+        // With the fused ReLU the gradient entering the normalisation is dy·[y > 0]; the mask is
+        // recomputed from x with the forward's own arithmetic (same bits), not read from y.
+        ReadOnlySpan<float> dys = _dy.Span;
         var gamma = Weight.Data.Span;
         var dgamma = Weight.Grad.Span; var dbeta = Bias.Grad.Span;
         int hw = _hw, stride = Channels * hw;
@@ -141,8 +145,9 @@ public sealed class BatchNorm2d : Module
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                if (FusedReLU) Elementwise.ReluBackward(_y!.Span.Slice(o, hw), _dy.Span.Slice(o, hw), dxs.Slice(o, hw));
-                var (a1, a2) = Elementwise.SumAndDotCentered(dys.Slice(o, hw), xs.Slice(o, hw), mean);
+                var (a1, a2) = FusedReLU
+                    ? Elementwise.SumAndDotCenteredRelu(dys.Slice(o, hw), xs.Slice(o, hw), mean, _scale[c], _shift[c])
+                    : Elementwise.SumAndDotCentered(dys.Slice(o, hw), xs.Slice(o, hw), mean);
                 sdy += a1; sdyc += a2;
             }
             float sdyXhat = (float)(sdyc * invStd); // Σ dy·x̂
@@ -164,7 +169,10 @@ public sealed class BatchNorm2d : Module
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;
-                Elementwise.ScaleAddCenteredAffine(dys.Slice(o, hw), k, xs.Slice(o, hw), mean, a, shift, dxs.Slice(o, hw));
+                if (FusedReLU)
+                    Elementwise.ScaleAddCenteredAffineRelu(dys.Slice(o, hw), k, xs.Slice(o, hw), mean, a, shift, _scale[c], _shift[c], dxs.Slice(o, hw));
+                else
+                    Elementwise.ScaleAddCenteredAffine(dys.Slice(o, hw), k, xs.Slice(o, hw), mean, a, shift, dxs.Slice(o, hw));
             }
         }
     }

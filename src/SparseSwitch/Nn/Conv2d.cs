@@ -8,7 +8,10 @@ namespace SparseSwitch.Nn;
 /// y: [B, Cout, OH, OW]; y[n, o] = Σ_{c in o's group, ki, kj} W[o, c, ki, kj]·x[n, c, oh·s − p + ki·d, ...] + b[o].
 /// Per image and group one GEMM: y_g[Cout/g, P] = W_g[Cout/g, K_g] · col_g[K_g, P] with
 /// K_g = Cin/g·KH·KW, P = OH·OW (im2col, skipped for 1×1 stride-1 unpadded kernels); when P is
-/// small several images share one wider GEMM (see <see cref="ImagesPerGemm"/>). Depthwise
+/// small several images share one wider GEMM (see <see cref="ImagesPerGemm"/>). Stride-1
+/// "same" convolutions on large planes skip im2col and col2im altogether: the GEMM reads the
+/// rows of the unfolded input in place from a zero-padded copy of the images, and dX is the
+/// convolution of the padded dy with the flipped weights (<see cref="ShiftedRowsConv"/>). Depthwise
 /// convolutions (groups = Cin) use the direct kernels of <see cref="DepthwiseConv"/>. Images are
 /// split into one contiguous chunk per thread; each chunk owns its col buffer and its partial
 /// dW/db, which are added in chunk order (deterministic for a given thread count).
@@ -40,6 +43,24 @@ public sealed class Conv2d : Module
     private Tensor?[] _dbPart = [];
     private Tensor _dy = null!;
     private int _chunks;
+    // Stride-1 "same" convolutions (ShiftedRowsConv): per-chunk padded x and dy, row offsets, flipped W.
+    private bool _shifted;
+    private int _nbShift;
+    private Tensor?[] _pad = [];
+    private Tensor?[] _dyPad = [];
+    private nint[] _offX = [], _offDy = [];
+    private Tensor? _wFlip;
+
+    /// <summary>Whether stride-1 "same" convolutions read the padded image in place
+    /// (<see cref="ShiftedRowsConv"/>) instead of going through im2col. On by default; settable
+    /// so that benchmarks and tests can compare the two paths.</summary>
+    public static bool UseShiftedRows { get; set; } = true;
+
+    /// <summary>Smallest output plane (OH·OW) and channel count for the shifted-rows path: on
+    /// ResNet shapes it beat im2col at 32×32 with 16 channels, lost at 16×16 and 8×8 (the padded
+    /// columns it computes and drops are 19 % and 56 % there) and on the 3-channel stem.</summary>
+    internal static int ShiftedRowsMinPlane { get; set; } = 1024;
+    internal static int ShiftedRowsMinChannels { get; set; } = 8;
     private readonly ParallelRange _forward, _backward;
 
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
@@ -86,7 +107,7 @@ public sealed class Conv2d : Module
         _wUsed = EffectiveWeight.Compute(Weight, ref _wEff);
         int b = x.Dim(0);
         Buffers.Ensure(ref _y, b, OutChannels, geo.OH, geo.OW);
-        PrepareChunks(b);
+        PrepareChunks(b, false);
         _forward.Run(b);
         return _y!;
     }
@@ -103,7 +124,7 @@ public sealed class Conv2d : Module
     /// measured best on ResNet-20 shapes (256 leaves the 16×16 stage unbatched, 1024 was slower).</summary>
     public const int MinGemmColumns = 512;
 
-    private void PrepareChunks(int b)
+    private void PrepareChunks(int b, bool backward)
     {
         _chunks = ParallelRange.ChunkCount(b);
         if (_col.Length < _chunks)
@@ -112,8 +133,13 @@ public sealed class Conv2d : Module
             Array.Resize(ref _stage, _chunks);
             Array.Resize(ref _dwPart, _chunks);
             Array.Resize(ref _dbPart, _chunks);
+            Array.Resize(ref _pad, _chunks);
+            Array.Resize(ref _dyPad, _chunks);
         }
         int maxChunk = (b + _chunks - 1) / _chunks;
+        _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo) && _geo.ColCols >= ShiftedRowsMinPlane
+                   && Math.Min(InChannels, OutChannels) >= ShiftedRowsMinChannels;
+        if (_shifted) { PrepareShifted(maxChunk, backward); return; }
         int nb = Math.Min(ImagesPerGemm, maxChunk);
         for (int c = 0; c < _chunks; c++)
         {
@@ -127,8 +153,87 @@ public sealed class Conv2d : Module
     /// <summary>Depthwise (groups = Cin): handled by the direct kernels, no im2col.</summary>
     public bool IsDepthwise => Groups == InChannels && Groups > 1;
 
+    private void PrepareShifted(int maxChunk, bool backward)
+    {
+        var g = _geo;
+        int hp = g.H + 2 * g.PH, wp = g.W + 2 * g.PW, ps = hp * wp;
+        _nbShift = Math.Min(maxChunk, Math.Max(1, (MinGemmColumns + ps - 1) / ps));
+        int ldq = _nbShift * ps, kk = KernelH * KernelW;
+        if (_offX.Length != InChannels * kk) _offX = new nint[InChannels * kk];
+        if (_offDy.Length != OutChannels * kk) _offDy = new nint[OutChannels * kk];
+        ShiftedRowsConv.RowOffsets(InChannels, KernelH, KernelW, ldq, wp, _offX);
+        ShiftedRowsConv.RowOffsets(OutChannels, KernelH, KernelW, ldq, wp, _offDy);
+        for (int c = 0; c < _chunks; c++)
+        {
+            // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
+            Buffers.Ensure(ref _pad[c], InChannels, _nbShift, hp, wp);
+            if (backward) Buffers.Ensure(ref _dyPad[c], OutChannels, _nbShift, hp, wp);
+            Buffers.Ensure(ref _stage[c], Math.Max(InChannels, OutChannels), ldq);
+        }
+    }
+
+    /// <summary>Forward of a stride-1 "same" convolution through <see cref="ShiftedRowsConv"/>.</summary>
+    private void ForwardShifted(int chunk, int start, int end)
+    {
+        var g = _geo;
+        int hp = g.H + 2 * g.PH, wp = g.W + 2 * g.PW, ps = hp * wp, nbMax = _nbShift, ldq = nbMax * ps;
+        int margin = (KernelH - 1) * wp + KernelW - 1, kk = g.ColRows;
+        int inLen = InChannels * g.H * g.W, outLen = OutChannels * g.H * g.W;
+        var pad = _pad[chunk]!.Span;
+        var stage = _stage[chunk]!.Span;
+        var bias = Bias is null ? default : Bias.Data.Span;
+        for (int n0 = start; n0 < end; n0 += nbMax)
+        {
+            int nb = Math.Min(nbMax, end - n0), cols = nb * ps - margin;
+            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, g.H, g.W, g.PH, g.PW, nbMax, pad);
+            // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(pad)
+            ShiftedRowsConv.Product(false, OutChannels, cols, kk, _wUsed.Span, kk, pad, _offX, 0f, stage, ldq);
+            ShiftedRowsConv.Compact(stage, ldq, nb, OutChannels, g.H, g.W, g.PH, g.PW, bias, _y!.Span.Slice(n0 * outLen, nb * outLen));
+        }
+    }
+
+    /// <summary>Backward of a stride-1 "same" convolution: dW and dX as products over the padded
+    /// x and dy (see <see cref="ShiftedRowsConv"/>); no col2im.</summary>
+    private void BackwardShifted(int chunk, int start, int end)
+    {
+        var g = _geo;
+        int hp = g.H + 2 * g.PH, wp = g.W + 2 * g.PW, ps = hp * wp, nbMax = _nbShift, ldq = nbMax * ps;
+        int margin = (KernelH - 1) * wp + KernelW - 1, kk = g.ColRows, kkOut = OutChannels * KernelH * KernelW;
+        int hw = g.H * g.W, inLen = InChannels * hw, outLen = OutChannels * hw;
+        var pad = _pad[chunk]!.Span;
+        var dyPad = _dyPad[chunk]!.Span;
+        var stage = _stage[chunk]!.Span;
+        var dw = _dwPart[chunk]!.Span;
+        int shift = g.PH * wp + g.PW;
+        for (int n0 = start; n0 < end; n0 += nbMax)
+        {
+            int nb = Math.Min(nbMax, end - n0), cols = nb * ps - margin;
+            float beta = n0 == start ? 0f : 1f;
+            var dyImages = _dy.Span.Slice(n0 * outLen, nb * outLen);
+            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, g.H, g.W, g.PH, g.PW, nbMax, pad);
+            ShiftedRowsConv.Pad(dyImages, nb, OutChannels, g.H, g.W, g.PH, g.PW, nbMax, dyPad);
+            // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(pad)ᵀ
+            ShiftedRowsConv.Product(true, OutChannels, kk, cols, dyPad[shift..], ldq, pad, _offX, beta, dw, kk);
+            // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dyPad)
+            ShiftedRowsConv.Product(false, InChannels, cols, kkOut, _wFlip!.Span, kkOut, dyPad, _offDy, 0f, stage, ldq);
+            ShiftedRowsConv.Compact(stage, ldq, nb, InChannels, g.H, g.W, g.PH, g.PW, default, _dx!.Span.Slice(n0 * inLen, nb * inLen));
+            if (Bias is not null)
+            {
+                // db[o] += Σ_P dy[n, o, P]
+                var db = _dbPart[chunk]!.Span;
+                for (int o = 0; o < OutChannels; o++)
+                {
+                    float s = 0f;
+                    for (int j = 0; j < nb; j++) s += System.Numerics.Tensors.TensorPrimitives.Sum(dyImages.Slice((j * OutChannels + o) * hw, hw));
+                    db[o] = n0 == start ? s : db[o] + s;
+                }
+            }
+        }
+    }
+
     private void ForwardChunk(int chunk, int start, int end)
     {
+        if (_shifted) { ForwardShifted(chunk, start, end); return; }
         var g = _geo;
         if (IsDepthwise)
         {
@@ -185,7 +290,10 @@ public sealed class Conv2d : Module
         int b = _x.Dim(0);
         _dy = dy;
         Buffers.Ensure(ref _dx, _x.Shape);
-        PrepareChunks(b);
+        PrepareChunks(b, true);
+        if (_shifted)
+            ShiftedRowsConv.FlipTranspose(_wUsed.Span, OutChannels, InChannels, KernelH, KernelW,
+                Buffers.Ensure(ref _wFlip, InChannels, OutChannels * KernelH * KernelW).Span);
         for (int c = 0; c < _chunks; c++)
         {
             Buffers.Ensure(ref _dwPart[c], Weight.Shape);
@@ -205,6 +313,7 @@ public sealed class Conv2d : Module
 
     private void BackwardChunk(int chunk, int start, int end)
     {
+        if (_shifted) { BackwardShifted(chunk, start, end); return; }
         var g = _geo;
         if (IsDepthwise)
         {

@@ -110,6 +110,60 @@ public static class Elementwise
         for (; i < x.Length; i++) dst[i] = MathF.FusedMultiplyAdd(dy[i], k, MathF.FusedMultiplyAdd(x[i] - center, a, shift));
     }
 
+    /// <summary><see cref="SumAndDotCentered"/> of g = dy·[(x − mean)·scale + shift &gt; 0]: the
+    /// gradient through a fused ReLU whose input (x − mean)·scale + shift is recomputed exactly as
+    /// <see cref="CenteredAffine"/> computed it, so dy·[y &gt; 0] is never stored.</summary>
+    public static (double SumG, double SumGCentered) SumAndDotCenteredRelu(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, float mean, float scale, float shift)
+    {
+        if (dy.Length != x.Length) throw new ArgumentException("Elementwise.SumAndDotCenteredRelu: length mismatch.");
+        int i = 0;
+        double s1 = 0, s2 = 0;
+        if (Vector512.IsHardwareAccelerated && x.Length >= W)
+        {
+            var a1 = Vector512<float>.Zero; var a2 = Vector512<float>.Zero;
+            var m = Vector512.Create(mean); var sc = Vector512.Create(scale); var t = Vector512.Create(shift);
+            for (; i <= x.Length - W; i += W)
+            {
+                var xc = Vector512.Create(x.Slice(i, W)) - m;
+                var g = Vector512.Create(dy.Slice(i, W)) & Vector512.GreaterThan(Vector512.FusedMultiplyAdd(xc, sc, t), Vector512<float>.Zero);
+                a1 += g;
+                a2 = Vector512.FusedMultiplyAdd(g, xc, a2);
+            }
+            s1 = Vector512.Sum(a1); s2 = Vector512.Sum(a2);
+        }
+        for (; i < x.Length; i++)
+        {
+            float g = MathF.FusedMultiplyAdd(x[i] - mean, scale, shift) > 0f ? dy[i] : 0f;
+            s1 += g; s2 += (double)g * (x[i] - mean);
+        }
+        return (s1, s2);
+    }
+
+    /// <summary><see cref="ScaleAddCenteredAffine"/> with dy replaced by g = dy·[(x − center)·scale
+    /// + fwdShift &gt; 0] (see <see cref="SumAndDotCenteredRelu"/>).</summary>
+    public static void ScaleAddCenteredAffineRelu(ReadOnlySpan<float> dy, float k, ReadOnlySpan<float> x, float center, float a, float shift,
+        float scale, float fwdShift, Span<float> dst)
+    {
+        if (dy.Length != x.Length || dst.Length < x.Length) throw new ArgumentException("Elementwise.ScaleAddCenteredAffineRelu: length mismatch.");
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vk = Vector512.Create(k); var vm = Vector512.Create(center); var va = Vector512.Create(a); var vs = Vector512.Create(shift);
+            var sc = Vector512.Create(scale); var t = Vector512.Create(fwdShift);
+            for (; i <= x.Length - W; i += W)
+            {
+                var xc = Vector512.Create(x.Slice(i, W)) - vm;
+                var g = Vector512.Create(dy.Slice(i, W)) & Vector512.GreaterThan(Vector512.FusedMultiplyAdd(xc, sc, t), Vector512<float>.Zero);
+                Vector512.FusedMultiplyAdd(g, vk, Vector512.FusedMultiplyAdd(xc, va, vs)).CopyTo(dst.Slice(i, W));
+            }
+        }
+        for (; i < x.Length; i++)
+        {
+            float g = MathF.FusedMultiplyAdd(x[i] - center, scale, fwdShift) > 0f ? dy[i] : 0f;
+            dst[i] = MathF.FusedMultiplyAdd(g, k, MathF.FusedMultiplyAdd(x[i] - center, a, shift));
+        }
+    }
+
     /// <summary>dst[i] = max(a[i] + b[i], 0) (the join of a residual block).</summary>
     public static void AddRelu(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
     {

@@ -48,7 +48,14 @@ public static class Im2Col
                     }
                     int srcBase = planeStart + ih * g.W + offW; // may be negative; srcBase + x·sw ≥ 0 for x ≥ lo
                     int xs = lo;
-                    if (sw == 2 && Avx512F.IsSupported && srcBase >= 0)
+                    if (sw == 1)
+                    {
+                        // Stride 1: the valid run is one contiguous copy.
+                        MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref img0, srcBase + lo), hi - lo)
+                            .CopyTo(MemoryMarshal.CreateSpan(ref Unsafe.Add(ref dst, lo), hi - lo));
+                        xs = hi;
+                    }
+                    else if (sw == 2 && Avx512F.IsSupported && srcBase >= 0)
                         xs = Math.Max(lo, GatherStride2(ref img0, image.Length, srcBase, ref dst, ow));
                     for (int x = xs; x < hi; x++) Unsafe.Add(ref dst, x) = Unsafe.Add(ref img0, srcBase + x * sw);
                     for (int x = 0; x < lo; x++) Unsafe.Add(ref dst, x) = 0f;
@@ -89,7 +96,14 @@ public static class Im2Col
                     ref float src = ref Unsafe.Add(ref col0, rowStart + y * ow);
                     int dstBase = planeStart + ih * g.W + offW; // dstBase + x·sw ≥ 0 for x ≥ lo
                     int xs = lo;
-                    if (sw == 2 && Avx512F.IsSupported && dstBase >= 0)
+                    if (sw == 1)
+                    {
+                        // Stride 1: one contiguous vector add.
+                        var d = MemoryMarshal.CreateSpan(ref Unsafe.Add(ref img0, dstBase + lo), hi - lo);
+                        TensorPrimitives.Add(d, MemoryMarshal.CreateReadOnlySpan(ref Unsafe.Add(ref src, lo), hi - lo), d);
+                        xs = hi;
+                    }
+                    else if (sw == 2 && Avx512F.IsSupported && dstBase >= 0)
                     {
                         // The vector blocks cover whole rows: entries outside [lo, hi) must add 0.
                         for (int x = 0; x < lo; x++) Unsafe.Add(ref src, x) = 0f;

@@ -1,5 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Nn;
@@ -70,10 +72,20 @@ public sealed class MaxPool2d : Module
         ref float x0 = ref MemoryMarshal.GetReference(xp);
         ref float y0 = ref MemoryMarshal.GetReference(yp);
         ref int a0 = ref MemoryMarshal.GetReference(ap);
+        int planeOut = g.OH * g.OW;
         for (int oy = 0; oy < g.OH; oy++)
         {
             int top = 2 * oy * w;
-            for (int ox = 0; ox < g.OW; ox++)
+            int ox0 = 0;
+            // 16 outputs at a time; the last block may run past the row end (its extra lanes land
+            // on the next row's outputs, rewritten later) but never past this plane's buffers.
+            if (Avx512F.IsSupported)
+                while (ox0 < g.OW && oy * g.OW + ox0 + 16 <= planeOut && top + 2 * ox0 + w + 32 <= xp.Length)
+                {
+                    Window16(ref x0, top + 2 * ox0, w, ref Unsafe.Add(ref y0, oy * g.OW + ox0), ref Unsafe.Add(ref a0, oy * g.OW + ox0));
+                    ox0 += 16;
+                }
+            for (int ox = ox0; ox < g.OW; ox++)
             {
                 int i = top + 2 * ox;
                 int best = i;
@@ -97,6 +109,37 @@ public sealed class MaxPool2d : Module
                 Unsafe.Add(ref y0, o) = v;
                 Unsafe.Add(ref a0, o) = best;
             }
+        }
+    }
+
+    private static readonly Vector512<int> EvenLanes = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    private static readonly Vector512<int> OddLanes = Vector512.Create(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    private static readonly Vector512<int> Twice = Vector512.Create(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+
+    /// <summary>16 adjacent 2×2 windows starting at input index i (row stride w): the same
+    /// first-maximum-in-scan-order rule as the scalar loop (a NaN wins and stops the scan).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Window16(ref float x0, int i, int w, ref float y, ref int arg)
+    {
+        var t0 = Vector512.LoadUnsafe(ref x0, (nuint)i);
+        var t1 = Vector512.LoadUnsafe(ref x0, (nuint)(i + 16));
+        var b0 = Vector512.LoadUnsafe(ref x0, (nuint)(i + w));
+        var b1 = Vector512.LoadUnsafe(ref x0, (nuint)(i + w + 16));
+        var v = Avx512F.PermuteVar16x32x2(t0, EvenLanes, t1);
+        var first = Vector512.Create(i) + Twice;     // index of each window's top-left value
+        var idx = first;
+        Take(ref v, ref idx, Avx512F.PermuteVar16x32x2(t0, OddLanes, t1), first + Vector512.Create(1));
+        Take(ref v, ref idx, Avx512F.PermuteVar16x32x2(b0, EvenLanes, b1), first + Vector512.Create(w));
+        Take(ref v, ref idx, Avx512F.PermuteVar16x32x2(b0, OddLanes, b1), first + Vector512.Create(w + 1));
+        v.StoreUnsafe(ref y);
+        idx.StoreUnsafe(ref arg);
+
+        static void Take(ref Vector512<float> v, ref Vector512<int> idx, Vector512<float> c, Vector512<int> at)
+        {
+            // take c where v is not NaN and (c > v or c is NaN), as the scalar scan
+            var take = Vector512.Equals(v, v) & (Vector512.GreaterThan(c, v) | ~Vector512.Equals(c, c));
+            v = Vector512.ConditionalSelect(take, c, v);
+            idx = Vector512.ConditionalSelect(take.AsInt32(), at, idx);
         }
     }
 

@@ -106,6 +106,89 @@ internal static unsafe class GemmPacking
         r6 = Avx.Permute2x128(u2, u6, 0x31); r7 = Avx.Permute2x128(u3, u7, 0x31);
     }
 
+    /// <summary>Packs columns [col0, col0+cols) (cols ≤ nr) of op(B), rows [p0, p0+kc). With
+    /// <paramref name="rowOff"/> non-null, storage row r of B starts at b + rowOff[r] (ldb unused).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void PackB<TV, TO>(float* b, nint ldb, nint* rowOff, bool transB, int col0, int cols, int p0, int kc, float* dst)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        if (rowOff == null) { PackB<TV, TO>(b, ldb, transB, col0, cols, p0, kc, dst); return; }
+        nint w = TO.Width, nr = GemmMicroKernel.NV * TO.Width;
+        if (!transB)
+        {
+            // Row p of B: b + rowOff[p]; the NR values for one p are contiguous.
+            if (cols == nr)
+            {
+                for (int p = 0; p < kc; p++, dst += nr)
+                {
+                    float* src = b + rowOff[p0 + p] + col0;
+                    TO.Store(ref dst[0], TO.Load(ref src[0]));
+                    TO.Store(ref dst[w], TO.Load(ref src[w]));
+                    TO.Store(ref dst[2 * w], TO.Load(ref src[2 * w]));
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++, dst += nr)
+                {
+                    float* src = b + rowOff[p0 + p] + col0;
+                    int j = 0;
+                    for (; j < cols; j++) dst[j] = src[j];
+                    for (; j < nr; j++) dst[j] = 0f;
+                }
+            }
+            return;
+        }
+        // Storage row col0 + j (one per column of op(B)) starts at b + rowOff[col0 + j].
+        int j0 = 0;
+        if (Avx.IsSupported)
+            for (; j0 + 8 <= cols; j0 += 8)
+                PackRows8x8Offsets(b + p0, rowOff + col0 + j0, kc, dst + j0, nr);
+        for (int j = j0; j < nr; j++)
+        {
+            float* d = dst + j;
+            if (j < cols)
+            {
+                float* src = b + rowOff[col0 + j] + p0;
+                for (int p = 0; p < kc; p++) d[p * nr] = src[p];
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++) d[p * nr] = 0f;
+            }
+        }
+    }
+
+    /// <summary>dst[p·ds + r] = src[off[r] + p] for r &lt; 8, p &lt; kc: 8×8 in-register transposes (AVX).</summary>
+    private static void PackRows8x8Offsets(float* src, nint* off, int kc, float* dst, nint ds)
+    {
+        float* s0 = src + off[0], s1 = src + off[1], s2 = src + off[2], s3 = src + off[3];
+        float* s4 = src + off[4], s5 = src + off[5], s6 = src + off[6], s7 = src + off[7];
+        int p = 0;
+        for (; p + 8 <= kc; p += 8, dst += 8 * ds)
+        {
+            var r0 = Vector256.Load(s0 + p);
+            var r1 = Vector256.Load(s1 + p);
+            var r2 = Vector256.Load(s2 + p);
+            var r3 = Vector256.Load(s3 + p);
+            var r4 = Vector256.Load(s4 + p);
+            var r5 = Vector256.Load(s5 + p);
+            var r6 = Vector256.Load(s6 + p);
+            var r7 = Vector256.Load(s7 + p);
+            Transpose8x8(ref r0, ref r1, ref r2, ref r3, ref r4, ref r5, ref r6, ref r7);
+            Vector256.Store(r0, dst);
+            Vector256.Store(r1, dst + ds);
+            Vector256.Store(r2, dst + 2 * ds);
+            Vector256.Store(r3, dst + 3 * ds);
+            Vector256.Store(r4, dst + 4 * ds);
+            Vector256.Store(r5, dst + 5 * ds);
+            Vector256.Store(r6, dst + 6 * ds);
+            Vector256.Store(r7, dst + 7 * ds);
+        }
+        for (; p < kc; p++, dst += ds)
+            for (int r = 0; r < MR; r++) dst[r] = src[off[r] + p];
+    }
+
     /// <summary>Packs columns [col0, col0+cols) (cols ≤ nr) of op(B), rows [p0, p0+kc).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackB<TV, TO>(float* b, nint ldb, bool transB, int col0, int cols, int p0, int kc, float* dst)

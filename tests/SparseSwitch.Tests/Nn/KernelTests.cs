@@ -24,6 +24,9 @@ public class KernelTests
         [new ConvGeometry(2, 6, 33, 3, 3, 2, 2, 1, 1)],
         [new ConvGeometry(2, 5, 34, 1, 1, 2, 2, 0, 0)],
         [new ConvGeometry(2, 4, 32, 3, 3, 2, 2, 0, 0)],
+        [new ConvGeometry(6, 14, 14, 5, 5, 1, 1, 0, 0)], // stride 1, narrower output (contiguous runs)
+        [new ConvGeometry(2, 9, 9, 3, 3, 1, 1, 1, 1, 2, 2)], // stride 1, dilated, clipped runs
+        [new ConvGeometry(2, 7, 9, 3, 2, 1, 1, 0, 1)],
     ];
 
     [Theory]

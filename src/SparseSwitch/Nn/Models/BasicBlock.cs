@@ -6,7 +6,8 @@ namespace SparseSwitch.Nn.Models;
 /// The ResNet basic block: y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), 3×3 convs,
 /// the first with the block's stride. The shortcut is the identity when the shape is kept, else a
 /// 1×1 conv + batch-norm (<c>shortcut.0</c>, <c>shortcut.1</c>) or the parameter-free option A.
-/// Backward splits dL/d(sum) between the two branches and adds their input gradients.
+/// Backward splits dL/d(sum) between the two branches and adds their input gradients. bn1 carries
+/// the first ReLU (fused, one pass fewer); the join is relu(main + shortcut) in one pass.
 /// </summary>
 public sealed class BasicBlock : Module
 {
@@ -17,14 +18,13 @@ public sealed class BasicBlock : Module
     /// <summary>Null for the identity shortcut.</summary>
     public Module? Shortcut { get; }
 
-    private readonly ReLU _relu1 = new();
     private readonly AddReLU _join = new();   // relu(main + shortcut) in one pass
     private readonly Add _inputGrad = new();  // dx = main branch's dx + shortcut's dx
 
     public BasicBlock(int inPlanes, int planes, int stride, ShortcutKind shortcut, int bnSets, Rng rng)
     {
         Conv1 = RegisterModule("conv1", new Conv2d(inPlanes, planes, 3, stride, 1, bias: false, rng: rng));
-        Bn1 = RegisterModule("bn1", SubNets.BatchNorm(planes, bnSets));
+        Bn1 = RegisterModule("bn1", SubNets.BatchNorm(planes, bnSets, fuseRelu: true));
         Conv2 = RegisterModule("conv2", new Conv2d(planes, planes, 3, 1, 1, bias: false, rng: rng));
         Bn2 = RegisterModule("bn2", SubNets.BatchNorm(planes, bnSets));
         if (stride != 1 || inPlanes != planes)
@@ -49,8 +49,7 @@ public sealed class BasicBlock : Module
     public override Tensor Forward(Tensor x)
     {
         var o = Conv1.Forward(x);
-        o = Bn1.Forward(o);
-        o = _relu1.Forward(o);
+        o = Bn1.Forward(o);                       // bn1 + relu
         o = Conv2.Forward(o);
         o = Bn2.Forward(o);
         var s = Shortcut is null ? x : Shortcut.Forward(x);
@@ -65,7 +64,6 @@ public sealed class BasicBlock : Module
         var ds = Shortcut is null ? d : Shortcut.Backward(d);
         var dm = Bn2.Backward(d);
         dm = Conv2.Backward(dm);
-        dm = _relu1.Backward(dm);
         dm = Bn1.Backward(dm);
         dm = Conv1.Backward(dm);
         return _inputGrad.Forward(dm, ds);

@@ -19,7 +19,6 @@ public class CifarResNet : Module
     public IReadOnlyList<Sequential> Layers { get; }
     public Linear Classifier { get; }
 
-    private readonly ReLU _relu = new();
     private readonly GlobalAvgPool2d _pool = new();
     private readonly Flatten _flatten = new();
 
@@ -40,7 +39,7 @@ public class CifarResNet : Module
         if (inChannels < 1) throw new ArgumentOutOfRangeException(nameof(inChannels), inChannels, "inChannels must be ≥ 1.");
         rng ??= new Rng(0);
         Conv1 = RegisterModule("conv1", new Conv2d(inChannels, stemWidth, 3, 1, 1, bias: false, rng: rng));
-        Bn1 = RegisterModule("bn1", new BatchNorm2d(stemWidth));
+        Bn1 = RegisterModule("bn1", new BatchNorm2d(stemWidth, fuseRelu: true)); // stem bn + relu
         var layers = new List<Sequential>();
         int inPlanes = stemWidth;
         for (int s = 0; s < blocks.Length; s++)
@@ -70,7 +69,7 @@ public class CifarResNet : Module
 
     public override Tensor Forward(Tensor x)
     {
-        var o = _relu.Forward(Bn1.Forward(Conv1.Forward(x)));
+        var o = Bn1.Forward(Conv1.Forward(x));
         for (int s = 0; s < Layers.Count; s++) o = Layers[s].Forward(o);
         o = _flatten.Forward(_pool.Forward(o));
         return Classifier.Forward(o);
@@ -80,6 +79,6 @@ public class CifarResNet : Module
     {
         var d = _pool.Backward(_flatten.Backward(Classifier.Backward(dy)));
         for (int s = Layers.Count - 1; s >= 0; s--) d = Layers[s].Backward(d);
-        return Conv1.Backward(Bn1.Backward(_relu.Backward(d)));
+        return Conv1.Backward(Bn1.Backward(d));
     }
 }

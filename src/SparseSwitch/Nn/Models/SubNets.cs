@@ -8,11 +8,12 @@ namespace SparseSwitch.Nn.Models;
 /// </summary>
 public static class SubNets
 {
-    /// <summary>A batch-norm for a layer after a prunable one: switchable when sets &gt; 1.</summary>
-    public static Module BatchNorm(int channels, int sets)
+    /// <summary>A batch-norm for a layer after a prunable one: switchable when sets &gt; 1; with
+    /// <paramref name="fuseRelu"/> it is followed by a ReLU in the same pass.</summary>
+    public static Module BatchNorm(int channels, int sets, bool fuseRelu = false)
     {
         if (sets < 1) throw new ArgumentOutOfRangeException(nameof(sets), sets, "The number of batch-norm sets (sub-nets) must be ≥ 1.");
-        return sets == 1 ? new BatchNorm2d(channels) : new SwitchableBatchNorm2d(channels, sets);
+        return sets == 1 ? new BatchNorm2d(channels, fuseRelu: fuseRelu) : new SwitchableBatchNorm2d(channels, sets, fuseRelu: fuseRelu);
     }
 
     /// <summary>Marks every Conv2d and Linear weight of <paramref name="model"/> prunable except the

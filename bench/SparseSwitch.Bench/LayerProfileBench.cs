@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using SparseSwitch.Nn;
+using SparseSwitch.Nn.Models;
+using SparseSwitch.Optim;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Bench;
+
+/// <summary>
+/// layer-profile: where a CIFAR ResNet training step spends its time. Every distinct layer shape
+/// of the model (batch 128, Engine.Threads as given, default 2) is timed on its own: conv forward
+/// and backward, and, single-threaded on one thread's share of the batch, the pieces of the conv
+/// (im2col, forward GEMM, dW GEMM, dX GEMM, col2im); batch-norm (+ fused ReLU) forward/backward,
+/// ReLU, add+ReLU, the SGD step of the whole model; each multiplied by how often the model uses
+/// it. The sum is printed beside the measured full step. Options: --width 16 --depth 20 --batch 128.
+/// Milliseconds per step (medians of a few repetitions; the machine is shared, so read ratios).
+/// </summary>
+public sealed class LayerProfileBench : IBench
+{
+    public string Name => "layer-profile";
+    public string Description => "per-layer ms per ResNet training step (options: --width 16 --depth 20 --batch 128)";
+
+    public int Run(BenchOptions options, Harness harness)
+    {
+        int width = 16, depth = 20, batch = 128;
+        bool paths = false;
+        for (int i = 0; i < options.Rest.Count; i++)
+        {
+            switch (options.Rest[i])
+            {
+                case "--width": width = int.Parse(options.Rest[++i]); break;
+                case "--depth": depth = int.Parse(options.Rest[++i]); break;
+                case "--batch": batch = int.Parse(options.Rest[++i]); break;
+                case "--paths": paths = true; break;
+                case "--ab": return StepAb(options.Rest[++i], batch, options.ThreadCountsOr(2)[0]);
+                default: Console.Error.WriteLine($"layer-profile: unknown option {options.Rest[i]}"); return 2;
+            }
+        }
+        if (paths) return ComparePaths(batch, width, options.ThreadCountsOr(1)[0]);
+        Engine.Threads = options.ThreadCountsOr(2)[0];
+        int n = (depth - 2) / 6;
+        var rng = new Rng(1);
+        var rows = new List<(string Name, double Ms)>();
+        void Row(string name, double msEach, int times)
+        {
+            rows.Add((name, msEach * times));
+            Console.WriteLine($"{name,-44} {msEach,9:0.000} ms × {times,2} = {msEach * times,8:0.00} ms");
+        }
+
+        // Conv shapes: (cin, cout, k, stride, size, count)
+        var convs = new List<(int Cin, int Cout, int K, int S, int Size, int Count)>
+        {
+            (3, width, 3, 1, 32, 1),
+            (width, width, 3, 1, 32, 2 * n),
+            (width, 2 * width, 3, 2, 32, 1), (2 * width, 2 * width, 3, 1, 16, 2 * n - 1), (width, 2 * width, 1, 2, 32, 1),
+            (2 * width, 4 * width, 3, 2, 16, 1), (4 * width, 4 * width, 3, 1, 8, 2 * n - 1), (2 * width, 4 * width, 1, 2, 16, 1),
+        };
+        foreach (var (cin, cout, k, s, size, count) in convs)
+        {
+            var conv = new Conv2d(cin, cout, k, s, k / 2, bias: false, rng: rng);
+            var x = Rand(rng, batch, cin, size, size);
+            var y = conv.Forward(x);
+            var dy = Rand(rng, y.Shape);
+            string tag = $"conv {cin}->{cout} k{k} s{s} @{size}";
+            Row(tag + " fwd", Ms(() => conv.Forward(x)), count);
+            Row(tag + " bwd", Ms(() => conv.Backward(dy)), count);
+            if (k == 3 && s == 1)
+            {
+                // The im2col path for comparison (not counted in the sum).
+                Conv2d.UseShiftedRows = false;
+                Console.WriteLine($"{tag + " fwd/bwd via im2col",-44} {Ms(() => conv.Forward(x)),9:0.000} / {Ms(() => { conv.Forward(x); conv.Backward(dy); }) - Ms(() => conv.Forward(x)),0:0.000} ms");
+                Conv2d.UseShiftedRows = true;
+                conv.Forward(x);
+            }
+            // Pieces, one thread, one thread's share of the batch.
+            int share = (batch + Engine.Threads - 1) / Engine.Threads;
+            var g = new ConvGeometry(cin, size, size, k, k, s, s, k / 2, k / 2);
+            int p = g.ColCols, kk = g.ColRows, imgLen = cin * size * size;
+            int nb = g.IsIdentityIm2Col ? 1 : Math.Max(1, (Conv2d.MinGemmColumns + p - 1) / p), ld = nb * p;
+            var col = new Tensor(kk, ld);
+            var w = Rand(rng, cout, kk);
+            var outB = new Tensor(cout, ld);
+            var dw = new Tensor(cout, kk);
+            var img = new Tensor(imgLen);
+            int gemms = (share + nb - 1) / nb;
+            int saved = Engine.Threads;
+            Engine.Threads = 1;
+            try
+            {
+                Row(tag + "  · im2col (1 thr, share)", Ms(() => { for (int j = 0; j < share; j++) Im2Col.Unfold(g, x.Span.Slice(j * imgLen, imgLen), col.Span[((j % nb) * p)..], ld); }), count);
+                Row(tag + "  · gemm fwd", Ms(() => { for (int j = 0; j < gemms; j++) Gemm.Sgemm(false, false, cout, ld, kk, 1f, w.Span, kk, col.Span, ld, 0f, outB.Span, ld); }), count);
+                Row(tag + "  · gemm dW", Ms(() => { for (int j = 0; j < gemms; j++) Gemm.Sgemm(false, true, cout, kk, ld, 1f, outB.Span, ld, col.Span, ld, 1f, dw.Span, kk); }), count);
+                Row(tag + "  · gemm dX", Ms(() => { for (int j = 0; j < gemms; j++) Gemm.Sgemm(true, false, kk, ld, cout, 1f, w.Span, kk, outB.Span, ld, 0f, col.Span, ld); }), count);
+                Row(tag + "  · col2im", Ms(() => { for (int j = 0; j < share; j++) Im2Col.FoldAdd(g, col.Span[((j % nb) * p)..], img.Span, ld); }), count);
+            }
+            finally { Engine.Threads = saved; }
+        }
+        // Batch-norm (fused ReLU and plain), ReLU, add+ReLU per stage.
+        for (int st = 0; st < 3; st++)
+        {
+            int c = width << st, size = 32 >> st;
+            int bns = 2 * n + (st > 0 ? 1 : 0) + (st == 0 ? 1 : 0);
+            var x = Rand(rng, batch, c, size, size);
+            var bn = new BatchNorm2d(c);
+            bn.Train();
+            var y = bn.Forward(x);
+            var dy = Rand(rng, y.Shape);
+            Row($"bn {c} @{size} fwd", Ms(() => bn.Forward(x)), bns);
+            Row($"bn {c} @{size} bwd", Ms(() => bn.Backward(dy)), bns);
+            var relu = new ReLU();
+            relu.Forward(x);
+            Row($"relu {c} @{size} fwd", Ms(() => relu.Forward(x)), n + (st == 0 ? 1 : 0));
+            Row($"relu {c} @{size} bwd", Ms(() => relu.Backward(dy)), n + (st == 0 ? 1 : 0));
+            var join = new AddReLU();
+            join.Forward(x, dy);
+            Row($"add+relu {c} @{size} fwd", Ms(() => join.Forward(x, dy)), n);
+            Row($"add+relu {c} @{size} bwd", Ms(() => join.Backward(dy)), n);
+            var add = new Add();
+            Row($"add (dx) {c} @{size}", Ms(() => add.Forward(x, dy)), n);
+        }
+        // Whole model: optimiser step and full training step.
+        var model = ModelZoo.Create(width == 16 ? (depth == 20 ? "resnet20" : "resnet32") : "wrn32", 3, 32, 10, 1, new Rng(1));
+        model.Train();
+        var opt = new Sgd(model.NamedParameters(), 0.01, momentum: 0.9, weightDecay: 5e-4);
+        Row("sgd step", Ms(opt.Step), 1);
+        Row("zero grad", Ms(opt.ZeroGrad), 1);
+        var input = Rand(rng, batch, 3, 32, 32);
+        var targets = new int[batch];
+        var loss = new CrossEntropyLoss();
+        double full = Ms(() => { opt.ZeroGrad(); loss.Forward(model.Forward(input), targets); model.Backward(loss.Backward()); opt.Step(); });
+        double sum = rows.Where(r => !r.Name.Contains('·')).Sum(r => r.Ms);
+        Console.WriteLine($"sum of layer rows (without the · pieces): {sum:0.0} ms; measured full step: {full:0.0} ms ({batch / full * 1000:0} img/s)");
+        return 0;
+    }
+
+    /// <summary>--paths: each stride-1 3×3 conv shape, forward and forward+backward, shifted
+    /// rows against im2col, interleaved, fastest of several rounds (1 thread by default).</summary>
+    private static int ComparePaths(int batch, int width, int threads)
+    {
+        Engine.Threads = threads;
+        var rng = new Rng(1);
+        foreach (var (cin, cout, size) in new[] { (3, width, 32), (width, width, 32), (2 * width, 2 * width, 16), (4 * width, 4 * width, 8) })
+        {
+            var conv = new Conv2d(cin, cout, 3, 1, 1, bias: false, rng: rng);
+            var x = Rand(rng, batch, cin, size, size);
+            var dy = Rand(rng, batch, cout, size, size);
+            var best = new double[4];
+            Array.Fill(best, double.MaxValue);
+            for (int r = 0; r < 7; r++)
+                for (int v = 0; v < 2; v++)
+                {
+                    Conv2d.UseShiftedRows = v == 0;
+                    best[2 * v] = Math.Min(best[2 * v], Ms(() => conv.Forward(x)));
+                    best[2 * v + 1] = Math.Min(best[2 * v + 1], Ms(() => { conv.Forward(x); conv.Backward(dy); }));
+                }
+            Conv2d.UseShiftedRows = true;
+            Console.WriteLine($"conv {cin}->{cout} @{size}: fwd shifted {best[0]:0.00} im2col {best[2]:0.00} ms; fwd+bwd shifted {best[1]:0.00} im2col {best[3]:0.00} ms");
+        }
+        return 0;
+    }
+
+    /// <summary>--ab MODEL: full training steps with the shifted-rows path on and off, interleaved,
+    /// wall and process CPU time per step (CPU time is steadier when other work shares the cores).</summary>
+    private static int StepAb(string name, int batch, int threads)
+    {
+        Engine.Threads = threads;
+        var model = ModelZoo.Create(name, 3, 32, 10, 1, new Rng(1));
+        model.Train();
+        var opt = new Sgd(model.NamedParameters(), 0.01, momentum: 0.9, weightDecay: 5e-4);
+        var rng = new Rng(2);
+        var input = Rand(rng, batch, 3, 32, 32);
+        var targets = new int[batch];
+        var loss = new CrossEntropyLoss();
+        void Step() { opt.ZeroGrad(); loss.Forward(model.Forward(input), targets); model.Backward(loss.Backward()); opt.Step(); }
+        var wall = new List<double>[2] { [], [] };
+        var cpu = new List<double>[2] { [], [] };
+        var proc = Process.GetCurrentProcess();
+        for (int r = 0; r < 8; r++)
+            for (int v = 0; v < 2; v++)
+            {
+                Conv2d.UseShiftedRows = v == 0;
+                Step(); Step();
+                proc.Refresh();
+                var c0 = proc.TotalProcessorTime;
+                long t0 = Stopwatch.GetTimestamp();
+                for (int i = 0; i < 3; i++) Step();
+                double w = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / 3;
+                proc.Refresh();
+                double c = (proc.TotalProcessorTime - c0).TotalMilliseconds / 3;
+                if (r > 0) { wall[v].Add(w); cpu[v].Add(c); }
+            }
+        Conv2d.UseShiftedRows = true;
+        static double Med(List<double> x) { var a = x.Order().ToArray(); return a[a.Length / 2]; }
+        Console.WriteLine($"{name} b{batch} t{threads}: shifted wall {Med(wall[0]):0.0} ms cpu {Med(cpu[0]):0.0} ms ({batch / Med(wall[0]) * 1000:0} img/s) | im2col wall {Med(wall[1]):0.0} ms cpu {Med(cpu[1]):0.0} ms ({batch / Med(wall[1]) * 1000:0} img/s)");
+        return 0;
+    }
+
+    private static Tensor Rand(Rng rng, params int[] shape)
+    {
+        var t = new Tensor(shape);
+        rng.FillNormal(t.Span, 0, 1);
+        return t;
+    }
+
+    private static double Ms(Action a)
+    {
+        // Warm up past tiered JIT (30 calls promote a method; loops go through OSR first).
+        long w0 = Stopwatch.GetTimestamp();
+        for (int i = 0; i < 40 && (i < 3 || Stopwatch.GetElapsedTime(w0).TotalSeconds < 0.4); i++) a();
+        var s = new double[3];
+        for (int r = 0; r < s.Length; r++)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            a();
+            s[r] = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+        Array.Sort(s);
+        return s[s.Length / 2];
+    }
+}

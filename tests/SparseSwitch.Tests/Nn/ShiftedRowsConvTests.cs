@@ -1,0 +1,111 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
+using SparseSwitch.Tests.Support;
+using Xunit;
+
+namespace SparseSwitch.Tests.Nn;
+
+/// <summary>Conv2d's shifted-rows path (stride-1 "same" convolutions without im2col) against a
+/// plain scalar convolution (double accumulation) and against the im2col path: forward y,
+/// input gradient, weight and bias gradients, on batches that leave a short last GEMM group.</summary>
+[Collection(EngineThreadsCollection.Name)]
+public class ShiftedRowsConvTests
+{
+    [Theory]
+    [InlineData(5, 8, 6, 12, 10, 3, 3)]
+    [InlineData(3, 3, 9, 7, 7, 3, 3)]
+    [InlineData(4, 5, 4, 9, 11, 5, 5)]
+    [InlineData(6, 4, 8, 6, 5, 3, 1)]
+    [InlineData(2, 16, 16, 32, 32, 3, 3)]
+    public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int kh, int kw)
+    {
+        int savedThreads = Engine.Threads, savedPlane = Conv2d.ShiftedRowsMinPlane, savedCh = Conv2d.ShiftedRowsMinChannels;
+        Conv2d.ShiftedRowsMinPlane = 0;
+        Conv2d.ShiftedRowsMinChannels = 1;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Engine.Threads = threads;
+                Check(b, cin, cout, h, w, kh, kw);
+            }
+        }
+        finally
+        {
+            Engine.Threads = savedThreads;
+            Conv2d.ShiftedRowsMinPlane = savedPlane;
+            Conv2d.ShiftedRowsMinChannels = savedCh;
+            Conv2d.UseShiftedRows = true;
+        }
+    }
+
+    private static void Check(int b, int cin, int cout, int h, int w, int kh, int kw)
+    {
+        var rng = new Rng((ulong)(b * 1000 + cin * 100 + cout * 10 + h + kh));
+        var conv = new Conv2d(cin, cout, (kh, kw), (1, 1), (kh / 2, kw / 2), bias: true, rng: rng);
+        var x = new Tensor(b, cin, h, w);
+        var dy = new Tensor(b, cout, h, w);
+        for (int i = 0; i < x.Length; i++) x.Span[i] = rng.NextFloat() * 2f - 1f;
+        for (int i = 0; i < dy.Length; i++) dy.Span[i] = rng.NextFloat() * 2f - 1f;
+        var (ey, edx, edw, edb) = Reference(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, kh, kw);
+
+        var results = new List<(float[] Y, float[] Dx, float[] Dw, float[] Db)>();
+        foreach (bool shifted in new[] { true, false })
+        {
+            Conv2d.UseShiftedRows = shifted;
+            conv.Weight.Grad.Span.Clear();
+            conv.Bias.Grad.Span.Clear();
+            // Twice: the second call reuses the padded buffers (their padding must still be zero).
+            conv.Forward(x); conv.Backward(dy);
+            conv.Weight.Grad.Span.Clear();
+            conv.Bias.Grad.Span.Clear();
+            var y = conv.Forward(x).Span.ToArray();
+            var dx = conv.Backward(dy).Span.ToArray();
+            results.Add((y, dx, conv.Weight.Grad.Span.ToArray(), conv.Bias.Grad.Span.ToArray()));
+        }
+        int k = cin * kh * kw, pixels = b * h * w;
+        string what = $"b={b} {cin}->{cout} {h}x{w} k{kh}x{kw} threads={Engine.Threads}";
+        var s = results[0];
+        Close.Assert(ey, s.Y, 1e-6 * k + 1e-5, 1e-5, "shifted y " + what);
+        Close.Assert(edx, s.Dx, 1e-6 * cout * kh * kw + 1e-5, 1e-5, "shifted dx " + what);
+        Close.Assert(edw, s.Dw, 1e-6 * pixels + 1e-5, 1e-5, "shifted dW " + what);
+        Close.Assert(edb, s.Db, 1e-6 * pixels + 1e-5, 1e-5, "shifted db " + what);
+        var i2c = results[1];
+        Close.Assert(i2c.Y, s.Y, 2e-6 * k + 1e-5, 1e-5, "shifted vs im2col y " + what);
+        Close.Assert(i2c.Dx, s.Dx, 2e-6 * cout * kh * kw + 1e-5, 1e-5, "shifted vs im2col dx " + what);
+        Close.Assert(i2c.Dw, s.Dw, 2e-6 * pixels + 1e-5, 1e-5, "shifted vs im2col dW " + what);
+    }
+
+    /// <summary>Direct scalar convolution (stride 1, padding k/2) and its gradients, in double.</summary>
+    private static (float[] Y, float[] Dx, float[] Dw, float[] Db) Reference(ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
+        ReadOnlySpan<float> wt, ReadOnlySpan<float> bias, int b, int cin, int cout, int h, int w, int kh, int kw)
+    {
+        int ph = kh / 2, pw = kw / 2;
+        var y = new float[b * cout * h * w];
+        var dx = new double[b * cin * h * w];
+        var dw = new double[cout * cin * kh * kw];
+        var db = new double[cout];
+        for (int n = 0; n < b; n++)
+        for (int o = 0; o < cout; o++)
+        for (int oy = 0; oy < h; oy++)
+        for (int ox = 0; ox < w; ox++)
+        {
+            double s = bias[o];
+            float g = dy[((n * cout + o) * h + oy) * w + ox];
+            db[o] += g;
+            for (int c = 0; c < cin; c++)
+            for (int ki = 0; ki < kh; ki++)
+            for (int kj = 0; kj < kw; kj++)
+            {
+                int iy = oy - ph + ki, ix = ox - pw + kj;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                int xi = ((n * cin + c) * h + iy) * w + ix, wi = ((o * cin + c) * kh + ki) * kw + kj;
+                s += (double)wt[wi] * x[xi];
+                dx[xi] += (double)wt[wi] * g;
+                dw[wi] += (double)x[xi] * g;
+            }
+            y[((n * cout + o) * h + oy) * w + ox] = (float)s;
+        }
+        return (y, dx.Select(v => (float)v).ToArray(), dw.Select(v => (float)v).ToArray(), db.Select(v => (float)v).ToArray());
+    }
+}
