@@ -72,15 +72,23 @@ public static partial class Gemm
     internal static void CheckArgs(bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, Span<float> c, int ldc)
     {
+        CheckSizesAAndC(transA, m, n, k, a, lda, c, ldc);
+        int bRows = transB ? n : k, bCols = transB ? k : n;
+        if (ldb < Math.Max(1, bCols)) throw new ArgumentException($"ldb={ldb} < {bCols}.");
+        if (m == 0 || n == 0) return;
+        if (bRows > 0 && b.Length < (long)(bRows - 1) * ldb + bCols) throw new ArgumentException("B is too short for its shape.");
+    }
+
+    /// <summary>The checks every GEMM entry shares, whatever the layout of B: non-negative sizes,
+    /// lda and ldc, and A and C long enough for their shapes.</summary>
+    internal static void CheckSizesAAndC(bool transA, int m, int n, int k, ReadOnlySpan<float> a, int lda, Span<float> c, int ldc)
+    {
         if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"Negative GEMM size m={m} n={n} k={k}.");
         int aRows = transA ? k : m, aCols = transA ? m : k;
-        int bRows = transB ? n : k, bCols = transB ? k : n;
         if (lda < Math.Max(1, aCols)) throw new ArgumentException($"lda={lda} < {aCols}.");
-        if (ldb < Math.Max(1, bCols)) throw new ArgumentException($"ldb={ldb} < {bCols}.");
         if (ldc < Math.Max(1, n)) throw new ArgumentException($"ldc={ldc} < {n}.");
         if (m == 0 || n == 0) return;
         if (aRows > 0 && a.Length < (long)(aRows - 1) * lda + aCols) throw new ArgumentException("A is too short for its shape.");
-        if (bRows > 0 && b.Length < (long)(bRows - 1) * ldb + bCols) throw new ArgumentException("B is too short for its shape.");
         if (c.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("C is too short for its shape.");
     }
 

@@ -48,18 +48,13 @@ public static partial class Gemm
     private static void CheckRowOffsetArgs(bool transA, bool transB, int m, int n, int k,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, ReadOnlySpan<nint> bRowOffsets, Span<float> c, int ldc)
     {
-        if (m < 0 || n < 0 || k < 0) throw new ArgumentException($"Negative GEMM size m={m} n={n} k={k}.");
-        int aRows = transA ? k : m, aCols = transA ? m : k;
+        CheckSizesAAndC(transA, m, n, k, a, lda, c, ldc);
         int bRows = transB ? n : k, bCols = transB ? k : n;
-        if (lda < Math.Max(1, aCols)) throw new ArgumentException($"lda={lda} < {aCols}.");
-        if (ldc < Math.Max(1, n)) throw new ArgumentException($"ldc={ldc} < {n}.");
         if (bRowOffsets.Length < bRows) throw new ArgumentException($"bRowOffsets has {bRowOffsets.Length} entries, B has {bRows} rows.");
         if (m == 0 || n == 0) return;
-        if (aRows > 0 && a.Length < (long)(aRows - 1) * lda + aCols) throw new ArgumentException("A is too short for its shape.");
         for (int r = 0; r < bRows; r++)
             if (bRowOffsets[r] < 0 || bRowOffsets[r] + (long)bCols > b.Length)
                 throw new ArgumentException($"bRowOffsets[{r}]={bRowOffsets[r]}: row of {bCols} floats outside B (length {b.Length}).");
-        if (c.Length < (long)(m - 1) * ldc + n) throw new ArgumentException("C is too short for its shape.");
     }
 
     /// <summary>The plain scalar twin of <see cref="SgemmRowOffsetsB"/>: test oracle and fallback.
