@@ -32,6 +32,8 @@ public sealed class LayerProfileBench : IBench
                 case "--depth": depth = int.Parse(options.Rest[++i]); break;
                 case "--batch": batch = int.Parse(options.Rest[++i]); break;
                 case "--paths": paths = true; break;
+                case "--pieces": return ShiftedPieces(batch, width);
+                case "--cols": Conv2d.ShiftedRowsColumns = int.Parse(options.Rest[++i]); break;
                 case "--ab": return StepAb(options.Rest[++i], batch, options.ThreadCountsOr(2)[0]);
                 default: Console.Error.WriteLine($"layer-profile: unknown option {options.Rest[i]}"); return 2;
             }
@@ -155,6 +157,42 @@ public sealed class LayerProfileBench : IBench
                 }
             Conv2d.UseShiftedRows = true;
             Console.WriteLine($"conv {cin}->{cout} @{size}: fwd shifted {best[0]:0.00} im2col {best[2]:0.00} ms; fwd+bwd shifted {best[1]:0.00} im2col {best[3]:0.00} ms");
+        }
+        return 0;
+    }
+
+    /// <summary>--pieces: the steps of the shifted-rows path on one thread for half the batch
+    /// (one thread's share): padding, forward product, compaction, weight-gradient dot products.</summary>
+    private static int ShiftedPieces(int batch, int width)
+    {
+        Engine.Threads = 1;
+        var rng = new Rng(1);
+        int share = batch / 2;
+        foreach (var (c, size) in new[] { (width, 32), (2 * width, 16), (4 * width, 8) })
+        {
+            int nbMax = Math.Max(1, (Conv2d.ShiftedRowsColumns + (size + 1) * (size + 1) - 1) / ((size + 1) * (size + 1)));
+            var l = new ShiftedRowsConv.Layout(size, size, 1, 1, nbMax);
+            var x = Rand(rng, share, c, size, size);
+            var pad = new Tensor(l.BufferLength(c));
+            var dyPad = Rand(rng, l.BufferLength(c));
+            var stage = new Tensor((c + 7) / 8 * 8, l.OutputStride);
+            var w = Rand(rng, c, c * 9);
+            var packed = new Tensor(RowsKernels.PackedALength(c, c * 9));
+            RowsKernels.PackA(c, c * 9, w.Span, c * 9, packed.Span);
+            var off = new nint[c * 9];
+            ShiftedRowsConv.RowOffsets(c, 3, 3, l, off);
+            var y = new Tensor(share, c, size, size);
+            var dw = new Tensor(c, c * 9);
+            int groups = (share + nbMax - 1) / nbMax, imgLen = c * size * size, cols = l.Cols(nbMax);
+            double tPad = Ms(() => { for (int g = 0; g < groups; g++) ShiftedRowsConv.Pad(x.Span.Slice(g * nbMax * imgLen, Math.Min(nbMax, share - g * nbMax) * imgLen), Math.Min(nbMax, share - g * nbMax), c, l, pad.Span); });
+            double tProd = Ms(() => { for (int g = 0; g < groups; g++) RowsKernels.Product(c, cols, c * 9, packed.Span, pad.Span, off, stage.Span, l.OutputStride); });
+            double tCompact = Ms(() => { for (int g = 0; g < groups; g++) ShiftedRowsConv.Compact(stage.Span, l.OutputStride, Math.Min(nbMax, share - g * nbMax), c, l, default, y.Span.Slice(g * nbMax * imgLen)); });
+            double tDot = Ms(() => { for (int g = 0; g < groups; g++) RowsKernels.DotProduct(c, c * 9, cols, dyPad.Span[l.Origin..], l.ChannelStride, pad.Span, off, 1f, dw.Span, c * 9); });
+            double gflop = 2.0 * c * c * 9 * share * size * size / 1e9;
+            var copyDst = new Tensor(x.Shape);
+            double tCopy = Ms(() => x.Span.CopyTo(copyDst.Span));
+            Console.Write($"[plain copy of x {x.Length * 4 / 1e6:0.0} MB {tCopy:0.000} ms] ");
+            Console.WriteLine($"{c}->{c} @{size} (nb {nbMax}, {groups} groups): pad {tPad:0.000} product {tProd:0.000} ({gflop / tProd * 1000:0} GFLOP/s useful) compact {tCompact:0.000} dot {tDot:0.000} ({gflop / tDot * 1000:0} GFLOP/s useful) ms");
         }
         return 0;
     }

@@ -9,9 +9,10 @@ namespace SparseSwitch.Nn;
 /// Per image and group one GEMM: y_g[Cout/g, P] = W_g[Cout/g, K_g] · col_g[K_g, P] with
 /// K_g = Cin/g·KH·KW, P = OH·OW (im2col, skipped for 1×1 stride-1 unpadded kernels); when P is
 /// small several images share one wider GEMM (see <see cref="ImagesPerGemm"/>). Stride-1
-/// "same" convolutions on large planes skip im2col and col2im altogether: the GEMM reads the
-/// rows of the unfolded input in place from a zero-padded copy of the images, and dX is the
-/// convolution of the padded dy with the flipped weights (<see cref="ShiftedRowsConv"/>). Depthwise
+/// "same" convolutions skip im2col and col2im altogether: the products read the rows of the
+/// unfolded input in place from zero-padded planes of the images, dW is a set of long dot
+/// products over those rows, and dX is the convolution of the padded dy with the flipped weights
+/// (<see cref="ShiftedRowsConv"/>, <see cref="RowsKernels"/>). Depthwise
 /// convolutions (groups = Cin) use the direct kernels of <see cref="DepthwiseConv"/>. Images are
 /// split into one contiguous chunk per thread; each chunk owns its col buffer and its partial
 /// dW/db, which are added in chunk order (deterministic for a given thread count).
@@ -45,22 +46,23 @@ public sealed class Conv2d : Module
     private int _chunks;
     // Stride-1 "same" convolutions (ShiftedRowsConv): per-chunk padded x and dy, row offsets, flipped W.
     private bool _shifted;
-    private int _nbShift;
+    private ShiftedRowsConv.Layout _layout;
     private Tensor?[] _pad = [];
     private Tensor?[] _dyPad = [];
     private nint[] _offX = [], _offDy = [];
-    private Tensor? _wFlip;
+    private Tensor? _wFlip, _wFlipRows, _wPacked;
 
     /// <summary>Whether stride-1 "same" convolutions read the padded image in place
     /// (<see cref="ShiftedRowsConv"/>) instead of going through im2col. On by default; settable
     /// so that benchmarks and tests can compare the two paths.</summary>
     public static bool UseShiftedRows { get; set; } = true;
 
-    /// <summary>Smallest output plane (OH·OW) and channel count for the shifted-rows path: on
-    /// ResNet shapes it beat im2col at 32×32 with 16 channels, lost at 16×16 and 8×8 (the padded
-    /// columns it computes and drops are 19 % and 56 % there) and on the 3-channel stem.</summary>
-    internal static int ShiftedRowsMinPlane { get; set; } = 1024;
-    internal static int ShiftedRowsMinChannels { get; set; } = 8;
+    /// <summary>Smallest output plane (OH·OW) and channel count for the shifted-rows path. Since
+    /// its products read the padded planes in place (no packing of B) and the planes share their
+    /// padding, it beats im2col on every ResNet shape, the 3-channel stem included, so both are
+    /// off by default; settable for tests and benchmarks.</summary>
+    internal static int ShiftedRowsMinPlane { get; set; } = 0;
+    internal static int ShiftedRowsMinChannels { get; set; } = 1;
     private readonly ParallelRange _forward, _backward;
 
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
@@ -108,6 +110,9 @@ public sealed class Conv2d : Module
         int b = x.Dim(0);
         Buffers.Ensure(ref _y, b, OutChannels, geo.OH, geo.OW);
         PrepareChunks(b, false);
+        if (_shifted)
+            RowsKernels.PackA(OutChannels, _geo.ColRows, _wUsed.Span, _geo.ColRows,
+                Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(OutChannels, _geo.ColRows)).Span);
         _forward.Run(b);
         return _y!;
     }
@@ -153,22 +158,32 @@ public sealed class Conv2d : Module
     /// <summary>Depthwise (groups = Cin): handled by the direct kernels, no im2col.</summary>
     public bool IsDepthwise => Groups == InChannels && Groups > 1;
 
+    /// <summary>Output columns per product of the shifted-rows path: images are stacked until a
+    /// product is about this wide (longer dot products for dW, fewer calls).</summary>
+    internal static int ShiftedRowsColumns { get; set; } = 2048;
+
     private void PrepareShifted(int maxChunk, bool backward)
     {
         var g = _geo;
-        int hp = g.H + 2 * g.PH, wp = g.W + 2 * g.PW, ps = hp * wp;
-        _nbShift = Math.Min(maxChunk, Math.Max(1, (MinGemmColumns + ps - 1) / ps));
-        int ldq = _nbShift * ps, kk = KernelH * KernelW;
-        if (_offX.Length != InChannels * kk) _offX = new nint[InChannels * kk];
-        if (_offDy.Length != OutChannels * kk) _offDy = new nint[OutChannels * kk];
-        ShiftedRowsConv.RowOffsets(InChannels, KernelH, KernelW, ldq, wp, _offX);
-        ShiftedRowsConv.RowOffsets(OutChannels, KernelH, KernelW, ldq, wp, _offDy);
+        int perImage = (g.H + g.PH) * (g.W + g.PW);
+        int nbMax = Math.Min(maxChunk, Math.Max(1, (ShiftedRowsColumns + perImage - 1) / perImage));
+        var l = new ShiftedRowsConv.Layout(g.H, g.W, g.PH, g.PW, nbMax);
+        int kk = KernelH * KernelW, s = l.ChannelStride;
+        if (_layout != l || _offX.Length != InChannels * kk || _offDy.Length != OutChannels * kk)
+        {
+            _offX = new nint[InChannels * kk];
+            _offDy = new nint[OutChannels * kk];
+            ShiftedRowsConv.RowOffsets(InChannels, KernelH, KernelW, l, _offX);
+            ShiftedRowsConv.RowOffsets(OutChannels, KernelH, KernelW, l, _offDy);
+        }
+        _layout = l;
+        int rows = (Math.Max(InChannels, OutChannels) + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR;
         for (int c = 0; c < _chunks; c++)
         {
             // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
-            Buffers.Ensure(ref _pad[c], InChannels, _nbShift, hp, wp);
-            if (backward) Buffers.Ensure(ref _dyPad[c], OutChannels, _nbShift, hp, wp);
-            Buffers.Ensure(ref _stage[c], Math.Max(InChannels, OutChannels), ldq);
+            Buffers.Ensure(ref _pad[c], nbMax, l.BufferLength(InChannels));
+            if (backward) Buffers.Ensure(ref _dyPad[c], nbMax, l.BufferLength(OutChannels));
+            Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
         }
     }
 
@@ -176,19 +191,19 @@ public sealed class Conv2d : Module
     private void ForwardShifted(int chunk, int start, int end)
     {
         var g = _geo;
-        int hp = g.H + 2 * g.PH, wp = g.W + 2 * g.PW, ps = hp * wp, nbMax = _nbShift, ldq = nbMax * ps;
-        int margin = (KernelH - 1) * wp + KernelW - 1, kk = g.ColRows;
+        var l = _layout;
+        int nbMax = l.NbMax, ldq = l.OutputStride, kk = g.ColRows;
         int inLen = InChannels * g.H * g.W, outLen = OutChannels * g.H * g.W;
         var pad = _pad[chunk]!.Span;
         var stage = _stage[chunk]!.Span;
         var bias = Bias is null ? default : Bias.Data.Span;
         for (int n0 = start; n0 < end; n0 += nbMax)
         {
-            int nb = Math.Min(nbMax, end - n0), cols = nb * ps - margin;
-            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, g.H, g.W, g.PH, g.PW, nbMax, pad);
-            // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(pad)
-            ShiftedRowsConv.Product(false, OutChannels, cols, kk, _wUsed.Span, kk, pad, _offX, 0f, stage, ldq);
-            ShiftedRowsConv.Compact(stage, ldq, nb, OutChannels, g.H, g.W, g.PH, g.PW, bias, _y!.Span.Slice(n0 * outLen, nb * outLen));
+            int nb = Math.Min(nbMax, end - n0);
+            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, l, pad);
+            // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
+            RowsKernels.Product(OutChannels, l.Cols(nb), kk, _wPacked!.Span, pad, _offX, stage, ldq);
+            ShiftedRowsConv.Compact(stage, ldq, nb, OutChannels, l, bias, _y!.Span.Slice(n0 * outLen, nb * outLen));
         }
     }
 
@@ -197,35 +212,34 @@ public sealed class Conv2d : Module
     private void BackwardShifted(int chunk, int start, int end)
     {
         var g = _geo;
-        int hp = g.H + 2 * g.PH, wp = g.W + 2 * g.PW, ps = hp * wp, nbMax = _nbShift, ldq = nbMax * ps;
-        int margin = (KernelH - 1) * wp + KernelW - 1, kk = g.ColRows, kkOut = OutChannels * KernelH * KernelW;
-        int hw = g.H * g.W, inLen = InChannels * hw, outLen = OutChannels * hw;
+        var l = _layout;
+        int nbMax = l.NbMax, ldq = l.OutputStride, kk = g.ColRows, kkOut = OutChannels * KernelH * KernelW;
+        int hw = g.H * g.W, inLen = InChannels * hw, outLen = OutChannels * hw, s = l.ChannelStride;
         var pad = _pad[chunk]!.Span;
         var dyPad = _dyPad[chunk]!.Span;
         var stage = _stage[chunk]!.Span;
         var dw = _dwPart[chunk]!.Span;
-        int shift = g.PH * wp + g.PW;
         for (int n0 = start; n0 < end; n0 += nbMax)
         {
-            int nb = Math.Min(nbMax, end - n0), cols = nb * ps - margin;
+            int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
             float beta = n0 == start ? 0f : 1f;
             var dyImages = _dy.Span.Slice(n0 * outLen, nb * outLen);
-            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, g.H, g.W, g.PH, g.PW, nbMax, pad);
-            ShiftedRowsConv.Pad(dyImages, nb, OutChannels, g.H, g.W, g.PH, g.PW, nbMax, dyPad);
-            // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(pad)ᵀ
-            ShiftedRowsConv.Product(true, OutChannels, kk, cols, dyPad[shift..], ldq, pad, _offX, beta, dw, kk);
-            // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dyPad)
-            ShiftedRowsConv.Product(false, InChannels, cols, kkOut, _wFlip!.Span, kkOut, dyPad, _offDy, 0f, stage, ldq);
-            ShiftedRowsConv.Compact(stage, ldq, nb, InChannels, g.H, g.W, g.PH, g.PW, default, _dx!.Span.Slice(n0 * inLen, nb * inLen));
+            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, l, pad);
+            ShiftedRowsConv.Pad(dyImages, nb, OutChannels, l, dyPad);
+            // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
+            RowsKernels.DotProduct(OutChannels, kk, cols, dyPad[l.Origin..], s, pad, _offX, beta, dw, kk);
+            // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
+            RowsKernels.Product(InChannels, cols, kkOut, _wFlip!.Span, dyPad, _offDy, stage, ldq);
+            ShiftedRowsConv.Compact(stage, ldq, nb, InChannels, l, default, _dx!.Span.Slice(n0 * inLen, nb * inLen));
             if (Bias is not null)
             {
                 // db[o] += Σ_P dy[n, o, P]
                 var db = _dbPart[chunk]!.Span;
                 for (int o = 0; o < OutChannels; o++)
                 {
-                    float s = 0f;
-                    for (int j = 0; j < nb; j++) s += System.Numerics.Tensors.TensorPrimitives.Sum(dyImages.Slice((j * OutChannels + o) * hw, hw));
-                    db[o] = n0 == start ? s : db[o] + s;
+                    float sum = 0f;
+                    for (int j = 0; j < nb; j++) sum += TensorPrimitives.Sum(dyImages.Slice((j * OutChannels + o) * hw, hw));
+                    db[o] = n0 == start ? sum : db[o] + sum;
                 }
             }
         }
@@ -292,8 +306,13 @@ public sealed class Conv2d : Module
         Buffers.Ensure(ref _dx, _x.Shape);
         PrepareChunks(b, true);
         if (_shifted)
-            ShiftedRowsConv.FlipTranspose(_wUsed.Span, OutChannels, InChannels, KernelH, KernelW,
-                Buffers.Ensure(ref _wFlip, InChannels, OutChannels * KernelH * KernelW).Span);
+        {
+            // dX's A operand: the flipped, transposed weights, packed into MR-row panels.
+            int kkOut = OutChannels * KernelH * KernelW;
+            var flip = Buffers.Ensure(ref _wFlipRows, InChannels, kkOut).Span;
+            ShiftedRowsConv.FlipTranspose(_wUsed.Span, OutChannels, InChannels, KernelH, KernelW, flip);
+            RowsKernels.PackA(InChannels, kkOut, flip, kkOut, Buffers.Ensure(ref _wFlip, RowsKernels.PackedALength(InChannels, kkOut)).Span);
+        }
         for (int c = 0; c < _chunks; c++)
         {
             Buffers.Ensure(ref _dwPart[c], Weight.Shape);

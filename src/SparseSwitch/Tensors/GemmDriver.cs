@@ -29,7 +29,6 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
 
     private readonly GemmBuffer _packedA = new(), _packedB = new();
     private float* _a, _b, _c;
-    private nint* _bRowOff;
     private nint _lda, _ldb, _ldc;
     private bool _transA, _transB;
     private int _m, _n, _k;
@@ -42,15 +41,9 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
     private int _packBTasks, _packATasks, _nParts;
 
     public void Run(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc) =>
-        Run(transA, transB, m, n, k, alpha, a, lda, b, ldb, null, beta, c, ldc);
-
-    /// <summary>As above; with <paramref name="bRowOff"/> non-null, storage row r of B starts at
-    /// b + bRowOff[r] instead of b + r·ldb.</summary>
-    public void Run(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, nint lda, float* b, nint ldb, nint* bRowOff, float beta, float* c, nint ldc)
+        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc)
     {
-        _a = a; _b = b; _c = c; _bRowOff = bRowOff;
+        _a = a; _b = b; _c = c;
         (_lda, _ldb, _ldc) = (lda, ldb, ldc);
         (_transA, _transB, _m, _n, _k, _alpha, _beta) = (transA, transB, m, n, k, alpha, beta);
         int threads = (long)m * n * k < ParallelThreshold ? 1 : Engine.Threads;
@@ -83,7 +76,6 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
             WorkerPool.For(mBlocks * _nParts, this, threads);
         }
         _a = _b = _c = null;
-        _bRowOff = null;
     }
 
     public void Execute(int task)
@@ -108,7 +100,7 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
                 for (int jr = from; jr < to; jr++)
                 {
                     int col0 = _jc + jr * NR;
-                    GemmPacking.PackB<TV, TO>(_b, _ldb, _bRowOff, _transB, col0, Math.Min(NR, _n - col0), pc, kc, slice + (long)jr * NR * kc);
+                    GemmPacking.PackB<TV, TO>(_b, _ldb, _transB, col0, Math.Min(NR, _n - col0), pc, kc, slice + (long)jr * NR * kc);
                 }
             }
         }

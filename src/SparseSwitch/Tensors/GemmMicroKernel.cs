@@ -17,6 +17,25 @@ internal interface IGemmVector<TV> where TV : struct
     static abstract TV MulAdd(TV a, TV b, TV c);
     static abstract TV Mul(TV a, TV b);
     static abstract TV Add(TV a, TV b);
+    /// <summary>The sum of the lanes (a fixed order for a given vector type).</summary>
+    static abstract float Sum(TV v);
+    /// <summary>[Σa, Σb, Σc, Σd]: four lane sums at once (halves folded, then pairwise adds; a
+    /// fixed order for a given vector type).</summary>
+    static abstract Vector128<float> Sum4(TV a, TV b, TV c, TV d);
+}
+
+/// <summary>Horizontal sums of four 128-bit vectors at once.</summary>
+internal static class Lanes
+{
+    /// <summary>[Σa, Σb, Σc, Σd] for four 4-lane vectors: ((a0 + a1) + (a2 + a3)) per vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d)
+    {
+        if (Sse3.IsSupported)
+            return Sse3.HorizontalAdd(Sse3.HorizontalAdd(a, b), Sse3.HorizontalAdd(c, d));
+        static float S(Vector128<float> v) => (v[0] + v[1]) + (v[2] + v[3]);
+        return Vector128.Create(S(a), S(b), S(c), S(d));
+    }
 }
 
 internal struct Gemm512 : IGemmVector<Vector512<float>>
@@ -29,6 +48,10 @@ internal struct Gemm512 : IGemmVector<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> MulAdd(Vector512<float> a, Vector512<float> b, Vector512<float> c) => Vector512.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d) =>
+        Gemm256.Sum4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
 }
 
 internal struct Gemm256 : IGemmVector<Vector256<float>>
@@ -41,6 +64,10 @@ internal struct Gemm256 : IGemmVector<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> MulAdd(Vector256<float> a, Vector256<float> b, Vector256<float> c) => Vector256.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d) =>
+        Lanes.Sum4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
 }
 
 internal struct Gemm128 : IGemmVector<Vector128<float>>
@@ -53,6 +80,9 @@ internal struct Gemm128 : IGemmVector<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> MulAdd(Vector128<float> a, Vector128<float> b, Vector128<float> c) => Vector128.FusedMultiplyAdd(a, b, c);
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> v) => Vector128.Sum(v);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d) => Lanes.Sum4(a, b, c, d);
 }
 
 /// <summary>

@@ -1,0 +1,289 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace SparseSwitch.Tensors;
+
+/// <summary>
+/// Products whose B operand is a set of rows read in place: row r of B is the contiguous run
+/// starting at b + off[r]. These are the products of a stride-1 convolution over a zero-padded
+/// image (implicit im2col; see <see cref="Nn.ShiftedRowsConv"/>), without packing B:
+/// <list type="bullet">
+/// <item><see cref="Product"/>: C[m × n] = A[m × k] · B[k × n], A pre-packed by <see cref="PackA"/>
+/// into MR-row panels. The micro-kernel is the GEMM's 8 × 3-vector tile, with its three B vectors
+/// loaded straight from the row at off[r] (unaligned) instead of from a packed panel.</item>
+/// <item><see cref="DotProduct"/>: C[m × k] (+)= D[m × n] · B[k × n]ᵀ, a long reduction over n
+/// (the weight gradient): 4 rows of D × 6 rows of B accumulate 24 vector partial sums along n.</item>
+/// </list>
+/// Both read whole vectors: <see cref="Product"/> computes n rounded up to its tile width (the
+/// caller provides slack), <see cref="DotProduct"/> runs a scalar tail. The order of the
+/// arithmetic is fixed, so results do not depend on threads or timing.
+/// </summary>
+public static unsafe class RowsKernels
+{
+    public const int MR = GemmMicroKernel.MR;
+
+    /// <summary>Columns per tile of <see cref="Product"/> (3 vectors).</summary>
+    public static int TileColumns => GemmMicroKernel.NV * Width;
+
+    private static int Width => Vector512.IsHardwareAccelerated ? Vector512<float>.Count
+        : Vector256.IsHardwareAccelerated ? Vector256<float>.Count : Vector128<float>.Count;
+
+    /// <summary>Floats <see cref="PackA"/> writes for an m × k matrix.</summary>
+    public static int PackedALength(int m, int k) => (m + MR - 1) / MR * MR * k;
+
+    /// <summary>packed[p][r][i] = A[p·MR + i, r] (zero for rows ≥ m); A is m × k with row stride lda.</summary>
+    public static void PackA(int m, int k, ReadOnlySpan<float> a, int lda, Span<float> packed)
+    {
+        if (m < 0 || k < 0 || lda < k) throw new ArgumentException("RowsKernels.PackA: bad sizes.");
+        if (m > 0 && a.Length < (long)(m - 1) * lda + k) throw new ArgumentException("RowsKernels.PackA: A too short.");
+        if (packed.Length < PackedALength(m, k)) throw new ArgumentException("RowsKernels.PackA: packed buffer too short.");
+        int panels = (m + MR - 1) / MR;
+        for (int p = 0; p < panels; p++)
+        {
+            var dst = packed.Slice(p * MR * k, MR * k);
+            for (int i = 0; i < MR; i++)
+            {
+                int row = p * MR + i;
+                if (row < m)
+                {
+                    var src = a.Slice(row * lda, k);
+                    for (int r = 0; r < k; r++) dst[r * MR + i] = src[r];
+                }
+                else
+                    for (int r = 0; r < k; r++) dst[r * MR + i] = 0f;
+            }
+        }
+    }
+
+    /// <summary>
+    /// C[i, q] = Σ_r A[i, r] · b[off[r] + q] for i &lt; m rounded up to MR and q &lt; n rounded up to
+    /// <see cref="TileColumns"/>: c needs that many rows (stride ldc ≥ the rounded n) and b must be
+    /// readable up to max(off) + rounded n. Rows of C past m come out zero (A's padding).
+    /// </summary>
+    public static void Product(int m, int n, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> b,
+        ReadOnlySpan<nint> off, Span<float> c, int ldc)
+    {
+        if (m <= 0 || n <= 0) return;
+        int nr = TileColumns, nR = (n + nr - 1) / nr * nr, mR = (m + MR - 1) / MR * MR;
+        if (packedA.Length < PackedALength(m, k) || off.Length < k || ldc < nR || c.Length < (long)(mR - 1) * ldc + nR)
+            throw new ArgumentException("RowsKernels.Product: buffer sizes do not match m, n, k.");
+        for (int r = 0; r < k; r++)
+            if (off[r] < 0 || off[r] + nR > b.Length)
+                throw new ArgumentException($"RowsKernels.Product: row {r} at {off[r]} (+{nR}) is outside B (length {b.Length}).");
+        if (Engine.MatmulPrecision == MatmulPrecision.Highest)
+        {
+            ProductReference(m, nR, k, packedA, b, off, c, ldc);
+            return;
+        }
+        fixed (float* pa = packedA, pb = b, pc = c)
+        fixed (nint* po = off)
+        {
+            if (Vector512.IsHardwareAccelerated) ProductCore<Vector512<float>, Gemm512>(m, nR, k, pa, pb, po, pc, ldc);
+            else if (Vector256.IsHardwareAccelerated) ProductCore<Vector256<float>, Gemm256>(m, nR, k, pa, pb, po, pc, ldc);
+            else ProductCore<Vector128<float>, Gemm128>(m, nR, k, pa, pb, po, pc, ldc);
+        }
+    }
+
+    /// <summary><see cref="Product"/> accumulated in double (MatmulPrecision.Highest, and the
+    /// tests' oracle): same inputs, same outputs, all nR columns.</summary>
+    internal static void ProductReference(int m, int nR, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> b,
+        ReadOnlySpan<nint> off, Span<float> c, int ldc)
+    {
+        int mR = (m + MR - 1) / MR * MR;
+        for (int i = 0; i < mR; i++)
+        {
+            int p = i / MR, lane = i % MR;
+            for (int q = 0; q < nR; q++)
+            {
+                double s = 0;
+                for (int r = 0; r < k; r++) s += (double)packedA[(p * k + r) * MR + lane] * b[(int)off[r] + q];
+                c[i * ldc + q] = (float)s;
+            }
+        }
+    }
+
+    /// <summary><see cref="DotProduct"/> accumulated in double.</summary>
+    internal static void DotReference(int m, int k, int n, ReadOnlySpan<float> d, int ldd, ReadOnlySpan<float> b,
+        ReadOnlySpan<nint> off, float beta, Span<float> c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+        for (int r = 0; r < k; r++)
+        {
+            double s = 0;
+            for (int q = 0; q < n; q++) s += (double)d[i * ldd + q] * b[(int)off[r] + q];
+            c[i * ldc + r] = beta == 0f ? (float)s : (float)(c[i * ldc + r] + s);
+        }
+    }
+
+    private static void ProductCore<TV, TO>(int m, int nR, int k, float* pa, float* pb, nint* off, float* pc, nint ldc)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        int nr = GemmMicroKernel.NV * TO.Width, panels = (m + MR - 1) / MR;
+        for (int q0 = 0; q0 < nR; q0 += nr)
+            for (int p = 0; p < panels; p++)
+                Tile<TV, TO>(k, pa + (long)p * MR * k, pb + q0, off, pc + (long)p * MR * ldc + q0, ldc);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile<TV, TO>(int k, float* ap, float* b, nint* off, float* c, nint ldc)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        nint w = TO.Width;
+        TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero;
+        TV c10 = TO.Zero, c11 = TO.Zero, c12 = TO.Zero;
+        TV c20 = TO.Zero, c21 = TO.Zero, c22 = TO.Zero;
+        TV c30 = TO.Zero, c31 = TO.Zero, c32 = TO.Zero;
+        TV c40 = TO.Zero, c41 = TO.Zero, c42 = TO.Zero;
+        TV c50 = TO.Zero, c51 = TO.Zero, c52 = TO.Zero;
+        TV c60 = TO.Zero, c61 = TO.Zero, c62 = TO.Zero;
+        TV c70 = TO.Zero, c71 = TO.Zero, c72 = TO.Zero;
+        for (int r = 0; r < k; r++)
+        {
+            float* bp = b + off[r];
+            TV b0 = TO.Load(ref bp[0]);
+            TV b1 = TO.Load(ref bp[w]);
+            TV b2 = TO.Load(ref bp[2 * w]);
+            TV a;
+            a = TO.Broadcast(ap[0]); c00 = TO.MulAdd(a, b0, c00); c01 = TO.MulAdd(a, b1, c01); c02 = TO.MulAdd(a, b2, c02);
+            a = TO.Broadcast(ap[1]); c10 = TO.MulAdd(a, b0, c10); c11 = TO.MulAdd(a, b1, c11); c12 = TO.MulAdd(a, b2, c12);
+            a = TO.Broadcast(ap[2]); c20 = TO.MulAdd(a, b0, c20); c21 = TO.MulAdd(a, b1, c21); c22 = TO.MulAdd(a, b2, c22);
+            a = TO.Broadcast(ap[3]); c30 = TO.MulAdd(a, b0, c30); c31 = TO.MulAdd(a, b1, c31); c32 = TO.MulAdd(a, b2, c32);
+            a = TO.Broadcast(ap[4]); c40 = TO.MulAdd(a, b0, c40); c41 = TO.MulAdd(a, b1, c41); c42 = TO.MulAdd(a, b2, c42);
+            a = TO.Broadcast(ap[5]); c50 = TO.MulAdd(a, b0, c50); c51 = TO.MulAdd(a, b1, c51); c52 = TO.MulAdd(a, b2, c52);
+            a = TO.Broadcast(ap[6]); c60 = TO.MulAdd(a, b0, c60); c61 = TO.MulAdd(a, b1, c61); c62 = TO.MulAdd(a, b2, c62);
+            a = TO.Broadcast(ap[7]); c70 = TO.MulAdd(a, b0, c70); c71 = TO.MulAdd(a, b1, c71); c72 = TO.MulAdd(a, b2, c72);
+            ap += MR;
+        }
+        Store3<TV, TO>(c, w, c00, c01, c02); c += ldc;
+        Store3<TV, TO>(c, w, c10, c11, c12); c += ldc;
+        Store3<TV, TO>(c, w, c20, c21, c22); c += ldc;
+        Store3<TV, TO>(c, w, c30, c31, c32); c += ldc;
+        Store3<TV, TO>(c, w, c40, c41, c42); c += ldc;
+        Store3<TV, TO>(c, w, c50, c51, c52); c += ldc;
+        Store3<TV, TO>(c, w, c60, c61, c62); c += ldc;
+        Store3<TV, TO>(c, w, c70, c71, c72);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store3<TV, TO>(float* c, nint w, TV x0, TV x1, TV x2)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        TO.Store(ref c[0], x0);
+        TO.Store(ref c[w], x1);
+        TO.Store(ref c[2 * w], x2);
+    }
+
+    /// <summary>
+    /// C[i, r] = beta·C[i, r] + Σ_{q &lt; n} d[i·ldd + q] · b[off[r] + q] for i &lt; m, r &lt; k (C has
+    /// row stride ldc; beta is 0 or 1, and 0 does not read C).
+    /// </summary>
+    public static void DotProduct(int m, int k, int n, ReadOnlySpan<float> d, int ldd, ReadOnlySpan<float> b,
+        ReadOnlySpan<nint> off, float beta, Span<float> c, int ldc)
+    {
+        if (m <= 0 || k <= 0) return;
+        if (n < 0 || ldd < n || ldc < k || off.Length < k || d.Length < (long)(m - 1) * ldd + n || c.Length < (long)(m - 1) * ldc + k)
+            throw new ArgumentException("RowsKernels.DotProduct: buffer sizes do not match m, k, n.");
+        for (int r = 0; r < k; r++)
+            if (off[r] < 0 || off[r] + n > b.Length)
+                throw new ArgumentException($"RowsKernels.DotProduct: row {r} at {off[r]} (+{n}) is outside B (length {b.Length}).");
+        if (Engine.MatmulPrecision == MatmulPrecision.Highest)
+        {
+            DotReference(m, k, n, d, ldd, b, off, beta, c, ldc);
+            return;
+        }
+        fixed (float* pd = d, pb = b, pc = c)
+        fixed (nint* po = off)
+        {
+            if (Vector512.IsHardwareAccelerated) DotCore<Vector512<float>, Gemm512>(m, k, n, pd, ldd, pb, po, beta, pc, ldc);
+            else if (Vector256.IsHardwareAccelerated) DotCore<Vector256<float>, Gemm256>(m, k, n, pd, ldd, pb, po, beta, pc, ldc);
+            else DotCore<Vector128<float>, Gemm128>(m, k, n, pd, ldd, pb, po, beta, pc, ldc);
+        }
+    }
+
+    private const int DM = 4, DK = 6;
+
+    private static void DotCore<TV, TO>(int m, int k, int n, float* d, nint ldd, float* b, nint* off, float beta, float* c, nint ldc)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        float* sums = stackalloc float[DM * DK];
+        int nv = n / TO.Width * TO.Width;
+        for (int i0 = 0; i0 < m; i0 += DM)
+        {
+            int mi = Math.Min(DM, m - i0);
+            for (int r0 = 0; r0 < k; r0 += DK)
+            {
+                int kr = Math.Min(DK, k - r0);
+                if (mi == DM && kr == DK) DotBlock<TV, TO>(nv, d + i0 * ldd, ldd, b, off + r0, sums);
+                else DotSmall<TV, TO>(mi, kr, nv, d + i0 * ldd, ldd, b, off + r0, sums);
+                for (int i = 0; i < mi; i++)
+                {
+                    float* di = d + (i0 + i) * ldd;
+                    for (int r = 0; r < kr; r++)
+                    {
+                        float s = sums[i * DK + r];
+                        float* br = b + off[r0 + r];
+                        for (int q = nv; q < n; q++) s += di[q] * br[q];
+                        float* cc = c + (i0 + i) * ldc + r0 + r;
+                        *cc = beta == 0f ? s : *cc + s;
+                    }
+                }
+            }
+        }
+    }
+
+    /// <summary>sums[i·DK + r] = Σ_{q &lt; nv} d[i·ldd + q]·b[off[r] + q] for a full 4 × 6 block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void DotBlock<TV, TO>(int nv, float* d, nint ldd, float* b, nint* off, float* sums)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        float* d0 = d, d1 = d + ldd, d2 = d + 2 * ldd, d3 = d + 3 * ldd;
+        float* b0 = b + off[0], b1 = b + off[1], b2 = b + off[2], b3 = b + off[3], b4 = b + off[4], b5 = b + off[5];
+        TV s00 = TO.Zero, s01 = TO.Zero, s02 = TO.Zero, s03 = TO.Zero, s04 = TO.Zero, s05 = TO.Zero;
+        TV s10 = TO.Zero, s11 = TO.Zero, s12 = TO.Zero, s13 = TO.Zero, s14 = TO.Zero, s15 = TO.Zero;
+        TV s20 = TO.Zero, s21 = TO.Zero, s22 = TO.Zero, s23 = TO.Zero, s24 = TO.Zero, s25 = TO.Zero;
+        TV s30 = TO.Zero, s31 = TO.Zero, s32 = TO.Zero, s33 = TO.Zero, s34 = TO.Zero, s35 = TO.Zero;
+        int w = TO.Width;
+        for (int q = 0; q < nv; q += w)
+        {
+            TV x0 = TO.Load(ref d0[q]), x1 = TO.Load(ref d1[q]), x2 = TO.Load(ref d2[q]), x3 = TO.Load(ref d3[q]);
+            TV t;
+            t = TO.Load(ref b0[q]); s00 = TO.MulAdd(x0, t, s00); s10 = TO.MulAdd(x1, t, s10); s20 = TO.MulAdd(x2, t, s20); s30 = TO.MulAdd(x3, t, s30);
+            t = TO.Load(ref b1[q]); s01 = TO.MulAdd(x0, t, s01); s11 = TO.MulAdd(x1, t, s11); s21 = TO.MulAdd(x2, t, s21); s31 = TO.MulAdd(x3, t, s31);
+            t = TO.Load(ref b2[q]); s02 = TO.MulAdd(x0, t, s02); s12 = TO.MulAdd(x1, t, s12); s22 = TO.MulAdd(x2, t, s22); s32 = TO.MulAdd(x3, t, s32);
+            t = TO.Load(ref b3[q]); s03 = TO.MulAdd(x0, t, s03); s13 = TO.MulAdd(x1, t, s13); s23 = TO.MulAdd(x2, t, s23); s33 = TO.MulAdd(x3, t, s33);
+            t = TO.Load(ref b4[q]); s04 = TO.MulAdd(x0, t, s04); s14 = TO.MulAdd(x1, t, s14); s24 = TO.MulAdd(x2, t, s24); s34 = TO.MulAdd(x3, t, s34);
+            t = TO.Load(ref b5[q]); s05 = TO.MulAdd(x0, t, s05); s15 = TO.MulAdd(x1, t, s15); s25 = TO.MulAdd(x2, t, s25); s35 = TO.MulAdd(x3, t, s35);
+        }
+        // Column r of the block: rows 0–3 summed together.
+        Store4(sums, 0, TO.Sum4(s00, s10, s20, s30));
+        Store4(sums, 1, TO.Sum4(s01, s11, s21, s31));
+        Store4(sums, 2, TO.Sum4(s02, s12, s22, s32));
+        Store4(sums, 3, TO.Sum4(s03, s13, s23, s33));
+        Store4(sums, 4, TO.Sum4(s04, s14, s24, s34));
+        Store4(sums, 5, TO.Sum4(s05, s15, s25, s35));
+    }
+
+    /// <summary>sums[i·DK + r] = v[i] for i &lt; 4.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store4(float* sums, int r, Vector128<float> v)
+    {
+        sums[r] = v.GetElement(0);
+        sums[DK + r] = v.GetElement(1);
+        sums[2 * DK + r] = v.GetElement(2);
+        sums[3 * DK + r] = v.GetElement(3);
+    }
+
+    /// <summary>A partial block (mi ≤ 4 rows, kr ≤ 6 rows of B): one vector sum per pair.</summary>
+    private static void DotSmall<TV, TO>(int mi, int kr, int nv, float* d, nint ldd, float* b, nint* off, float* sums)
+        where TV : struct where TO : struct, IGemmVector<TV>
+    {
+        for (int i = 0; i < mi; i++)
+        for (int r = 0; r < kr; r++)
+        {
+            float* di = d + i * ldd, br = b + off[r];
+            TV s = TO.Zero;
+            for (int q = 0; q < nv; q += TO.Width) s = TO.MulAdd(TO.Load(ref di[q]), TO.Load(ref br[q]), s);
+            sums[i * DK + r] = TO.Sum(s);
+        }
+    }
+}
