@@ -47,6 +47,10 @@ public sealed class Conv2d : Module
     // Stride-1 "same" convolutions (ShiftedRowsConv): per-chunk padded x and dy, row offsets, flipped W.
     private bool _shifted;
     private ShiftedRowsConv.Layout _layout;
+    // The forward keeps every image group's padded x (one slot per group of a chunk), so the
+    // backward reads them instead of padding x again; valid for the (batch, chunks) it was made for.
+    private bool _padsValid;
+    private int _padsBatch, _padsChunks;
     private Tensor?[] _pad = [];
     private Tensor?[] _dyPad = [];
     private nint[] _offX = [], _offDy = [];
@@ -109,11 +113,13 @@ public sealed class Conv2d : Module
         _wUsed = EffectiveWeight.Compute(Weight, ref _wEff);
         int b = x.Dim(0);
         Buffers.Ensure(ref _y, b, OutChannels, geo.OH, geo.OW);
+        _padsValid = false;
         PrepareChunks(b, false);
         if (_shifted)
             RowsKernels.PackA(OutChannels, _geo.ColRows, _wUsed.Span, _geo.ColRows,
                 Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(OutChannels, _geo.ColRows)).Span);
         _forward.Run(b);
+        if (_shifted) (_padsValid, _padsBatch, _padsChunks) = (true, b, _chunks);
         return _y!;
     }
 
@@ -181,7 +187,7 @@ public sealed class Conv2d : Module
         for (int c = 0; c < _chunks; c++)
         {
             // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
-            Buffers.Ensure(ref _pad[c], nbMax, l.BufferLength(InChannels));
+            Buffers.Ensure(ref _pad[c], (maxChunk + nbMax - 1) / nbMax, l.BufferLength(InChannels));
             if (backward) Buffers.Ensure(ref _dyPad[c], nbMax, l.BufferLength(OutChannels));
             Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
         }
@@ -197,12 +203,14 @@ public sealed class Conv2d : Module
         var pad = _pad[chunk]!.Span;
         var stage = _stage[chunk]!.Span;
         var bias = Bias is null ? default : Bias.Data.Span;
+        int slot = l.BufferLength(InChannels);
         for (int n0 = start; n0 < end; n0 += nbMax)
         {
             int nb = Math.Min(nbMax, end - n0);
-            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, l, pad);
+            var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
+            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, l, padX);
             // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
-            RowsKernels.Product(OutChannels, l.Cols(nb), kk, _wPacked!.Span, pad, _offX, stage, ldq);
+            RowsKernels.Product(OutChannels, l.Cols(nb), kk, _wPacked!.Span, padX, _offX, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, OutChannels, l, bias, _y!.Span.Slice(n0 * outLen, nb * outLen));
         }
     }
@@ -219,15 +227,18 @@ public sealed class Conv2d : Module
         var dyPad = _dyPad[chunk]!.Span;
         var stage = _stage[chunk]!.Span;
         var dw = _dwPart[chunk]!.Span;
+        int slot = l.BufferLength(InChannels);
+        bool reusePads = _padsValid && _padsBatch == _x.Dim(0) && _padsChunks == _chunks;
         for (int n0 = start; n0 < end; n0 += nbMax)
         {
             int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
             float beta = n0 == start ? 0f : 1f;
             var dyImages = _dy.Span.Slice(n0 * outLen, nb * outLen);
-            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, l, pad);
+            var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
+            if (!reusePads) ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, l, padX);
             ShiftedRowsConv.Pad(dyImages, nb, OutChannels, l, dyPad);
             // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
-            RowsKernels.DotProduct(OutChannels, kk, cols, dyPad[l.Origin..], s, pad, _offX, beta, dw, kk);
+            RowsKernels.DotProduct(OutChannels, kk, cols, dyPad[l.Origin..], s, padX, _offX, beta, dw, kk);
             // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
             RowsKernels.Product(InChannels, cols, kkOut, _wFlip!.Span, dyPad, _offDy, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, InChannels, l, default, _dx!.Span.Slice(n0 * inLen, nb * inLen));

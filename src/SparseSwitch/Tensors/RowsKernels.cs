@@ -273,17 +273,27 @@ public static unsafe class RowsKernels
         sums[3 * DK + r] = v.GetElement(3);
     }
 
-    /// <summary>A partial block (mi ≤ 4 rows, kr ≤ 6 rows of B): one vector sum per pair.</summary>
+    /// <summary>A partial block (mi ≤ 4 rows, kr ≤ 6 rows of B): one sum per pair, kept in four
+    /// interleaved partial vectors so that the additions do not wait on each other.</summary>
     private static void DotSmall<TV, TO>(int mi, int kr, int nv, float* d, nint ldd, float* b, nint* off, float* sums)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
+        int w = TO.Width, n4 = nv / (4 * w) * (4 * w);
         for (int i = 0; i < mi; i++)
         for (int r = 0; r < kr; r++)
         {
             float* di = d + i * ldd, br = b + off[r];
-            TV s = TO.Zero;
-            for (int q = 0; q < nv; q += TO.Width) s = TO.MulAdd(TO.Load(ref di[q]), TO.Load(ref br[q]), s);
-            sums[i * DK + r] = TO.Sum(s);
+            TV s0 = TO.Zero, s1 = TO.Zero, s2 = TO.Zero, s3 = TO.Zero;
+            int q = 0;
+            for (; q < n4; q += 4 * w)
+            {
+                s0 = TO.MulAdd(TO.Load(ref di[q]), TO.Load(ref br[q]), s0);
+                s1 = TO.MulAdd(TO.Load(ref di[q + w]), TO.Load(ref br[q + w]), s1);
+                s2 = TO.MulAdd(TO.Load(ref di[q + 2 * w]), TO.Load(ref br[q + 2 * w]), s2);
+                s3 = TO.MulAdd(TO.Load(ref di[q + 3 * w]), TO.Load(ref br[q + 3 * w]), s3);
+            }
+            for (; q < nv; q += w) s0 = TO.MulAdd(TO.Load(ref di[q]), TO.Load(ref br[q]), s0);
+            sums[i * DK + r] = TO.Sum(TO.Add(TO.Add(s0, s1), TO.Add(s2, s3)));
         }
     }
 }
