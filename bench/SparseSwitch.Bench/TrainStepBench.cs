@@ -115,10 +115,12 @@ public static class TrainStepBench
                 var theirs = peers.Select(_ => new double[rounds]).ToArray();
                 for (int r = 0; r < rounds; r++)
                 {
-                    // Alternate who goes first so neither side always runs right after the other.
-                    if (r % 2 == 0) ours[r] = Time(step.Run, reps) / reps;
-                    for (int p = 0; p < peers.Count; p++) theirs[p][r] = peers[p].Run(name, peerReps[p]) / peerReps[p];
-                    if (r % 2 == 1) ours[r] = Time(step.Run, reps) / reps;
+                    // Alternate who goes first so neither side always runs right after the other;
+                    // every sample starts after a pause (Settle), so the other side's threads have
+                    // gone to sleep (OpenMP workers spin for a while after a parallel region).
+                    if (r % 2 == 0) { Settle(); ours[r] = Time(step.Run, reps) / reps; }
+                    for (int p = 0; p < peers.Count; p++) { Settle(); theirs[p][r] = peers[p].Run(name, peerReps[p]) / peerReps[p]; }
+                    if (r % 2 == 1) { Settle(); ours[r] = Time(step.Run, reps) / reps; }
                 }
                 long bytes = step.AllocatedBytesPerStep(quick ? 3 : 10);
                 double oursIps = batch / Median(ours);
@@ -148,6 +150,11 @@ public static class TrainStepBench
         if (json is not null) File.AppendAllLines(json, lines);
         return 0;
     }
+
+    /// <summary>A pause before each sample, the same for both sides: longer than OpenMP's spin-wait
+    /// after a parallel region and our pool's, so one side's idle threads do not run during the
+    /// other's sample.</summary>
+    private static void Settle() => Thread.Sleep(100);
 
     private static double Time(Action run, int reps)
     {

@@ -22,12 +22,21 @@ internal interface IGemmVector<TV> where TV : struct
     /// <summary>[Σa, Σb, Σc, Σd]: four lane sums at once (halves folded, then pairwise adds; a
     /// fixed order for a given vector type).</summary>
     static abstract Vector128<float> Sum4(TV a, TV b, TV c, TV d);
+    /// <summary>The first <paramref name="count"/> (&lt; Width) floats at p, zeros in the other
+    /// lanes; nothing past p + count is read.</summary>
+    static abstract unsafe TV LoadPartial(float* p, int count);
 }
 
 /// <summary>Horizontal sums of four 128-bit vectors at once.</summary>
 internal static class Lanes
 {
     /// <summary>[Σa, Σb, Σc, Σd] for four 4-lane vectors: ((a0 + a1) + (a2 + a3)) per vector.</summary>
+    public static unsafe Vector128<float> LoadPartial(float* p, int count)
+    {
+        float* tmp = stackalloc float[4];
+        for (int i = 0; i < 4; i++) tmp[i] = i < count ? p[i] : 0f;
+        return Vector128.Load(tmp);
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d)
     {
@@ -49,6 +58,8 @@ internal struct Gemm512 : IGemmVector<Vector512<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Mul(Vector512<float> a, Vector512<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector512<float> Add(Vector512<float> a, Vector512<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector512<float> v) => Vector512.Sum(v);
+    public static unsafe Vector512<float> LoadPartial(float* p, int count) =>
+        Avx512F.MaskLoad(p, Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(count)).AsSingle(), Vector512<float>.Zero);
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Sum4(Vector512<float> a, Vector512<float> b, Vector512<float> c, Vector512<float> d) =>
         Gemm256.Sum4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
@@ -65,6 +76,12 @@ internal struct Gemm256 : IGemmVector<Vector256<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Mul(Vector256<float> a, Vector256<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector256<float> Add(Vector256<float> a, Vector256<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector256<float> v) => Vector256.Sum(v);
+    public static unsafe Vector256<float> LoadPartial(float* p, int count)
+    {
+        float* tmp = stackalloc float[8];
+        for (int i = 0; i < 8; i++) tmp[i] = i < count ? p[i] : 0f;
+        return Vector256.Load(tmp);
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Sum4(Vector256<float> a, Vector256<float> b, Vector256<float> c, Vector256<float> d) =>
         Lanes.Sum4(a.GetLower() + a.GetUpper(), b.GetLower() + b.GetUpper(), c.GetLower() + c.GetUpper(), d.GetLower() + d.GetUpper());
@@ -81,6 +98,12 @@ internal struct Gemm128 : IGemmVector<Vector128<float>>
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Mul(Vector128<float> a, Vector128<float> b) => a * b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static Vector128<float> Add(Vector128<float> a, Vector128<float> b) => a + b;
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public static float Sum(Vector128<float> v) => Vector128.Sum(v);
+    public static unsafe Vector128<float> LoadPartial(float* p, int count)
+    {
+        float* tmp = stackalloc float[4];
+        for (int i = 0; i < 4; i++) tmp[i] = i < count ? p[i] : 0f;
+        return Vector128.Load(tmp);
+    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d) => Lanes.Sum4(a, b, c, d);
 }

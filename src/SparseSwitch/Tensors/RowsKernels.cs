@@ -206,34 +206,28 @@ public static unsafe class RowsKernels
         where TV : struct where TO : struct, IGemmVector<TV>
     {
         float* sums = stackalloc float[DM * DK];
-        int nv = n / TO.Width * TO.Width;
         for (int i0 = 0; i0 < m; i0 += DM)
         {
             int mi = Math.Min(DM, m - i0);
             for (int r0 = 0; r0 < k; r0 += DK)
             {
                 int kr = Math.Min(DK, k - r0);
-                if (mi == DM && kr == DK) DotBlock<TV, TO>(nv, d + i0 * ldd, ldd, b, off + r0, sums);
-                else DotSmall<TV, TO>(mi, kr, nv, d + i0 * ldd, ldd, b, off + r0, sums);
+                if (mi == DM && kr == DK) DotBlock<TV, TO>(n, d + i0 * ldd, ldd, b, off + r0, sums);
+                else DotSmall<TV, TO>(mi, kr, n, d + i0 * ldd, ldd, b, off + r0, sums);
                 for (int i = 0; i < mi; i++)
-                {
-                    float* di = d + (i0 + i) * ldd;
                     for (int r = 0; r < kr; r++)
                     {
-                        float s = sums[i * DK + r];
-                        float* br = b + off[r0 + r];
-                        for (int q = nv; q < n; q++) s += di[q] * br[q];
                         float* cc = c + (i0 + i) * ldc + r0 + r;
-                        *cc = beta == 0f ? s : *cc + s;
+                        *cc = beta == 0f ? sums[i * DK + r] : *cc + sums[i * DK + r];
                     }
-                }
             }
         }
     }
 
-    /// <summary>sums[i·DK + r] = Σ_{q &lt; nv} d[i·ldd + q]·b[off[r] + q] for a full 4 × 6 block.</summary>
+    /// <summary>sums[i·DK + r] = Σ_{q &lt; n} d[i·ldd + q]·b[off[r] + q] for a full 4 × 6 block; the
+    /// last partial vector is loaded masked.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotBlock<TV, TO>(int nv, float* d, nint ldd, float* b, nint* off, float* sums)
+    private static void DotBlock<TV, TO>(int n, float* d, nint ldd, float* b, nint* off, float* sums)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
         float* d0 = d, d1 = d + ldd, d2 = d + 2 * ldd, d3 = d + 3 * ldd;
@@ -242,7 +236,7 @@ public static unsafe class RowsKernels
         TV s10 = TO.Zero, s11 = TO.Zero, s12 = TO.Zero, s13 = TO.Zero, s14 = TO.Zero, s15 = TO.Zero;
         TV s20 = TO.Zero, s21 = TO.Zero, s22 = TO.Zero, s23 = TO.Zero, s24 = TO.Zero, s25 = TO.Zero;
         TV s30 = TO.Zero, s31 = TO.Zero, s32 = TO.Zero, s33 = TO.Zero, s34 = TO.Zero, s35 = TO.Zero;
-        int w = TO.Width;
+        int w = TO.Width, nv = n / w * w;
         for (int q = 0; q < nv; q += w)
         {
             TV x0 = TO.Load(ref d0[q]), x1 = TO.Load(ref d1[q]), x2 = TO.Load(ref d2[q]), x3 = TO.Load(ref d3[q]);
@@ -253,6 +247,20 @@ public static unsafe class RowsKernels
             t = TO.Load(ref b3[q]); s03 = TO.MulAdd(x0, t, s03); s13 = TO.MulAdd(x1, t, s13); s23 = TO.MulAdd(x2, t, s23); s33 = TO.MulAdd(x3, t, s33);
             t = TO.Load(ref b4[q]); s04 = TO.MulAdd(x0, t, s04); s14 = TO.MulAdd(x1, t, s14); s24 = TO.MulAdd(x2, t, s24); s34 = TO.MulAdd(x3, t, s34);
             t = TO.Load(ref b5[q]); s05 = TO.MulAdd(x0, t, s05); s15 = TO.MulAdd(x1, t, s15); s25 = TO.MulAdd(x2, t, s25); s35 = TO.MulAdd(x3, t, s35);
+        }
+        if (nv < n)
+        {
+            // The tail as one masked step: lanes past n are zero in d and in b, so nothing past
+            // the rows counts.
+            int rest = n - nv;
+            TV x0 = TO.LoadPartial(d0 + nv, rest), x1 = TO.LoadPartial(d1 + nv, rest), x2 = TO.LoadPartial(d2 + nv, rest), x3 = TO.LoadPartial(d3 + nv, rest);
+            TV t;
+            t = TO.LoadPartial(b0 + nv, rest); s00 = TO.MulAdd(x0, t, s00); s10 = TO.MulAdd(x1, t, s10); s20 = TO.MulAdd(x2, t, s20); s30 = TO.MulAdd(x3, t, s30);
+            t = TO.LoadPartial(b1 + nv, rest); s01 = TO.MulAdd(x0, t, s01); s11 = TO.MulAdd(x1, t, s11); s21 = TO.MulAdd(x2, t, s21); s31 = TO.MulAdd(x3, t, s31);
+            t = TO.LoadPartial(b2 + nv, rest); s02 = TO.MulAdd(x0, t, s02); s12 = TO.MulAdd(x1, t, s12); s22 = TO.MulAdd(x2, t, s22); s32 = TO.MulAdd(x3, t, s32);
+            t = TO.LoadPartial(b3 + nv, rest); s03 = TO.MulAdd(x0, t, s03); s13 = TO.MulAdd(x1, t, s13); s23 = TO.MulAdd(x2, t, s23); s33 = TO.MulAdd(x3, t, s33);
+            t = TO.LoadPartial(b4 + nv, rest); s04 = TO.MulAdd(x0, t, s04); s14 = TO.MulAdd(x1, t, s14); s24 = TO.MulAdd(x2, t, s24); s34 = TO.MulAdd(x3, t, s34);
+            t = TO.LoadPartial(b5 + nv, rest); s05 = TO.MulAdd(x0, t, s05); s15 = TO.MulAdd(x1, t, s15); s25 = TO.MulAdd(x2, t, s25); s35 = TO.MulAdd(x3, t, s35);
         }
         // Column r of the block: rows 0–3 summed together.
         Store4(sums, 0, TO.Sum4(s00, s10, s20, s30));
@@ -275,10 +283,10 @@ public static unsafe class RowsKernels
 
     /// <summary>A partial block (mi ≤ 4 rows, kr ≤ 6 rows of B): one sum per pair, kept in four
     /// interleaved partial vectors so that the additions do not wait on each other.</summary>
-    private static void DotSmall<TV, TO>(int mi, int kr, int nv, float* d, nint ldd, float* b, nint* off, float* sums)
+    private static void DotSmall<TV, TO>(int mi, int kr, int n, float* d, nint ldd, float* b, nint* off, float* sums)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
-        int w = TO.Width, n4 = nv / (4 * w) * (4 * w);
+        int w = TO.Width, nv = n / w * w, n4 = nv / (4 * w) * (4 * w);
         for (int i = 0; i < mi; i++)
         for (int r = 0; r < kr; r++)
         {
@@ -293,6 +301,7 @@ public static unsafe class RowsKernels
                 s3 = TO.MulAdd(TO.Load(ref di[q + 3 * w]), TO.Load(ref br[q + 3 * w]), s3);
             }
             for (; q < nv; q += w) s0 = TO.MulAdd(TO.Load(ref di[q]), TO.Load(ref br[q]), s0);
+            if (nv < n) s1 = TO.MulAdd(TO.LoadPartial(di + nv, n - nv), TO.LoadPartial(br + nv, n - nv), s1);
             sums[i * DK + r] = TO.Sum(TO.Add(TO.Add(s0, s1), TO.Add(s2, s3)));
         }
     }
