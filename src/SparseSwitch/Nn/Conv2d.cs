@@ -50,6 +50,9 @@ public sealed class Conv2d : Module
     // The forward keeps every image group's padded x (one slot per group of a chunk), so the
     // backward reads them instead of padding x again; valid for the (batch, chunks) it was made for.
     private bool _padsValid;
+    // Stride-2 1×1 / 3×3 convolutions on even planes: phase planes read in place (StridedRowsConv).
+    private bool _strided;
+    private StridedRowsConv? _stridedPath;
     private int _padsBatch, _padsChunks;
     private Tensor?[] _pad = [];
     private Tensor?[] _dyPad = [];
@@ -120,6 +123,7 @@ public sealed class Conv2d : Module
                 Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(OutChannels, _geo.ColRows)).Span);
         _forward.Run(b);
         if (_shifted) (_padsValid, _padsBatch, _padsChunks) = (true, b, _chunks);
+        if (_strided) _stridedPath!.ForwardDone();
         return _y!;
     }
 
@@ -134,6 +138,10 @@ public sealed class Conv2d : Module
     /// <summary>Target GEMM width (columns) when batching images of small output size; 512
     /// measured best on ResNet-20 shapes (256 leaves the 16×16 stage unbatched, 1024 was slower).</summary>
     public const int MinGemmColumns = 512;
+
+    /// <summary>Which implementation the last forward or backward used: "shifted rows" (stride-1
+    /// same convolutions), "phase planes" (stride 2), "depthwise" or "im2col".</summary>
+    public string Path => _shifted ? "shifted rows" : _strided ? "phase planes" : IsDepthwise ? "depthwise" : "im2col";
 
     private void PrepareChunks(int b, bool backward)
     {
@@ -150,7 +158,14 @@ public sealed class Conv2d : Module
         int maxChunk = (b + _chunks - 1) / _chunks;
         _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo) && _geo.ColCols >= ShiftedRowsMinPlane
                    && Math.Min(InChannels, OutChannels) >= ShiftedRowsMinChannels;
+        _strided = false;
         if (_shifted) { PrepareShifted(maxChunk, backward); return; }
+        _strided = UseShiftedRows && Groups == 1 && StridedRowsConv.Applies(_geo);
+        if (_strided)
+        {
+            (_stridedPath ??= new StridedRowsConv(InChannels, OutChannels, KernelH, KernelW)).Prepare(_geo, b, _chunks, maxChunk, backward, _wUsed.Span);
+            return;
+        }
         int nb = Math.Min(ImagesPerGemm, maxChunk);
         for (int c = 0; c < _chunks; c++)
         {
@@ -256,9 +271,28 @@ public sealed class Conv2d : Module
         }
     }
 
+    /// <summary>db[o] = Σ over the chunk's images and pixels of dy[n, o] (this chunk's part).</summary>
+    private void BiasGradient(int chunk, int start, int end)
+    {
+        int p = _geo.ColCols;
+        var db = _dbPart[chunk]!.Span;
+        var dys = _dy.Span;
+        for (int o = 0; o < OutChannels; o++)
+        {
+            float sum = 0f;
+            for (int n = start; n < end; n++) sum += TensorPrimitives.Sum(dys.Slice((n * OutChannels + o) * p, p));
+            db[o] = sum;
+        }
+    }
+
     private void ForwardChunk(int chunk, int start, int end)
     {
         if (_shifted) { ForwardShifted(chunk, start, end); return; }
+        if (_strided)
+        {
+            _stridedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span);
+            return;
+        }
         var g = _geo;
         if (IsDepthwise)
         {
@@ -344,6 +378,12 @@ public sealed class Conv2d : Module
     private void BackwardChunk(int chunk, int start, int end)
     {
         if (_shifted) { BackwardShifted(chunk, start, end); return; }
+        if (_strided)
+        {
+            _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
+            if (Bias is not null) BiasGradient(chunk, start, end);
+            return;
+        }
         var g = _geo;
         if (IsDepthwise)
         {

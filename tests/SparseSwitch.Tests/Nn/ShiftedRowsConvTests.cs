@@ -61,6 +61,7 @@ public class ShiftedRowsConvTests
             conv.Bias.Grad.Span.Clear();
             var y = conv.Forward(x).Span.ToArray();
             var dx = conv.Backward(dy).Span.ToArray();
+            Assert.Equal(shifted ? "shifted rows" : "im2col", conv.Path);
             results.Add((y, dx, conv.Weight.Grad.Span.ToArray(), conv.Bias.Grad.Span.ToArray()));
         }
         int k = cin * kh * kw, pixels = b * h * w;

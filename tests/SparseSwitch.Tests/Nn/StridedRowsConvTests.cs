@@ -1,0 +1,121 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
+using SparseSwitch.Tests.Support;
+using Xunit;
+
+namespace SparseSwitch.Tests.Nn;
+
+/// <summary>Conv2d's stride-2 phase-plane path (<see cref="StridedRowsConv"/>) against a plain
+/// scalar convolution (double accumulation) and against the im2col path: y, dx, dW, db, at 1 and
+/// 2 threads, with batches that leave a short last group.</summary>
+[Collection(EngineThreadsCollection.Name)]
+public class StridedRowsConvTests
+{
+    [Theory]
+    [InlineData(3, 4, 6, 8, 8, 3)]
+    [InlineData(2, 3, 5, 6, 10, 3)]
+    [InlineData(5, 6, 4, 8, 6, 1)]
+    [InlineData(4, 5, 3, 4, 4, 3)]
+    [InlineData(3, 16, 32, 32, 32, 3)]
+    [InlineData(7, 9, 11, 18, 34, 1)]
+    public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int k)
+    {
+        int savedThreads = Engine.Threads, savedColumns = StridedRowsConv.Columns;
+        StridedRowsConv.Columns = 64; // several images per product, a short last group
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Engine.Threads = threads;
+                Check(b, cin, cout, h, w, k);
+            }
+        }
+        finally
+        {
+            Engine.Threads = savedThreads;
+            StridedRowsConv.Columns = savedColumns;
+            Conv2d.UseShiftedRows = true;
+        }
+    }
+
+    [Fact]
+    public void AppliesOnlyToEvenStride2SamePadding()
+    {
+        Assert.True(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 3, 3, 2, 2, 1, 1)));
+        Assert.True(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 1, 1, 2, 2, 0, 0)));
+        Assert.False(StridedRowsConv.Applies(new ConvGeometry(3, 7, 8, 3, 3, 2, 2, 1, 1)));
+        Assert.False(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 3, 3, 2, 2, 0, 0)));
+        Assert.False(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 5, 5, 2, 2, 2, 2)));
+        Assert.False(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 3, 3, 1, 1, 1, 1)));
+    }
+
+    private static void Check(int b, int cin, int cout, int h, int w, int k)
+    {
+        var rng = new Rng((ulong)(b * 1000 + cin * 100 + cout * 10 + h + k));
+        var conv = new Conv2d(cin, cout, (k, k), (2, 2), (k / 2, k / 2), bias: true, rng: rng);
+        var x = new Tensor(b, cin, h, w);
+        var dy = new Tensor(b, cout, h / 2, w / 2);
+        for (int i = 0; i < x.Length; i++) x.Span[i] = rng.NextFloat() * 2f - 1f;
+        for (int i = 0; i < dy.Length; i++) dy.Span[i] = rng.NextFloat() * 2f - 1f;
+        var (ey, edx, edw, edb) = Reference(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, k);
+        var results = new List<(float[] Y, float[] Dx, float[] Dw, float[] Db)>();
+        foreach (bool rows in new[] { true, false })
+        {
+            Conv2d.UseShiftedRows = rows;
+            // Twice: the second call reuses the buffers (their padding must still be zero).
+            conv.Forward(x); conv.Backward(dy);
+            conv.Weight.Grad.Span.Clear();
+            conv.Bias.Grad.Span.Clear();
+            var y = conv.Forward(x).Span.ToArray();
+            var dx = conv.Backward(dy).Span.ToArray();
+            Assert.Equal(rows ? "phase planes" : "im2col", conv.Path);
+            results.Add((y, dx, conv.Weight.Grad.Span.ToArray(), conv.Bias.Grad.Span.ToArray()));
+            conv.Weight.Grad.Span.Clear();
+            conv.Bias.Grad.Span.Clear();
+        }
+        int kk = cin * k * k, pixels = b * (h / 2) * (w / 2);
+        string what = $"b={b} {cin}->{cout} {h}x{w} k{k} s2 threads={Engine.Threads}";
+        var s = results[0];
+        Close.Assert(ey, s.Y, 1e-6 * kk + 1e-5, 1e-5, "strided y " + what);
+        Close.Assert(edx, s.Dx, 1e-6 * cout * k * k + 1e-5, 1e-5, "strided dx " + what);
+        Close.Assert(edw, s.Dw, 1e-6 * pixels + 1e-5, 1e-5, "strided dW " + what);
+        Close.Assert(edb, s.Db, 1e-6 * pixels + 1e-5, 1e-5, "strided db " + what);
+        var i2c = results[1];
+        Close.Assert(i2c.Y, s.Y, 2e-6 * kk + 1e-5, 1e-5, "strided vs im2col y " + what);
+        Close.Assert(i2c.Dx, s.Dx, 2e-6 * cout * k * k + 1e-5, 1e-5, "strided vs im2col dx " + what);
+        Close.Assert(i2c.Dw, s.Dw, 2e-6 * pixels + 1e-5, 1e-5, "strided vs im2col dW " + what);
+    }
+
+    /// <summary>Direct scalar convolution (stride 2, padding k/2) and its gradients, in double.</summary>
+    private static (float[] Y, float[] Dx, float[] Dw, float[] Db) Reference(ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
+        ReadOnlySpan<float> wt, ReadOnlySpan<float> bias, int b, int cin, int cout, int h, int w, int k)
+    {
+        int p = k / 2, oh = h / 2, ow = w / 2;
+        var y = new float[b * cout * oh * ow];
+        var dx = new double[b * cin * h * w];
+        var dw = new double[cout * cin * k * k];
+        var db = new double[cout];
+        for (int n = 0; n < b; n++)
+        for (int o = 0; o < cout; o++)
+        for (int oy = 0; oy < oh; oy++)
+        for (int ox = 0; ox < ow; ox++)
+        {
+            double s = bias[o];
+            float g = dy[((n * cout + o) * oh + oy) * ow + ox];
+            db[o] += g;
+            for (int c = 0; c < cin; c++)
+            for (int ki = 0; ki < k; ki++)
+            for (int kj = 0; kj < k; kj++)
+            {
+                int iy = 2 * oy - p + ki, ix = 2 * ox - p + kj;
+                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+                int xi = ((n * cin + c) * h + iy) * w + ix, wi = ((o * cin + c) * k + ki) * k + kj;
+                s += (double)wt[wi] * x[xi];
+                dx[xi] += (double)wt[wi] * g;
+                dw[wi] += (double)x[xi] * g;
+            }
+            y[((n * cout + o) * oh + oy) * ow + ox] = (float)s;
+        }
+        return (y, dx.Select(v => (float)v).ToArray(), dw.Select(v => (float)v).ToArray(), db.Select(v => (float)v).ToArray());
+    }
+}
