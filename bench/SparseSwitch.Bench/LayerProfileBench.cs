@@ -34,6 +34,7 @@ public sealed class LayerProfileBench : IBench
                 case "--paths": paths = true; break;
                 case "--pieces": return ShiftedPieces(batch, width);
                 case "--cols": Conv2d.ShiftedRowsColumns = int.Parse(options.Rest[++i]); break;
+                case "--kslice": RowsKernels.KSlice = int.Parse(options.Rest[++i]); break;
                 case "--ab": return StepAb(options.Rest[++i], batch, options.ThreadCountsOr(2)[0]);
                 default: Console.Error.WriteLine($"layer-profile: unknown option {options.Rest[i]}"); return 2;
             }

@@ -115,17 +115,25 @@ public static unsafe class RowsKernels
         }
     }
 
+    /// <summary>Rows of B per pass (the k-slice): a tile's B rows for one slice stay in L1 however
+    /// many input channels there are; partial sums of later slices are added to C.</summary>
+    internal static int KSlice { get; set; } = 288;
+
     private static void ProductCore<TV, TO>(int m, int nR, int k, float* pa, float* pb, nint* off, float* pc, nint ldc)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
-        int nr = GemmMicroKernel.NV * TO.Width, panels = (m + MR - 1) / MR;
-        for (int q0 = 0; q0 < nR; q0 += nr)
-            for (int p = 0; p < panels; p++)
-                Tile<TV, TO>(k, pa + (long)p * MR * k, pb + q0, off, pc + (long)p * MR * ldc + q0, ldc);
+        int nr = GemmMicroKernel.NV * TO.Width, panels = (m + MR - 1) / MR, kc = Math.Max(1, KSlice);
+        for (int r0 = 0; r0 < k; r0 += kc)
+        {
+            int kr = Math.Min(kc, k - r0);
+            for (int q0 = 0; q0 < nR; q0 += nr)
+                for (int p = 0; p < panels; p++)
+                    Tile<TV, TO>(kr, pa + (long)p * MR * k + (long)r0 * MR, pb + q0, off + r0, pc + (long)p * MR * ldc + q0, ldc, r0 > 0);
+        }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile<TV, TO>(int k, float* ap, float* b, nint* off, float* c, nint ldc)
+    private static void Tile<TV, TO>(int k, float* ap, float* b, nint* off, float* c, nint ldc, bool accumulate)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
         nint w = TO.Width;
@@ -154,20 +162,26 @@ public static unsafe class RowsKernels
             a = TO.Broadcast(ap[7]); c70 = TO.MulAdd(a, b0, c70); c71 = TO.MulAdd(a, b1, c71); c72 = TO.MulAdd(a, b2, c72);
             ap += MR;
         }
-        Store3<TV, TO>(c, w, c00, c01, c02); c += ldc;
-        Store3<TV, TO>(c, w, c10, c11, c12); c += ldc;
-        Store3<TV, TO>(c, w, c20, c21, c22); c += ldc;
-        Store3<TV, TO>(c, w, c30, c31, c32); c += ldc;
-        Store3<TV, TO>(c, w, c40, c41, c42); c += ldc;
-        Store3<TV, TO>(c, w, c50, c51, c52); c += ldc;
-        Store3<TV, TO>(c, w, c60, c61, c62); c += ldc;
-        Store3<TV, TO>(c, w, c70, c71, c72);
+        Store3<TV, TO>(c, w, c00, c01, c02, accumulate); c += ldc;
+        Store3<TV, TO>(c, w, c10, c11, c12, accumulate); c += ldc;
+        Store3<TV, TO>(c, w, c20, c21, c22, accumulate); c += ldc;
+        Store3<TV, TO>(c, w, c30, c31, c32, accumulate); c += ldc;
+        Store3<TV, TO>(c, w, c40, c41, c42, accumulate); c += ldc;
+        Store3<TV, TO>(c, w, c50, c51, c52, accumulate); c += ldc;
+        Store3<TV, TO>(c, w, c60, c61, c62, accumulate); c += ldc;
+        Store3<TV, TO>(c, w, c70, c71, c72, accumulate);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store3<TV, TO>(float* c, nint w, TV x0, TV x1, TV x2)
+    private static void Store3<TV, TO>(float* c, nint w, TV x0, TV x1, TV x2, bool accumulate)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
+        if (accumulate)
+        {
+            x0 = TO.Add(TO.Load(ref c[0]), x0);
+            x1 = TO.Add(TO.Load(ref c[w]), x1);
+            x2 = TO.Add(TO.Load(ref c[2 * w]), x2);
+        }
         TO.Store(ref c[0], x0);
         TO.Store(ref c[w], x1);
         TO.Store(ref c[2 * w], x2);

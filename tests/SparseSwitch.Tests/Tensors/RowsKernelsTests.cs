@@ -24,6 +24,7 @@ public class RowsKernelsTests
     [InlineData(13, 100, 9)]
     [InlineData(16, 131, 144)]
     [InlineData(30, 7, 50)]
+    [InlineData(10, 60, 700)] // several k-slices
     public void ProductMatchesGatheredRows(int m, int n, int k)
     {
         var rng = new Rng((ulong)(m * 10007 + n * 101 + k));
