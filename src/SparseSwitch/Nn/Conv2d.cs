@@ -139,6 +139,9 @@ public sealed class Conv2d : Module
     /// measured best on ResNet-20 shapes (256 leaves the 16×16 stage unbatched, 1024 was slower).</summary>
     public const int MinGemmColumns = 512;
 
+    /// <summary>The geometry (input and output sizes) of the last forward pass; null before the first.</summary>
+    public ConvGeometry? LastGeometry => _x is null ? null : _geo;
+
     /// <summary>Which implementation the last forward or backward used: "shifted rows" (stride-1
     /// same convolutions), "phase planes" (stride 2), "depthwise" or "im2col".</summary>
     public string Path => _shifted ? "shifted rows" : _strided ? "phase planes" : IsDepthwise ? "depthwise" : "im2col";

@@ -62,6 +62,20 @@ public sealed class SrSte
         return sad;
     }
 
+    /// <summary>Takes <paramref name="masks"/> (one per weight, e.g. from a checkpoint) as the last
+    /// refresh's masks, so that the next refresh's SAD is measured against them.</summary>
+    public void RestorePrevious(IReadOnlyList<BitMask> masks)
+    {
+        if (masks.Count != _params.Length) throw new ArgumentException($"SR-STE has {_params.Length} weights, got {masks.Count} masks.", nameof(masks));
+        for (int l = 0; l < _params.Length; l++)
+        {
+            if (masks[l].Length != _current[l].Length)
+                throw new ArgumentException($"Mask {l} has {masks[l].Length} positions, the weight {_current[l].Length}.", nameof(masks));
+            _current[l].CopyFrom(masks[l]);
+        }
+        _hasPrevious = true;
+    }
+
     /// <summary>Grad += λ_W·(1 − mask) ⊙ W for every weight (the sparse-refined term).</summary>
     public void ApplyDecay()
     {

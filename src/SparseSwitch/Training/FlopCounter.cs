@@ -1,4 +1,3 @@
-using System.Reflection;
 using Module = SparseSwitch.Nn.Module;
 using SparseSwitch.Nn;
 using SparseSwitch.Tensors;
@@ -32,8 +31,7 @@ public sealed class FlopCounter
     /// <summary>
     /// Builds the counter for a model by running one forward pass on a single zero image of
     /// [channels, height, width] and reading each convolution's output size. Linear layers and
-    /// convolutions are found by their <c>Weight</c> parameter (rank 2 and rank 4); a convolution's
-    /// output size is read from its geometry after the pass.
+    /// convolutions are found by type; a convolution's output size is its geometry after the pass.
     /// </summary>
     public static FlopCounter ForModel(Module model, int channels, int height, int width)
     {
@@ -44,25 +42,19 @@ public sealed class FlopCounter
         var entries = new List<Entry>();
         foreach (var (path, module) in model.NamedModules())
         {
-            var weightProp = module.GetType().GetProperty("Weight", BindingFlags.Public | BindingFlags.Instance);
-            if (weightProp?.GetValue(module) is not Parameter w) continue;
             string wPath = path.Length == 0 ? "weight" : path + ".weight";
-            if (w.Shape.Length == 2 && module.GetType().Name == "Linear")
-                entries.Add(new Entry(wPath, w, 1));
-            else if (w.Shape.Length == 4 && module.GetType().Name == "Conv2d")
-                entries.Add(new Entry(wPath, w, ConvOutputPositions(module)));
+            switch (module)
+            {
+                case Linear linear:
+                    entries.Add(new Entry(wPath, linear.Weight, 1));
+                    break;
+                case Conv2d conv:
+                    var g = conv.LastGeometry
+                        ?? throw new InvalidOperationException($"Conv2d '{path}' did not run in the forward pass, so its multiply-adds cannot be counted.");
+                    entries.Add(new Entry(wPath, conv.Weight, (long)g.OH * g.OW));
+                    break;
+            }
         }
         return new FlopCounter(entries);
-    }
-
-    private static long ConvOutputPositions(Module conv)
-    {
-        // The convolution keeps the geometry of its last forward pass.
-        var field = conv.GetType().GetField("_geo", BindingFlags.NonPublic | BindingFlags.Instance);
-        var geo = field?.GetValue(conv);
-        var oh = geo?.GetType().GetProperty("OH")?.GetValue(geo);
-        var ow = geo?.GetType().GetProperty("OW")?.GetValue(geo);
-        if (oh is int h && ow is int w) return (long)h * w;
-        throw new InvalidOperationException($"Cannot read the output size of {conv.GetType().Name} to count its multiply-adds.");
     }
 }

@@ -191,4 +191,13 @@ public sealed class SubnetMaskUpdater
 
     /// <summary>SR-STE: g += λ_W·(1 − m_k)⊙W (the gradient is not masked).</summary>
     public void AddSrSteDecay(int k) => _srste![k].ApplyDecay();
+
+    /// <summary>After the mask set was loaded from a checkpoint: under SR-STE each sub-net's stored
+    /// masks are its last refresh's, so the next refresh's SAD is measured against them.</summary>
+    public void RestoreSrSte()
+    {
+        if (_srste is null) return;
+        for (int k = 0; k < _masks.Subnets; k++)
+            _srste[k].RestorePrevious(Enumerable.Range(0, _masks.Layers).Select(l => _masks.Get(k, l)).ToList());
+    }
 }

@@ -69,6 +69,7 @@ public static class TrainerCheckpoint
             masks.LoadEntries(r.File, "mask.");
             var up = tr.Updater!;
             for (int k = 0; k < masks.Subnets; k++) up.Recount(k);
+            up.RestoreSrSte();
             if (up.DenseGroups is { } dg)
                 for (int k = 0; k < masks.Subnets; k++)
                     for (int i = 0; i < masks.Layers; i++)

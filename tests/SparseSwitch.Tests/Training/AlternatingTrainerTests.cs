@@ -106,6 +106,35 @@ public class AlternatingTrainerTests
             foreach (var d in new[] { dirA, dirB }) if (Directory.Exists(d)) Directory.Delete(d, true);
         }
     }
+
+    [Fact]
+    public void Resume_under_SR_STE_measures_the_first_mask_change_against_the_checkpointed_masks()
+    {
+        var r = TrainerFixtures.Recipe("2:4,1:4") with { SrSte = true };
+        string dirA = Path.Combine(Path.GetTempPath(), "ss-srste-a-" + Guid.NewGuid().ToString("N"));
+        string dirB = Path.Combine(Path.GetTempPath(), "ss-srste-b-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            // The SAD (mask change) of the sub-net trained at each iteration, and the loss.
+            var sadA = new List<(float, long)>();
+            TrainingRun.Run(r, dirA, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn,
+                onTrainer: t => t.OnIteration = (_, k, l) => sadA.Add((l, t.Updater!.LastChange[k])));
+            var sadB = new List<(float, long)>();
+            TrainingRun.Run(r, dirB, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn,
+                onTrainer: t => t.OnIteration = (_, k, l) => sadB.Add((l, t.Updater!.LastChange[k])), stopAfterEpoch: 1);
+            int resumedAt = sadB.Count;
+            TrainingRun.Run(r, dirB, resume: true, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn,
+                onTrainer: t => t.OnIteration = (_, k, l) => sadB.Add((l, t.Updater!.LastChange[k])));
+            Assert.Equal(sadA.Count, sadB.Count);
+            // The first refreshes after the resume are compared against the stored masks (not 0).
+            Assert.True(sadA.Skip(resumedAt).Take(2).Any(x => x.Item2 > 0), "the fixture should change masks right after the resume point");
+            Assert.Equal(sadA, sadB);
+        }
+        finally
+        {
+            foreach (var d in new[] { dirA, dirB }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
 }
 
 public class PruneWindowTests
