@@ -12,7 +12,9 @@ namespace SparseSwitch.Bench;
 /// and backward, and, single-threaded on one thread's share of the batch, the pieces of the conv
 /// (im2col, forward GEMM, dW GEMM, dX GEMM, col2im); batch-norm (+ fused ReLU) forward/backward,
 /// ReLU, add+ReLU, the SGD step of the whole model; each multiplied by how often the model uses
-/// it. The sum is printed beside the measured full step. Options: --width 16 --depth 20 --batch 128.
+/// it. The sum is printed beside the measured full step. Options: --width 16 --depth 20 --batch 128;
+/// --paths (stride-1 convs: shifted rows vs im2col), --pieces (the shifted-rows steps on one thread),
+/// --ab MODEL (whole steps, row paths vs im2col), --cols N / --kslice N (tuning knobs).
 /// Milliseconds per step (medians of a few repetitions; the machine is shared, so read ratios).
 /// </summary>
 public sealed class LayerProfileBench : IBench
@@ -198,7 +200,8 @@ public sealed class LayerProfileBench : IBench
         return 0;
     }
 
-    /// <summary>--ab MODEL: full training steps with the shifted-rows path on and off, interleaved,
+    /// <summary>--ab MODEL: full training steps with the row-reading convolution paths (shifted rows
+    /// for stride 1, phase planes for stride 2) on and off (im2col), interleaved,
     /// wall and process CPU time per step (CPU time is steadier when other work shares the cores).</summary>
     private static int StepAb(string name, int batch, int threads)
     {
@@ -230,7 +233,7 @@ public sealed class LayerProfileBench : IBench
             }
         Conv2d.UseShiftedRows = true;
         static double Med(List<double> x) { var a = x.Order().ToArray(); return a[a.Length / 2]; }
-        Console.WriteLine($"{name} b{batch} t{threads}: shifted wall {Med(wall[0]):0.0} ms cpu {Med(cpu[0]):0.0} ms ({batch / Med(wall[0]) * 1000:0} img/s) | im2col wall {Med(wall[1]):0.0} ms cpu {Med(cpu[1]):0.0} ms ({batch / Med(wall[1]) * 1000:0} img/s)");
+        Console.WriteLine($"{name} b{batch} t{threads}: rows wall {Med(wall[0]):0.0} ms cpu {Med(cpu[0]):0.0} ms ({batch / Med(wall[0]) * 1000:0} img/s) | im2col wall {Med(wall[1]):0.0} ms cpu {Med(cpu[1]):0.0} ms ({batch / Med(wall[1]) * 1000:0} img/s)");
         return 0;
     }
 

@@ -38,34 +38,20 @@ public sealed class PeakBench : IBench
         return 0;
     }
 
+    private static float Chains(long iters) =>
+        Vector512.IsHardwareAccelerated ? Chains<Vector512<float>, Gemm512>(iters) : Chains<Vector256<float>, Gemm256>(iters);
+
     [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
-    private static float Chains(long iters)
+    private static float Chains<TV, TO>(long iters) where TV : struct where TO : struct, IGemmVector<TV>
     {
-        if (Vector512.IsHardwareAccelerated)
+        TV m = TO.Broadcast(0.999f), c = TO.Broadcast(0.001f);
+        TV a0 = TO.Broadcast(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+        for (long i = 0; i < iters; i++)
         {
-            var m = Vector512.Create(0.999f); var c = Vector512.Create(0.001f);
-            Vector512<float> a0 = Vector512.Create(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-            for (long i = 0; i < iters; i++)
-            {
-                a0 = Vector512.FusedMultiplyAdd(a0, m, c); a1 = Vector512.FusedMultiplyAdd(a1, m, c); a2 = Vector512.FusedMultiplyAdd(a2, m, c);
-                a3 = Vector512.FusedMultiplyAdd(a3, m, c); a4 = Vector512.FusedMultiplyAdd(a4, m, c); a5 = Vector512.FusedMultiplyAdd(a5, m, c);
-                a6 = Vector512.FusedMultiplyAdd(a6, m, c); a7 = Vector512.FusedMultiplyAdd(a7, m, c); a8 = Vector512.FusedMultiplyAdd(a8, m, c);
-                a9 = Vector512.FusedMultiplyAdd(a9, m, c); a10 = Vector512.FusedMultiplyAdd(a10, m, c); a11 = Vector512.FusedMultiplyAdd(a11, m, c);
-            }
-            return Vector512.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
+            a0 = TO.MulAdd(a0, m, c); a1 = TO.MulAdd(a1, m, c); a2 = TO.MulAdd(a2, m, c); a3 = TO.MulAdd(a3, m, c);
+            a4 = TO.MulAdd(a4, m, c); a5 = TO.MulAdd(a5, m, c); a6 = TO.MulAdd(a6, m, c); a7 = TO.MulAdd(a7, m, c);
+            a8 = TO.MulAdd(a8, m, c); a9 = TO.MulAdd(a9, m, c); a10 = TO.MulAdd(a10, m, c); a11 = TO.MulAdd(a11, m, c);
         }
-        else
-        {
-            var m = Vector256.Create(0.999f); var c = Vector256.Create(0.001f);
-            Vector256<float> a0 = Vector256.Create(1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-            for (long i = 0; i < iters; i++)
-            {
-                a0 = Vector256.FusedMultiplyAdd(a0, m, c); a1 = Vector256.FusedMultiplyAdd(a1, m, c); a2 = Vector256.FusedMultiplyAdd(a2, m, c);
-                a3 = Vector256.FusedMultiplyAdd(a3, m, c); a4 = Vector256.FusedMultiplyAdd(a4, m, c); a5 = Vector256.FusedMultiplyAdd(a5, m, c);
-                a6 = Vector256.FusedMultiplyAdd(a6, m, c); a7 = Vector256.FusedMultiplyAdd(a7, m, c); a8 = Vector256.FusedMultiplyAdd(a8, m, c);
-                a9 = Vector256.FusedMultiplyAdd(a9, m, c); a10 = Vector256.FusedMultiplyAdd(a10, m, c); a11 = Vector256.FusedMultiplyAdd(a11, m, c);
-            }
-            return Vector256.Sum(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11);
-        }
+        return TO.Sum(TO.Add(TO.Add(TO.Add(a0, a1), TO.Add(a2, a3)), TO.Add(TO.Add(TO.Add(a4, a5), TO.Add(a6, a7)), TO.Add(TO.Add(a8, a9), TO.Add(a10, a11)))));
     }
 }

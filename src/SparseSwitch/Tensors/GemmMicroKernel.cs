@@ -108,6 +108,24 @@ internal struct Gemm128 : IGemmVector<Vector128<float>>
     public static Vector128<float> Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d) => Lanes.Sum4(a, b, c, d);
 }
 
+/// <summary>Where the micro-kernel finds row p of its B panel (the NR values for one p).</summary>
+internal unsafe interface IBRows
+{
+    float* Row(int p);
+}
+
+/// <summary>A packed micro-panel: row p at bp + p·NR.</summary>
+internal readonly unsafe struct PackedB(float* bp, nint nr) : IBRows
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public float* Row(int p) => bp + p * nr;
+}
+
+/// <summary>Rows read in place: row p at b + off[p] (see <see cref="RowsKernels"/>).</summary>
+internal readonly unsafe struct OffsetRows(float* b, nint* off) : IBRows
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public float* Row(int p) => b + off[p];
+}
+
 /// <summary>
 /// The register-blocked micro-kernel: C[MR×NR] = alpha · Ap[MR×kc] · Bp[kc×NR] + beta · C, with
 /// MR = 8 rows and NR = 3 vectors. Ap holds, for each p, the MR values of column p (packed A
@@ -122,8 +140,8 @@ internal static class GemmMicroKernel
     public const int NV = 3;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void Run<TV, TO>(int kc, float* ap, float* bp, float* c, nint ldc, float alpha, float beta)
-        where TV : struct where TO : struct, IGemmVector<TV>
+    public static unsafe void Run<TV, TO, TB>(int kc, float* ap, TB b, float* c, nint ldc, float alpha, float beta)
+        where TV : struct where TO : struct, IGemmVector<TV> where TB : struct, IBRows
     {
         nint w = TO.Width, nr = NV * TO.Width;
         if (Sse.IsSupported)
@@ -144,6 +162,7 @@ internal static class GemmMicroKernel
         TV c70 = TO.Zero, c71 = TO.Zero, c72 = TO.Zero;
         for (int p = 0; p < kc; p++)
         {
+            float* bp = b.Row(p);
             TV b0 = TO.Load(ref bp[0]);
             TV b1 = TO.Load(ref bp[w]);
             TV b2 = TO.Load(ref bp[2 * w]);
@@ -157,7 +176,6 @@ internal static class GemmMicroKernel
             a = TO.Broadcast(ap[6]); c60 = TO.MulAdd(a, b0, c60); c61 = TO.MulAdd(a, b1, c61); c62 = TO.MulAdd(a, b2, c62);
             a = TO.Broadcast(ap[7]); c70 = TO.MulAdd(a, b0, c70); c71 = TO.MulAdd(a, b1, c71); c72 = TO.MulAdd(a, b2, c72);
             ap += MR;
-            bp += nr;
         }
         TV va = TO.Broadcast(alpha);
         if (beta == 0f)
@@ -193,22 +211,28 @@ internal static class GemmMicroKernel
     /// <summary>A full MR×NR tile: <see cref="Run{TV, TO}"/>, or two halves where registers are few
     /// (identical bits either way: each element sees the same fused multiply-adds in order).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static unsafe void Tile<TV, TO>(int kc, float* ap, float* bp, float* c, nint ldc, float alpha, float beta)
-        where TV : struct where TO : struct, IGemmVector<TV>
+    public static unsafe void Tile<TV, TO, TB>(int kc, float* ap, TB b, float* c, nint ldc, float alpha, float beta)
+        where TV : struct where TO : struct, IGemmVector<TV> where TB : struct, IBRows
     {
         if (FewRegisters)
         {
-            RunHalf<TV, TO>(kc, ap, bp, c, ldc, alpha, beta);
-            RunHalf<TV, TO>(kc, ap + MR / 2, bp, c + MR / 2 * ldc, ldc, alpha, beta);
+            RunHalf<TV, TO, TB>(kc, ap, b, c, ldc, alpha, beta);
+            RunHalf<TV, TO, TB>(kc, ap + MR / 2, b, c + MR / 2 * ldc, ldc, alpha, beta);
         }
-        else Run<TV, TO>(kc, ap, bp, c, ldc, alpha, beta);
+        else Run<TV, TO, TB>(kc, ap, b, c, ldc, alpha, beta);
     }
+
+    /// <summary><see cref="Tile{TV, TO, TB}"/> over a packed B micro-panel.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static unsafe void Tile<TV, TO>(int kc, float* ap, float* bp, float* c, nint ldc, float alpha, float beta)
+        where TV : struct where TO : struct, IGemmVector<TV> =>
+        Tile<TV, TO, PackedB>(kc, ap, new PackedB(bp, NV * TO.Width), c, ldc, alpha, beta);
 
     /// <summary>Rows 0–3 of a packed A micro-panel (pass ap + 4 for rows 4–7) × 3 vectors: 12
     /// accumulators + 3 B vectors + 1 broadcast fit 16 registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static unsafe void RunHalf<TV, TO>(int kc, float* ap, float* bp, float* c, nint ldc, float alpha, float beta)
-        where TV : struct where TO : struct, IGemmVector<TV>
+    public static unsafe void RunHalf<TV, TO, TB>(int kc, float* ap, TB b, float* c, nint ldc, float alpha, float beta)
+        where TV : struct where TO : struct, IGemmVector<TV> where TB : struct, IBRows
     {
         nint w = TO.Width, nr = NV * TO.Width;
         TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero;
@@ -217,6 +241,7 @@ internal static class GemmMicroKernel
         TV c30 = TO.Zero, c31 = TO.Zero, c32 = TO.Zero;
         for (int p = 0; p < kc; p++)
         {
+            float* bp = b.Row(p);
             TV b0 = TO.Load(ref bp[0]);
             TV b1 = TO.Load(ref bp[w]);
             TV b2 = TO.Load(ref bp[2 * w]);
@@ -226,7 +251,6 @@ internal static class GemmMicroKernel
             a = TO.Broadcast(ap[2]); c20 = TO.MulAdd(a, b0, c20); c21 = TO.MulAdd(a, b1, c21); c22 = TO.MulAdd(a, b2, c22);
             a = TO.Broadcast(ap[3]); c30 = TO.MulAdd(a, b0, c30); c31 = TO.MulAdd(a, b1, c31); c32 = TO.MulAdd(a, b2, c32);
             ap += MR;
-            bp += nr;
         }
         TV va = TO.Broadcast(alpha);
         if (beta == 0f)

@@ -9,8 +9,9 @@ namespace SparseSwitch.Tensors;
 /// image (implicit im2col; see <see cref="Nn.ShiftedRowsConv"/>), without packing B:
 /// <list type="bullet">
 /// <item><see cref="Product"/>: C[m × n] = A[m × k] · B[k × n], A pre-packed by <see cref="PackA"/>
-/// into MR-row panels. The micro-kernel is the GEMM's 8 × 3-vector tile, with its three B vectors
-/// loaded straight from the row at off[r] (unaligned) instead of from a packed panel.</item>
+/// into MR-row panels. The micro-kernel is the GEMM's 8 × 3-vector tile
+/// (<see cref="GemmMicroKernel"/>), with its three B vectors loaded straight from the row at
+/// off[r] (unaligned; <see cref="OffsetRows"/>) instead of from a packed panel.</item>
 /// <item><see cref="DotProduct"/>: C[m × k] (+)= D[m × n] · B[k × n]ᵀ, a long reduction over n
 /// (the weight gradient): 4 rows of D × 6 rows of B accumulate 24 vector partial sums along n.</item>
 /// </list>
@@ -128,63 +129,9 @@ public static unsafe class RowsKernels
             int kr = Math.Min(kc, k - r0);
             for (int q0 = 0; q0 < nR; q0 += nr)
                 for (int p = 0; p < panels; p++)
-                    Tile<TV, TO>(kr, pa + (long)p * MR * k + (long)r0 * MR, pb + q0, off + r0, pc + (long)p * MR * ldc + q0, ldc, r0 > 0);
+                    GemmMicroKernel.Tile<TV, TO, OffsetRows>(kr, pa + (long)p * MR * k + (long)r0 * MR, new OffsetRows(pb + q0, off + r0),
+                        pc + (long)p * MR * ldc + q0, ldc, 1f, r0 > 0 ? 1f : 0f);
         }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Tile<TV, TO>(int k, float* ap, float* b, nint* off, float* c, nint ldc, bool accumulate)
-        where TV : struct where TO : struct, IGemmVector<TV>
-    {
-        nint w = TO.Width;
-        TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero;
-        TV c10 = TO.Zero, c11 = TO.Zero, c12 = TO.Zero;
-        TV c20 = TO.Zero, c21 = TO.Zero, c22 = TO.Zero;
-        TV c30 = TO.Zero, c31 = TO.Zero, c32 = TO.Zero;
-        TV c40 = TO.Zero, c41 = TO.Zero, c42 = TO.Zero;
-        TV c50 = TO.Zero, c51 = TO.Zero, c52 = TO.Zero;
-        TV c60 = TO.Zero, c61 = TO.Zero, c62 = TO.Zero;
-        TV c70 = TO.Zero, c71 = TO.Zero, c72 = TO.Zero;
-        for (int r = 0; r < k; r++)
-        {
-            float* bp = b + off[r];
-            TV b0 = TO.Load(ref bp[0]);
-            TV b1 = TO.Load(ref bp[w]);
-            TV b2 = TO.Load(ref bp[2 * w]);
-            TV a;
-            a = TO.Broadcast(ap[0]); c00 = TO.MulAdd(a, b0, c00); c01 = TO.MulAdd(a, b1, c01); c02 = TO.MulAdd(a, b2, c02);
-            a = TO.Broadcast(ap[1]); c10 = TO.MulAdd(a, b0, c10); c11 = TO.MulAdd(a, b1, c11); c12 = TO.MulAdd(a, b2, c12);
-            a = TO.Broadcast(ap[2]); c20 = TO.MulAdd(a, b0, c20); c21 = TO.MulAdd(a, b1, c21); c22 = TO.MulAdd(a, b2, c22);
-            a = TO.Broadcast(ap[3]); c30 = TO.MulAdd(a, b0, c30); c31 = TO.MulAdd(a, b1, c31); c32 = TO.MulAdd(a, b2, c32);
-            a = TO.Broadcast(ap[4]); c40 = TO.MulAdd(a, b0, c40); c41 = TO.MulAdd(a, b1, c41); c42 = TO.MulAdd(a, b2, c42);
-            a = TO.Broadcast(ap[5]); c50 = TO.MulAdd(a, b0, c50); c51 = TO.MulAdd(a, b1, c51); c52 = TO.MulAdd(a, b2, c52);
-            a = TO.Broadcast(ap[6]); c60 = TO.MulAdd(a, b0, c60); c61 = TO.MulAdd(a, b1, c61); c62 = TO.MulAdd(a, b2, c62);
-            a = TO.Broadcast(ap[7]); c70 = TO.MulAdd(a, b0, c70); c71 = TO.MulAdd(a, b1, c71); c72 = TO.MulAdd(a, b2, c72);
-            ap += MR;
-        }
-        Store3<TV, TO>(c, w, c00, c01, c02, accumulate); c += ldc;
-        Store3<TV, TO>(c, w, c10, c11, c12, accumulate); c += ldc;
-        Store3<TV, TO>(c, w, c20, c21, c22, accumulate); c += ldc;
-        Store3<TV, TO>(c, w, c30, c31, c32, accumulate); c += ldc;
-        Store3<TV, TO>(c, w, c40, c41, c42, accumulate); c += ldc;
-        Store3<TV, TO>(c, w, c50, c51, c52, accumulate); c += ldc;
-        Store3<TV, TO>(c, w, c60, c61, c62, accumulate); c += ldc;
-        Store3<TV, TO>(c, w, c70, c71, c72, accumulate);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store3<TV, TO>(float* c, nint w, TV x0, TV x1, TV x2, bool accumulate)
-        where TV : struct where TO : struct, IGemmVector<TV>
-    {
-        if (accumulate)
-        {
-            x0 = TO.Add(TO.Load(ref c[0]), x0);
-            x1 = TO.Add(TO.Load(ref c[w]), x1);
-            x2 = TO.Add(TO.Load(ref c[2 * w]), x2);
-        }
-        TO.Store(ref c[0], x0);
-        TO.Store(ref c[w], x1);
-        TO.Store(ref c[2 * w], x2);
     }
 
     /// <summary>

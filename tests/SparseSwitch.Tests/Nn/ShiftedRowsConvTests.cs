@@ -47,7 +47,7 @@ public class ShiftedRowsConvTests
         var dy = new Tensor(b, cout, h, w);
         for (int i = 0; i < x.Length; i++) x.Span[i] = rng.NextFloat() * 2f - 1f;
         for (int i = 0; i < dy.Length; i++) dy.Span[i] = rng.NextFloat() * 2f - 1f;
-        var (ey, edx, edw, edb) = Reference(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, kh, kw);
+        var (ey, edx, edw, edb) = ConvReference.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, kh, kw, 1);
 
         var results = new List<(float[] Y, float[] Dx, float[] Dw, float[] Db)>();
         foreach (bool shifted in new[] { true, false })
@@ -75,38 +75,5 @@ public class ShiftedRowsConvTests
         Close.Assert(i2c.Y, s.Y, 2e-6 * k + 1e-5, 1e-5, "shifted vs im2col y " + what);
         Close.Assert(i2c.Dx, s.Dx, 2e-6 * cout * kh * kw + 1e-5, 1e-5, "shifted vs im2col dx " + what);
         Close.Assert(i2c.Dw, s.Dw, 2e-6 * pixels + 1e-5, 1e-5, "shifted vs im2col dW " + what);
-    }
-
-    /// <summary>Direct scalar convolution (stride 1, padding k/2) and its gradients, in double.</summary>
-    private static (float[] Y, float[] Dx, float[] Dw, float[] Db) Reference(ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
-        ReadOnlySpan<float> wt, ReadOnlySpan<float> bias, int b, int cin, int cout, int h, int w, int kh, int kw)
-    {
-        int ph = kh / 2, pw = kw / 2;
-        var y = new float[b * cout * h * w];
-        var dx = new double[b * cin * h * w];
-        var dw = new double[cout * cin * kh * kw];
-        var db = new double[cout];
-        for (int n = 0; n < b; n++)
-        for (int o = 0; o < cout; o++)
-        for (int oy = 0; oy < h; oy++)
-        for (int ox = 0; ox < w; ox++)
-        {
-            double s = bias[o];
-            float g = dy[((n * cout + o) * h + oy) * w + ox];
-            db[o] += g;
-            for (int c = 0; c < cin; c++)
-            for (int ki = 0; ki < kh; ki++)
-            for (int kj = 0; kj < kw; kj++)
-            {
-                int iy = oy - ph + ki, ix = ox - pw + kj;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                int xi = ((n * cin + c) * h + iy) * w + ix, wi = ((o * cin + c) * kh + ki) * kw + kj;
-                s += (double)wt[wi] * x[xi];
-                dx[xi] += (double)wt[wi] * g;
-                dw[wi] += (double)x[xi] * g;
-            }
-            y[((n * cout + o) * h + oy) * w + ox] = (float)s;
-        }
-        return (y, dx.Select(v => (float)v).ToArray(), dw.Select(v => (float)v).ToArray(), db.Select(v => (float)v).ToArray());
     }
 }

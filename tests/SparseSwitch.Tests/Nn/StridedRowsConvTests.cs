@@ -57,7 +57,7 @@ public class StridedRowsConvTests
         var dy = new Tensor(b, cout, h / 2, w / 2);
         for (int i = 0; i < x.Length; i++) x.Span[i] = rng.NextFloat() * 2f - 1f;
         for (int i = 0; i < dy.Length; i++) dy.Span[i] = rng.NextFloat() * 2f - 1f;
-        var (ey, edx, edw, edb) = Reference(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, k);
+        var (ey, edx, edw, edb) = ConvReference.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, k, k, 2);
         var results = new List<(float[] Y, float[] Dx, float[] Dw, float[] Db)>();
         foreach (bool rows in new[] { true, false })
         {
@@ -84,38 +84,5 @@ public class StridedRowsConvTests
         Close.Assert(i2c.Y, s.Y, 2e-6 * kk + 1e-5, 1e-5, "strided vs im2col y " + what);
         Close.Assert(i2c.Dx, s.Dx, 2e-6 * cout * k * k + 1e-5, 1e-5, "strided vs im2col dx " + what);
         Close.Assert(i2c.Dw, s.Dw, 2e-6 * pixels + 1e-5, 1e-5, "strided vs im2col dW " + what);
-    }
-
-    /// <summary>Direct scalar convolution (stride 2, padding k/2) and its gradients, in double.</summary>
-    private static (float[] Y, float[] Dx, float[] Dw, float[] Db) Reference(ReadOnlySpan<float> x, ReadOnlySpan<float> dy,
-        ReadOnlySpan<float> wt, ReadOnlySpan<float> bias, int b, int cin, int cout, int h, int w, int k)
-    {
-        int p = k / 2, oh = h / 2, ow = w / 2;
-        var y = new float[b * cout * oh * ow];
-        var dx = new double[b * cin * h * w];
-        var dw = new double[cout * cin * k * k];
-        var db = new double[cout];
-        for (int n = 0; n < b; n++)
-        for (int o = 0; o < cout; o++)
-        for (int oy = 0; oy < oh; oy++)
-        for (int ox = 0; ox < ow; ox++)
-        {
-            double s = bias[o];
-            float g = dy[((n * cout + o) * oh + oy) * ow + ox];
-            db[o] += g;
-            for (int c = 0; c < cin; c++)
-            for (int ki = 0; ki < k; ki++)
-            for (int kj = 0; kj < k; kj++)
-            {
-                int iy = 2 * oy - p + ki, ix = 2 * ox - p + kj;
-                if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
-                int xi = ((n * cin + c) * h + iy) * w + ix, wi = ((o * cin + c) * k + ki) * k + kj;
-                s += (double)wt[wi] * x[xi];
-                dx[xi] += (double)wt[wi] * g;
-                dw[wi] += (double)x[xi] * g;
-            }
-            y[((n * cout + o) * oh + oy) * ow + ox] = (float)s;
-        }
-        return (y, dx.Select(v => (float)v).ToArray(), dw.Select(v => (float)v).ToArray(), db.Select(v => (float)v).ToArray());
     }
 }
