@@ -17,6 +17,9 @@ public class ShiftedRowsConvTests
     [InlineData(4, 5, 4, 9, 11, 5, 5)]
     [InlineData(6, 4, 8, 6, 5, 3, 1)]
     [InlineData(2, 16, 16, 32, 32, 3, 3)]
+    [InlineData(2, 3, 2, 1, 1, 3, 3)] // a 1×1 image: every tap but the centre reads padding
+    [InlineData(3, 2, 3, 2, 2, 5, 5)] // padding wider than the image
+    [InlineData(2, 3, 4, 1, 7, 1, 3)]
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int kh, int kw)
     {
         int savedThreads = Engine.Threads, savedPlane = Conv2d.ShiftedRowsMinPlane, savedCh = Conv2d.ShiftedRowsMinChannels;

@@ -18,6 +18,8 @@ public class StridedRowsConvTests
     [InlineData(4, 5, 3, 4, 4, 3)]
     [InlineData(3, 16, 32, 32, 32, 3)]
     [InlineData(7, 9, 11, 18, 34, 1)]
+    [InlineData(2, 3, 4, 2, 2, 3)] // 1×1 output
+    [InlineData(3, 2, 5, 2, 6, 1)]
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int k)
     {
         int savedThreads = Engine.Threads, savedColumns = StridedRowsConv.Columns;
