@@ -64,12 +64,11 @@ public sealed class Conv2d : Module
     /// so that benchmarks and tests can compare the two paths.</summary>
     public static bool UseShiftedRows { get; set; } = true;
 
-    /// <summary>Smallest output plane (OH·OW) and channel count for the shifted-rows path. Since
-    /// its products read the padded planes in place (no packing of B) and the planes share their
-    /// padding, it beats im2col on every ResNet shape, the 3-channel stem included, so both are
-    /// off by default; settable for tests and benchmarks.</summary>
-    internal static int ShiftedRowsMinPlane { get; set; } = 0;
-    internal static int ShiftedRowsMinChannels { get; set; } = 1;
+    /// <summary>Fewest output channels for the row-reading paths (shifted rows, phase planes). Their
+    /// products run in 8-row panels of output channels, so fewer than 8 wastes most of a panel;
+    /// measured: the ResNet stem (3→16) is faster on shifted rows than on im2col, LeNet-5's
+    /// first layer (→6) slower. Settable for tests and benchmarks.</summary>
+    internal static int ShiftedRowsMinChannels { get; set; } = 8;
     private readonly ParallelRange _forward, _backward;
 
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
@@ -159,11 +158,10 @@ public sealed class Conv2d : Module
             Array.Resize(ref _dyPad, _chunks);
         }
         int maxChunk = (b + _chunks - 1) / _chunks;
-        _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo) && _geo.ColCols >= ShiftedRowsMinPlane
-                   && Math.Min(InChannels, OutChannels) >= ShiftedRowsMinChannels;
+        _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo) && OutChannels >= ShiftedRowsMinChannels;
         _strided = false;
         if (_shifted) { PrepareShifted(maxChunk, backward); return; }
-        _strided = UseShiftedRows && Groups == 1 && StridedRowsConv.Applies(_geo);
+        _strided = UseShiftedRows && Groups == 1 && StridedRowsConv.Applies(_geo) && OutChannels >= ShiftedRowsMinChannels;
         if (_strided)
         {
             (_stridedPath ??= new StridedRowsConv(InChannels, OutChannels, KernelH, KernelW)).Prepare(_geo, b, _chunks, maxChunk, backward, _wUsed.Span);

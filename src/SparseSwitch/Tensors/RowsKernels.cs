@@ -167,14 +167,18 @@ public static unsafe class RowsKernels
         where TV : struct where TO : struct, IGemmVector<TV>
     {
         float* sums = stackalloc float[DM * DK];
+        float** dRows = stackalloc float*[DM];
+        float** bRows = stackalloc float*[DK];
         for (int i0 = 0; i0 < m; i0 += DM)
         {
             int mi = Math.Min(DM, m - i0);
+            // A partial block repeats its last row: the same kernel at full speed, extra sums dropped.
+            for (int i = 0; i < DM; i++) dRows[i] = d + (i0 + Math.Min(i, mi - 1)) * ldd;
             for (int r0 = 0; r0 < k; r0 += DK)
             {
                 int kr = Math.Min(DK, k - r0);
-                if (mi == DM && kr == DK) DotBlock<TV, TO>(n, d + i0 * ldd, ldd, b, off + r0, sums);
-                else DotSmall<TV, TO>(mi, kr, n, d + i0 * ldd, ldd, b, off + r0, sums);
+                for (int r = 0; r < DK; r++) bRows[r] = b + off[r0 + Math.Min(r, kr - 1)];
+                DotBlock<TV, TO>(n, dRows, bRows, sums);
                 for (int i = 0; i < mi; i++)
                     for (int r = 0; r < kr; r++)
                     {
@@ -185,14 +189,14 @@ public static unsafe class RowsKernels
         }
     }
 
-    /// <summary>sums[i·DK + r] = Σ_{q &lt; n} d[i·ldd + q]·b[off[r] + q] for a full 4 × 6 block; the
-    /// last partial vector is loaded masked.</summary>
+    /// <summary>sums[i·DK + r] = Σ_{q &lt; n} dRows[i][q]·bRows[r][q] for a 4 × 6 block; the last
+    /// partial vector is loaded masked.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotBlock<TV, TO>(int n, float* d, nint ldd, float* b, nint* off, float* sums)
+    private static void DotBlock<TV, TO>(int n, float** dRows, float** bRows, float* sums)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
-        float* d0 = d, d1 = d + ldd, d2 = d + 2 * ldd, d3 = d + 3 * ldd;
-        float* b0 = b + off[0], b1 = b + off[1], b2 = b + off[2], b3 = b + off[3], b4 = b + off[4], b5 = b + off[5];
+        float* d0 = dRows[0], d1 = dRows[1], d2 = dRows[2], d3 = dRows[3];
+        float* b0 = bRows[0], b1 = bRows[1], b2 = bRows[2], b3 = bRows[3], b4 = bRows[4], b5 = bRows[5];
         TV s00 = TO.Zero, s01 = TO.Zero, s02 = TO.Zero, s03 = TO.Zero, s04 = TO.Zero, s05 = TO.Zero;
         TV s10 = TO.Zero, s11 = TO.Zero, s12 = TO.Zero, s13 = TO.Zero, s14 = TO.Zero, s15 = TO.Zero;
         TV s20 = TO.Zero, s21 = TO.Zero, s22 = TO.Zero, s23 = TO.Zero, s24 = TO.Zero, s25 = TO.Zero;
@@ -240,30 +244,5 @@ public static unsafe class RowsKernels
         sums[DK + r] = v.GetElement(1);
         sums[2 * DK + r] = v.GetElement(2);
         sums[3 * DK + r] = v.GetElement(3);
-    }
-
-    /// <summary>A partial block (mi ≤ 4 rows, kr ≤ 6 rows of B): one sum per pair, kept in four
-    /// interleaved partial vectors so that the additions do not wait on each other.</summary>
-    private static void DotSmall<TV, TO>(int mi, int kr, int n, float* d, nint ldd, float* b, nint* off, float* sums)
-        where TV : struct where TO : struct, IGemmVector<TV>
-    {
-        int w = TO.Width, nv = n / w * w, n4 = nv / (4 * w) * (4 * w);
-        for (int i = 0; i < mi; i++)
-        for (int r = 0; r < kr; r++)
-        {
-            float* di = d + i * ldd, br = b + off[r];
-            TV s0 = TO.Zero, s1 = TO.Zero, s2 = TO.Zero, s3 = TO.Zero;
-            int q = 0;
-            for (; q < n4; q += 4 * w)
-            {
-                s0 = TO.MulAdd(TO.Load(ref di[q]), TO.Load(ref br[q]), s0);
-                s1 = TO.MulAdd(TO.Load(ref di[q + w]), TO.Load(ref br[q + w]), s1);
-                s2 = TO.MulAdd(TO.Load(ref di[q + 2 * w]), TO.Load(ref br[q + 2 * w]), s2);
-                s3 = TO.MulAdd(TO.Load(ref di[q + 3 * w]), TO.Load(ref br[q + 3 * w]), s3);
-            }
-            for (; q < nv; q += w) s0 = TO.MulAdd(TO.Load(ref di[q]), TO.Load(ref br[q]), s0);
-            if (nv < n) s1 = TO.MulAdd(TO.LoadPartial(di + nv, n - nv), TO.LoadPartial(br + nv, n - nv), s1);
-            sums[i * DK + r] = TO.Sum(TO.Add(TO.Add(s0, s1), TO.Add(s2, s3)));
-        }
     }
 }

@@ -22,8 +22,9 @@ public class StridedRowsConvTests
     [InlineData(3, 2, 5, 2, 6, 1)]
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int k)
     {
-        int savedThreads = Engine.Threads, savedColumns = StridedRowsConv.Columns;
+        int savedThreads = Engine.Threads, savedColumns = StridedRowsConv.Columns, savedCh = Conv2d.ShiftedRowsMinChannels;
         StridedRowsConv.Columns = 64; // several images per product, a short last group
+        Conv2d.ShiftedRowsMinChannels = 1;
         try
         {
             foreach (int threads in new[] { 1, 2 })
@@ -36,6 +37,7 @@ public class StridedRowsConvTests
         {
             Engine.Threads = savedThreads;
             StridedRowsConv.Columns = savedColumns;
+            Conv2d.ShiftedRowsMinChannels = savedCh;
             Conv2d.UseShiftedRows = true;
         }
     }
