@@ -35,7 +35,7 @@ public sealed class LayerProfileBench : IBench
                 case "--batch": batch = int.Parse(options.Rest[++i]); break;
                 case "--paths": paths = true; break;
                 case "--pieces": return ShiftedPieces(batch, width);
-                case "--cols": Conv2d.ShiftedRowsColumns = int.Parse(options.Rest[++i]); break;
+                case "--cols": ShiftedRowsConv.Layout.TargetColumns = int.Parse(options.Rest[++i]); break;
                 case "--kslice": RowsKernels.KSlice = int.Parse(options.Rest[++i]); break;
                 case "--ab": return StepAb(options.Rest[++i], batch, options.ThreadCountsOr(2)[0]);
                 default: Console.Error.WriteLine($"layer-profile: unknown option {options.Rest[i]}"); return 2;
@@ -173,8 +173,8 @@ public sealed class LayerProfileBench : IBench
         int share = batch / 2;
         foreach (var (c, size) in new[] { (width, 32), (2 * width, 16), (4 * width, 8) })
         {
-            int nbMax = Math.Max(1, (Conv2d.ShiftedRowsColumns + (size + 1) * (size + 1) - 1) / ((size + 1) * (size + 1)));
-            var l = new ShiftedRowsConv.Layout(size, size, 1, 1, nbMax);
+            var l = ShiftedRowsConv.Layout.ForImages(size, size, 1, 1, int.MaxValue);
+            int nbMax = l.NbMax;
             var x = Rand(rng, share, c, size, size);
             var pad = new Tensor(l.BufferLength(c));
             var dyPad = Rand(rng, l.BufferLength(c));

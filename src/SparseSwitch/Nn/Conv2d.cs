@@ -50,25 +50,20 @@ public sealed class Conv2d : Module
     // The forward keeps every image group's padded x (one slot per group of a chunk), so the
     // backward reads them instead of padding x again; valid for the (batch, chunks) it was made for.
     private bool _padsValid;
-    // Stride-2 1×1 / 3×3 convolutions on even planes: phase planes read in place (StridedRowsConv).
-    private bool _strided;
-    private StridedRowsConv? _stridedPath;
     private int _padsBatch, _padsChunks;
     private Tensor?[] _pad = [];
     private Tensor?[] _dyPad = [];
     private nint[] _offX = [], _offDy = [];
-    private Tensor? _wFlip, _wFlipRows, _wPacked;
+    private Tensor? _wPacked, _wFlip, _wFlipPacked;
+    // Stride-2 1×1 / 3×3 convolutions on even planes: phase planes read in place (StridedRowsConv).
+    private bool _strided;
+    private StridedRowsConv? _stridedPath;
 
     /// <summary>Whether stride-1 "same" convolutions read the padded image in place
     /// (<see cref="ShiftedRowsConv"/>) instead of going through im2col. On by default; settable
     /// so that benchmarks and tests can compare the two paths.</summary>
     public static bool UseShiftedRows { get; set; } = true;
 
-    /// <summary>Fewest output channels for the row-reading paths (shifted rows, phase planes); 1,
-    /// i.e. always: measured faster than im2col on the ResNet stem (3→16) and on MNIST LeNet-5's
-    /// first layer (1→6, where im2col's dX product has only 6 terms per element). Settable for
-    /// tests and benchmarks.</summary>
-    internal static int ShiftedRowsMinChannels { get; set; } = 1;
     private readonly ParallelRange _forward, _backward;
 
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
@@ -158,10 +153,12 @@ public sealed class Conv2d : Module
             Array.Resize(ref _dyPad, _chunks);
         }
         int maxChunk = (b + _chunks - 1) / _chunks;
-        _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo) && OutChannels >= ShiftedRowsMinChannels;
+        // The row paths serve every channel count: measured faster than im2col on the ResNet stem
+        // (3→16) and on MNIST LeNet-5's first layer (1→6, where im2col's dX product has 6 terms).
+        _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo);
         _strided = false;
         if (_shifted) { PrepareShifted(maxChunk, backward); return; }
-        _strided = UseShiftedRows && Groups == 1 && StridedRowsConv.Applies(_geo) && OutChannels >= ShiftedRowsMinChannels;
+        _strided = UseShiftedRows && Groups == 1 && StridedRowsConv.Applies(_geo);
         if (_strided)
         {
             (_stridedPath ??= new StridedRowsConv(InChannels, OutChannels, KernelH, KernelW)).Prepare(_geo, b, _chunks, maxChunk, backward, _wUsed.Span);
@@ -180,16 +177,11 @@ public sealed class Conv2d : Module
     /// <summary>Depthwise (groups = Cin): handled by the direct kernels, no im2col.</summary>
     public bool IsDepthwise => Groups == InChannels && Groups > 1;
 
-    /// <summary>Output columns per product of the shifted-rows path: images are stacked until a
-    /// product is about this wide (longer dot products for dW, fewer calls).</summary>
-    internal static int ShiftedRowsColumns { get; set; } = 2048;
-
     private void PrepareShifted(int maxChunk, bool backward)
     {
         var g = _geo;
-        int perImage = (g.H + g.PH) * (g.W + g.PW);
-        int nbMax = Math.Min(maxChunk, Math.Max(1, (ShiftedRowsColumns + perImage - 1) / perImage));
-        var l = new ShiftedRowsConv.Layout(g.H, g.W, g.PH, g.PW, nbMax);
+        var l = ShiftedRowsConv.Layout.ForImages(g.H, g.W, g.PH, g.PW, maxChunk);
+        int nbMax = l.NbMax;
         int kk = KernelH * KernelW, s = l.ChannelStride;
         if (_layout != l || _offX.Length != InChannels * kk || _offDy.Length != OutChannels * kk)
         {
@@ -256,20 +248,10 @@ public sealed class Conv2d : Module
             // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
             RowsKernels.DotProduct(OutChannels, kk, cols, dyPad[l.Origin..], s, padX, _offX, beta, dw, kk);
             // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
-            RowsKernels.Product(InChannels, cols, kkOut, _wFlip!.Span, dyPad, _offDy, stage, ldq);
+            RowsKernels.Product(InChannels, cols, kkOut, _wFlipPacked!.Span, dyPad, _offDy, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, InChannels, l, default, _dx!.Span.Slice(n0 * inLen, nb * inLen));
-            if (Bias is not null)
-            {
-                // db[o] += Σ_P dy[n, o, P]
-                var db = _dbPart[chunk]!.Span;
-                for (int o = 0; o < OutChannels; o++)
-                {
-                    float sum = 0f;
-                    for (int j = 0; j < nb; j++) sum += TensorPrimitives.Sum(dyImages.Slice((j * OutChannels + o) * hw, hw));
-                    db[o] = n0 == start ? sum : db[o] + sum;
-                }
-            }
         }
+        if (Bias is not null) BiasGradient(chunk, start, end);
     }
 
     /// <summary>db[o] = Σ over the chunk's images and pixels of dy[n, o] (this chunk's part).</summary>
@@ -355,9 +337,9 @@ public sealed class Conv2d : Module
         {
             // dX's A operand: the flipped, transposed weights, packed into MR-row panels.
             int kkOut = OutChannels * KernelH * KernelW;
-            var flip = Buffers.Ensure(ref _wFlipRows, InChannels, kkOut).Span;
+            var flip = Buffers.Ensure(ref _wFlip, InChannels, kkOut).Span;
             ShiftedRowsConv.FlipTranspose(_wUsed.Span, OutChannels, InChannels, KernelH, KernelW, flip);
-            RowsKernels.PackA(InChannels, kkOut, flip, kkOut, Buffers.Ensure(ref _wFlip, RowsKernels.PackedALength(InChannels, kkOut)).Span);
+            RowsKernels.PackA(InChannels, kkOut, flip, kkOut, Buffers.Ensure(ref _wFlipPacked, RowsKernels.PackedALength(InChannels, kkOut)).Span);
         }
         for (int c = 0; c < _chunks; c++)
         {

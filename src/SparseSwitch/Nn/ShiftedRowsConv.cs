@@ -31,6 +31,19 @@ public static class ShiftedRowsConv
     /// <summary>The shared-padding layout of up to NbMax images of H × W (padding PH, PW).</summary>
     public readonly record struct Layout(int H, int W, int PH, int PW, int NbMax)
     {
+        /// <summary>Output columns a product of the row paths aims at: images are stacked until a
+        /// product is about this wide (longer dot products for dW, fewer calls). Settable for
+        /// tests and benchmarks.</summary>
+        internal static int TargetColumns { get; set; } = 2048;
+
+        /// <summary>The layout for up to <paramref name="maxImages"/> images, as many stacked as
+        /// bring a product to <see cref="TargetColumns"/>.</summary>
+        public static Layout ForImages(int h, int w, int ph, int pw, int maxImages)
+        {
+            int perImage = (h + ph) * (w + pw);
+            return new Layout(h, w, ph, pw, Math.Min(maxImages, Math.Max(1, (TargetColumns + perImage - 1) / perImage)));
+        }
+
         public int Wp => W + PW;
         public int RowsPerImage => H + PH;
         public int Lead => PH * Wp + PW;

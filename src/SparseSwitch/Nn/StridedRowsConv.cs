@@ -45,9 +45,6 @@ internal sealed class StridedRowsConv
         for (int p = 0; p < 4; p++) _offDy[p] = [];
     }
 
-    /// <summary>Images per product: stacked until a product is about this many columns wide.</summary>
-    internal static int Columns { get; set; } = 2048;
-
     private static (int Phase, int Shift) Tap(int k, int pad) { int t = k - pad; int a = t & 1; return (a, (t - a) / 2); }
 
     /// <summary>Sizes the buffers for a batch split into <paramref name="chunks"/> chunks of at most
@@ -57,9 +54,8 @@ internal sealed class StridedRowsConv
     {
         _geo = g;
         (_batch, _chunks) = (batch, chunks);
-        int oh = g.H / 2, ow = g.W / 2, perImage = (oh + 1) * (ow + 1);
-        int nbMax = Math.Min(maxChunk, Math.Max(1, (Columns + perImage - 1) / perImage));
-        var l = new ShiftedRowsConv.Layout(oh, ow, 1, 1, nbMax);
+        var l = ShiftedRowsConv.Layout.ForImages(g.H / 2, g.W / 2, 1, 1, maxChunk);
+        int nbMax = l.NbMax;
         int kk = _kh * _kw, s = l.ChannelStride;
         if (l != _l || _offX.Length != _cin * kk)
         {

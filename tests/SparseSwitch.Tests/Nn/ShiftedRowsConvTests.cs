@@ -22,8 +22,7 @@ public class ShiftedRowsConvTests
     [InlineData(2, 3, 4, 1, 7, 1, 3)]
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int kh, int kw)
     {
-        int savedThreads = Engine.Threads, savedCh = Conv2d.ShiftedRowsMinChannels;
-        Conv2d.ShiftedRowsMinChannels = 1;
+        int savedThreads = Engine.Threads;
         try
         {
             foreach (int threads in new[] { 1, 2 })
@@ -35,7 +34,6 @@ public class ShiftedRowsConvTests
         finally
         {
             Engine.Threads = savedThreads;
-            Conv2d.ShiftedRowsMinChannels = savedCh;
             Conv2d.UseShiftedRows = true;
         }
     }

@@ -22,9 +22,8 @@ public class StridedRowsConvTests
     [InlineData(3, 2, 5, 2, 6, 1)]
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int k)
     {
-        int savedThreads = Engine.Threads, savedColumns = StridedRowsConv.Columns, savedCh = Conv2d.ShiftedRowsMinChannels;
-        StridedRowsConv.Columns = 64; // several images per product, a short last group
-        Conv2d.ShiftedRowsMinChannels = 1;
+        int savedThreads = Engine.Threads, savedColumns = ShiftedRowsConv.Layout.TargetColumns;
+        ShiftedRowsConv.Layout.TargetColumns = 64; // several images per product, a short last group
         try
         {
             foreach (int threads in new[] { 1, 2 })
@@ -36,8 +35,7 @@ public class StridedRowsConvTests
         finally
         {
             Engine.Threads = savedThreads;
-            StridedRowsConv.Columns = savedColumns;
-            Conv2d.ShiftedRowsMinChannels = savedCh;
+            ShiftedRowsConv.Layout.TargetColumns = savedColumns;
             Conv2d.UseShiftedRows = true;
         }
     }
