@@ -44,17 +44,9 @@ public sealed class Conv2d : Module
     private Tensor?[] _dbPart = [];
     private Tensor _dy = null!;
     private int _chunks;
-    // Stride-1 "same" convolutions (ShiftedRowsConv): per-chunk padded x and dy, row offsets, flipped W.
+    // Stride-1 "same" convolutions: padded planes read in place (ShiftedRowsPath).
     private bool _shifted;
-    private ShiftedRowsConv.Layout _layout;
-    // The forward keeps every image group's padded x (one slot per group of a chunk), so the
-    // backward reads them instead of padding x again; valid for the (batch, chunks) it was made for.
-    private bool _padsValid;
-    private int _padsBatch, _padsChunks;
-    private Tensor?[] _pad = [];
-    private Tensor?[] _dyPad = [];
-    private nint[] _offX = [], _offDy = [];
-    private Tensor? _wPacked, _wFlip, _wFlipPacked;
+    private ShiftedRowsPath? _shiftedPath;
     // Stride-2 1×1 / 3×3 convolutions on even planes: phase planes read in place (StridedRowsConv).
     private bool _strided;
     private StridedRowsConv? _stridedPath;
@@ -110,13 +102,9 @@ public sealed class Conv2d : Module
         _wUsed = EffectiveWeight.Compute(Weight, ref _wEff);
         int b = x.Dim(0);
         Buffers.Ensure(ref _y, b, OutChannels, geo.OH, geo.OW);
-        _padsValid = false;
         PrepareChunks(b, false);
-        if (_shifted)
-            RowsKernels.PackA(OutChannels, _geo.ColRows, _wUsed.Span, _geo.ColRows,
-                Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(OutChannels, _geo.ColRows)).Span);
         _forward.Run(b);
-        if (_shifted) (_padsValid, _padsBatch, _padsChunks) = (true, b, _chunks);
+        if (_shifted) _shiftedPath!.ForwardDone();
         if (_strided) _stridedPath!.ForwardDone();
         return _y!;
     }
@@ -149,15 +137,17 @@ public sealed class Conv2d : Module
             Array.Resize(ref _stage, _chunks);
             Array.Resize(ref _dwPart, _chunks);
             Array.Resize(ref _dbPart, _chunks);
-            Array.Resize(ref _pad, _chunks);
-            Array.Resize(ref _dyPad, _chunks);
         }
         int maxChunk = (b + _chunks - 1) / _chunks;
         // The row paths serve every channel count: measured faster than im2col on the ResNet stem
         // (3→16) and on MNIST LeNet-5's first layer (1→6, where im2col's dX product has 6 terms).
         _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo);
         _strided = false;
-        if (_shifted) { PrepareShifted(maxChunk, backward); return; }
+        if (_shifted)
+        {
+            (_shiftedPath ??= new ShiftedRowsPath(InChannels, OutChannels, KernelH, KernelW)).Prepare(_geo, b, _chunks, maxChunk, backward, _wUsed.Span);
+            return;
+        }
         _strided = UseShiftedRows && Groups == 1 && StridedRowsConv.Applies(_geo);
         if (_strided)
         {
@@ -177,83 +167,6 @@ public sealed class Conv2d : Module
     /// <summary>Depthwise (groups = Cin): handled by the direct kernels, no im2col.</summary>
     public bool IsDepthwise => Groups == InChannels && Groups > 1;
 
-    private void PrepareShifted(int maxChunk, bool backward)
-    {
-        var g = _geo;
-        var l = ShiftedRowsConv.Layout.ForImages(g.H, g.W, g.PH, g.PW, maxChunk);
-        int nbMax = l.NbMax;
-        int kk = KernelH * KernelW, s = l.ChannelStride;
-        if (_layout != l || _offX.Length != InChannels * kk || _offDy.Length != OutChannels * kk)
-        {
-            _offX = new nint[InChannels * kk];
-            _offDy = new nint[OutChannels * kk];
-            ShiftedRowsConv.RowOffsets(InChannels, KernelH, KernelW, l, _offX);
-            ShiftedRowsConv.RowOffsets(OutChannels, KernelH, KernelW, l, _offDy);
-        }
-        _layout = l;
-        int rows = (Math.Max(InChannels, OutChannels) + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR;
-        for (int c = 0; c < _chunks; c++)
-        {
-            // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
-            Buffers.Ensure(ref _pad[c], (maxChunk + nbMax - 1) / nbMax, l.BufferLength(InChannels));
-            if (backward) Buffers.Ensure(ref _dyPad[c], nbMax, l.BufferLength(OutChannels));
-            Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
-        }
-    }
-
-    /// <summary>Forward of a stride-1 "same" convolution through <see cref="ShiftedRowsConv"/>.</summary>
-    private void ForwardShifted(int chunk, int start, int end)
-    {
-        var g = _geo;
-        var l = _layout;
-        int nbMax = l.NbMax, ldq = l.OutputStride, kk = g.ColRows;
-        int inLen = InChannels * g.H * g.W, outLen = OutChannels * g.H * g.W;
-        var pad = _pad[chunk]!.Span;
-        var stage = _stage[chunk]!.Span;
-        var bias = Bias is null ? default : Bias.Data.Span;
-        int slot = l.BufferLength(InChannels);
-        for (int n0 = start; n0 < end; n0 += nbMax)
-        {
-            int nb = Math.Min(nbMax, end - n0);
-            var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
-            ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, l, padX);
-            // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
-            RowsKernels.Product(OutChannels, l.Cols(nb), kk, _wPacked!.Span, padX, _offX, stage, ldq);
-            ShiftedRowsConv.Compact(stage, ldq, nb, OutChannels, l, bias, _y!.Span.Slice(n0 * outLen, nb * outLen));
-        }
-    }
-
-    /// <summary>Backward of a stride-1 "same" convolution: dW and dX as products over the padded
-    /// x and dy (see <see cref="ShiftedRowsConv"/>); no col2im.</summary>
-    private void BackwardShifted(int chunk, int start, int end)
-    {
-        var g = _geo;
-        var l = _layout;
-        int nbMax = l.NbMax, ldq = l.OutputStride, kk = g.ColRows, kkOut = OutChannels * KernelH * KernelW;
-        int hw = g.H * g.W, inLen = InChannels * hw, outLen = OutChannels * hw, s = l.ChannelStride;
-        var pad = _pad[chunk]!.Span;
-        var dyPad = _dyPad[chunk]!.Span;
-        var stage = _stage[chunk]!.Span;
-        var dw = _dwPart[chunk]!.Span;
-        int slot = l.BufferLength(InChannels);
-        bool reusePads = _padsValid && _padsBatch == _x.Dim(0) && _padsChunks == _chunks;
-        for (int n0 = start; n0 < end; n0 += nbMax)
-        {
-            int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
-            float beta = n0 == start ? 0f : 1f;
-            var dyImages = _dy.Span.Slice(n0 * outLen, nb * outLen);
-            var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
-            if (!reusePads) ShiftedRowsConv.Pad(_x.Span.Slice(n0 * inLen, nb * inLen), nb, InChannels, l, padX);
-            ShiftedRowsConv.Pad(dyImages, nb, OutChannels, l, dyPad);
-            // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
-            RowsKernels.DotProduct(OutChannels, kk, cols, dyPad[l.Origin..], s, padX, _offX, beta, dw, kk);
-            // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
-            RowsKernels.Product(InChannels, cols, kkOut, _wFlipPacked!.Span, dyPad, _offDy, stage, ldq);
-            ShiftedRowsConv.Compact(stage, ldq, nb, InChannels, l, default, _dx!.Span.Slice(n0 * inLen, nb * inLen));
-        }
-        if (Bias is not null) BiasGradient(chunk, start, end);
-    }
-
     /// <summary>db[o] = Σ over the chunk's images and pixels of dy[n, o] (this chunk's part).</summary>
     private void BiasGradient(int chunk, int start, int end)
     {
@@ -270,7 +183,11 @@ public sealed class Conv2d : Module
 
     private void ForwardChunk(int chunk, int start, int end)
     {
-        if (_shifted) { ForwardShifted(chunk, start, end); return; }
+        if (_shifted)
+        {
+            _shiftedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span);
+            return;
+        }
         if (_strided)
         {
             _stridedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span);
@@ -333,14 +250,6 @@ public sealed class Conv2d : Module
         _dy = dy;
         Buffers.Ensure(ref _dx, _x.Shape);
         PrepareChunks(b, true);
-        if (_shifted)
-        {
-            // dX's A operand: the flipped, transposed weights, packed into MR-row panels.
-            int kkOut = OutChannels * KernelH * KernelW;
-            var flip = Buffers.Ensure(ref _wFlip, InChannels, kkOut).Span;
-            ShiftedRowsConv.FlipTranspose(_wUsed.Span, OutChannels, InChannels, KernelH, KernelW, flip);
-            RowsKernels.PackA(InChannels, kkOut, flip, kkOut, Buffers.Ensure(ref _wFlipPacked, RowsKernels.PackedALength(InChannels, kkOut)).Span);
-        }
         for (int c = 0; c < _chunks; c++)
         {
             Buffers.Ensure(ref _dwPart[c], Weight.Shape);
@@ -360,10 +269,10 @@ public sealed class Conv2d : Module
 
     private void BackwardChunk(int chunk, int start, int end)
     {
-        if (_shifted) { BackwardShifted(chunk, start, end); return; }
-        if (_strided)
+        if (_shifted || _strided)
         {
-            _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
+            if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
+            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;
         }

@@ -1,0 +1,114 @@
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Nn;
+
+/// <summary>
+/// <see cref="Conv2d"/>'s stride-1 "same" path (<see cref="ShiftedRowsConv"/>): one instance per
+/// layer holds the per-chunk padded planes of x (one slot per image group, kept from the forward
+/// for the backward), the padded dy planes, the product staging buffers, the row offsets and the
+/// packed weights. Same shape of API as <see cref="StridedRowsConv"/>: Prepare, then Forward /
+/// Backward per chunk of images; allocates only when shapes change.
+/// </summary>
+internal sealed class ShiftedRowsPath
+{
+    private readonly int _cin, _cout, _kh, _kw;
+    private ConvGeometry _geo;
+    private ShiftedRowsConv.Layout _l;
+    private nint[] _offX = [], _offDy = [];
+    private Tensor? _wPacked, _wFlip, _wFlipPacked;
+    private Tensor?[] _pad = [], _dyPad = [], _stage = [];
+    private bool _padsValid;
+    private int _padsBatch, _padsChunks, _batch, _chunks;
+
+    public ShiftedRowsPath(int cin, int cout, int kh, int kw) => (_cin, _cout, _kh, _kw) = (cin, cout, kh, kw);
+
+    /// <summary>Sizes the buffers for a batch split into <paramref name="chunks"/> chunks of at most
+    /// <paramref name="maxChunk"/> images; packs the weights for the forward product (forward) or
+    /// the flipped, transposed weights for the dX product (backward).</summary>
+    public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
+    {
+        _geo = g;
+        (_batch, _chunks) = (batch, chunks);
+        var l = ShiftedRowsConv.Layout.ForImages(g.H, g.W, g.PH, g.PW, maxChunk);
+        int kk = _kh * _kw, nbMax = l.NbMax;
+        if (_l != l || _offX.Length != _cin * kk || _offDy.Length != _cout * kk)
+        {
+            _offX = new nint[_cin * kk];
+            _offDy = new nint[_cout * kk];
+            ShiftedRowsConv.RowOffsets(_cin, _kh, _kw, l, _offX);
+            ShiftedRowsConv.RowOffsets(_cout, _kh, _kw, l, _offDy);
+        }
+        _l = l;
+        if (_pad.Length < chunks)
+        {
+            Array.Resize(ref _pad, chunks);
+            Array.Resize(ref _dyPad, chunks);
+            Array.Resize(ref _stage, chunks);
+        }
+        int rows = (Math.Max(_cin, _cout) + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR;
+        for (int c = 0; c < chunks; c++)
+        {
+            // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
+            Buffers.Ensure(ref _pad[c], (maxChunk + nbMax - 1) / nbMax, l.BufferLength(_cin));
+            if (backward) Buffers.Ensure(ref _dyPad[c], nbMax, l.BufferLength(_cout));
+            Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
+        }
+        if (!backward)
+        {
+            _padsValid = false;
+            RowsKernels.PackA(_cout, _cin * kk, w, _cin * kk, Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(_cout, _cin * kk)).Span);
+            return;
+        }
+        // dX's A operand: the flipped, transposed weights, packed into MR-row panels.
+        int kkOut = _cout * kk;
+        var flip = Buffers.Ensure(ref _wFlip, _cin, kkOut).Span;
+        ShiftedRowsConv.FlipTranspose(w, _cout, _cin, _kh, _kw, flip);
+        RowsKernels.PackA(_cin, kkOut, flip, kkOut, Buffers.Ensure(ref _wFlipPacked, RowsKernels.PackedALength(_cin, kkOut)).Span);
+    }
+
+    /// <summary>Marks the padded planes as made for this batch (after a forward over all chunks).</summary>
+    public void ForwardDone() => (_padsValid, _padsBatch, _padsChunks) = (true, _batch, _chunks);
+
+    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y)
+    {
+        var l = _l;
+        int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, hw = _geo.H * _geo.W;
+        int inLen = _cin * hw, outLen = _cout * hw, slot = l.BufferLength(_cin);
+        var pad = _pad[chunk]!.Span;
+        var stage = _stage[chunk]!.Span;
+        for (int n0 = start; n0 < end; n0 += nbMax)
+        {
+            int nb = Math.Min(nbMax, end - n0);
+            var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
+            ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX);
+            // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
+            RowsKernels.Product(_cout, l.Cols(nb), kk, _wPacked!.Span, padX, _offX, stage, ldq);
+            ShiftedRowsConv.Compact(stage, ldq, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
+        }
+    }
+
+    /// <summary>dW (this chunk's part, overwritten) and dX as products over the padded x and dy;
+    /// no col2im.</summary>
+    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
+    {
+        var l = _l;
+        int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, kkOut = _cout * _kh * _kw, hw = _geo.H * _geo.W;
+        int inLen = _cin * hw, outLen = _cout * hw, s = l.ChannelStride, slot = l.BufferLength(_cin);
+        var pad = _pad[chunk]!.Span;
+        var dyPad = _dyPad[chunk]!.Span;
+        var stage = _stage[chunk]!.Span;
+        bool reusePads = _padsValid && _padsBatch == _batch && _padsChunks == _chunks;
+        for (int n0 = start; n0 < end; n0 += nbMax)
+        {
+            int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
+            var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
+            if (!reusePads) ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX);
+            ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
+            // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
+            RowsKernels.DotProduct(_cout, kk, cols, dyPad[l.Origin..], s, padX, _offX, n0 == start ? 0f : 1f, dw, kk);
+            // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
+            RowsKernels.Product(_cin, cols, kkOut, _wFlipPacked!.Span, dyPad, _offDy, stage, ldq);
+            ShiftedRowsConv.Compact(stage, ldq, nb, _cin, l, default, dx.Slice(n0 * inLen, nb * inLen));
+        }
+    }
+}
