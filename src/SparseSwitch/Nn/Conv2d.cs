@@ -47,6 +47,9 @@ public sealed class Conv2d : Module
     // Stride-1 "same" convolutions: padded planes read in place (ShiftedRowsPath).
     private bool _shifted;
     private ShiftedRowsPath? _shiftedPath;
+    // The same convolutions on image-interleaved planes where AVX-512 is there (InterleavedPath).
+    private bool _interleaved;
+    private InterleavedPath? _interleavedPath;
     // Stride-2 1×1 / 3×3 convolutions on even planes: phase planes read in place (StridedRowsConv).
     private bool _strided;
     private StridedRowsConv? _stridedPath;
@@ -55,6 +58,12 @@ public sealed class Conv2d : Module
     /// (<see cref="ShiftedRowsConv"/>) instead of going through im2col. On by default; settable
     /// so that benchmarks and tests can compare the two paths.</summary>
     public static bool UseShiftedRows { get; set; } = true;
+
+    /// <summary>Whether stride-1 "same" convolutions use image-interleaved planes
+    /// (<see cref="InterleavedConv"/>: no work on padding, aligned loads) where the CPU has
+    /// AVX-512, rather than <see cref="ShiftedRowsConv"/>'s shared-padding planes. On by default;
+    /// settable so that benchmarks and tests can compare the two.</summary>
+    public static bool UseInterleaved { get; set; } = true;
 
     private readonly ParallelRange _forward, _backward;
 
@@ -105,6 +114,7 @@ public sealed class Conv2d : Module
         PrepareChunks(b, false);
         _forward.Run(b);
         if (_shifted) _shiftedPath!.ForwardDone();
+        if (_interleaved) _interleavedPath!.ForwardDone();
         if (_strided) _stridedPath!.ForwardDone();
         return _y!;
     }
@@ -124,9 +134,9 @@ public sealed class Conv2d : Module
     /// <summary>The geometry (input and output sizes) of the last forward pass; null before the first.</summary>
     public ConvGeometry? LastGeometry => _x is null ? null : _geo;
 
-    /// <summary>Which implementation the last forward or backward used: "shifted rows" (stride-1
-    /// same convolutions), "phase planes" (stride 2), "depthwise" or "im2col".</summary>
-    public string Path => _shifted ? "shifted rows" : _strided ? "phase planes" : IsDepthwise ? "depthwise" : "im2col";
+    /// <summary>Which implementation the last forward or backward used: "interleaved planes" or
+    /// "shifted rows" (stride-1 same convolutions), "phase planes" (stride 2), "depthwise" or "im2col".</summary>
+    public string Path => _interleaved ? "interleaved planes" : _shifted ? "shifted rows" : _strided ? "phase planes" : IsDepthwise ? "depthwise" : "im2col";
 
     private void PrepareChunks(int b, bool backward)
     {
@@ -141,6 +151,13 @@ public sealed class Conv2d : Module
         int maxChunk = (b + _chunks - 1) / _chunks;
         // The row paths serve every channel count: measured faster than im2col on the ResNet stem
         // (3→16) and on MNIST LeNet-5's first layer (1→6, where im2col's dX product has 6 terms).
+        _interleaved = UseShiftedRows && UseInterleaved && Groups == 1 && InterleavedConv.Applies(_geo);
+        if (_interleaved)
+        {
+            _shifted = _strided = false;
+            (_interleavedPath ??= new InterleavedPath(InChannels, OutChannels, KernelH, KernelW)).Prepare(_geo, b, _chunks, maxChunk, backward, _wUsed.Span);
+            return;
+        }
         _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo);
         _strided = false;
         if (_shifted)
@@ -183,6 +200,11 @@ public sealed class Conv2d : Module
 
     private void ForwardChunk(int chunk, int start, int end)
     {
+        if (_interleaved)
+        {
+            _interleavedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span);
+            return;
+        }
         if (_shifted)
         {
             _shiftedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span);
@@ -269,9 +291,10 @@ public sealed class Conv2d : Module
 
     private void BackwardChunk(int chunk, int start, int end)
     {
-        if (_shifted || _strided)
+        if (_interleaved || _shifted || _strided)
         {
-            if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
+            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
+            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
             else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;

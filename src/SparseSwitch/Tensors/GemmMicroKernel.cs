@@ -108,22 +108,32 @@ internal struct Gemm128 : IGemmVector<Vector128<float>>
     public static Vector128<float> Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d) => Lanes.Sum4(a, b, c, d);
 }
 
-/// <summary>Where the micro-kernel finds row p of its B panel (the NR values for one p).</summary>
+/// <summary>Where the micro-kernel finds row p of its B panel (the NR values for one p): the
+/// first vector at Row(p), the second and third <see cref="Second"/> and <see cref="Third"/>
+/// floats after it (one vector and two for a contiguous row; anywhere for rows whose columns
+/// are whole vectors gathered from a strided layout).</summary>
 internal unsafe interface IBRows
 {
     float* Row(int p);
+    nint Second { get; }
+    nint Third { get; }
 }
 
-/// <summary>A packed micro-panel: row p at bp + p·NR.</summary>
-internal readonly unsafe struct PackedB(float* bp, nint nr) : IBRows
+/// <summary>A packed micro-panel: row p at bp + p·NR, its vectors w floats apart.</summary>
+internal readonly unsafe struct PackedB(float* bp, nint nr, nint w) : IBRows
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public float* Row(int p) => bp + p * nr;
+    public nint Second => w;
+    public nint Third => 2 * w;
 }
 
-/// <summary>Rows read in place: row p at b + off[p] (see <see cref="RowsKernels"/>).</summary>
-internal readonly unsafe struct OffsetRows(float* b, nint* off) : IBRows
+/// <summary>Rows read in place: row p at b + off[p], its three vectors at 0, second and third
+/// (see <see cref="RowsKernels"/>).</summary>
+internal readonly unsafe struct OffsetRows(float* b, nint* off, nint second, nint third) : IBRows
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)] public float* Row(int p) => b + off[p];
+    public nint Second => second;
+    public nint Third => third;
 }
 
 /// <summary>
@@ -152,6 +162,7 @@ internal static class GemmMicroKernel
             for (int r = 0; r < MR; r++, row += ldc)
                 for (nint j = 0; j < nr; j += 16) Sse.Prefetch0(row + j);
         }
+        nint second = b.Second, third = b.Third;
         TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero;
         TV c10 = TO.Zero, c11 = TO.Zero, c12 = TO.Zero;
         TV c20 = TO.Zero, c21 = TO.Zero, c22 = TO.Zero;
@@ -164,8 +175,8 @@ internal static class GemmMicroKernel
         {
             float* bp = b.Row(p);
             TV b0 = TO.Load(ref bp[0]);
-            TV b1 = TO.Load(ref bp[w]);
-            TV b2 = TO.Load(ref bp[2 * w]);
+            TV b1 = TO.Load(ref bp[second]);
+            TV b2 = TO.Load(ref bp[third]);
             TV a;
             a = TO.Broadcast(ap[0]); c00 = TO.MulAdd(a, b0, c00); c01 = TO.MulAdd(a, b1, c01); c02 = TO.MulAdd(a, b2, c02);
             a = TO.Broadcast(ap[1]); c10 = TO.MulAdd(a, b0, c10); c11 = TO.MulAdd(a, b1, c11); c12 = TO.MulAdd(a, b2, c12);
@@ -226,7 +237,7 @@ internal static class GemmMicroKernel
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static unsafe void Tile<TV, TO>(int kc, float* ap, float* bp, float* c, nint ldc, float alpha, float beta)
         where TV : struct where TO : struct, IGemmVector<TV> =>
-        Tile<TV, TO, PackedB>(kc, ap, new PackedB(bp, NV * TO.Width), c, ldc, alpha, beta);
+        Tile<TV, TO, PackedB>(kc, ap, new PackedB(bp, NV * TO.Width, TO.Width), c, ldc, alpha, beta);
 
     /// <summary>Rows 0–3 of a packed A micro-panel (pass ap + 4 for rows 4–7) × 3 vectors: 12
     /// accumulators + 3 B vectors + 1 broadcast fit 16 registers.</summary>
@@ -235,6 +246,7 @@ internal static class GemmMicroKernel
         where TV : struct where TO : struct, IGemmVector<TV> where TB : struct, IBRows
     {
         nint w = TO.Width, nr = NV * TO.Width;
+        nint second = b.Second, third = b.Third;
         TV c00 = TO.Zero, c01 = TO.Zero, c02 = TO.Zero;
         TV c10 = TO.Zero, c11 = TO.Zero, c12 = TO.Zero;
         TV c20 = TO.Zero, c21 = TO.Zero, c22 = TO.Zero;
@@ -243,8 +255,8 @@ internal static class GemmMicroKernel
         {
             float* bp = b.Row(p);
             TV b0 = TO.Load(ref bp[0]);
-            TV b1 = TO.Load(ref bp[w]);
-            TV b2 = TO.Load(ref bp[2 * w]);
+            TV b1 = TO.Load(ref bp[second]);
+            TV b2 = TO.Load(ref bp[third]);
             TV a;
             a = TO.Broadcast(ap[0]); c00 = TO.MulAdd(a, b0, c00); c01 = TO.MulAdd(a, b1, c01); c02 = TO.MulAdd(a, b2, c02);
             a = TO.Broadcast(ap[1]); c10 = TO.MulAdd(a, b0, c10); c11 = TO.MulAdd(a, b1, c11); c12 = TO.MulAdd(a, b2, c12);

@@ -85,6 +85,63 @@ public static unsafe class RowsKernels
         }
     }
 
+    /// <summary>Floats per vector of <see cref="ProductTiles"/>: its tiles are 3 vectors of 16.</summary>
+    public const int TileVector = 16;
+
+    /// <summary>
+    /// A product whose columns are whole vectors gathered from anywhere: for tile t &lt; tiles and
+    /// j &lt; 3, C[i, (3t + j)·16 + l] = Σ_r A[i, r] · b[off[r] + tileOff[3t + j] + l] (l &lt; 16),
+    /// for i &lt; m rounded up to MR (A packed by <see cref="PackA"/>). The vectors of a tile need
+    /// not be adjacent (an image-interleaved plane's pixels at a row end). The 8 × 3-vector
+    /// micro-kernel with AVX-512; elsewhere a double-accumulating loop (correct, slow).
+    /// </summary>
+    public static void ProductTiles(int m, int tiles, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> b,
+        ReadOnlySpan<nint> off, ReadOnlySpan<nint> tileOff, Span<float> c, int ldc)
+    {
+        if (m <= 0 || tiles <= 0) return;
+        const int v = TileVector;
+        int nR = tiles * 3 * v, mR = (m + MR - 1) / MR * MR;
+        if (packedA.Length < PackedALength(m, k) || off.Length < k || tileOff.Length < 3 * tiles || ldc < nR || c.Length < (long)(mR - 1) * ldc + nR)
+            throw new ArgumentException("RowsKernels.ProductTiles: buffer sizes do not match m, tiles, k.");
+        nint lo = nint.MaxValue, hi = nint.MinValue;
+        for (int j = 0; j < 3 * tiles; j++) { lo = Math.Min(lo, tileOff[j]); hi = Math.Max(hi, tileOff[j]); }
+        for (int r = 0; r < k; r++)
+            if (off[r] + lo < 0 || off[r] + hi + v > b.Length)
+                throw new ArgumentException($"RowsKernels.ProductTiles: row {r} at {off[r]} (+{lo}..{hi + v}) is outside B (length {b.Length}).");
+        if (Engine.MatmulPrecision == MatmulPrecision.Highest || !Vector512.IsHardwareAccelerated)
+        {
+            for (int i = 0; i < mR; i++)
+            {
+                int p = i / MR, lane = i % MR;
+                for (int j = 0; j < 3 * tiles; j++)
+                for (int l = 0; l < v; l++)
+                {
+                    double sum = 0;
+                    for (int r = 0; r < k; r++) sum += (double)packedA[(p * k + r) * MR + lane] * b[(int)(off[r] + tileOff[j]) + l];
+                    c[i * ldc + j * v + l] = (float)sum;
+                }
+            }
+            return;
+        }
+        fixed (float* pa = packedA, pb = b, pc = c)
+        fixed (nint* po = off, pt = tileOff)
+        {
+            int panels = (m + MR - 1) / MR, kc = Math.Max(1, KSlice);
+            for (int r0 = 0; r0 < k; r0 += kc)
+            {
+                int kr = Math.Min(kc, k - r0);
+                for (int t = 0; t < tiles; t++)
+                {
+                    nint t0 = pt[3 * t];
+                    var rows = new OffsetRows(pb + t0, po + r0, pt[3 * t + 1] - t0, pt[3 * t + 2] - t0);
+                    for (int p = 0; p < panels; p++)
+                        GemmMicroKernel.Tile<Vector512<float>, Gemm512, OffsetRows>(kr, pa + (long)p * MR * k + (long)r0 * MR, rows,
+                            pc + (long)p * MR * ldc + (long)t * 3 * v, ldc, 1f, r0 > 0 ? 1f : 0f);
+                }
+            }
+        }
+    }
+
     /// <summary><see cref="Product"/> accumulated in double (MatmulPrecision.Highest, and the
     /// tests' oracle): same inputs, same outputs, all nR columns.</summary>
     internal static void ProductReference(int m, int nR, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> b,
@@ -104,14 +161,15 @@ public static unsafe class RowsKernels
     }
 
     /// <summary><see cref="DotProduct"/> accumulated in double.</summary>
-    internal static void DotReference(int m, int k, int n, ReadOnlySpan<float> d, int ldd, ReadOnlySpan<float> b,
-        ReadOnlySpan<nint> off, float beta, Span<float> c, int ldc)
+    internal static void DotReference(int m, int k, int rows, int n, ReadOnlySpan<float> d, int ldd, int dRowStride,
+        ReadOnlySpan<float> b, ReadOnlySpan<nint> off, int bRowStride, float beta, Span<float> c, int ldc)
     {
         for (int i = 0; i < m; i++)
         for (int r = 0; r < k; r++)
         {
             double s = 0;
-            for (int q = 0; q < n; q++) s += (double)d[i * ldd + q] * b[(int)off[r] + q];
+            for (int y = 0; y < rows; y++)
+            for (int q = 0; q < n; q++) s += (double)d[i * ldd + y * dRowStride + q] * b[(int)off[r] + y * bRowStride + q];
             c[i * ldc + r] = beta == 0f ? (float)s : (float)(c[i * ldc + r] + s);
         }
     }
@@ -129,7 +187,7 @@ public static unsafe class RowsKernels
             int kr = Math.Min(kc, k - r0);
             for (int q0 = 0; q0 < nR; q0 += nr)
                 for (int p = 0; p < panels; p++)
-                    GemmMicroKernel.Tile<TV, TO, OffsetRows>(kr, pa + (long)p * MR * k + (long)r0 * MR, new OffsetRows(pb + q0, off + r0),
+                    GemmMicroKernel.Tile<TV, TO, OffsetRows>(kr, pa + (long)p * MR * k + (long)r0 * MR, new OffsetRows(pb + q0, off + r0, TO.Width, 2 * TO.Width),
                         pc + (long)p * MR * ldc + q0, ldc, 1f, r0 > 0 ? 1f : 0f);
         }
     }
@@ -139,31 +197,44 @@ public static unsafe class RowsKernels
     /// row stride ldc; beta is 0 or 1, and 0 does not read C).
     /// </summary>
     public static void DotProduct(int m, int k, int n, ReadOnlySpan<float> d, int ldd, ReadOnlySpan<float> b,
-        ReadOnlySpan<nint> off, float beta, Span<float> c, int ldc)
+        ReadOnlySpan<nint> off, float beta, Span<float> c, int ldc) =>
+        DotProductRows(m, k, 1, n, d, ldd, 0, b, off, 0, beta, c, ldc);
+
+    /// <summary>
+    /// <see cref="DotProduct"/> over runs: C[i, r] = beta·C[i, r] + Σ_{y &lt; rows} Σ_{q &lt; n}
+    /// d[i·ldd + y·dRowStride + q] · b[off[r] + y·bRowStride + q] — the reduction walks
+    /// <paramref name="rows"/> runs of n floats in each operand (the valid pixels of a padded plane).
+    /// </summary>
+    public static void DotProductRows(int m, int k, int rows, int n, ReadOnlySpan<float> d, int ldd, int dRowStride,
+        ReadOnlySpan<float> b, ReadOnlySpan<nint> off, int bRowStride, float beta, Span<float> c, int ldc)
     {
         if (m <= 0 || k <= 0) return;
-        if (n < 0 || ldd < n || ldc < k || off.Length < k || d.Length < (long)(m - 1) * ldd + n || c.Length < (long)(m - 1) * ldc + k)
+        if (rows < 1 || n < 0 || ldc < k || off.Length < k || c.Length < (long)(m - 1) * ldc + k || dRowStride < 0 || bRowStride < 0)
             throw new ArgumentException("RowsKernels.DotProduct: buffer sizes do not match m, k, n.");
+        if ((rows == 1 && ldd < n) || d.Length < (long)(m - 1) * ldd + (long)(rows - 1) * dRowStride + n)
+            throw new ArgumentException("RowsKernels.DotProduct: d is too short for m rows of the given runs.");
+        long span = (long)(rows - 1) * bRowStride + n;
         for (int r = 0; r < k; r++)
-            if (off[r] < 0 || off[r] + n > b.Length)
-                throw new ArgumentException($"RowsKernels.DotProduct: row {r} at {off[r]} (+{n}) is outside B (length {b.Length}).");
+            if (off[r] < 0 || off[r] + span > b.Length)
+                throw new ArgumentException($"RowsKernels.DotProduct: row {r} at {off[r]} (+{span}) is outside B (length {b.Length}).");
         if (Engine.MatmulPrecision == MatmulPrecision.Highest)
         {
-            DotReference(m, k, n, d, ldd, b, off, beta, c, ldc);
+            DotReference(m, k, rows, n, d, ldd, dRowStride, b, off, bRowStride, beta, c, ldc);
             return;
         }
         fixed (float* pd = d, pb = b, pc = c)
         fixed (nint* po = off)
         {
-            if (Vector512.IsHardwareAccelerated) DotCore<Vector512<float>, Gemm512>(m, k, n, pd, ldd, pb, po, beta, pc, ldc);
-            else if (Vector256.IsHardwareAccelerated) DotCore<Vector256<float>, Gemm256>(m, k, n, pd, ldd, pb, po, beta, pc, ldc);
-            else DotCore<Vector128<float>, Gemm128>(m, k, n, pd, ldd, pb, po, beta, pc, ldc);
+            if (Vector512.IsHardwareAccelerated) DotCore<Vector512<float>, Gemm512>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc);
+            else if (Vector256.IsHardwareAccelerated) DotCore<Vector256<float>, Gemm256>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc);
+            else DotCore<Vector128<float>, Gemm128>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc);
         }
     }
 
     private const int DM = 4, DK = 6;
 
-    private static void DotCore<TV, TO>(int m, int k, int n, float* d, nint ldd, float* b, nint* off, float beta, float* c, nint ldc)
+    private static void DotCore<TV, TO>(int m, int k, int rows, int n, float* d, nint ldd, nint dRowStride, float* b, nint* off, nint bRowStride,
+        float beta, float* c, nint ldc)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
         float* sums = stackalloc float[DM * DK];
@@ -178,7 +249,7 @@ public static unsafe class RowsKernels
             {
                 int kr = Math.Min(DK, k - r0);
                 for (int r = 0; r < DK; r++) bRows[r] = b + off[r0 + Math.Min(r, kr - 1)];
-                DotBlock<TV, TO>(n, dRows, bRows, sums);
+                DotBlock<TV, TO>(rows, n, dRows, dRowStride, bRows, bRowStride, sums);
                 for (int i = 0; i < mi; i++)
                     for (int r = 0; r < kr; r++)
                     {
@@ -189,10 +260,10 @@ public static unsafe class RowsKernels
         }
     }
 
-    /// <summary>sums[i·DK + r] = Σ_{q &lt; n} dRows[i][q]·bRows[r][q] for a 4 × 6 block; the last
-    /// partial vector is loaded masked.</summary>
+    /// <summary>sums[i·DK + r] = Σ_{y &lt; rows} Σ_{q &lt; n} dRows[i][y·ds + q]·bRows[r][y·bs + q] for a
+    /// 4 × 6 block; a run's last partial vector is loaded masked.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void DotBlock<TV, TO>(int n, float** dRows, float** bRows, float* sums)
+    private static void DotBlock<TV, TO>(int rows, int n, float** dRows, nint ds, float** bRows, nint bs, float* sums)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
         float* d0 = dRows[0], d1 = dRows[1], d2 = dRows[2], d3 = dRows[3];
@@ -202,30 +273,33 @@ public static unsafe class RowsKernels
         TV s20 = TO.Zero, s21 = TO.Zero, s22 = TO.Zero, s23 = TO.Zero, s24 = TO.Zero, s25 = TO.Zero;
         TV s30 = TO.Zero, s31 = TO.Zero, s32 = TO.Zero, s33 = TO.Zero, s34 = TO.Zero, s35 = TO.Zero;
         int w = TO.Width, nv = n / w * w;
-        for (int q = 0; q < nv; q += w)
+        for (int y = 0; y < rows; y++, d0 += ds, d1 += ds, d2 += ds, d3 += ds, b0 += bs, b1 += bs, b2 += bs, b3 += bs, b4 += bs, b5 += bs)
         {
-            TV x0 = TO.Load(ref d0[q]), x1 = TO.Load(ref d1[q]), x2 = TO.Load(ref d2[q]), x3 = TO.Load(ref d3[q]);
-            TV t;
-            t = TO.Load(ref b0[q]); s00 = TO.MulAdd(x0, t, s00); s10 = TO.MulAdd(x1, t, s10); s20 = TO.MulAdd(x2, t, s20); s30 = TO.MulAdd(x3, t, s30);
-            t = TO.Load(ref b1[q]); s01 = TO.MulAdd(x0, t, s01); s11 = TO.MulAdd(x1, t, s11); s21 = TO.MulAdd(x2, t, s21); s31 = TO.MulAdd(x3, t, s31);
-            t = TO.Load(ref b2[q]); s02 = TO.MulAdd(x0, t, s02); s12 = TO.MulAdd(x1, t, s12); s22 = TO.MulAdd(x2, t, s22); s32 = TO.MulAdd(x3, t, s32);
-            t = TO.Load(ref b3[q]); s03 = TO.MulAdd(x0, t, s03); s13 = TO.MulAdd(x1, t, s13); s23 = TO.MulAdd(x2, t, s23); s33 = TO.MulAdd(x3, t, s33);
-            t = TO.Load(ref b4[q]); s04 = TO.MulAdd(x0, t, s04); s14 = TO.MulAdd(x1, t, s14); s24 = TO.MulAdd(x2, t, s24); s34 = TO.MulAdd(x3, t, s34);
-            t = TO.Load(ref b5[q]); s05 = TO.MulAdd(x0, t, s05); s15 = TO.MulAdd(x1, t, s15); s25 = TO.MulAdd(x2, t, s25); s35 = TO.MulAdd(x3, t, s35);
-        }
-        if (nv < n)
-        {
-            // The tail as one masked step: lanes past n are zero in d and in b, so nothing past
-            // the rows counts.
-            int rest = n - nv;
-            TV x0 = TO.LoadPartial(d0 + nv, rest), x1 = TO.LoadPartial(d1 + nv, rest), x2 = TO.LoadPartial(d2 + nv, rest), x3 = TO.LoadPartial(d3 + nv, rest);
-            TV t;
-            t = TO.LoadPartial(b0 + nv, rest); s00 = TO.MulAdd(x0, t, s00); s10 = TO.MulAdd(x1, t, s10); s20 = TO.MulAdd(x2, t, s20); s30 = TO.MulAdd(x3, t, s30);
-            t = TO.LoadPartial(b1 + nv, rest); s01 = TO.MulAdd(x0, t, s01); s11 = TO.MulAdd(x1, t, s11); s21 = TO.MulAdd(x2, t, s21); s31 = TO.MulAdd(x3, t, s31);
-            t = TO.LoadPartial(b2 + nv, rest); s02 = TO.MulAdd(x0, t, s02); s12 = TO.MulAdd(x1, t, s12); s22 = TO.MulAdd(x2, t, s22); s32 = TO.MulAdd(x3, t, s32);
-            t = TO.LoadPartial(b3 + nv, rest); s03 = TO.MulAdd(x0, t, s03); s13 = TO.MulAdd(x1, t, s13); s23 = TO.MulAdd(x2, t, s23); s33 = TO.MulAdd(x3, t, s33);
-            t = TO.LoadPartial(b4 + nv, rest); s04 = TO.MulAdd(x0, t, s04); s14 = TO.MulAdd(x1, t, s14); s24 = TO.MulAdd(x2, t, s24); s34 = TO.MulAdd(x3, t, s34);
-            t = TO.LoadPartial(b5 + nv, rest); s05 = TO.MulAdd(x0, t, s05); s15 = TO.MulAdd(x1, t, s15); s25 = TO.MulAdd(x2, t, s25); s35 = TO.MulAdd(x3, t, s35);
+            for (int q = 0; q < nv; q += w)
+            {
+                TV x0 = TO.Load(ref d0[q]), x1 = TO.Load(ref d1[q]), x2 = TO.Load(ref d2[q]), x3 = TO.Load(ref d3[q]);
+                TV t;
+                t = TO.Load(ref b0[q]); s00 = TO.MulAdd(x0, t, s00); s10 = TO.MulAdd(x1, t, s10); s20 = TO.MulAdd(x2, t, s20); s30 = TO.MulAdd(x3, t, s30);
+                t = TO.Load(ref b1[q]); s01 = TO.MulAdd(x0, t, s01); s11 = TO.MulAdd(x1, t, s11); s21 = TO.MulAdd(x2, t, s21); s31 = TO.MulAdd(x3, t, s31);
+                t = TO.Load(ref b2[q]); s02 = TO.MulAdd(x0, t, s02); s12 = TO.MulAdd(x1, t, s12); s22 = TO.MulAdd(x2, t, s22); s32 = TO.MulAdd(x3, t, s32);
+                t = TO.Load(ref b3[q]); s03 = TO.MulAdd(x0, t, s03); s13 = TO.MulAdd(x1, t, s13); s23 = TO.MulAdd(x2, t, s23); s33 = TO.MulAdd(x3, t, s33);
+                t = TO.Load(ref b4[q]); s04 = TO.MulAdd(x0, t, s04); s14 = TO.MulAdd(x1, t, s14); s24 = TO.MulAdd(x2, t, s24); s34 = TO.MulAdd(x3, t, s34);
+                t = TO.Load(ref b5[q]); s05 = TO.MulAdd(x0, t, s05); s15 = TO.MulAdd(x1, t, s15); s25 = TO.MulAdd(x2, t, s25); s35 = TO.MulAdd(x3, t, s35);
+            }
+            if (nv < n)
+            {
+                // The tail as one masked step: lanes past n are zero in d and in b, so nothing past
+                // the rows counts.
+                int rest = n - nv;
+                TV x0 = TO.LoadPartial(d0 + nv, rest), x1 = TO.LoadPartial(d1 + nv, rest), x2 = TO.LoadPartial(d2 + nv, rest), x3 = TO.LoadPartial(d3 + nv, rest);
+                TV t;
+                t = TO.LoadPartial(b0 + nv, rest); s00 = TO.MulAdd(x0, t, s00); s10 = TO.MulAdd(x1, t, s10); s20 = TO.MulAdd(x2, t, s20); s30 = TO.MulAdd(x3, t, s30);
+                t = TO.LoadPartial(b1 + nv, rest); s01 = TO.MulAdd(x0, t, s01); s11 = TO.MulAdd(x1, t, s11); s21 = TO.MulAdd(x2, t, s21); s31 = TO.MulAdd(x3, t, s31);
+                t = TO.LoadPartial(b2 + nv, rest); s02 = TO.MulAdd(x0, t, s02); s12 = TO.MulAdd(x1, t, s12); s22 = TO.MulAdd(x2, t, s22); s32 = TO.MulAdd(x3, t, s32);
+                t = TO.LoadPartial(b3 + nv, rest); s03 = TO.MulAdd(x0, t, s03); s13 = TO.MulAdd(x1, t, s13); s23 = TO.MulAdd(x2, t, s23); s33 = TO.MulAdd(x3, t, s33);
+                t = TO.LoadPartial(b4 + nv, rest); s04 = TO.MulAdd(x0, t, s04); s14 = TO.MulAdd(x1, t, s14); s24 = TO.MulAdd(x2, t, s24); s34 = TO.MulAdd(x3, t, s34);
+                t = TO.LoadPartial(b5 + nv, rest); s05 = TO.MulAdd(x0, t, s05); s15 = TO.MulAdd(x1, t, s15); s25 = TO.MulAdd(x2, t, s25); s35 = TO.MulAdd(x3, t, s35);
+            }
         }
         // Column r of the block: rows 0–3 summed together.
         Store4(sums, 0, TO.Sum4(s00, s10, s20, s30));

@@ -5,9 +5,14 @@ using Xunit;
 
 namespace SparseSwitch.Tests.Nn;
 
-/// <summary>Conv2d's shifted-rows path (stride-1 "same" convolutions without im2col) against a
-/// plain scalar convolution (double accumulation) and against the im2col path: forward y,
-/// input gradient, weight and bias gradients, on batches that leave a short last GEMM group.</summary>
+/// <summary>Conv2d's row paths for stride-1 "same" convolutions without im2col — image-interleaved
+/// planes (where AVX-512 is there) and shifted rows — against a plain scalar convolution (double
+/// accumulation) and against the im2col path: forward y, input gradient, weight and bias
+/// gradients, on batches that leave a short last group (of 16 images for the interleaved planes,
+/// 33 and 40 images on two threads: 16 + 1, 16 + 4), pixel counts that are not a multiple of 16,
+/// more than one block of product tiles (16×16) and more rows than one k-slice (40 channels).
+/// The interleaved planes serve only the geometries <see cref="InterleavedConv.Applies"/> picks;
+/// <see cref="InterleavedConvTests"/> runs them on the others too.</summary>
 [Collection(EngineThreadsCollection.Name)]
 public class ShiftedRowsConvTests
 {
@@ -20,6 +25,9 @@ public class ShiftedRowsConvTests
     [InlineData(2, 3, 2, 1, 1, 3, 3)] // a 1×1 image: every tap but the centre reads padding
     [InlineData(3, 2, 3, 2, 2, 5, 5)] // padding wider than the image
     [InlineData(2, 3, 4, 1, 7, 1, 3)]
+    [InlineData(33, 8, 5, 6, 6, 3, 3)]
+    [InlineData(40, 40, 9, 4, 5, 3, 3)]
+    [InlineData(2, 8, 8, 16, 16, 3, 3)]
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int kh, int kw)
     {
         int savedThreads = Engine.Threads;
@@ -35,6 +43,7 @@ public class ShiftedRowsConvTests
         {
             Engine.Threads = savedThreads;
             Conv2d.UseShiftedRows = true;
+            Conv2d.UseInterleaved = true;
         }
     }
 
@@ -48,10 +57,14 @@ public class ShiftedRowsConvTests
         for (int i = 0; i < dy.Length; i++) dy.Span[i] = rng.NextFloat() * 2f - 1f;
         var (ey, edx, edw, edb) = ConvReference.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, kh, kw, 1);
 
-        var results = new List<(float[] Y, float[] Dx, float[] Dw, float[] Db)>();
-        foreach (bool shifted in new[] { true, false })
+        var results = new List<(string Path, float[] Y, float[] Dx, float[] Dw, float[] Db)>();
+        var paths = InterleavedConv.Applies(new ConvGeometry(cin, h, w, kh, kw, 1, 1, kh / 2, kw / 2))
+            ? new[] { "interleaved planes", "shifted rows", "im2col" }
+            : new[] { "shifted rows", "im2col" };
+        foreach (string path in paths)
         {
-            Conv2d.UseShiftedRows = shifted;
+            Conv2d.UseShiftedRows = path != "im2col";
+            Conv2d.UseInterleaved = path == "interleaved planes";
             conv.Weight.Grad.Span.Clear();
             conv.Bias.Grad.Span.Clear();
             // Twice: the second call reuses the padded buffers (their padding must still be zero).
@@ -60,19 +73,21 @@ public class ShiftedRowsConvTests
             conv.Bias.Grad.Span.Clear();
             var y = conv.Forward(x).Span.ToArray();
             var dx = conv.Backward(dy).Span.ToArray();
-            Assert.Equal(shifted ? "shifted rows" : "im2col", conv.Path);
-            results.Add((y, dx, conv.Weight.Grad.Span.ToArray(), conv.Bias.Grad.Span.ToArray()));
+            Assert.Equal(path, conv.Path);
+            results.Add((path, y, dx, conv.Weight.Grad.Span.ToArray(), conv.Bias.Grad.Span.ToArray()));
         }
         int k = cin * kh * kw, pixels = b * h * w;
         string what = $"b={b} {cin}->{cout} {h}x{w} k{kh}x{kw} threads={Engine.Threads}";
-        var s = results[0];
-        Close.Assert(ey, s.Y, 1e-6 * k + 1e-5, 1e-5, "shifted y " + what);
-        Close.Assert(edx, s.Dx, 1e-6 * cout * kh * kw + 1e-5, 1e-5, "shifted dx " + what);
-        Close.Assert(edw, s.Dw, 1e-6 * pixels + 1e-5, 1e-5, "shifted dW " + what);
-        Close.Assert(edb, s.Db, 1e-6 * pixels + 1e-5, 1e-5, "shifted db " + what);
-        var i2c = results[1];
-        Close.Assert(i2c.Y, s.Y, 2e-6 * k + 1e-5, 1e-5, "shifted vs im2col y " + what);
-        Close.Assert(i2c.Dx, s.Dx, 2e-6 * cout * kh * kw + 1e-5, 1e-5, "shifted vs im2col dx " + what);
-        Close.Assert(i2c.Dw, s.Dw, 2e-6 * pixels + 1e-5, 1e-5, "shifted vs im2col dW " + what);
+        var i2c = results[^1];
+        foreach (var s in results.SkipLast(1))
+        {
+            Close.Assert(ey, s.Y, 1e-6 * k + 1e-5, 1e-5, $"{s.Path} y {what}");
+            Close.Assert(edx, s.Dx, 1e-6 * cout * kh * kw + 1e-5, 1e-5, $"{s.Path} dx {what}");
+            Close.Assert(edw, s.Dw, 1e-6 * pixels + 1e-5, 1e-5, $"{s.Path} dW {what}");
+            Close.Assert(edb, s.Db, 1e-6 * pixels + 1e-5, 1e-5, $"{s.Path} db {what}");
+            Close.Assert(i2c.Y, s.Y, 2e-6 * k + 1e-5, 1e-5, $"{s.Path} vs im2col y {what}");
+            Close.Assert(i2c.Dx, s.Dx, 2e-6 * cout * kh * kw + 1e-5, 1e-5, $"{s.Path} vs im2col dx {what}");
+            Close.Assert(i2c.Dw, s.Dw, 2e-6 * pixels + 1e-5, 1e-5, $"{s.Path} vs im2col dW {what}");
+        }
     }
 }

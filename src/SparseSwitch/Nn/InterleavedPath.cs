@@ -1,0 +1,135 @@
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Nn;
+
+/// <summary>
+/// <see cref="Conv2d"/>'s stride-1 "same" path on image-interleaved planes
+/// (<see cref="InterleavedConv"/>): one instance per layer holds the per-chunk planes of x (one
+/// slot per group of 16 images, kept from the forward for the backward), the dy planes, the
+/// staging buffer of a block of product output, the row and tile offsets and the packed weights.
+/// Same shape of API as <see cref="ShiftedRowsPath"/>; allocates only when shapes change.
+/// </summary>
+internal sealed class InterleavedPath
+{
+    private const int G = InterleavedConv.G;
+    private readonly int _cin, _cout, _kh, _kw;
+    private ConvGeometry _geo;
+    private InterleavedConv.Layout _l;
+    private nint[] _offX = [], _offDy = [], _tileOff = [];
+    private Tensor? _wPacked, _wFlip, _wFlipPacked;
+    private Tensor?[] _pad = [], _dyPad = [], _stage = [];
+    private bool _padsValid;
+    private int _padsBatch, _padsChunks, _batch, _chunks;
+
+    public InterleavedPath(int cin, int cout, int kh, int kw) => (_cin, _cout, _kh, _kw) = (cin, cout, kh, kw);
+
+    /// <summary>Sizes the buffers for a batch split into <paramref name="chunks"/> chunks of at most
+    /// <paramref name="maxChunk"/> images; packs the weights for the forward product (forward) or
+    /// the flipped, transposed weights for the dX product (backward).</summary>
+    public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
+    {
+        _geo = g;
+        (_batch, _chunks) = (batch, chunks);
+        var l = new InterleavedConv.Layout(g.H, g.W, g.PH, g.PW);
+        int kk = _kh * _kw;
+        if (_l != l || _offX.Length != _cin * kk)
+        {
+            _offX = new nint[_cin * kk];
+            _offDy = new nint[_cout * kk];
+            _tileOff = new nint[3 * l.Tiles];
+            InterleavedConv.RowOffsets(_cin, _kh, _kw, l, _offX);
+            InterleavedConv.RowOffsets(_cout, _kh, _kw, l, _offDy);
+            InterleavedConv.TileOffsets(l, _tileOff);
+        }
+        _l = l;
+        if (_pad.Length < chunks)
+        {
+            Array.Resize(ref _pad, chunks);
+            Array.Resize(ref _dyPad, chunks);
+            Array.Resize(ref _stage, chunks);
+        }
+        int rows = (Math.Max(_cin, _cout) + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR;
+        for (int c = 0; c < chunks; c++)
+        {
+            // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
+            Buffers.Ensure(ref _pad[c], (maxChunk + G - 1) / G, _cin, l.Hp, l.Wp, G);
+            if (backward) Buffers.Ensure(ref _dyPad[c], _cout, l.Hp, l.Wp, G);
+            Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
+        }
+        if (!backward)
+        {
+            _padsValid = false;
+            RowsKernels.PackA(_cout, _cin * kk, w, _cin * kk, Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(_cout, _cin * kk)).Span);
+            return;
+        }
+        int kkOut = _cout * kk;
+        var flip = Buffers.Ensure(ref _wFlip, _cin, kkOut).Span;
+        InterleavedConv.FlipTranspose(w, _cout, _cin, _kh, _kw, flip);
+        RowsKernels.PackA(_cin, kkOut, flip, kkOut, Buffers.Ensure(ref _wFlipPacked, RowsKernels.PackedALength(_cin, kkOut)).Span);
+    }
+
+    /// <summary>Marks the planes as made for this batch (after a forward over all chunks).</summary>
+    public void ForwardDone() => (_padsValid, _padsBatch, _padsChunks) = (true, _batch, _chunks);
+
+    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y)
+    {
+        var l = _l;
+        int hw = l.Vectors, inLen = _cin * hw, outLen = _cout * hw, slot = _cin * l.ChannelStride, kk = _geo.ColRows;
+        var pad = _pad[chunk]!.Span;
+        for (int n0 = start; n0 < end; n0 += G)
+        {
+            int nb = Math.Min(G, end - n0);
+            var planes = pad.Slice((n0 - start) / G * slot, slot);
+            // y_v[Cout, v] = W[Cout, C·KH·KW] · rows(x), a block of tiles at a time, each block's
+            // input rows padded just before it
+            Products(_cout, kk, _wPacked!.Span, x.Slice(n0 * inLen, nb * inLen), _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
+        }
+    }
+
+    /// <summary>dW (this chunk's part, overwritten) and dX; no col2im.</summary>
+    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
+    {
+        var l = _l;
+        int hw = l.Vectors, inLen = _cin * hw, outLen = _cout * hw, slot = _cin * l.ChannelStride, kk = _geo.ColRows;
+        int kkOut = _cout * _kh * _kw, runStride = l.Wp * G;
+        var pad = _pad[chunk]!.Span;
+        var dyPad = _dyPad[chunk]!.Span;
+        bool reusePads = _padsValid && _padsBatch == _batch && _padsChunks == _chunks;
+        for (int n0 = start; n0 < end; n0 += G)
+        {
+            int nb = Math.Min(G, end - n0);
+            var planes = pad.Slice((n0 - start) / G * slot, slot);
+            if (!reusePads) InterleavedConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes);
+            // dx_v[C, v] = Wflip[C, Cout·KH·KW] · rows(dy), dy's planes filled block by block
+            Products(_cin, kkOut, _wFlipPacked!.Span, dy.Slice(n0 * outLen, nb * outLen), _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+            // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)
+            RowsKernels.DotProductRows(_cout, kk, l.H, l.W * G, dyPad[l.Origin..], l.ChannelStride, runStride,
+                planes, _offX, runStride, n0 == start ? 0f : 1f, dw, kk);
+        }
+    }
+
+    /// <summary>out[n, i, v] = Σ_r A[i, r]·rows(planes)[r, v] (+ bias[i]) for the nb images of a group,
+    /// in blocks of <see cref="InterleavedConv.TilesPerBlock"/> tiles through the staging buffer.
+    /// Before each block the planes receive the input pixels (of <paramref name="input"/>, c
+    /// channels) that block reads: the rows up to its last output row + PH, while they are still in cache.</summary>
+    private void Products(int m, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> input, int c, Span<float> planes,
+        ReadOnlySpan<nint> off, Span<float> stage, int nb, ReadOnlySpan<float> bias, Span<float> output)
+    {
+        var l = _l;
+        int tiles = l.Tiles, ld = InterleavedConv.Layout.StageStride, hw = l.Vectors, padded = 0;
+        for (int t0 = 0; t0 < tiles; t0 += InterleavedConv.TilesPerBlock)
+        {
+            int nt = Math.Min(InterleavedConv.TilesPerBlock, tiles - t0), v0 = 3 * t0;
+            int lastRow = Math.Min(hw, v0 + 3 * nt) - 1;
+            int need = Math.Min(hw, (lastRow / l.W + l.PH + 1) * l.W);
+            if (need > padded)
+            {
+                int to = Math.Min(hw, (need + G - 1) / G * G); // whole 16-pixel blocks, so the next band starts on one
+                InterleavedConv.Pad(input, nb, c, l, planes, padded, to);
+                padded = to;
+            }
+            RowsKernels.ProductTiles(m, nt, k, packedA, planes, off, _tileOff.AsSpan(3 * t0, 3 * nt), stage, ld);
+            InterleavedConv.Compact(stage, ld, v0, Math.Min(3 * nt, l.Vectors - v0), nb, m, l, bias, output);
+        }
+    }
+}

@@ -1,0 +1,138 @@
+using System.Runtime.Intrinsics;
+using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
+using SparseSwitch.Tests.Support;
+using Xunit;
+
+namespace SparseSwitch.Tests.Nn;
+
+/// <summary>The image-interleaved planes of <see cref="InterleavedConv"/>: the 16 × 16 transpose,
+/// Pad (whole and in bands, short groups, pixel counts not a multiple of 16, padding left zero)
+/// and Compact against direct index arithmetic; and <see cref="InterleavedPath"/> run directly on
+/// geometries that Conv2d leaves to the shifted rows (32×32, a 3-channel stem, 5×5 kernels)
+/// against the scalar convolution oracle.</summary>
+[Collection(EngineThreadsCollection.Name)]
+public class InterleavedConvTests
+{
+    private const int G = InterleavedConv.G;
+
+    [Fact]
+    public unsafe void Transpose16MatchesIndexSwap()
+    {
+        if (!InterleavedConv.Applies(new ConvGeometry(8, 8, 8, 3, 3, 1, 1, 1, 1))) return; // no AVX-512
+        var src = new float[G * G];
+        for (int i = 0; i < src.Length; i++) src[i] = i * 0.5f - 7f;
+        var dst = new float[G * G];
+        fixed (float* s = src, d = dst)
+        {
+            float** sp = stackalloc float*[G];
+            float** dp = stackalloc float*[G];
+            for (int i = 0; i < G; i++) { sp[i] = s + i * G; dp[i] = d + i * G; }
+            InterleavedConv.Transpose16(sp, dp);
+        }
+        for (int i = 0; i < G; i++)
+            for (int j = 0; j < G; j++)
+                Assert.Equal(src[i * G + j], dst[j * G + i]);
+    }
+
+    [Theory]
+    [InlineData(1, 3, 5, 7, 1, 1)]
+    [InlineData(5, 2, 4, 8, 2, 2)]
+    [InlineData(16, 2, 6, 6, 1, 1)]
+    [InlineData(16, 1, 1, 1, 1, 1)]
+    public void PadPutsEveryPixelInItsLaneAndLeavesThePaddingZero(int nb, int c, int h, int w, int ph, int pw)
+    {
+        if (!Vector512.IsHardwareAccelerated) return;
+        var l = new InterleavedConv.Layout(h, w, ph, pw);
+        var rng = new Rng((ulong)(nb * 100 + h * 10 + w));
+        var images = new float[nb * c * h * w];
+        for (int i = 0; i < images.Length; i++) images[i] = rng.NextFloat() + 0.5f; // never zero
+        var planes = new float[c * l.ChannelStride];
+        // Stale values in the lanes of missing images must be overwritten with zeros.
+        for (int ch = 0; ch < c; ch++)
+            for (int y = 0; y < h; y++)
+                for (int x = 0; x < w; x++)
+                    for (int n = 0; n < G; n++) planes[ch * l.ChannelStride + ((y + ph) * l.Wp + x + pw) * G + n] = -1f;
+        InterleavedConv.Pad(images, nb, c, l, planes);
+        var banded = (float[])planes.Clone();
+        Array.Clear(banded);
+        int hw = h * w;
+        for (int from = 0; from < hw; from += 2 * G) InterleavedConv.Pad(images, nb, c, l, banded, from, Math.Min(hw, from + 2 * G));
+        Assert.Equal(planes, banded);
+        for (int ch = 0; ch < c; ch++)
+            for (int py = 0; py < l.Hp; py++)
+                for (int px = 0; px < l.Wp; px++)
+                    for (int n = 0; n < G; n++)
+                    {
+                        int y = py - ph, x = px - pw;
+                        bool pixel = y >= 0 && y < h && x >= 0 && x < w;
+                        float expected = pixel && n < nb ? images[((n * c + ch) * h + y) * w + x] : 0f;
+                        Assert.Equal(expected, planes[ch * l.ChannelStride + (py * l.Wp + px) * G + n]);
+                    }
+        Assert.Throws<ArgumentException>(() => InterleavedConv.Pad(images, nb, c, l, planes, 3, hw));
+    }
+
+    [Theory]
+    [InlineData(16, 3, 6, 8, 0, 48, false)]
+    [InlineData(7, 2, 6, 8, 16, 32, true)]
+    [InlineData(3, 4, 5, 5, 16, 9, true)] // count not a multiple of 16
+    public void CompactReadsEachImagesLane(int nb, int c, int h, int w, int v0, int count, bool withBias)
+    {
+        if (!Vector512.IsHardwareAccelerated) return;
+        var l = new InterleavedConv.Layout(h, w, 1, 1);
+        int ld = InterleavedConv.Layout.StageStride, hw = h * w;
+        var rng = new Rng(7);
+        var stage = new float[c * ld];
+        for (int i = 0; i < stage.Length; i++) stage[i] = rng.NextFloat();
+        var bias = withBias ? Enumerable.Range(0, c).Select(i => i + 0.25f).ToArray() : [];
+        var output = new float[nb * c * hw];
+        Array.Fill(output, float.NaN);
+        InterleavedConv.Compact(stage, ld, v0, count, nb, c, l, bias, output);
+        for (int n = 0; n < nb; n++)
+            for (int o = 0; o < c; o++)
+                for (int v = 0; v < hw; v++)
+                {
+                    float actual = output[(n * c + o) * hw + v];
+                    if (v < v0 || v >= v0 + count) Assert.True(float.IsNaN(actual), $"vector {v} outside the block was written");
+                    else Assert.Equal(stage[o * ld + (v - v0) * G + n] + (withBias ? bias[o] : 0f), actual);
+                }
+    }
+
+    [Theory]
+    [InlineData(18, 3, 16, 32, 32, 3, 3)] // the ResNet stem's shape: more than one group, a short one
+    [InlineData(5, 2, 3, 8, 9, 5, 5)]
+    [InlineData(17, 12, 8, 7, 3, 3, 1)]
+    public void PathMatchesScalarConvolutionOnAnyStrideOneSameGeometry(int b, int cin, int cout, int h, int w, int kh, int kw)
+    {
+        var g = new ConvGeometry(cin, h, w, kh, kw, 1, 1, kh / 2, kw / 2);
+        if (!Vector512.IsHardwareAccelerated) return;
+        var rng = new Rng((ulong)(b * 31 + cin * 7 + h));
+        var x = new float[b * cin * h * w];
+        var dy = new float[b * cout * h * w];
+        var wt = new float[cout * cin * kh * kw];
+        var bias = new float[cout];
+        foreach (var a in new[] { x, dy, wt, bias })
+            for (int i = 0; i < a.Length; i++) a[i] = rng.NextFloat() * 2f - 1f;
+        var (ey, edx, edw, _) = ConvReference.Run(x, dy, wt, bias, b, cin, cout, h, w, kh, kw, 1);
+        var path = new InterleavedPath(cin, cout, kh, kw);
+        var y = new float[dy.Length];
+        var dx = new float[x.Length];
+        var dw = new float[wt.Length];
+        // Two chunks, as two threads would split the batch; the backward reuses the forward's planes.
+        int mid = b / 2;
+        path.Prepare(g, b, 2, b - mid, false, wt);
+        path.Forward(0, 0, mid, x, bias, y);
+        path.Forward(1, mid, b, x, bias, y);
+        path.ForwardDone();
+        path.Prepare(g, b, 2, b - mid, true, wt);
+        var dw1 = new float[wt.Length];
+        path.Backward(0, 0, mid, x, dy, dw, dx);
+        path.Backward(1, mid, b, x, dy, dw1, dx);
+        for (int i = 0; i < dw.Length; i++) dw[i] += dw1[i];
+        int k = cin * kh * kw;
+        string what = $"b={b} {cin}->{cout} {h}x{w} k{kh}x{kw}";
+        Close.Assert(ey, y, 1e-6 * k + 1e-5, 1e-5, "y " + what);
+        Close.Assert(edx, dx, 1e-6 * cout * kh * kw + 1e-5, 1e-5, "dx " + what);
+        Close.Assert(edw, dw, 1e-6 * b * h * w + 1e-5, 1e-5, "dW " + what);
+    }
+}
