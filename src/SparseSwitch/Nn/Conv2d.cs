@@ -66,6 +66,13 @@ public sealed class Conv2d : Module
     public static bool UseInterleaved { get; set; } = true;
 
     private readonly ParallelRange _forward, _backward;
+    private Tensor? _noInputGradient;
+
+    /// <summary>Whether <see cref="Backward"/> computes dL/dx. On by default; a network's first
+    /// layer, whose input is data, turns it off (as PyTorch skips that product when the input does
+    /// not require grad): Backward then accumulates the weight and bias gradients only and returns
+    /// an empty tensor (shape [0]).</summary>
+    public bool ComputeInputGradient { get; set; } = true;
 
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
         int groups = 1, bool bias = true, int dilation = 1, Rng? rng = null)
@@ -270,7 +277,7 @@ public sealed class Conv2d : Module
             throw new ArgumentException($"Conv2d.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
         int b = _x.Dim(0);
         _dy = dy;
-        Buffers.Ensure(ref _dx, _x.Shape);
+        if (ComputeInputGradient) Buffers.Ensure(ref _dx, _x.Shape);
         PrepareChunks(b, true);
         for (int c = 0; c < _chunks; c++)
         {
@@ -286,16 +293,19 @@ public sealed class Conv2d : Module
             var gb = Bias.Grad.Span;
             for (int c = 0; c < _chunks; c++) TensorPrimitives.Add(gb, _dbPart[c]!.Span, gb);
         }
-        return _dx!;
+        return ComputeInputGradient ? _dx! : (_noInputGradient ??= new Tensor(0));
     }
+
+    /// <summary>dL/dx of this chunk's images, or empty when no input gradient is wanted.</summary>
+    private Span<float> InputGradientSpan => ComputeInputGradient ? _dx!.Span : default;
 
     private void BackwardChunk(int chunk, int start, int end)
     {
         if (_interleaved || _shifted || _strided)
         {
-            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
-            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
-            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, _dx!.Span);
+            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
+            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
+            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;
         }
@@ -307,7 +317,7 @@ public sealed class Conv2d : Module
             {
                 var dyn = _dy.Span.Slice(n * outLen, outLen);
                 DepthwiseConv.BackwardWeight(g, m, dyn, _x.Span.Slice(n * inLen, inLen), _dwPart[chunk]!.Span, n != start);
-                DepthwiseConv.BackwardData(g, m, _wUsed.Span, dyn, _dx!.Span.Slice(n * inLen, inLen));
+                if (ComputeInputGradient) DepthwiseConv.BackwardData(g, m, _wUsed.Span, dyn, _dx!.Span.Slice(n * inLen, inLen));
                 if (Bias is not null)
                 {
                     var db = _dbPart[chunk]!.Span;
@@ -325,7 +335,7 @@ public sealed class Conv2d : Module
         var w = _wUsed.Span;
         var xs = _x.Span;
         var dys = _dy.Span;
-        var dxs = _dx!.Span;
+        var dxs = InputGradientSpan;
         var col = g.IsIdentityIm2Col ? default : _col[chunk]!.Span;
         var dw = _dwPart[chunk]!.Span;
         for (int n0 = start; n0 < end; n0 += nbMax)
@@ -357,16 +367,19 @@ public sealed class Conv2d : Module
                 Gemm.Sgemm(false, true, ocg, kg, ld, 1f, dyb.Slice(gi * ocg * ld), ld, colIn.Slice(gi * kg * ld), ld, beta, dw.Slice(gi * ocg * kg), kg);
             // dcol_g[K_g, nb·P] = W_g[ocg, K_g]ᵀ · dy_g[ocg, nb·P]; dx = fold(dcol). A 1×1 stride-1
             // kernel's dcol is dx itself.
-            var dcol = g.IsIdentityIm2Col ? dxs.Slice(n0 * imgLen, imgLen) : col;
-            for (int gi = 0; gi < Groups; gi++)
-                Gemm.Sgemm(true, false, kg, ld, ocg, 1f, w.Slice(gi * ocg * kg), kg, dyb.Slice(gi * ocg * ld), ld, 0f, dcol.Slice(gi * kg * ld), ld);
-            if (!g.IsIdentityIm2Col)
-                for (int j = 0; j < nb; j++)
-                {
-                    var dxn = dxs.Slice((n0 + j) * imgLen, imgLen);
-                    dxn.Clear();
-                    Im2Col.FoldAdd(g, col[(j * p)..], dxn, ld);
-                }
+            if (ComputeInputGradient)
+            {
+                var dcol = g.IsIdentityIm2Col ? dxs.Slice(n0 * imgLen, imgLen) : col;
+                for (int gi = 0; gi < Groups; gi++)
+                    Gemm.Sgemm(true, false, kg, ld, ocg, 1f, w.Slice(gi * ocg * kg), kg, dyb.Slice(gi * ocg * ld), ld, 0f, dcol.Slice(gi * kg * ld), ld);
+                if (!g.IsIdentityIm2Col)
+                    for (int j = 0; j < nb; j++)
+                    {
+                        var dxn = dxs.Slice((n0 + j) * imgLen, imgLen);
+                        dxn.Clear();
+                        Im2Col.FoldAdd(g, col[(j * p)..], dxn, ld);
+                    }
+            }
             if (Bias is not null)
             {
                 // db[o] += Σ_P dy[n, o, P]

@@ -86,7 +86,8 @@ internal sealed class InterleavedPath
         }
     }
 
-    /// <summary>dW (this chunk's part, overwritten) and dX; no col2im.</summary>
+    /// <summary>dW (this chunk's part, overwritten) and dX; no col2im. An empty
+    /// <paramref name="dx"/> skips the dX product.</summary>
     public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
     {
         var l = _l;
@@ -101,7 +102,9 @@ internal sealed class InterleavedPath
             var planes = pad.Slice((n0 - start) / G * slot, slot);
             if (!reusePads) InterleavedConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes);
             // dx_v[C, v] = Wflip[C, Cout·KH·KW] · rows(dy), dy's planes filled block by block
-            Products(_cin, kkOut, _wFlipPacked!.Span, dy.Slice(n0 * outLen, nb * outLen), _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+            // (all at once when no input gradient is wanted)
+            if (dx.IsEmpty) InterleavedConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
+            else Products(_cin, kkOut, _wFlipPacked!.Span, dy.Slice(n0 * outLen, nb * outLen), _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
             // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)
             RowsKernels.DotProductRows(_cout, kk, l.H, l.W * G, dyPad[l.Origin..], l.ChannelStride, runStride,
                 planes, _offX, runStride, n0 == start ? 0f : 1f, dw, kk);

@@ -88,7 +88,7 @@ internal sealed class ShiftedRowsPath
     }
 
     /// <summary>dW (this chunk's part, overwritten) and dX as products over the padded x and dy;
-    /// no col2im.</summary>
+    /// no col2im. An empty <paramref name="dx"/> skips the dX product.</summary>
     public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
     {
         var l = _l;
@@ -106,6 +106,7 @@ internal sealed class ShiftedRowsPath
             ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
             // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
             RowsKernels.DotProduct(_cout, kk, cols, dyPad[l.Origin..], s, padX, _offX, n0 == start ? 0f : 1f, dw, kk);
+            if (dx.IsEmpty) continue; // no input gradient wanted
             // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
             RowsKernels.Product(_cin, cols, kkOut, _wFlipPacked!.Span, dyPad, _offDy, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cin, l, default, dx.Slice(n0 * inLen, nb * inLen));

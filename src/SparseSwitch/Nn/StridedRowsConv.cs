@@ -169,6 +169,7 @@ internal sealed class StridedRowsConv
             ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes);
             // dW[Cout, C·KH·KW] (+)= dy_q · rows(phases)ᵀ
             RowsKernels.DotProduct(_cout, _cin * kk, cols, dyPlanes[l.Origin..], s, px, _offX, n0 == start ? 0f : 1f, dw, _cin * kk);
+            if (dx.IsEmpty) continue; // no input gradient wanted
             // dX, two phases (one row parity a) at a time: stage rows [0, C) hold b = 0, [C8, C8 + C) b = 1.
             var dxImages = dx.Slice(n0 * inLen, nb * inLen);
             for (int a = 0; a < 2; a++)

@@ -10,7 +10,8 @@ namespace SparseSwitch.Nn.Models;
 /// Depth 6n+2 gives three stages of n blocks with widths w, 2w, 4w (ResNet-20/32/56; w = 16, or 32
 /// for the wide ResNet-32). Conv and linear weights are Kaiming-normal initialised; conv and
 /// linear weights except the stem are prunable; with bnSets &gt; 1 every batch-norm but the stem's
-/// is switchable.
+/// is switchable. The stem computes no input gradient (its input is data), so Backward returns
+/// an empty tensor; set <c>Conv1.ComputeInputGradient</c> to get dL/dx.
 /// </summary>
 public class CifarResNet : Module
 {
@@ -38,7 +39,8 @@ public class CifarResNet : Module
         if (numClasses < 1) throw new ArgumentOutOfRangeException(nameof(numClasses), numClasses, "numClasses must be ≥ 1.");
         if (inChannels < 1) throw new ArgumentOutOfRangeException(nameof(inChannels), inChannels, "inChannels must be ≥ 1.");
         rng ??= new Rng(0);
-        Conv1 = RegisterModule("conv1", new Conv2d(inChannels, stemWidth, 3, 1, 1, bias: false, rng: rng));
+        // The stem's input is data: no input gradient (Backward returns an empty tensor).
+        Conv1 = RegisterModule("conv1", new Conv2d(inChannels, stemWidth, 3, 1, 1, bias: false, rng: rng) { ComputeInputGradient = false });
         Bn1 = RegisterModule("bn1", new BatchNorm2d(stemWidth, fuseRelu: true)); // stem bn + relu
         var layers = new List<Sequential>();
         int inPlanes = stemWidth;

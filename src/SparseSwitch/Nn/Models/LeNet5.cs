@@ -15,7 +15,8 @@ public enum LeNetVariant
 /// LeNet-5: conv1 (5×5) → ReLU → max-pool 2 → conv2 (5×5) → ReLU → max-pool 2 → fc1 → ReLU → fc2
 /// (→ ReLU → fc3 in the classic variant). For 28×28 inputs the classic variant pads conv1 by 2 so
 /// the feature map before fc1 is 16×5×5, as with 32×32 inputs. Parameters conv1, conv2, fc1, fc2,
-/// fc3; all but conv1 (the stem) prunable.
+/// fc3; all but conv1 (the stem) prunable. conv1 computes no input gradient (its input is data),
+/// so Backward returns an empty tensor.
 /// </summary>
 public sealed class LeNet5 : Module
 {
@@ -36,7 +37,8 @@ public sealed class LeNet5 : Module
         s = (s - 4) / 2;                          // conv2 then pool
         if (imageSize + 2 * pad1 - 4 < 2 || s < 1)
             throw new ArgumentOutOfRangeException(nameof(imageSize), imageSize, "LeNet-5 needs images of at least 16×16 (12×12 with padding).");
-        var conv1 = RegisterModule("conv1", new Conv2d(inChannels, c1, 5, 1, pad1, rng: rng));
+        // The first layer's input is data: no input gradient (Backward returns an empty tensor).
+        var conv1 = RegisterModule("conv1", new Conv2d(inChannels, c1, 5, 1, pad1, rng: rng) { ComputeInputGradient = false });
         var conv2 = RegisterModule("conv2", new Conv2d(c1, c2, 5, rng: rng));
         var fc1 = RegisterModule("fc1", new Linear(c2 * s * s, classic ? 120 : 500, rng: rng));
         Linear head;

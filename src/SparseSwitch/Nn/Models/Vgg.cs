@@ -7,7 +7,8 @@ namespace SparseSwitch.Nn.Models;
 /// Sequential of 3×3 conv (padding 1, no bias) → batch-norm → ReLU blocks and 2×2 max-pools
 /// following a configuration such as VGG-11 [64, M, 128, M, 256, 256, M, 512, 512, M, 512, 512, M];
 /// then global average pooling and one Linear <c>classifier</c>. All convs but the first and the
-/// classifier are prunable; with bnSets &gt; 1 every batch-norm but the first is switchable.
+/// classifier are prunable; with bnSets &gt; 1 every batch-norm but the first is switchable. The
+/// first conv computes no input gradient (its input is data): Backward returns an empty tensor.
 /// </summary>
 public sealed class Vgg : Module
 {
@@ -45,7 +46,8 @@ public sealed class Vgg : Module
                 continue;
             }
             if (c < 1) throw new ArgumentException($"VGG configuration entry {c}: expected a channel count ≥ 1 or Vgg.Pool (-1).", nameof(config));
-            var conv = new Conv2d(channels, c, 3, 1, 1, bias: false, rng: rng);
+            // The first conv's input is data: no input gradient (Backward returns an empty tensor).
+            var conv = new Conv2d(channels, c, 3, 1, 1, bias: false, rng: rng) { ComputeInputGradient = stem is not null };
             Features.Add(conv);
             Features.Add(stem is null ? new BatchNorm2d(c) : SubNets.BatchNorm(c, bnSets));
             Features.Add(new ReLU());
