@@ -14,8 +14,9 @@ namespace SparseSwitch.Bench;
 /// ReLU, add+ReLU, the SGD step of the whole model; each multiplied by how often the model uses
 /// it. The sum is printed beside the measured full step. Options: --width 16 --depth 20 --batch 128;
 /// --paths (stride-1 convs: shifted rows vs im2col), --pieces (the shifted-rows steps on one thread),
-/// --ab MODEL [--knob rows|interleave] (whole steps, interleaved: the row paths vs im2col, or
-/// image-interleaved planes vs shifted rows for the convolutions both serve), --cols N /
+/// --ab MODEL [--knob rows|interleave|defer] [--rounds N] (whole steps, interleaved: the row paths vs im2col,
+/// image-interleaved planes vs shifted rows for the convolutions both serve, or batch-norms
+/// deferred to their consumers vs written out), --cols N /
 /// --kslice N (tuning knobs).
 /// Milliseconds per step (medians of a few repetitions; the machine is shared, so read ratios).
 /// </summary>
@@ -42,8 +43,15 @@ public sealed class LayerProfileBench : IBench
                 case "--ab":
                 {
                     string abModel = options.Rest[++i];
-                    string knob = i + 2 < options.Rest.Count && options.Rest[i + 1] == "--knob" ? options.Rest[i += 2] : "rows";
-                    return StepAb(abModel, knob, batch, options.ThreadCountsOr(2)[0]);
+                    string knob = "rows";
+                    int rounds = 12;
+                    while (i + 2 < options.Rest.Count && options.Rest[i + 1] is "--knob" or "--rounds")
+                    {
+                        if (options.Rest[i + 1] == "--knob") knob = options.Rest[i + 2];
+                        else rounds = int.Parse(options.Rest[i + 2]);
+                        i += 2;
+                    }
+                    return StepAb(abModel, knob, rounds, batch, options.ThreadCountsOr(2)[0]);
                 }
                 default: Console.Error.WriteLine($"layer-profile: unknown option {options.Rest[i]}"); return 2;
             }
@@ -210,14 +218,15 @@ public sealed class LayerProfileBench : IBench
     /// <summary>--ab MODEL: full training steps with the row-reading convolution paths (shifted rows
     /// for stride 1, phase planes for stride 2) on and off (im2col), interleaved,
     /// wall and process CPU time per step (CPU time is steadier when other work shares the cores).</summary>
-    private static int StepAb(string name, string knob, int batch, int threads)
+    private static int StepAb(string name, string knob, int rounds, int batch, int threads)
     {
         // Each knob: (label of variant A, label of variant B, set variant v).
         (string A, string B, Action<int> Set) k = knob switch
         {
             "rows" => ("rows", "im2col", v => Conv2d.UseShiftedRows = v == 0),
             "interleave" => ("interleaved planes", "shifted rows", v => Conv2d.UseInterleaved = v == 0),
-            _ => throw new ArgumentException($"layer-profile --ab: unknown --knob '{knob}' (rows, interleave)"),
+            "defer" => ("deferred norms", "written norms", v => BasicBlock.DeferNorms = v == 0),
+            _ => throw new ArgumentException($"layer-profile --ab: unknown --knob '{knob}' (rows, interleave, defer)"),
         };
         Engine.Threads = threads;
         var model = ModelZoo.Create(name, 3, 32, 10, 1, new Rng(1));
@@ -231,7 +240,7 @@ public sealed class LayerProfileBench : IBench
         var wall = new List<double>[2] { [], [] };
         var cpu = new List<double>[2] { [], [] };
         var proc = Process.GetCurrentProcess();
-        for (int r = 0; r < 12; r++)
+        for (int r = 0; r < rounds + 1; r++)
             for (int v = 0; v < 2; v++)
             {
                 k.Set(v);
@@ -248,6 +257,7 @@ public sealed class LayerProfileBench : IBench
         k.Set(0);
         Conv2d.UseShiftedRows = true;
         Conv2d.UseInterleaved = true;
+        BasicBlock.DeferNorms = true;
         static double Med(List<double> x) { var a = x.Order().ToArray(); return a[a.Length / 2]; }
         Console.WriteLine($"{name} b{batch} t{threads}: {k.A} wall {Med(wall[0]):0.0} ms cpu {Med(cpu[0]):0.0} ms ({batch / Med(wall[0]) * 1000:0} img/s) | {k.B} wall {Med(wall[1]):0.0} ms cpu {Med(cpu[1]):0.0} ms ({batch / Med(wall[1]) * 1000:0} img/s) | A/B speed {Med(wall[1]) / Med(wall[0]):0.000}");
         return 0;

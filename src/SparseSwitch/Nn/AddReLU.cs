@@ -12,11 +12,14 @@ public sealed class AddReLU
     private const int Grain = 32768;
     private Tensor? _y, _g;
     private Tensor _a = null!, _b = null!, _dy = null!;
-    private readonly ParallelRange _forward, _backward;
+    private ChannelAffine _mainAffine;
+    private int _hw;
+    private readonly ParallelRange _forward, _forwardAffine, _backward;
 
     public AddReLU()
     {
         _forward = new ParallelRange((_, s, e) => Elementwise.AddRelu(_a.Span[s..e], _b.Span[s..e], _y!.Span[s..e]));
+        _forwardAffine = new ParallelRange(ForwardPlanes);
         _backward = new ParallelRange((_, s, e) => Elementwise.ReluBackward(_y!.Span[s..e], _dy.Span[s..e], _g!.Span[s..e]));
     }
 
@@ -29,6 +32,30 @@ public sealed class AddReLU
         Buffers.Ensure(ref _y, main.Shape);
         _forward.Run(main.Length, Grain);
         return _y!;
+    }
+
+    /// <summary>y = max(t(main) + shortcut, 0) where t is a deferred batch-norm of main
+    /// (<see cref="ChannelAffine"/>; main is [B, C, H, W]): the same bits as Forward of the
+    /// materialised t(main), one pass over memory instead of two.</summary>
+    public Tensor Forward(Tensor main, Tensor shortcut, in ChannelAffine mainAffine)
+    {
+        if (mainAffine.IsEmpty) return Forward(main, shortcut);
+        if (!main.SameShape(shortcut.Shape))
+            throw new ArgumentException($"AddReLU: shapes {Buffers.ShapeText(main.Shape)} and {Buffers.ShapeText(shortcut.Shape)} differ.");
+        if (main.Rank != 4 || main.Dim(1) != mainAffine.Channels)
+            throw new ArgumentException($"AddReLU: main {Buffers.ShapeText(main.Shape)} does not match a transform of {mainAffine.Channels} channels.");
+        _a = main; _b = shortcut; _mainAffine = mainAffine;
+        _hw = main.Dim(2) * main.Dim(3);
+        Buffers.Ensure(ref _y, main.Shape);
+        _forwardAffine.Run(main.Dim(0) * main.Dim(1), Math.Max(1, Grain / _hw));
+        return _y!;
+    }
+
+    private void ForwardPlanes(int chunk, int start, int end)
+    {
+        int hw = _hw, c = _mainAffine.Channels;
+        for (int p = start; p < end; p++)
+            Elementwise.AffineAddRelu(_a.Span.Slice(p * hw, hw), AffineOp.For(_mainAffine, p % c), _b.Span.Slice(p * hw, hw), _y!.Span.Slice(p * hw, hw));
     }
 
     /// <summary>The gradient for both inputs: dy masked by y &gt; 0 (owned buffer).</summary>

@@ -12,7 +12,7 @@ namespace SparseSwitch.Nn;
 /// relu(y) and its backward masks dy first: the same values as BatchNorm2d followed by ReLU,
 /// one pass over memory fewer.
 /// </summary>
-public sealed class BatchNorm2d : Module
+public sealed class BatchNorm2d : Module, IDeferrableNorm
 {
     public int Channels { get; }
     public float Eps { get; }
@@ -28,7 +28,7 @@ public sealed class BatchNorm2d : Module
     private Tensor? _y, _dx;
     private Tensor _x = null!, _dy = null!;
     private readonly float[] _mean, _invStd, _scale, _shift;
-    private bool _forwardWasTraining;
+    private bool _forwardWasTraining, _deferred;
     private int _b, _hw;
     private readonly ParallelRange _forward, _backward;
 
@@ -58,6 +58,24 @@ public sealed class BatchNorm2d : Module
 
     public override Tensor Forward(Tensor x)
     {
+        Start(x, deferred: false);
+        Buffers.Ensure(ref _y, x.Shape);
+        _forward.Run(Channels, Grain);
+        return _y!;
+    }
+
+    /// <summary>Forward's statistics (and running-statistics update) without writing the output:
+    /// the consumer applies the returned transform while it reads x (same bits as Forward's
+    /// output). Backward then works as after Forward.</summary>
+    public ChannelAffine ForwardDeferred(Tensor x)
+    {
+        Start(x, deferred: true);
+        _forward.Run(Channels, Grain);
+        return new ChannelAffine(_mean, _scale, _shift, FusedReLU);
+    }
+
+    private void Start(Tensor x, bool deferred)
+    {
         if (x.Rank != 4 || x.Dim(1) != Channels)
             throw new ArgumentException($"BatchNorm2d({Channels}): input shape {Buffers.ShapeText(x.Shape)}, expected [B, {Channels}, H, W].");
         _b = x.Dim(0); _hw = x.Dim(2) * x.Dim(3);
@@ -65,14 +83,12 @@ public sealed class BatchNorm2d : Module
             throw new ArgumentException($"BatchNorm2d needs more than one value per channel in training mode (input {Buffers.ShapeText(x.Shape)}).");
         _x = x;
         _forwardWasTraining = Training;
-        Buffers.Ensure(ref _y, x.Shape);
-        _forward.Run(Channels, Grain);
-        return _y!;
+        _deferred = deferred;
     }
 
     private void ForwardChannels(int chunk, int start, int end)
     {
-        var xs = _x.Span; var ys = _y!.Span;
+        var xs = _x.Span; var ys = _deferred ? default : _y!.Span;
         var gamma = Weight.Data.Span; var beta = Bias.Data.Span;
         var rm = RunningMean.Span; var rv = RunningVar.Span;
         int hw = _hw, stride = Channels * hw;
@@ -107,6 +123,7 @@ public sealed class BatchNorm2d : Module
             // y = (x − μ)·scale + β, scale = γ/σ
             float scale = gamma[c] * invStd;
             _scale[c] = scale; _shift[c] = beta[c]; // backward recomputes the fused ReLU's mask from these
+            if (_deferred) continue;
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;

@@ -66,7 +66,9 @@ public sealed class Conv2d : Module
     public static bool UseInterleaved { get; set; } = true;
 
     private readonly ParallelRange _forward, _backward;
-    private Tensor? _noInputGradient;
+    private Tensor? _noInputGradient, _materialised;
+    // The deferred batch-norm the row paths apply to x while filling their planes (empty: none).
+    private ChannelAffine _inAffine;
 
     /// <summary>Whether <see cref="Backward"/> computes dL/dx. On by default; a network's first
     /// layer, whose input is data, turns it off (as PyTorch skips that product when the input does
@@ -105,15 +107,43 @@ public sealed class Conv2d : Module
         _backward = new ParallelRange(BackwardChunk);
     }
 
-    public override Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x) => ForwardCore(x, Geometry(x), default);
+
+    /// <summary>
+    /// Forward of a deferred batch-norm's output (<see cref="IDeferrableNorm"/>): input channel c
+    /// is read as <paramref name="input"/> prescribes while the padded planes are filled, so the
+    /// normalised tensor is never written; same values as Forward of the materialised output, bit
+    /// for bit. Paths that do not fill planes (and layers with an <see cref="Module.InputObserver"/>)
+    /// materialise it first. Backward is the usual one.
+    /// </summary>
+    public Tensor Forward(Tensor x, in ChannelAffine input)
+    {
+        var geo = Geometry(x);
+        if (input.IsEmpty) return ForwardCore(x, geo, default);
+        if (input.Channels != InChannels)
+            throw new ArgumentException($"Conv2d({InChannels}→{OutChannels}): the input transform has {input.Channels} channels.");
+        bool inPlanes = InputObserver is null && UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(geo);
+        if (inPlanes) return ForwardCore(x, geo, input);
+        var h = Buffers.Ensure(ref _materialised, x.Shape);
+        input.ApplyTo(x.Span, geo.H * geo.W, h.Span);
+        return ForwardCore(h, geo, default);
+    }
+
+    private ConvGeometry Geometry(Tensor x)
     {
         if (x.Rank != 4 || x.Dim(1) != InChannels)
             throw new ArgumentException($"Conv2d({InChannels}→{OutChannels}): input shape {Buffers.ShapeText(x.Shape)}, expected [B, {InChannels}, H, W].");
         var geo = new ConvGeometry(InChannels, x.Dim(2), x.Dim(3), KernelH, KernelW, StrideH, StrideW, PaddingH, PaddingW, DilationH, DilationW);
         if (geo.OH < 1 || geo.OW < 1)
             throw new ArgumentException($"Conv2d: input {x.Dim(2)}×{x.Dim(3)} is too small for kernel {KernelH}×{KernelW} with padding {PaddingH}×{PaddingW}, dilation {DilationH}×{DilationW}.");
+        return geo;
+    }
+
+    private Tensor ForwardCore(Tensor x, in ConvGeometry geo, in ChannelAffine input)
+    {
         _geo = geo;
         _x = x;
+        _inAffine = input;
         ObserveInput(x);
         _wUsed = EffectiveWeight.Compute(Weight, ref _wEff);
         int b = x.Dim(0);
@@ -209,12 +239,12 @@ public sealed class Conv2d : Module
     {
         if (_interleaved)
         {
-            _interleavedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span);
+            _interleavedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span, _inAffine);
             return;
         }
         if (_shifted)
         {
-            _shiftedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span);
+            _shiftedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span, _inAffine);
             return;
         }
         if (_strided)
@@ -279,6 +309,14 @@ public sealed class Conv2d : Module
         _dy = dy;
         if (ComputeInputGradient) Buffers.Ensure(ref _dx, _x.Shape);
         PrepareChunks(b, true);
+        if (!_inAffine.IsEmpty && !_shifted && !_interleaved)
+        {
+            // The forward filled planes from a deferred batch-norm, but this backward reads x
+            // itself (the path switch changed in between): materialise the normalised input.
+            var h = Buffers.Ensure(ref _materialised, _x.Shape);
+            _inAffine.ApplyTo(_x.Span, _geo.H * _geo.W, h.Span);
+            (_x, _inAffine) = (h, default);
+        }
         for (int c = 0; c < _chunks; c++)
         {
             Buffers.Ensure(ref _dwPart[c], Weight.Shape);
@@ -303,8 +341,8 @@ public sealed class Conv2d : Module
     {
         if (_interleaved || _shifted || _strided)
         {
-            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
-            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
+            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
+            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
             else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;

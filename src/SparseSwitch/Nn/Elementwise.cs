@@ -164,6 +164,17 @@ public static class Elementwise
         }
     }
 
+    /// <summary>dst[i] = max(t(a[i]) + b[i], 0) with t one channel's deferred batch-norm.</summary>
+    internal static void AffineAddRelu(ReadOnlySpan<float> a, AffineOp t, ReadOnlySpan<float> b, Span<float> dst)
+    {
+        if (a.Length != b.Length || dst.Length < a.Length) throw new ArgumentException("Elementwise.AffineAddRelu: length mismatch.");
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; i <= a.Length - W; i += W)
+                Vector512.Max(t.Apply(Vector512.Create(a.Slice(i, W))) + Vector512.Create(b.Slice(i, W)), Vector512<float>.Zero).CopyTo(dst.Slice(i, W));
+        for (; i < a.Length; i++) { float v = t.Apply(a[i]) + b[i]; dst[i] = v > 0f ? v : 0f; }
+    }
+
     /// <summary>dst[i] = max(a[i] + b[i], 0) (the join of a residual block).</summary>
     public static void AddRelu(ReadOnlySpan<float> a, ReadOnlySpan<float> b, Span<float> dst)
     {

@@ -85,10 +85,17 @@ public static class InterleavedConv
     public static void Pad(ReadOnlySpan<float> images, int nb, int channels, in Layout l, Span<float> planes) =>
         Pad(images, nb, channels, l, planes, 0, l.H * l.W);
 
+    /// <summary>Pad for the pixels [from, to) without a transform.</summary>
+    public static void Pad(ReadOnlySpan<float> images, int nb, int channels, in Layout l, Span<float> planes, int from, int to) =>
+        Pad(images, nb, channels, l, planes, from, to, default);
+
     /// <summary><see cref="Pad(ReadOnlySpan{float}, int, int, in Layout, Span{float})"/> for the
     /// pixels [from, to) of every channel only (from a multiple of 16): planes filled a band at a
-    /// time, just before the products read them.</summary>
-    public static unsafe void Pad(ReadOnlySpan<float> images, int nb, int channels, in Layout l, Span<float> planes, int from, int to)
+    /// time, just before the products read them; each channel through <paramref name="input"/>
+    /// when that is not empty (a deferred batch-norm; the lanes of missing images then hold the
+    /// transform of 0, which their zero gradients cancel).</summary>
+    public static unsafe void Pad(ReadOnlySpan<float> images, int nb, int channels, in Layout l, Span<float> planes, int from, int to,
+        in ChannelAffine input)
     {
         int hw = l.H * l.W, s = l.ChannelStride;
         if (nb < 1 || nb > G || images.Length < nb * channels * hw || planes.Length < channels * s)
@@ -115,12 +122,17 @@ public static class InterleavedConv
                         dst[j] = plane + (y * l.Wp + x) * G;
                         if (++x == l.W) { x = 0; y++; }
                     }
-                    Transpose16(src, dst);
+                    if (input.IsEmpty) Transpose16(src, dst, new CopyOp());
+                    else Transpose16(src, dst, AffineOp.For(input, ch));
                 }
                 for (int p = full; p < to; p++)
                 {
                     float* d = plane + (y * l.Wp + x) * G;
-                    for (int n = 0; n < G; n++) d[n] = n < nb ? img[(long)(n * channels + ch) * hw + p] : 0f;
+                    for (int n = 0; n < G; n++)
+                    {
+                        float v = n < nb ? img[(long)(n * channels + ch) * hw + p] : 0f;
+                        d[n] = input.IsEmpty ? v : input.Apply(v, ch);
+                    }
                     if (++x == l.W) { x = 0; y++; }
                 }
             }
@@ -191,12 +203,16 @@ public static class InterleavedConv
     /// <summary>dst[j][i] = src[i][j] for a 16 × 16 block: 16 loads, four butterfly steps of
     /// 16 two-source permutes (block sizes 8, 4, 2, 1), 16 stores; all in registers.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Transpose16(float** src, float** dst)
+    internal static unsafe void Transpose16(float** src, float** dst) => Transpose16(src, dst, new CopyOp());
+
+    /// <summary><see cref="Transpose16(float**, float**)"/> with op applied to every loaded vector.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Transpose16<TOp>(float** src, float** dst, TOp op) where TOp : struct, IVectorOp
     {
-        var r0 = Vector512.Load(src[0]); var r1 = Vector512.Load(src[1]); var r2 = Vector512.Load(src[2]); var r3 = Vector512.Load(src[3]);
-        var r4 = Vector512.Load(src[4]); var r5 = Vector512.Load(src[5]); var r6 = Vector512.Load(src[6]); var r7 = Vector512.Load(src[7]);
-        var r8 = Vector512.Load(src[8]); var r9 = Vector512.Load(src[9]); var r10 = Vector512.Load(src[10]); var r11 = Vector512.Load(src[11]);
-        var r12 = Vector512.Load(src[12]); var r13 = Vector512.Load(src[13]); var r14 = Vector512.Load(src[14]); var r15 = Vector512.Load(src[15]);
+        var r0 = op.Apply(Vector512.Load(src[0])); var r1 = op.Apply(Vector512.Load(src[1])); var r2 = op.Apply(Vector512.Load(src[2])); var r3 = op.Apply(Vector512.Load(src[3]));
+        var r4 = op.Apply(Vector512.Load(src[4])); var r5 = op.Apply(Vector512.Load(src[5])); var r6 = op.Apply(Vector512.Load(src[6])); var r7 = op.Apply(Vector512.Load(src[7]));
+        var r8 = op.Apply(Vector512.Load(src[8])); var r9 = op.Apply(Vector512.Load(src[9])); var r10 = op.Apply(Vector512.Load(src[10])); var r11 = op.Apply(Vector512.Load(src[11]));
+        var r12 = op.Apply(Vector512.Load(src[12])); var r13 = op.Apply(Vector512.Load(src[13])); var r14 = op.Apply(Vector512.Load(src[14])); var r15 = op.Apply(Vector512.Load(src[15]));
         Vector512<float> t;
         var lo = Lo[0]; var hi = Hi[0];
         t = Avx512F.PermuteVar16x32x2(r0, lo, r8); r8 = Avx512F.PermuteVar16x32x2(r0, hi, r8); r0 = t;

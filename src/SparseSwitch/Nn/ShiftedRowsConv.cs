@@ -76,8 +76,9 @@ public static class ShiftedRowsConv
     }
 
     /// <summary>Writes nb images [nb, C, H, W] into their places of the planes (only pixels are
-    /// written; the padding keeps its zeros).</summary>
-    public static unsafe void Pad(ReadOnlySpan<float> images, int nb, int c, in Layout l, Span<float> planes)
+    /// written; the padding keeps its zeros), each channel through <paramref name="input"/> when
+    /// that is not empty (a deferred batch-norm).</summary>
+    public static unsafe void Pad(ReadOnlySpan<float> images, int nb, int c, in Layout l, Span<float> planes, in ChannelAffine input = default)
     {
         int h = l.H, w = l.W, hw = h * w, wp = l.Wp, s = l.ChannelStride, imageRows = l.RowsPerImage * wp;
         if (nb > l.NbMax || images.Length < nb * c * hw || planes.Length < c * s)
@@ -86,7 +87,11 @@ public static class ShiftedRowsConv
         {
             for (int j = 0; j < nb; j++)
             for (int ch = 0; ch < c; ch++)
-                CopyRows(src0 + (long)(j * c + ch) * hw, w, dst0 + (long)ch * s + l.Origin + (long)j * imageRows, wp, h, w, 0f, false);
+            {
+                float* src = src0 + (long)(j * c + ch) * hw, dst = dst0 + (long)ch * s + l.Origin + (long)j * imageRows;
+                if (input.IsEmpty) CopyRows(src, w, dst, wp, h, w, new CopyOp());
+                else CopyRows(src, w, dst, wp, h, w, AffineOp.For(input, ch));
+            }
         }
     }
 
@@ -102,42 +107,33 @@ public static class ShiftedRowsConv
         {
             for (int j = 0; j < nb; j++)
             for (int o = 0; o < channels; o++)
-                CopyRows(src0 + (long)o * ldq + (long)j * imageRows, wp, dst0 + (long)(j * channels + o) * hw, w, h, w,
-                    bias.IsEmpty ? 0f : bias[o], !bias.IsEmpty);
+            {
+                float* src = src0 + (long)o * ldq + (long)j * imageRows, dst = dst0 + (long)(j * channels + o) * hw;
+                if (bias.IsEmpty) CopyRows(src, wp, dst, w, h, w, new CopyOp());
+                else CopyRows(src, wp, dst, w, h, w, new AddOp(bias[o]));
+            }
         }
     }
 
-    /// <summary>rows × cols floats from src (row stride ls) to dst (row stride ld), plus a constant
-    /// when addConstant; whole vectors where the row allows, with the remainder masked.</summary>
-    private static unsafe void CopyRows(float* src, int ls, float* dst, int ld, int rows, int cols, float constant, bool addConstant)
+    /// <summary>rows × cols floats from src (row stride ls) to dst (row stride ld) through op;
+    /// whole vectors where the row allows, with the remainder masked.</summary>
+    private static unsafe void CopyRows<TOp>(float* src, int ls, float* dst, int ld, int rows, int cols, TOp op) where TOp : struct, IVectorOp
     {
         if (Vector512.IsHardwareAccelerated && cols >= 8)
         {
             int full = cols / 16 * 16, rest = cols - full;
-            var k = Vector512.Create(constant);
             // The remainder as a masked load/store (lanes past the row are left alone).
             var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rest)).AsSingle();
             for (int r = 0; r < rows; r++, src += ls, dst += ld)
             {
                 int i = 0;
-                for (; i < full; i += 16)
-                {
-                    var v = Vector512.Load(src + i);
-                    Vector512.Store(addConstant ? v + k : v, dst + i);
-                }
-                if (rest > 0)
-                {
-                    var v = Avx512F.MaskLoad(src + i, mask, Vector512<float>.Zero);
-                    Avx512F.MaskStore(dst + i, mask, addConstant ? v + k : v);
-                }
+                for (; i < full; i += 16) Vector512.Store(op.Apply(Vector512.Load(src + i)), dst + i);
+                if (rest > 0) Avx512F.MaskStore(dst + i, mask, op.Apply(Avx512F.MaskLoad(src + i, mask, Vector512<float>.Zero)));
             }
             return;
         }
         for (int r = 0; r < rows; r++, src += ls, dst += ld)
-        {
-            if (addConstant) for (int i = 0; i < cols; i++) dst[i] = src[i] + constant;
-            else new ReadOnlySpan<float>(src, cols).CopyTo(new Span<float>(dst, cols));
-        }
+            for (int i = 0; i < cols; i++) dst[i] = op.Apply(src[i]);
     }
 
     /// <summary>wflip[c, (o·KH + ki)·KW + kj] = w[o, c, KH−1−ki, KW−1−kj]; w is [Cout, C, KH, KW].</summary>

@@ -69,7 +69,9 @@ internal sealed class ShiftedRowsPath
     /// <summary>Marks the padded planes as made for this batch (after a forward over all chunks).</summary>
     public void ForwardDone() => (_padsValid, _padsBatch, _padsChunks) = (true, _batch, _chunks);
 
-    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y)
+    /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their
+    /// way into the planes when it is not empty (a deferred batch-norm).</summary>
+    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, in ChannelAffine input)
     {
         var l = _l;
         int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, hw = _geo.H * _geo.W;
@@ -80,7 +82,7 @@ internal sealed class ShiftedRowsPath
         {
             int nb = Math.Min(nbMax, end - n0);
             var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
-            ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX);
+            ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX, input);
             // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
             RowsKernels.Product(_cout, l.Cols(nb), kk, _wPacked!.Span, padX, _offX, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
@@ -89,7 +91,7 @@ internal sealed class ShiftedRowsPath
 
     /// <summary>dW (this chunk's part, overwritten) and dX as products over the padded x and dy;
     /// no col2im. An empty <paramref name="dx"/> skips the dX product.</summary>
-    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
+    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
     {
         var l = _l;
         int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, kkOut = _cout * _kh * _kw, hw = _geo.H * _geo.W;
@@ -102,7 +104,7 @@ internal sealed class ShiftedRowsPath
         {
             int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
             var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
-            if (!reusePads) ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX);
+            if (!reusePads) ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX, input);
             ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
             // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
             RowsKernels.DotProduct(_cout, kk, cols, dyPad[l.Origin..], s, padX, _offX, n0 == start ? 0f : 1f, dw, kk);

@@ -8,7 +8,7 @@ namespace SparseSwitch.Nn;
 /// Forward and backward go to the set chosen by <see cref="ActiveSet"/>; keep it unchanged
 /// between a forward and its backward.
 /// </summary>
-public sealed class SwitchableBatchNorm2d : Module
+public sealed class SwitchableBatchNorm2d : Module, IDeferrableNorm
 {
     private readonly BatchNorm2d[] _sets;
     private int _active;
@@ -49,5 +49,6 @@ public sealed class SwitchableBatchNorm2d : Module
     }
 
     public override Tensor Forward(Tensor x) => _sets[_active].Forward(x);
+    public ChannelAffine ForwardDeferred(Tensor x) => _sets[_active].ForwardDeferred(x);
     public override Tensor Backward(Tensor dy) => _sets[_active].Backward(dy);
 }

@@ -121,13 +121,13 @@ public class InterleavedConvTests
         // Two chunks, as two threads would split the batch; the backward reuses the forward's planes.
         int mid = b / 2;
         path.Prepare(g, b, 2, b - mid, false, wt);
-        path.Forward(0, 0, mid, x, bias, y);
-        path.Forward(1, mid, b, x, bias, y);
+        path.Forward(0, 0, mid, x, bias, y, default);
+        path.Forward(1, mid, b, x, bias, y, default);
         path.ForwardDone();
         path.Prepare(g, b, 2, b - mid, true, wt);
         var dw1 = new float[wt.Length];
-        path.Backward(0, 0, mid, x, dy, dw, dx);
-        path.Backward(1, mid, b, x, dy, dw1, dx);
+        path.Backward(0, 0, mid, x, default, dy, dw, dx);
+        path.Backward(1, mid, b, x, default, dy, dw1, dx);
         for (int i = 0; i < dw.Length; i++) dw[i] += dw1[i];
         int k = cin * kh * kw;
         string what = $"b={b} {cin}->{cout} {h}x{w} k{kh}x{kw}";

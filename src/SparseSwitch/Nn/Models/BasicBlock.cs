@@ -7,7 +7,8 @@ namespace SparseSwitch.Nn.Models;
 /// the first with the block's stride. The shortcut is the identity when the shape is kept, else a
 /// 1×1 conv + batch-norm (<c>shortcut.0</c>, <c>shortcut.1</c>) or the parameter-free option A.
 /// Backward splits dL/d(sum) between the two branches and adds their input gradients. bn1 carries
-/// the first ReLU (fused, one pass fewer); the join is relu(main + shortcut) in one pass.
+/// the first ReLU (fused, one pass fewer); the join is relu(main + shortcut) in one pass; bn1's
+/// output is applied by conv2 as it reads it and bn2's by the join (<see cref="DeferNorms"/>).
 /// </summary>
 public sealed class BasicBlock : Module
 {
@@ -46,16 +47,34 @@ public sealed class BasicBlock : Module
         return s;
     }
 
+    /// <summary>Whether the batch-norms leave their outputs to their consumers
+    /// (<see cref="IDeferrableNorm"/>): bn1 + ReLU is applied while conv2 fills its padded planes
+    /// and bn2 inside the join, so neither normalised tensor is written (two passes over memory
+    /// fewer each; the same bits). On by default; settable for benchmarks and tests.</summary>
+    public static bool DeferNorms { get; set; } = true;
+
     public override Tensor Forward(Tensor x)
     {
         var o = Conv1.Forward(x);
+        if (DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
+        {
+            var t1 = n1.ForwardDeferred(o);       // bn1 + relu, applied by conv2
+            o = Conv2.Forward(o, t1);
+            var t2 = n2.ForwardDeferred(o);       // bn2, applied by the join
+            return _join.Forward(o, CheckedShortcut(x, o), t2);
+        }
         o = Bn1.Forward(o);                       // bn1 + relu
         o = Conv2.Forward(o);
         o = Bn2.Forward(o);
+        return _join.Forward(o, CheckedShortcut(x, o));
+    }
+
+    private Tensor CheckedShortcut(Tensor x, Tensor main)
+    {
         var s = Shortcut is null ? x : Shortcut.Forward(x);
-        if (!s.SameShape(o.Shape))
-            throw new ArgumentException($"BasicBlock: residual shape [{string.Join(", ", o.Shape)}] differs from shortcut shape [{string.Join(", ", s.Shape)}].");
-        return _join.Forward(o, s);
+        if (!s.SameShape(main.Shape))
+            throw new ArgumentException($"BasicBlock: residual shape [{string.Join(", ", main.Shape)}] differs from shortcut shape [{string.Join(", ", s.Shape)}].");
+        return s;
     }
 
     public override Tensor Backward(Tensor dy)

@@ -1,0 +1,101 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Nn;
+
+/// <summary>
+/// A batch-norm's output left for the layer that reads it: channel c's value v stands for
+/// fma(v − Mean[c], Scale[c], Shift[c]), then max(·, 0) when <see cref="Relu"/> — exactly
+/// <see cref="BatchNorm2d"/>'s forward arithmetic, so a consumer that applies it while reading
+/// its input (a convolution filling its padded planes, the residual join) gets the bits the
+/// batch-norm would have written, without the pass that writes them and the pass that reads
+/// them back. The arrays belong to the batch-norm and hold until its next forward. The default
+/// value (<see cref="IsEmpty"/>) means "no transform".
+/// </summary>
+public readonly record struct ChannelAffine(float[] Mean, float[] Scale, float[] Shift, bool Relu)
+{
+    public bool IsEmpty => Mean is null;
+    public int Channels => Mean.Length;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Apply(float v, int c)
+    {
+        float y = MathF.FusedMultiplyAdd(v - Mean[c], Scale[c], Shift[c]);
+        return Relu && !(y > 0f) ? 0f : y;
+    }
+
+    /// <summary>dst = the transform of x, [B, C, H·W] (the materialised batch-norm output, for
+    /// consumers that cannot apply it on the fly).</summary>
+    public void ApplyTo(ReadOnlySpan<float> x, int hw, Span<float> dst)
+    {
+        int c = Channels, planes = x.Length / hw;
+        if (x.Length % hw != 0 || planes % c != 0 || dst.Length < x.Length)
+            throw new ArgumentException("ChannelAffine.ApplyTo: sizes do not match the channel count.");
+        for (int p = 0; p < planes; p++)
+        {
+            int ch = p % c;
+            var src = x.Slice(p * hw, hw);
+            var d = dst.Slice(p * hw, hw);
+            Elementwise.CenteredAffine(src, Mean[ch], Scale[ch], Shift[ch], d);
+            if (Relu) Elementwise.ReluForward(d, d);
+        }
+    }
+}
+
+/// <summary>A normalisation layer that can leave its output to the consumer
+/// (<see cref="ChannelAffine"/>): after <see cref="ForwardDeferred"/> its Backward works as after
+/// Forward.</summary>
+public interface IDeferrableNorm
+{
+    /// <summary>The statistics pass of Forward (running statistics updated in training), without
+    /// writing the output: the transform the consumer applies instead.</summary>
+    ChannelAffine ForwardDeferred(Tensor x);
+}
+
+/// <summary>Per-vector operations applied while data is copied (<see cref="ShiftedRowsConv"/>,
+/// <see cref="InterleavedConv"/>); structs, so each copy loop is compiled for its operation.</summary>
+internal interface IVectorOp
+{
+    Vector512<float> Apply(Vector512<float> v);
+    float Apply(float v);
+}
+
+/// <summary>The value as it is.</summary>
+internal readonly struct CopyOp : IVectorOp
+{
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector512<float> Apply(Vector512<float> v) => v;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public float Apply(float v) => v;
+}
+
+/// <summary>v + k.</summary>
+internal readonly struct AddOp(float k) : IVectorOp
+{
+    private readonly Vector512<float> _k = Vector512.Create(k);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector512<float> Apply(Vector512<float> v) => v + _k;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public float Apply(float v) => v + k;
+}
+
+/// <summary>One channel of a <see cref="ChannelAffine"/>: fma(v − mean, scale, shift), then
+/// max(·, 0) when relu (the same operations as <see cref="Elementwise.CenteredAffine"/> and
+/// <see cref="Elementwise.ReluForward"/>).</summary>
+internal readonly struct AffineOp(float mean, float scale, float shift, bool relu) : IVectorOp
+{
+    private readonly Vector512<float> _m = Vector512.Create(mean), _s = Vector512.Create(scale), _t = Vector512.Create(shift);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector512<float> Apply(Vector512<float> v)
+    {
+        var y = Vector512.FusedMultiplyAdd(v - _m, _s, _t);
+        return relu ? Vector512.Max(y, Vector512<float>.Zero) : y;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Apply(float v)
+    {
+        float y = MathF.FusedMultiplyAdd(v - mean, scale, shift);
+        return relu && !(y > 0f) ? 0f : y;
+    }
+
+    public static AffineOp For(in ChannelAffine a, int c) => new(a.Mean[c], a.Scale[c], a.Shift[c], a.Relu);
+}
