@@ -28,7 +28,8 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     private Tensor? _y, _dx;
     private Tensor _x = null!, _dy = null!;
     private readonly float[] _mean, _invStd, _scale, _shift;
-    private bool _forwardWasTraining, _deferred;
+    private bool _forwardWasTraining, _deferred, _backwardDeferred;
+    private readonly float[] _gk, _ga, _gshift;
     private int _b, _hw;
     private readonly ParallelRange _forward, _backward;
 
@@ -50,6 +51,9 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         _invStd = new float[channels];
         _scale = new float[channels];
         _shift = new float[channels];
+        _gk = new float[channels];
+        _ga = new float[channels];
+        _gshift = new float[channels];
         _forward = new ParallelRange(ForwardChannels);
         _backward = new ParallelRange(BackwardChannels);
     }
@@ -140,14 +144,28 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         if (!dy.SameShape(_x.Shape))
             throw new ArgumentException($"BatchNorm2d.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_x.Shape)}.");
         _dy = dy;
+        _backwardDeferred = false;
         Buffers.Ensure(ref _dx, _x.Shape);
         _backward.Run(Channels, Grain);
         return _dx!;
     }
 
+    /// <summary>Backward's sums (weight and bias gradients accumulated) without writing dL/dx:
+    /// the consumer applies the returned transform to dy (same bits as Backward's output).</summary>
+    public ChannelGradAffine BackwardDeferred(Tensor dy)
+    {
+        if (_x is null) throw new InvalidOperationException("BatchNorm2d.BackwardDeferred called before Forward.");
+        if (!dy.SameShape(_x.Shape))
+            throw new ArgumentException($"BatchNorm2d.BackwardDeferred: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_x.Shape)}.");
+        _dy = dy;
+        _backwardDeferred = true;
+        _backward.Run(Channels, Grain);
+        return new ChannelGradAffine(_x, _mean, _gk, _ga, _gshift, _scale, _shift, FusedReLU);
+    }
+
     private void BackwardChannels(int chunk, int start, int end)
     {
-        var xs = _x.Span; var dxs = _dx!.Span;
+        var xs = _x.Span; var dxs = _backwardDeferred ? default : _dx!.Span;
         // With the fused ReLU the gradient entering the normalisation is dy·[y > 0]; the mask is
         // recomputed from x with the forward's own arithmetic (same bits), not read from y.
         ReadOnlySpan<float> dys = _dy.Span;
@@ -183,6 +201,8 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
                 // eval: μ, σ are constants, dx = k·dy
                 a = 0f; shift = 0f;
             }
+            (_gk[c], _ga[c], _gshift[c]) = (k, a, shift);
+            if (_backwardDeferred) continue;
             for (int b = 0; b < _b; b++)
             {
                 int o = b * stride + c * hw;

@@ -43,14 +43,48 @@ public readonly record struct ChannelAffine(float[] Mean, float[] Scale, float[]
     }
 }
 
-/// <summary>A normalisation layer that can leave its output to the consumer
-/// (<see cref="ChannelAffine"/>): after <see cref="ForwardDeferred"/> its Backward works as after
-/// Forward.</summary>
+/// <summary>
+/// A batch-norm's input gradient left to the layer that reads it (the convolution whose output
+/// the batch-norm normalised, in its backward): channel c's gradient is
+/// fma(g, K[c], fma(x − Mean[c], A[c], Shift[c])) with x the batch-norm's input <see cref="X"/> and
+/// g = dy, or, when <see cref="Relu"/>, dy where fma(x − Mean[c], FwdScale[c], FwdShift[c]) &gt; 0
+/// and 0 elsewhere — <see cref="BatchNorm2d"/>'s backward arithmetic, so the consumer gets the
+/// bits Backward would have written. Arrays and X belong to the batch-norm (until its next call).
+/// </summary>
+public readonly record struct ChannelGradAffine(Tensor X, float[] Mean, float[] K, float[] A, float[] Shift, float[] FwdScale, float[] FwdShift, bool Relu)
+{
+    public bool IsEmpty => X is null;
+    public int Channels => Mean.Length;
+
+    /// <summary>dst = the gradient for dy, [B, C, H·W] (the materialised form).</summary>
+    public void ApplyTo(ReadOnlySpan<float> dy, int hw, Span<float> dst)
+    {
+        var xs = X.Span;
+        int c = Channels, planes = dy.Length / hw;
+        if (dy.Length % hw != 0 || planes % c != 0 || dst.Length < dy.Length || xs.Length != dy.Length)
+            throw new ArgumentException("ChannelGradAffine.ApplyTo: sizes do not match.");
+        for (int p = 0; p < planes; p++)
+        {
+            int ch = p % c;
+            var g = dy.Slice(p * hw, hw); var x = xs.Slice(p * hw, hw); var d = dst.Slice(p * hw, hw);
+            if (Relu) Elementwise.ScaleAddCenteredAffineRelu(g, K[ch], x, Mean[ch], A[ch], Shift[ch], FwdScale[ch], FwdShift[ch], d);
+            else Elementwise.ScaleAddCenteredAffine(g, K[ch], x, Mean[ch], A[ch], Shift[ch], d);
+        }
+    }
+}
+
+/// <summary>A normalisation layer that can leave its output, and its input gradient, to their
+/// consumers (<see cref="ChannelAffine"/>, <see cref="ChannelGradAffine"/>). After
+/// <see cref="ForwardDeferred"/> its Backward works as after Forward.</summary>
 public interface IDeferrableNorm
 {
     /// <summary>The statistics pass of Forward (running statistics updated in training), without
     /// writing the output: the transform the consumer applies instead.</summary>
     ChannelAffine ForwardDeferred(Tensor x);
+
+    /// <summary>The sums pass of Backward (weight and bias gradients accumulated), without
+    /// writing dL/dx: the transform the consumer applies to dy instead.</summary>
+    ChannelGradAffine BackwardDeferred(Tensor dy);
 }
 
 /// <summary>Per-vector operations applied while data is copied (<see cref="ShiftedRowsConv"/>,
@@ -98,4 +132,36 @@ internal readonly struct AffineOp(float mean, float scale, float shift, bool rel
     }
 
     public static AffineOp For(in ChannelAffine a, int c) => new(a.Mean[c], a.Scale[c], a.Shift[c], a.Relu);
+}
+
+/// <summary>Per-vector operations on a pair (a gradient and the tensor it belongs to).</summary>
+internal interface IBinaryVectorOp
+{
+    Vector512<float> Apply(Vector512<float> g, Vector512<float> x);
+    float Apply(float g, float x);
+}
+
+/// <summary>One channel of a <see cref="ChannelGradAffine"/> (the operations of
+/// <see cref="Elementwise.ScaleAddCenteredAffine"/> and <see cref="Elementwise.ScaleAddCenteredAffineRelu"/>).</summary>
+internal readonly struct GradAffineOp(float mean, float k, float a, float shift, float fwdScale, float fwdShift, bool relu) : IBinaryVectorOp
+{
+    private readonly Vector512<float> _m = Vector512.Create(mean), _k = Vector512.Create(k), _a = Vector512.Create(a), _t = Vector512.Create(shift),
+        _fs = Vector512.Create(fwdScale), _ft = Vector512.Create(fwdShift);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public Vector512<float> Apply(Vector512<float> g, Vector512<float> x)
+    {
+        var xc = x - _m;
+        if (relu) g &= Vector512.GreaterThan(Vector512.FusedMultiplyAdd(xc, _fs, _ft), Vector512<float>.Zero);
+        return Vector512.FusedMultiplyAdd(g, _k, Vector512.FusedMultiplyAdd(xc, _a, _t));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public float Apply(float g, float x)
+    {
+        if (relu && !(MathF.FusedMultiplyAdd(x - mean, fwdScale, fwdShift) > 0f)) g = 0f;
+        return MathF.FusedMultiplyAdd(g, k, MathF.FusedMultiplyAdd(x - mean, a, shift));
+    }
+
+    public static GradAffineOp For(in ChannelGradAffine t, int c) => new(t.Mean[c], t.K[c], t.A[c], t.Shift[c], t.FwdScale[c], t.FwdShift[c], t.Relu);
 }

@@ -66,7 +66,9 @@ public sealed class Conv2d : Module
     public static bool UseInterleaved { get; set; } = true;
 
     private readonly ParallelRange _forward, _backward;
-    private Tensor? _noInputGradient, _materialised;
+    private Tensor? _noInputGradient, _materialised, _dyMaterialised;
+    // The deferred batch-norm backward the row paths apply to dy while filling its planes.
+    private ChannelGradAffine _dyAffine;
     // The deferred batch-norm the row paths apply to x while filling their planes (empty: none).
     private ChannelAffine _inAffine;
 
@@ -300,15 +302,33 @@ public sealed class Conv2d : Module
         }
     }
 
-    public override Tensor Backward(Tensor dy)
+    public override Tensor Backward(Tensor dy) => Backward(dy, default);
+
+    /// <summary>
+    /// Backward of dL/dy given as a deferred batch-norm's input gradient
+    /// (<see cref="IDeferrableNorm.BackwardDeferred"/>, of the batch-norm that normalised this
+    /// layer's output): the row paths apply it while they fill dy's padded planes, so the gradient
+    /// is never written; other paths, and layers with a bias (whose gradient sums dy), materialise
+    /// it first. Same results as Backward of the materialised gradient.
+    /// </summary>
+    public Tensor Backward(Tensor dy, in ChannelGradAffine dyTransform)
     {
         if (_x is null) throw new InvalidOperationException("Conv2d.Backward called before Forward.");
         if (!dy.SameShape(_y!.Shape))
             throw new ArgumentException($"Conv2d.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
+        if (!dyTransform.IsEmpty && (!dyTransform.X.SameShape(dy.Shape) || dyTransform.Channels != OutChannels))
+            throw new ArgumentException($"Conv2d.Backward: the gradient transform is for {Buffers.ShapeText(dyTransform.X.Shape)}, dy is {Buffers.ShapeText(dy.Shape)}.");
         int b = _x.Dim(0);
         _dy = dy;
         if (ComputeInputGradient) Buffers.Ensure(ref _dx, _x.Shape);
         PrepareChunks(b, true);
+        _dyAffine = dyTransform;
+        if (!_dyAffine.IsEmpty && ((!_shifted && !_interleaved) || Bias is not null))
+        {
+            var g = Buffers.Ensure(ref _dyMaterialised, dy.Shape);
+            _dyAffine.ApplyTo(dy.Span, _geo.OH * _geo.OW, g.Span);
+            (_dy, _dyAffine) = (g, default);
+        }
         if (!_inAffine.IsEmpty && !_shifted && !_interleaved)
         {
             // The forward filled planes from a deferred batch-norm, but this backward reads x
@@ -331,6 +351,7 @@ public sealed class Conv2d : Module
             var gb = Bias.Grad.Span;
             for (int c = 0; c < _chunks; c++) TensorPrimitives.Add(gb, _dbPart[c]!.Span, gb);
         }
+        _dyAffine = default;
         return ComputeInputGradient ? _dx! : (_noInputGradient ??= new Tensor(0));
     }
 
@@ -341,8 +362,8 @@ public sealed class Conv2d : Module
     {
         if (_interleaved || _shifted || _strided)
         {
-            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
-            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
+            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
+            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
             else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;

@@ -139,6 +139,57 @@ public static class InterleavedConv
         }
     }
 
+    /// <summary><see cref="Pad(ReadOnlySpan{float}, int, int, in Layout, Span{float}, int, int, in ChannelAffine)"/>
+    /// of a deferred batch-norm's input gradient: lane n of a position holds <paramref name="t"/>
+    /// applied to dy and x (the batch-norm's input, laid out as dy) of image n, 0 for missing images.</summary>
+    public static unsafe void PadGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int nb, int channels, in Layout l, Span<float> planes,
+        int from, int to, in ChannelGradAffine t)
+    {
+        int hw = l.H * l.W, s = l.ChannelStride;
+        if (nb < 1 || nb > G || dy.Length < nb * channels * hw || x.Length < nb * channels * hw || planes.Length < channels * s)
+            throw new ArgumentException("InterleavedConv.PadGradient: buffer sizes do not match the layout.");
+        if (from < 0 || from % G != 0 || to > hw || to < from)
+            throw new ArgumentException($"InterleavedConv.PadGradient: pixel range [{from}, {to}) must start at a multiple of {G} and lie in [0, {hw}].");
+        int full = from + (to - from) / G * G;
+        float** gs = stackalloc float*[G];
+        float** xs = stackalloc float*[G];
+        float** dst = stackalloc float*[G];
+        fixed (float* g0 = dy, x0 = x, pl = planes)
+        {
+            for (int ch = 0; ch < channels; ch++)
+            {
+                var op = GradAffineOp.For(t, ch);
+                float* plane = pl + (long)ch * s + l.Origin;
+                int y = from / l.W, xx = from % l.W;
+                for (int p0 = from; p0 < full; p0 += G)
+                {
+                    for (int n = 0; n < nb; n++)
+                    {
+                        long o = (long)(n * channels + ch) * hw + p0;
+                        gs[n] = g0 + o;
+                        xs[n] = x0 + o;
+                    }
+                    for (int j = 0; j < G; j++)
+                    {
+                        dst[j] = plane + (y * l.Wp + xx) * G;
+                        if (++xx == l.W) { xx = 0; y++; }
+                    }
+                    Transpose16(new GradRows(gs, xs, nb, op), dst);
+                }
+                for (int p = full; p < to; p++)
+                {
+                    float* d = plane + (y * l.Wp + xx) * G;
+                    for (int n = 0; n < G; n++)
+                    {
+                        long o = (long)(n * channels + ch) * hw + p;
+                        d[n] = n < nb ? op.Apply(g0[o], x0[o]) : 0f;
+                    }
+                    if (++xx == l.W) { xx = 0; y++; }
+                }
+            }
+        }
+    }
+
     /// <summary>output[n, o, v] = stage[o·ld + (v − v0)·16 + n] (+ bias[o]) for n &lt; nb, o &lt;
     /// channels and count vectors from v0 (v0 a multiple of 16): a block of product output back to
     /// [nb, C, H, W].</summary>
@@ -206,13 +257,36 @@ public static class InterleavedConv
     internal static unsafe void Transpose16(float** src, float** dst) => Transpose16(src, dst, new CopyOp());
 
     /// <summary><see cref="Transpose16(float**, float**)"/> with op applied to every loaded vector.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal static unsafe void Transpose16<TOp>(float** src, float** dst, TOp op) where TOp : struct, IVectorOp
+    internal static unsafe void Transpose16<TOp>(float** src, float** dst, TOp op) where TOp : struct, IVectorOp =>
+        Transpose16(new OpRows<TOp>(src, op), dst);
+
+    /// <summary>The 16 rows a transpose reads.</summary>
+    internal interface IRows16
     {
-        var r0 = op.Apply(Vector512.Load(src[0])); var r1 = op.Apply(Vector512.Load(src[1])); var r2 = op.Apply(Vector512.Load(src[2])); var r3 = op.Apply(Vector512.Load(src[3]));
-        var r4 = op.Apply(Vector512.Load(src[4])); var r5 = op.Apply(Vector512.Load(src[5])); var r6 = op.Apply(Vector512.Load(src[6])); var r7 = op.Apply(Vector512.Load(src[7]));
-        var r8 = op.Apply(Vector512.Load(src[8])); var r9 = op.Apply(Vector512.Load(src[9])); var r10 = op.Apply(Vector512.Load(src[10])); var r11 = op.Apply(Vector512.Load(src[11]));
-        var r12 = op.Apply(Vector512.Load(src[12])); var r13 = op.Apply(Vector512.Load(src[13])); var r14 = op.Apply(Vector512.Load(src[14])); var r15 = op.Apply(Vector512.Load(src[15]));
+        Vector512<float> Row(int i);
+    }
+
+    /// <summary>Row i = op(src[i][0..16]).</summary>
+    internal readonly unsafe struct OpRows<TOp>(float** src, TOp op) : IRows16 where TOp : struct, IVectorOp
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector512<float> Row(int i) => op.Apply(Vector512.Load(src[i]));
+    }
+
+    /// <summary>Row i = op(g[i], x[i]) for i &lt; nb, zero for the lanes of missing images.</summary>
+    internal readonly unsafe struct GradRows(float** g, float** x, int nb, GradAffineOp op) : IRows16
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        public Vector512<float> Row(int i) => i < nb ? op.Apply(Vector512.Load(g[i]), Vector512.Load(x[i])) : Vector512<float>.Zero;
+    }
+
+    /// <summary>dst[j][i] = rows.Row(i)[j] for a 16 × 16 block.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static unsafe void Transpose16<TR>(TR rows, float** dst) where TR : struct, IRows16
+    {
+        var r0 = rows.Row(0); var r1 = rows.Row(1); var r2 = rows.Row(2); var r3 = rows.Row(3);
+        var r4 = rows.Row(4); var r5 = rows.Row(5); var r6 = rows.Row(6); var r7 = rows.Row(7);
+        var r8 = rows.Row(8); var r9 = rows.Row(9); var r10 = rows.Row(10); var r11 = rows.Row(11);
+        var r12 = rows.Row(12); var r13 = rows.Row(13); var r14 = rows.Row(14); var r15 = rows.Row(15);
         Vector512<float> t;
         var lo = Lo[0]; var hi = Hi[0];
         t = Avx512F.PermuteVar16x32x2(r0, lo, r8); r8 = Avx512F.PermuteVar16x32x2(r0, hi, r8); r0 = t;

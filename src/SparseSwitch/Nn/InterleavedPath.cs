@@ -84,13 +84,15 @@ internal sealed class InterleavedPath
             var planes = pad.Slice((n0 - start) / G * slot, slot);
             // y_v[Cout, v] = W[Cout, C·KH·KW] · rows(x), a block of tiles at a time, each block's
             // input rows padded just before it
-            Products(_cout, kk, _wPacked!.Span, x.Slice(n0 * inLen, nb * inLen), input, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
+            Products(_cout, kk, _wPacked!.Span, x.Slice(n0 * inLen, nb * inLen), input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
         }
     }
 
     /// <summary>dW (this chunk's part, overwritten) and dX; no col2im. An empty
-    /// <paramref name="dx"/> skips the dX product.</summary>
-    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
+    /// <paramref name="dx"/> skips the dX product; dy goes through <paramref name="dyIn"/> (a
+    /// deferred batch-norm's backward) when that is not empty.</summary>
+    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy,
+        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx)
     {
         var l = _l;
         int hw = l.Vectors, inLen = _cin * hw, outLen = _cout * hw, slot = _cin * l.ChannelStride, kk = _geo.ColRows;
@@ -105,8 +107,14 @@ internal sealed class InterleavedPath
             if (!reusePads) InterleavedConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes, 0, hw, input);
             // dx_v[C, v] = Wflip[C, Cout·KH·KW] · rows(dy), dy's planes filled block by block
             // (all at once when no input gradient is wanted)
-            if (dx.IsEmpty) InterleavedConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
-            else Products(_cin, kkOut, _wFlipPacked!.Span, dy.Slice(n0 * outLen, nb * outLen), default, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+            var dyGroup = dy.Slice(n0 * outLen, nb * outLen);
+            var xOfDy = dyIn.IsEmpty ? default : dyIn.X.Span.Slice(n0 * outLen, nb * outLen);
+            if (dx.IsEmpty)
+            {
+                if (dyIn.IsEmpty) InterleavedConv.Pad(dyGroup, nb, _cout, l, dyPad);
+                else InterleavedConv.PadGradient(dyGroup, xOfDy, nb, _cout, l, dyPad, 0, hw, dyIn);
+            }
+            else Products(_cin, kkOut, _wFlipPacked!.Span, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
             // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)
             RowsKernels.DotProductRows(_cout, kk, l.H, l.W * G, dyPad[l.Origin..], l.ChannelStride, runStride,
                 planes, _offX, runStride, n0 == start ? 0f : 1f, dw, kk);
@@ -116,9 +124,11 @@ internal sealed class InterleavedPath
     /// <summary>out[n, i, v] = Σ_r A[i, r]·rows(planes)[r, v] (+ bias[i]) for the nb images of a group,
     /// in blocks of <see cref="InterleavedConv.TilesPerBlock"/> tiles through the staging buffer.
     /// Before each block the planes receive the input pixels (of <paramref name="input"/>, c
-    /// channels, through <paramref name="transform"/> when not empty) that block reads: the rows
+    /// channels, through <paramref name="transform"/>, or with gradX through <paramref name="grad"/>,
+    /// when not empty) that block reads: the rows
     /// up to its last output row + PH, while they are still in cache.</summary>
-    private void Products(int m, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> input, in ChannelAffine transform, int c, Span<float> planes,
+    private void Products(int m, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> input, in ChannelAffine transform,
+        in ChannelGradAffine grad, ReadOnlySpan<float> gradX, int c, Span<float> planes,
         ReadOnlySpan<nint> off, Span<float> stage, int nb, ReadOnlySpan<float> bias, Span<float> output)
     {
         var l = _l;
@@ -131,7 +141,8 @@ internal sealed class InterleavedPath
             if (need > padded)
             {
                 int to = Math.Min(hw, (need + G - 1) / G * G); // whole 16-pixel blocks, so the next band starts on one
-                InterleavedConv.Pad(input, nb, c, l, planes, padded, to, transform);
+                if (grad.IsEmpty) InterleavedConv.Pad(input, nb, c, l, planes, padded, to, transform);
+                else InterleavedConv.PadGradient(input, gradX, nb, c, l, planes, padded, to, grad);
                 padded = to;
             }
             RowsKernels.ProductTiles(m, nt, k, packedA, planes, off, _tileOff.AsSpan(3 * t0, 3 * nt), stage, ld);

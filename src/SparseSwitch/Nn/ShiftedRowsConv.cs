@@ -95,6 +95,24 @@ public static class ShiftedRowsConv
         }
     }
 
+    /// <summary><see cref="Pad"/> of a deferred batch-norm's input gradient: plane values are
+    /// <paramref name="t"/> applied to dy and x (the batch-norm's input, laid out as dy).</summary>
+    public static unsafe void PadGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int nb, int c, in Layout l, Span<float> planes, in ChannelGradAffine t)
+    {
+        int h = l.H, w = l.W, hw = h * w, wp = l.Wp, s = l.ChannelStride, imageRows = l.RowsPerImage * wp;
+        if (nb > l.NbMax || dy.Length < nb * c * hw || x.Length < nb * c * hw || planes.Length < c * s)
+            throw new ArgumentException("ShiftedRowsConv.PadGradient: buffer sizes do not match the layout.");
+        fixed (float* g0 = dy, x0 = x, dst0 = planes)
+        {
+            for (int j = 0; j < nb; j++)
+            for (int ch = 0; ch < c; ch++)
+            {
+                long o = (long)(j * c + ch) * hw;
+                CopyRows(g0 + o, x0 + o, w, dst0 + (long)ch * s + l.Origin + (long)j * imageRows, wp, h, w, GradAffineOp.For(t, ch));
+            }
+        }
+    }
+
     /// <summary>out[j, o, y, x] = q[o, (j·(H + PH) + y)·Wp + x] (+ bias[o]) for nb images; q has
     /// row stride ldq.</summary>
     public static unsafe void Compact(ReadOnlySpan<float> q, int ldq, int nb, int channels, in Layout l,
@@ -134,6 +152,26 @@ public static class ShiftedRowsConv
         }
         for (int r = 0; r < rows; r++, src += ls, dst += ld)
             for (int i = 0; i < cols; i++) dst[i] = op.Apply(src[i]);
+    }
+
+    /// <summary><see cref="CopyRows{TOp}"/> of op(src, src2) (src2 laid out as src).</summary>
+    private static unsafe void CopyRows<TOp>(float* src, float* src2, int ls, float* dst, int ld, int rows, int cols, TOp op) where TOp : struct, IBinaryVectorOp
+    {
+        if (Vector512.IsHardwareAccelerated && cols >= 8)
+        {
+            int full = cols / 16 * 16, rest = cols - full;
+            var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rest)).AsSingle();
+            for (int r = 0; r < rows; r++, src += ls, src2 += ls, dst += ld)
+            {
+                int i = 0;
+                for (; i < full; i += 16) Vector512.Store(op.Apply(Vector512.Load(src + i), Vector512.Load(src2 + i)), dst + i);
+                if (rest > 0)
+                    Avx512F.MaskStore(dst + i, mask, op.Apply(Avx512F.MaskLoad(src + i, mask, Vector512<float>.Zero), Avx512F.MaskLoad(src2 + i, mask, Vector512<float>.Zero)));
+            }
+            return;
+        }
+        for (int r = 0; r < rows; r++, src += ls, src2 += ls, dst += ld)
+            for (int i = 0; i < cols; i++) dst[i] = op.Apply(src[i], src2[i]);
     }
 
     /// <summary>wflip[c, (o·KH + ki)·KW + kj] = w[o, c, KH−1−ki, KW−1−kj]; w is [Cout, C, KH, KW].</summary>

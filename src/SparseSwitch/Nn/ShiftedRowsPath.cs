@@ -90,8 +90,10 @@ internal sealed class ShiftedRowsPath
     }
 
     /// <summary>dW (this chunk's part, overwritten) and dX as products over the padded x and dy;
-    /// no col2im. An empty <paramref name="dx"/> skips the dX product.</summary>
-    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
+    /// no col2im. An empty <paramref name="dx"/> skips the dX product; dy goes through
+    /// <paramref name="dyIn"/> (a deferred batch-norm's backward) when that is not empty.</summary>
+    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy,
+        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx)
     {
         var l = _l;
         int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, kkOut = _cout * _kh * _kw, hw = _geo.H * _geo.W;
@@ -105,7 +107,8 @@ internal sealed class ShiftedRowsPath
             int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
             var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
             if (!reusePads) ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX, input);
-            ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
+            if (dyIn.IsEmpty) ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
+            else ShiftedRowsConv.PadGradient(dy.Slice(n0 * outLen, nb * outLen), dyIn.X.Span.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad, dyIn);
             // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
             RowsKernels.DotProduct(_cout, kk, cols, dyPad[l.Origin..], s, padX, _offX, n0 == start ? 0f : 1f, dw, kk);
             if (dx.IsEmpty) continue; // no input gradient wanted

@@ -8,7 +8,8 @@ namespace SparseSwitch.Nn.Models;
 /// 1×1 conv + batch-norm (<c>shortcut.0</c>, <c>shortcut.1</c>) or the parameter-free option A.
 /// Backward splits dL/d(sum) between the two branches and adds their input gradients. bn1 carries
 /// the first ReLU (fused, one pass fewer); the join is relu(main + shortcut) in one pass; bn1's
-/// output is applied by conv2 as it reads it and bn2's by the join (<see cref="DeferNorms"/>).
+/// output is applied by conv2 as it reads it and bn2's by the join, and their input gradients by
+/// the convs below them (<see cref="DeferNorms"/>).
 /// </summary>
 public sealed class BasicBlock : Module
 {
@@ -49,8 +50,9 @@ public sealed class BasicBlock : Module
 
     /// <summary>Whether the batch-norms leave their outputs to their consumers
     /// (<see cref="IDeferrableNorm"/>): bn1 + ReLU is applied while conv2 fills its padded planes
-    /// and bn2 inside the join, so neither normalised tensor is written (two passes over memory
-    /// fewer each; the same bits). On by default; settable for benchmarks and tests.</summary>
+    /// and bn2 inside the join, so neither normalised tensor is written; in the backward each
+    /// batch-norm's input gradient is applied by the conv below it while it fills dy's planes (two
+    /// passes over memory fewer each; the same bits). On by default; settable for benchmarks and tests.</summary>
     public static bool DeferNorms { get; set; } = true;
 
     public override Tensor Forward(Tensor x)
@@ -81,6 +83,13 @@ public sealed class BasicBlock : Module
     {
         var d = _join.Backward(dy);               // dL/d(main + shortcut); both branches receive it
         var ds = Shortcut is null ? d : Shortcut.Backward(d);
+        if (DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
+        {
+            // Each batch-norm's input gradient is applied by the conv below it as it fills dy's planes.
+            var g = Conv2.Backward(d, n2.BackwardDeferred(d));
+            g = Conv1.Backward(g, n1.BackwardDeferred(g));
+            return _inputGrad.Forward(g, ds);
+        }
         var dm = Bn2.Backward(d);
         dm = Conv2.Backward(dm);
         dm = Bn1.Backward(dm);
