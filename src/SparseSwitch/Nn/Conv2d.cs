@@ -307,7 +307,8 @@ public sealed class Conv2d : Module
     /// <summary>
     /// Backward of dL/dy given as a deferred batch-norm's input gradient
     /// (<see cref="IDeferrableNorm.BackwardDeferred"/>, of the batch-norm that normalised this
-    /// layer's output): the row paths apply it while they fill dy's padded planes, so the gradient
+    /// layer's output): the row paths (shifted rows, interleaved planes, phase planes) apply it
+    /// while they fill dy's padded planes, so the gradient
     /// is never written; other paths, and layers with a bias (whose gradient sums dy), materialise
     /// it first. Same results as Backward of the materialised gradient.
     /// </summary>
@@ -323,7 +324,7 @@ public sealed class Conv2d : Module
         if (ComputeInputGradient) Buffers.Ensure(ref _dx, _x.Shape);
         PrepareChunks(b, true);
         _dyAffine = dyTransform;
-        if (!_dyAffine.IsEmpty && ((!_shifted && !_interleaved) || Bias is not null))
+        if (!_dyAffine.IsEmpty && ((!_shifted && !_interleaved && !_strided) || Bias is not null))
         {
             var g = Buffers.Ensure(ref _dyMaterialised, dy.Shape);
             _dyAffine.ApplyTo(dy.Span, _geo.OH * _geo.OW, g.Span);
@@ -364,7 +365,7 @@ public sealed class Conv2d : Module
         {
             if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
             else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
-            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dwPart[chunk]!.Span, InputGradientSpan);
+            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;
         }

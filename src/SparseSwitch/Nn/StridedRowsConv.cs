@@ -151,7 +151,7 @@ internal sealed class StridedRowsConv
         }
     }
 
-    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, Span<float> dw, Span<float> dx)
+    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx)
     {
         var l = _l;
         int nbMax = l.NbMax, h = _geo.H, wd = _geo.W, inLen = _cin * h * wd, outLen = _cout * l.H * l.W;
@@ -166,7 +166,8 @@ internal sealed class StridedRowsConv
             int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
             var px = planes.Slice((n0 - start) / nbMax * slot, slot);
             if (!reuse) SplitPhases(x.Slice(n0 * inLen, nb * inLen), nb, _cin, h, wd, l, px, _used);
-            ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes);
+            if (dyIn.IsEmpty) ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes);
+            else ShiftedRowsConv.PadGradient(dy.Slice(n0 * outLen, nb * outLen), dyIn.X.Span.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes, dyIn);
             // dW[Cout, C·KH·KW] (+)= dy_q · rows(phases)ᵀ
             RowsKernels.DotProduct(_cout, _cin * kk, cols, dyPlanes[l.Origin..], s, px, _offX, n0 == start ? 0f : 1f, dw, _cin * kk);
             if (dx.IsEmpty) continue; // no input gradient wanted
