@@ -229,10 +229,6 @@ public static class InterleavedConv
         }
     }
 
-    /// <summary>wflip as for <see cref="ShiftedRowsConv.FlipTranspose"/>.</summary>
-    public static void FlipTranspose(ReadOnlySpan<float> w, int cout, int c, int kh, int kw, Span<float> wflip) =>
-        ShiftedRowsConv.FlipTranspose(w, cout, c, kh, kw, wflip);
-
     private static readonly Vector512<int>[] Lo = MakeIndices(false), Hi = MakeIndices(true);
 
     /// <summary>Index vectors of the four butterfly steps (block sizes 8, 4, 2, 1): step s swaps

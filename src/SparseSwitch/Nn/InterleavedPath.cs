@@ -16,10 +16,9 @@ internal sealed class InterleavedPath
     private ConvGeometry _geo;
     private InterleavedConv.Layout _l;
     private nint[] _offX = [], _offDy = [], _tileOff = [];
-    private Tensor? _wPacked, _wFlip, _wFlipPacked;
+    private readonly RowsWeights _w = new();
     private Tensor?[] _pad = [], _dyPad = [], _stage = [];
-    private bool _padsValid;
-    private int _padsBatch, _padsChunks, _batch, _chunks;
+    private PlaneReuse _reuse;
 
     public InterleavedPath(int cin, int cout, int kh, int kw) => (_cin, _cout, _kh, _kw) = (cin, cout, kh, kw);
 
@@ -29,7 +28,7 @@ internal sealed class InterleavedPath
     public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
     {
         _geo = g;
-        (_batch, _chunks) = (batch, chunks);
+        _reuse.Prepare(batch, chunks, backward);
         var l = new InterleavedConv.Layout(g.H, g.W, g.PH, g.PW);
         int kk = _kh * _kw;
         if (_l != l || _offX.Length != _cin * kk)
@@ -56,20 +55,11 @@ internal sealed class InterleavedPath
             if (backward) Buffers.Ensure(ref _dyPad[c], _cout, l.Hp, l.Wp, G);
             Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
         }
-        if (!backward)
-        {
-            _padsValid = false;
-            RowsKernels.PackA(_cout, _cin * kk, w, _cin * kk, Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(_cout, _cin * kk)).Span);
-            return;
-        }
-        int kkOut = _cout * kk;
-        var flip = Buffers.Ensure(ref _wFlip, _cin, kkOut).Span;
-        InterleavedConv.FlipTranspose(w, _cout, _cin, _kh, _kw, flip);
-        RowsKernels.PackA(_cin, kkOut, flip, kkOut, Buffers.Ensure(ref _wFlipPacked, RowsKernels.PackedALength(_cin, kkOut)).Span);
+        _w.Pack(backward, w, _cout, _cin, _kh, _kw);
     }
 
     /// <summary>Marks the planes as made for this batch (after a forward over all chunks).</summary>
-    public void ForwardDone() => (_padsValid, _padsBatch, _padsChunks) = (true, _batch, _chunks);
+    public void ForwardDone() => _reuse.ForwardDone();
 
     /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their
     /// way into the planes when it is not empty (a deferred batch-norm).</summary>
@@ -84,7 +74,7 @@ internal sealed class InterleavedPath
             var planes = pad.Slice((n0 - start) / G * slot, slot);
             // y_v[Cout, v] = W[Cout, C·KH·KW] · rows(x), a block of tiles at a time, each block's
             // input rows padded just before it
-            Products(_cout, kk, _wPacked!.Span, x.Slice(n0 * inLen, nb * inLen), input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
+            Products(_cout, kk, _w.Forward, x.Slice(n0 * inLen, nb * inLen), input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
         }
     }
 
@@ -99,7 +89,7 @@ internal sealed class InterleavedPath
         int kkOut = _cout * _kh * _kw, runStride = l.Wp * G;
         var pad = _pad[chunk]!.Span;
         var dyPad = _dyPad[chunk]!.Span;
-        bool reusePads = _padsValid && _padsBatch == _batch && _padsChunks == _chunks;
+        bool reusePads = _reuse.Reusable;
         for (int n0 = start; n0 < end; n0 += G)
         {
             int nb = Math.Min(G, end - n0);
@@ -114,7 +104,7 @@ internal sealed class InterleavedPath
                 if (dyIn.IsEmpty) InterleavedConv.Pad(dyGroup, nb, _cout, l, dyPad);
                 else InterleavedConv.PadGradient(dyGroup, xOfDy, nb, _cout, l, dyPad, 0, hw, dyIn);
             }
-            else Products(_cin, kkOut, _wFlipPacked!.Span, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+            else Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
             // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)
             RowsKernels.DotProductRows(_cout, kk, l.H, l.W * G, dyPad[l.Origin..], l.ChannelStride, runStride,
                 planes, _offX, runStride, n0 == start ? 0f : 1f, dw, kk);

@@ -15,10 +15,9 @@ internal sealed class ShiftedRowsPath
     private ConvGeometry _geo;
     private ShiftedRowsConv.Layout _l;
     private nint[] _offX = [], _offDy = [];
-    private Tensor? _wPacked, _wFlip, _wFlipPacked;
+    private readonly RowsWeights _w = new();
     private Tensor?[] _pad = [], _dyPad = [], _stage = [];
-    private bool _padsValid;
-    private int _padsBatch, _padsChunks, _batch, _chunks;
+    private PlaneReuse _reuse;
 
     public ShiftedRowsPath(int cin, int cout, int kh, int kw) => (_cin, _cout, _kh, _kw) = (cin, cout, kh, kw);
 
@@ -28,7 +27,7 @@ internal sealed class ShiftedRowsPath
     public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
     {
         _geo = g;
-        (_batch, _chunks) = (batch, chunks);
+        _reuse.Prepare(batch, chunks, backward);
         var l = ShiftedRowsConv.Layout.ForImages(g.H, g.W, g.PH, g.PW, maxChunk);
         int kk = _kh * _kw, nbMax = l.NbMax;
         if (_l != l || _offX.Length != _cin * kk || _offDy.Length != _cout * kk)
@@ -53,21 +52,11 @@ internal sealed class ShiftedRowsPath
             if (backward) Buffers.Ensure(ref _dyPad[c], nbMax, l.BufferLength(_cout));
             Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
         }
-        if (!backward)
-        {
-            _padsValid = false;
-            RowsKernels.PackA(_cout, _cin * kk, w, _cin * kk, Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(_cout, _cin * kk)).Span);
-            return;
-        }
-        // dX's A operand: the flipped, transposed weights, packed into MR-row panels.
-        int kkOut = _cout * kk;
-        var flip = Buffers.Ensure(ref _wFlip, _cin, kkOut).Span;
-        ShiftedRowsConv.FlipTranspose(w, _cout, _cin, _kh, _kw, flip);
-        RowsKernels.PackA(_cin, kkOut, flip, kkOut, Buffers.Ensure(ref _wFlipPacked, RowsKernels.PackedALength(_cin, kkOut)).Span);
+        _w.Pack(backward, w, _cout, _cin, _kh, _kw);
     }
 
     /// <summary>Marks the padded planes as made for this batch (after a forward over all chunks).</summary>
-    public void ForwardDone() => (_padsValid, _padsBatch, _padsChunks) = (true, _batch, _chunks);
+    public void ForwardDone() => _reuse.ForwardDone();
 
     /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their
     /// way into the planes when it is not empty (a deferred batch-norm).</summary>
@@ -84,7 +73,7 @@ internal sealed class ShiftedRowsPath
             var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
             ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX, input);
             // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
-            RowsKernels.Product(_cout, l.Cols(nb), kk, _wPacked!.Span, padX, _offX, stage, ldq);
+            RowsKernels.Product(_cout, l.Cols(nb), kk, _w.Forward, padX, _offX, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
         }
     }
@@ -101,7 +90,7 @@ internal sealed class ShiftedRowsPath
         var pad = _pad[chunk]!.Span;
         var dyPad = _dyPad[chunk]!.Span;
         var stage = _stage[chunk]!.Span;
-        bool reusePads = _padsValid && _padsBatch == _batch && _padsChunks == _chunks;
+        bool reusePads = _reuse.Reusable;
         for (int n0 = start; n0 < end; n0 += nbMax)
         {
             int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
@@ -113,7 +102,7 @@ internal sealed class ShiftedRowsPath
             RowsKernels.DotProduct(_cout, kk, cols, dyPad[l.Origin..], s, padX, _offX, n0 == start ? 0f : 1f, dw, kk);
             if (dx.IsEmpty) continue; // no input gradient wanted
             // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
-            RowsKernels.Product(_cin, cols, kkOut, _wFlipPacked!.Span, dyPad, _offDy, stage, ldq);
+            RowsKernels.Product(_cin, cols, kkOut, _w.Backward, dyPad, _offDy, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cin, l, default, dx.Slice(n0 * inLen, nb * inLen));
         }
     }

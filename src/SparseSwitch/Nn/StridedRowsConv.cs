@@ -36,8 +36,7 @@ internal sealed class StridedRowsConv
     private Tensor? _wPacked;
     private readonly Tensor?[] _wPhase = new Tensor?[4], _wPhaseRows = new Tensor?[4];
     private Tensor?[] _planes = [], _dyPlanes = [], _stage = [];
-    private bool _planesValid;
-    private int _planesBatch, _planesChunks, _batch, _chunks;
+    private PlaneReuse _reuse;
 
     public StridedRowsConv(int cin, int cout, int kh, int kw)
     {
@@ -53,7 +52,7 @@ internal sealed class StridedRowsConv
     public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
     {
         _geo = g;
-        (_batch, _chunks) = (batch, chunks);
+        _reuse.Prepare(batch, chunks, backward);
         var l = ShiftedRowsConv.Layout.ForImages(g.H / 2, g.W / 2, 1, 1, maxChunk);
         int nbMax = l.NbMax;
         int kk = _kh * _kw, s = l.ChannelStride;
@@ -105,7 +104,6 @@ internal sealed class StridedRowsConv
         }
         if (!backward)
         {
-            _planesValid = false;
             RowsKernels.PackA(_cout, _cin * kk, w, _cin * kk, Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(_cout, _cin * kk)).Span);
             return;
         }
@@ -133,7 +131,7 @@ internal sealed class StridedRowsConv
     private static int Round8(int m) => (m + 7) / 8 * 8;
 
     /// <summary>Marks the phase planes as made for this batch (after a forward over all chunks).</summary>
-    public void ForwardDone() => (_planesValid, _planesBatch, _planesChunks) = (true, _batch, _chunks);
+    public void ForwardDone() => _reuse.ForwardDone();
 
     public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y)
     {
@@ -156,7 +154,7 @@ internal sealed class StridedRowsConv
         var l = _l;
         int nbMax = l.NbMax, h = _geo.H, wd = _geo.W, inLen = _cin * h * wd, outLen = _cout * l.H * l.W;
         int slot = l.BufferLength(4 * _cin), s = l.ChannelStride, ldq = l.OutputStride, kk = _kh * _kw;
-        bool reuse = _planesValid && _planesBatch == _batch && _planesChunks == _chunks;
+        bool reuse = _reuse.Reusable;
         var planes = _planes[chunk]!.Span;
         var dyPlanes = _dyPlanes[chunk]!.Span;
         var stage = _stage[chunk]!.Span;
