@@ -14,12 +14,15 @@ public sealed class AddReLU
     private Tensor _a = null!, _b = null!, _dy = null!;
     private ChannelAffine _mainAffine;
     private int _hw;
-    private readonly ParallelRange _forward, _forwardAffine, _backward;
+    private readonly ParallelRange _forward, _forwardAffine, _backward, _backwardSums;
+    private double[]? _sums;
+    private bool _haveSums;
 
     public AddReLU()
     {
         _forward = new ParallelRange((_, s, e) => Elementwise.AddRelu(_a.Span[s..e], _b.Span[s..e], _y!.Span[s..e]));
         _forwardAffine = new ParallelRange(ForwardPlanes);
+        _backwardSums = new ParallelRange(BackwardPlanes);
         _backward = new ParallelRange((_, s, e) => Elementwise.ReluBackward(_y!.Span[s..e], _dy.Span[s..e], _g!.Span[s..e]));
     }
 
@@ -28,7 +31,7 @@ public sealed class AddReLU
     {
         if (!main.SameShape(shortcut.Shape))
             throw new ArgumentException($"AddReLU: shapes {Buffers.ShapeText(main.Shape)} and {Buffers.ShapeText(shortcut.Shape)} differ.");
-        _a = main; _b = shortcut;
+        _a = main; _b = shortcut; _mainAffine = default;
         Buffers.Ensure(ref _y, main.Shape);
         _forward.Run(main.Length, Grain);
         return _y!;
@@ -66,7 +69,32 @@ public sealed class AddReLU
             throw new ArgumentException($"AddReLU.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
         _dy = dy;
         Buffers.Ensure(ref _g, dy.Shape);
-        _backward.Run(dy.Length, Grain);
+        _haveSums = !_mainAffine.IsEmpty;
+        if (_haveSums)
+        {
+            Buffers.EnsureArray(ref _sums, 2 * dy.Dim(0) * dy.Dim(1));
+            _backwardSums.Run(dy.Dim(0) * dy.Dim(1), Math.Max(1, Grain / _hw));
+        }
+        else _backward.Run(dy.Length, Grain);
         return _g!;
+    }
+
+    /// <summary>After a Backward that followed a Forward with a deferred batch-norm on main: for
+    /// every plane (b, c) at 2·(b·C + c), (Σ g, Σ g·(main − μ)) of the gradient g just returned —
+    /// the batch-norm's backward sums, taken while g was in cache
+    /// (<see cref="BatchNorm2d.BackwardDeferred"/>). Empty otherwise.</summary>
+    public ReadOnlySpan<double> MainNormSums => _haveSums ? _sums : default;
+
+    private void BackwardPlanes(int chunk, int start, int end)
+    {
+        int hw = _hw, c = _mainAffine.Channels;
+        for (int p = start; p < end; p++)
+        {
+            var g = _g!.Span.Slice(p * hw, hw);
+            Elementwise.ReluBackward(_y!.Span.Slice(p * hw, hw), _dy.Span.Slice(p * hw, hw), g);
+            var (s1, s2) = BatchNorm2d.PlaneSums(g, _a.Span.Slice(p * hw, hw), _mainAffine, p % c);
+            _sums![2 * p] = s1;
+            _sums[2 * p + 1] = s2;
+        }
     }
 }

@@ -30,6 +30,8 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     private readonly float[] _mean, _invStd, _scale, _shift;
     private bool _forwardWasTraining, _deferred, _backwardDeferred;
     private readonly float[] _gk, _ga, _gshift;
+    private double[]? _planeSums;
+    private bool _havePlaneSums;
     private int _b, _hw;
     private readonly ParallelRange _forward, _backward;
 
@@ -138,6 +140,18 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         }
     }
 
+    /// <summary>(Σ g, Σ g·(x − μ)) over one plane of channel c, g = dy masked by the fused ReLU:
+    /// the per-plane terms of Backward's sums (valid after a forward).</summary>
+    internal (double SumG, double SumGCentered) PlaneSums(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int c) =>
+        PlaneSums(dy, x, new ChannelAffine(_mean, _scale, _shift, FusedReLU), c);
+
+    /// <summary><see cref="PlaneSums(ReadOnlySpan{float}, ReadOnlySpan{float}, int)"/> from a
+    /// deferred forward's transform (what a consumer holds).</summary>
+    internal static (double SumG, double SumGCentered) PlaneSums(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, in ChannelAffine t, int c) =>
+        t.Relu
+            ? Elementwise.SumAndDotCenteredRelu(dy, x, t.Mean[c], t.Scale[c], t.Shift[c])
+            : Elementwise.SumAndDotCentered(dy, x, t.Mean[c]);
+
     public override Tensor Backward(Tensor dy)
     {
         if (_x is null) throw new InvalidOperationException("BatchNorm2d.Backward called before Forward.");
@@ -151,15 +165,24 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     }
 
     /// <summary>Backward's sums (weight and bias gradients accumulated) without writing dL/dx:
-    /// the consumer applies the returned transform to dy (same bits as Backward's output).</summary>
-    public ChannelGradAffine BackwardDeferred(Tensor dy)
+    /// the consumer applies the returned transform to dy (same bits as Backward's output).
+    /// <paramref name="planeSums"/>, when given, holds for every plane (image b, channel c) at
+    /// 2·(b·C + c) the pair (Σ g, Σ g·(x − μ)) over its H·W values, with g = dy (masked by the
+    /// fused ReLU) — as <see cref="PlaneSums"/> computes them, by a producer that had dy in cache;
+    /// the pass over dy and x is then skipped.</summary>
+    public ChannelGradAffine BackwardDeferred(Tensor dy, ReadOnlySpan<double> planeSums = default)
     {
         if (_x is null) throw new InvalidOperationException("BatchNorm2d.BackwardDeferred called before Forward.");
         if (!dy.SameShape(_x.Shape))
             throw new ArgumentException($"BatchNorm2d.BackwardDeferred: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_x.Shape)}.");
+        if (!planeSums.IsEmpty && planeSums.Length != 2 * _b * Channels)
+            throw new ArgumentException($"BatchNorm2d.BackwardDeferred: {planeSums.Length} plane sums, expected {2 * _b * Channels}.");
         _dy = dy;
         _backwardDeferred = true;
+        if (!planeSums.IsEmpty) planeSums.CopyTo(Buffers.EnsureArray(ref _planeSums, planeSums.Length));
+        _havePlaneSums = !planeSums.IsEmpty;
         _backward.Run(Channels, Grain);
+        _havePlaneSums = false;
         return new ChannelGradAffine(_x, _mean, _gk, _ga, _gshift, _scale, _shift, FusedReLU);
     }
 
@@ -179,10 +202,14 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
             double sdy = 0, sdyc = 0; // Σ dy, Σ dy·(x − μ)
             for (int b = 0; b < _b; b++)
             {
+                if (_havePlaneSums)
+                {
+                    int p = 2 * (b * Channels + c);
+                    sdy += _planeSums![p]; sdyc += _planeSums[p + 1];
+                    continue;
+                }
                 int o = b * stride + c * hw;
-                var (a1, a2) = FusedReLU
-                    ? Elementwise.SumAndDotCenteredRelu(dys.Slice(o, hw), xs.Slice(o, hw), mean, _scale[c], _shift[c])
-                    : Elementwise.SumAndDotCentered(dys.Slice(o, hw), xs.Slice(o, hw), mean);
+                var (a1, a2) = PlaneSums(dys.Slice(o, hw), xs.Slice(o, hw), c);
                 sdy += a1; sdyc += a2;
             }
             float sdyXhat = (float)(sdyc * invStd); // Σ dy·x̂

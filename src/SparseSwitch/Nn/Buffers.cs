@@ -24,5 +24,12 @@ internal static class Buffers
         return view;
     }
 
+    /// <summary>An array of exactly <paramref name="length"/> elements, reused while the length holds.</summary>
+    public static T[] EnsureArray<T>(ref T[]? a, int length)
+    {
+        if (a is null || a.Length != length) a = new T[length];
+        return a;
+    }
+
     public static string ShapeText(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
 }

@@ -83,8 +83,9 @@ public interface IDeferrableNorm
     ChannelAffine ForwardDeferred(Tensor x);
 
     /// <summary>The sums pass of Backward (weight and bias gradients accumulated), without
-    /// writing dL/dx: the transform the consumer applies to dy instead.</summary>
-    ChannelGradAffine BackwardDeferred(Tensor dy);
+    /// writing dL/dx: the transform the consumer applies to dy instead. Per-plane sums computed by
+    /// the producer of dy (see <see cref="BatchNorm2d.BackwardDeferred"/>) skip the pass.</summary>
+    ChannelGradAffine BackwardDeferred(Tensor dy, ReadOnlySpan<double> planeSums = default);
 }
 
 /// <summary>Per-vector operations applied while data is copied (<see cref="ShiftedRowsConv"/>,

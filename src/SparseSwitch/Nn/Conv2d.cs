@@ -69,6 +69,9 @@ public sealed class Conv2d : Module
     private Tensor? _noInputGradient, _materialised, _dyMaterialised;
     // The deferred batch-norm backward the row paths apply to dy while filling its planes.
     private ChannelGradAffine _dyAffine;
+    // Backward plane sums of the deferred batch-norm on x, taken as dx is written (empty: none).
+    private double[]? _inSums;
+    private bool _haveInSums;
     // The deferred batch-norm the row paths apply to x while filling their planes (empty: none).
     private ChannelAffine _inAffine;
 
@@ -338,6 +341,8 @@ public sealed class Conv2d : Module
             _inAffine.ApplyTo(_x.Span, _geo.H * _geo.W, h.Span);
             (_x, _inAffine) = (h, default);
         }
+        _haveInSums = !_inAffine.IsEmpty && ComputeInputGradient && (_shifted || _interleaved);
+        if (_haveInSums) Buffers.EnsureArray(ref _inSums, 2 * b * InChannels);
         for (int c = 0; c < _chunks; c++)
         {
             Buffers.Ensure(ref _dwPart[c], Weight.Shape);
@@ -356,6 +361,14 @@ public sealed class Conv2d : Module
         return ComputeInputGradient ? _dx! : (_noInputGradient ??= new Tensor(0));
     }
 
+    private Span<double> InSumsSpan => _haveInSums ? _inSums : default;
+
+    /// <summary>After a Backward of a forward that read a deferred batch-norm's output
+    /// (<see cref="Forward(Tensor, in ChannelAffine)"/>) on a row path: that batch-norm's backward
+    /// plane sums for the dx just returned, taken while dx was in cache (pass them to
+    /// <see cref="BatchNorm2d.BackwardDeferred"/>). Empty otherwise.</summary>
+    public ReadOnlySpan<double> InputNormSums => _haveInSums ? _inSums : default;
+
     /// <summary>dL/dx of this chunk's images, or empty when no input gradient is wanted.</summary>
     private Span<float> InputGradientSpan => ComputeInputGradient ? _dx!.Span : default;
 
@@ -363,8 +376,8 @@ public sealed class Conv2d : Module
     {
         if (_interleaved || _shifted || _strided)
         {
-            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
-            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
+            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan);
+            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan);
             else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;

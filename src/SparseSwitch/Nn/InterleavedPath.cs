@@ -80,9 +80,11 @@ internal sealed class InterleavedPath
 
     /// <summary>dW (this chunk's part, overwritten) and dX; no col2im. An empty
     /// <paramref name="dx"/> skips the dX product; dy goes through <paramref name="dyIn"/> (a
-    /// deferred batch-norm's backward) when that is not empty.</summary>
+    /// deferred batch-norm's backward) when that is not empty; a non-empty
+    /// <paramref name="inputSums"/> receives the plane sums of the deferred batch-norm on x as each
+    /// group's dx is written (<see cref="ShiftedRowsPath.InputNormSums"/>).</summary>
     public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy,
-        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx)
+        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx, Span<double> inputSums)
     {
         var l = _l;
         int hw = l.Vectors, inLen = _cin * hw, outLen = _cout * hw, slot = _cin * l.ChannelStride, kk = _geo.ColRows;
@@ -104,7 +106,11 @@ internal sealed class InterleavedPath
                 if (dyIn.IsEmpty) InterleavedConv.Pad(dyGroup, nb, _cout, l, dyPad);
                 else InterleavedConv.PadGradient(dyGroup, xOfDy, nb, _cout, l, dyPad, 0, hw, dyIn);
             }
-            else Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+            else
+            {
+                Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+                if (!inputSums.IsEmpty) ShiftedRowsPath.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
+            }
             // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)
             RowsKernels.DotProductRows(_cout, kk, l.H, l.W * G, dyPad[l.Origin..], l.ChannelStride, runStride,
                 planes, _offX, runStride, n0 == start ? 0f : 1f, dw, kk);

@@ -80,9 +80,11 @@ internal sealed class ShiftedRowsPath
 
     /// <summary>dW (this chunk's part, overwritten) and dX as products over the padded x and dy;
     /// no col2im. An empty <paramref name="dx"/> skips the dX product; dy goes through
-    /// <paramref name="dyIn"/> (a deferred batch-norm's backward) when that is not empty.</summary>
+    /// <paramref name="dyIn"/> (a deferred batch-norm's backward) when that is not empty; a
+    /// non-empty <paramref name="inputSums"/> receives the plane sums of the deferred batch-norm
+    /// on x (<see cref="InputNormSums"/>) as each group's dx is written.</summary>
     public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy,
-        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx)
+        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx, Span<double> inputSums)
     {
         var l = _l;
         int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, kkOut = _cout * _kh * _kw, hw = _geo.H * _geo.W;
@@ -104,6 +106,23 @@ internal sealed class ShiftedRowsPath
             // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
             RowsKernels.Product(_cin, cols, kkOut, _w.Backward, dyPad, _offDy, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cin, l, default, dx.Slice(n0 * inLen, nb * inLen));
+            if (!inputSums.IsEmpty) InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
         }
+    }
+
+    /// <summary>For images [n0, n0 + nb) and every channel: the backward plane sums of the deferred
+    /// batch-norm that produced this layer's input (<see cref="BatchNorm2d.PlaneSums(ReadOnlySpan{float}, ReadOnlySpan{float}, in ChannelAffine, int)"/>),
+    /// from dx just written and x, at 2·(n·C + c) of <paramref name="sums"/>.</summary>
+    internal static void InputNormSums(int n0, int nb, int channels, int hw, ReadOnlySpan<float> x, in ChannelAffine input,
+        ReadOnlySpan<float> dx, Span<double> sums)
+    {
+        for (int n = n0; n < n0 + nb; n++)
+            for (int c = 0; c < channels; c++)
+            {
+                int p = n * channels + c;
+                var (s1, s2) = BatchNorm2d.PlaneSums(dx.Slice(p * hw, hw), x.Slice(p * hw, hw), input, c);
+                sums[2 * p] = s1;
+                sums[2 * p + 1] = s2;
+            }
     }
 }

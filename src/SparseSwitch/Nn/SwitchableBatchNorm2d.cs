@@ -50,6 +50,6 @@ public sealed class SwitchableBatchNorm2d : Module, IDeferrableNorm
 
     public override Tensor Forward(Tensor x) => _sets[_active].Forward(x);
     public ChannelAffine ForwardDeferred(Tensor x) => _sets[_active].ForwardDeferred(x);
-    public ChannelGradAffine BackwardDeferred(Tensor dy) => _sets[_active].BackwardDeferred(dy);
+    public ChannelGradAffine BackwardDeferred(Tensor dy, ReadOnlySpan<double> planeSums = default) => _sets[_active].BackwardDeferred(dy, planeSums);
     public override Tensor Backward(Tensor dy) => _sets[_active].Backward(dy);
 }

@@ -86,8 +86,9 @@ public sealed class BasicBlock : Module
         if (DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
         {
             // Each batch-norm's input gradient is applied by the conv below it as it fills dy's planes.
-            var g = Conv2.Backward(d, n2.BackwardDeferred(d));
-            g = Conv1.Backward(g, n1.BackwardDeferred(g));
+            // Their sums come from the join's backward and conv2's dx, taken while those were in cache.
+            var g = Conv2.Backward(d, n2.BackwardDeferred(d, _join.MainNormSums));
+            g = Conv1.Backward(g, n1.BackwardDeferred(g, Conv2.InputNormSums));
             return _inputGrad.Forward(g, ds);
         }
         var dm = Bn2.Backward(d);
