@@ -1,3 +1,4 @@
+using SparseSwitch.Tensors;
 using Tensor = SparseSwitch.Tensors.Tensor;
 
 namespace SparseSwitch.Nn;
@@ -30,8 +31,9 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     private readonly float[] _mean, _invStd, _scale, _shift;
     private bool _forwardWasTraining, _deferred, _backwardDeferred;
     private readonly float[] _gk, _ga, _gshift;
-    private double[]? _planeSums;
-    private bool _havePlaneSums;
+    private double[]? _planeSums, _planeStats;
+    private double[]?[] _statsScratch = [];
+    private bool _havePlaneSums, _havePlaneStats;
     private int _b, _hw;
     private readonly ParallelRange _forward, _backward;
 
@@ -65,18 +67,29 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     public override Tensor Forward(Tensor x)
     {
         Start(x, deferred: false);
+        _havePlaneStats = false;
         Buffers.Ensure(ref _y, x.Shape);
+        if (_statsScratch.Length < Engine.Threads) Array.Resize(ref _statsScratch, Engine.Threads);
         _forward.Run(Channels, Grain);
         return _y!;
     }
 
     /// <summary>Forward's statistics (and running-statistics update) without writing the output:
     /// the consumer applies the returned transform while it reads x (same bits as Forward's
-    /// output). Backward then works as after Forward.</summary>
-    public ChannelAffine ForwardDeferred(Tensor x)
+    /// output). Backward then works as after Forward.
+    /// <paramref name="planeStats"/>, when given, holds for every plane (image b, channel c) at
+    /// 2·(b·C + c) its <see cref="PlaneStats"/>, taken by the producer of x as it wrote x; the
+    /// pass over x is then skipped.</summary>
+    public ChannelAffine ForwardDeferred(Tensor x, ReadOnlySpan<double> planeStats = default)
     {
         Start(x, deferred: true);
+        if (!planeStats.IsEmpty && planeStats.Length != 2 * _b * Channels)
+            throw new ArgumentException($"BatchNorm2d.ForwardDeferred: {planeStats.Length} plane statistics, expected {2 * _b * Channels}.");
+        if (!planeStats.IsEmpty) planeStats.CopyTo(Buffers.EnsureArray(ref _planeStats, planeStats.Length));
+        _havePlaneStats = !planeStats.IsEmpty && Training;
+        if (_statsScratch.Length < Engine.Threads) Array.Resize(ref _statsScratch, Engine.Threads);
         _forward.Run(Channels, Grain);
+        _havePlaneStats = false;
         return new ChannelAffine(_mean, _scale, _shift, FusedReLU);
     }
 
@@ -104,18 +117,25 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
             float mean, invStd;
             if (_forwardWasTraining)
             {
-                // One pass, shifted by the channel's first value (close to the mean, so no
-                // cancellation): mean = K + Σ(x − K)/N, var = Σ(x − K)²/N − (Σ(x − K)/N)².
-                float k0 = xs[c * hw];
-                double s1 = 0, s2 = 0;
+                // Per plane (one image's channel) a one-pass sum shifted by the plane's first
+                // value (close to its mean, so no cancellation) gives its mean and M2; planes are
+                // then combined in image order: mean = Σ m_b / B, M2 = Σ M2_b + HW·Σ (m_b − mean)².
+                // A producer may hand in the plane statistics (PlaneStats) taken as it wrote x.
+                var stats = _havePlaneStats ? _planeStats.AsSpan() : Buffers.EnsureArray(ref _statsScratch[chunk], 2 * _b);
+                int sc = _havePlaneStats ? Channels : 1, so = _havePlaneStats ? c : 0;
+                if (!_havePlaneStats)
+                    for (int b = 0; b < _b; b++)
+                        (stats[2 * b], stats[2 * b + 1]) = PlaneStats(xs.Slice(b * stride + c * hw, hw));
+                double sumMean = 0;
+                for (int b = 0; b < _b; b++) sumMean += stats[2 * (b * sc + so)];
+                double mu = sumMean / _b, m2 = 0;
                 for (int b = 0; b < _b; b++)
                 {
-                    var (a1, a2) = Elementwise.ShiftedSums(xs.Slice(b * stride + c * hw, hw), k0);
-                    s1 += a1; s2 += a2;
+                    double dm = stats[2 * (b * sc + so)] - mu;
+                    m2 += stats[2 * (b * sc + so) + 1] + hw * dm * dm;
                 }
-                double d = s1 / n;
-                mean = (float)(k0 + d);
-                double var = Math.Max(0.0, s2 / n - d * d);
+                mean = (float)mu;
+                double var = m2 / n;
                 invStd = (float)(1.0 / Math.Sqrt(var + Eps));
                 rm[c] = (1 - Momentum) * rm[c] + Momentum * mean;
                 rv[c] = (1 - Momentum) * rv[c] + Momentum * (float)(var * n / (n - 1));
@@ -138,6 +158,17 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
                 if (FusedReLU) Elementwise.ReluForward(yRow, yRow);
             }
         }
+    }
+
+    /// <summary>(mean, M2 = Σ (x − mean)²) of one plane, from a one-pass sum shifted by its first
+    /// value: the per-plane statistics Forward combines (a producer of x can take them while it
+    /// writes x and hand them to <see cref="ForwardDeferred"/>).</summary>
+    public static (double Mean, double M2) PlaneStats(ReadOnlySpan<float> plane)
+    {
+        float k = plane[0];
+        var (a1, a2) = Elementwise.ShiftedSums(plane, k);
+        int hw = plane.Length;
+        return (k + a1 / hw, Math.Max(0.0, a2 - a1 * a1 / hw));
     }
 
     /// <summary>(Σ g, Σ g·(x − μ)) over one plane of channel c, g = dy masked by the fused ReLU:

@@ -79,8 +79,9 @@ public readonly record struct ChannelGradAffine(Tensor X, float[] Mean, float[] 
 public interface IDeferrableNorm
 {
     /// <summary>The statistics pass of Forward (running statistics updated in training), without
-    /// writing the output: the transform the consumer applies instead.</summary>
-    ChannelAffine ForwardDeferred(Tensor x);
+    /// writing the output: the transform the consumer applies instead. Per-plane statistics taken
+    /// by the producer of x (see <see cref="BatchNorm2d.ForwardDeferred"/>) skip the pass.</summary>
+    ChannelAffine ForwardDeferred(Tensor x, ReadOnlySpan<double> planeStats = default);
 
     /// <summary>The sums pass of Backward (weight and bias gradients accumulated), without
     /// writing dL/dx: the transform the consumer applies to dy instead. Per-plane sums computed by

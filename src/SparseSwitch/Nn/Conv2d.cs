@@ -70,7 +70,8 @@ public sealed class Conv2d : Module
     // The deferred batch-norm backward the row paths apply to dy while filling its planes.
     private ChannelGradAffine _dyAffine;
     // Backward plane sums of the deferred batch-norm on x, taken as dx is written (empty: none).
-    private double[]? _inSums;
+    private double[]? _inSums, _outStats;
+    private bool _collectStats;
     private bool _haveInSums;
     // The deferred batch-norm the row paths apply to x while filling their planes (empty: none).
     private ChannelAffine _inAffine;
@@ -112,18 +113,25 @@ public sealed class Conv2d : Module
         _backward = new ParallelRange(BackwardChunk);
     }
 
-    public override Tensor Forward(Tensor x) => ForwardCore(x, Geometry(x), default);
+    public override Tensor Forward(Tensor x)
+    {
+        _collectStats = false;
+        return ForwardCore(x, Geometry(x), default);
+    }
 
     /// <summary>
     /// Forward of a deferred batch-norm's output (<see cref="IDeferrableNorm"/>): input channel c
     /// is read as <paramref name="input"/> prescribes while the padded planes are filled, so the
     /// normalised tensor is never written; same values as Forward of the materialised output, bit
     /// for bit. Paths that do not fill planes (and layers with an <see cref="Module.InputObserver"/>)
-    /// materialise it first. Backward is the usual one.
+    /// materialise it first. Backward is the usual one. With <paramref name="outputStats"/> the
+    /// plane statistics of y (<see cref="BatchNorm2d.PlaneStats"/>) are taken as y is written, for
+    /// a batch-norm that reads y (<see cref="OutputPlaneStats"/>).
     /// </summary>
-    public Tensor Forward(Tensor x, in ChannelAffine input)
+    public Tensor Forward(Tensor x, in ChannelAffine input, bool outputStats = false)
     {
         var geo = Geometry(x);
+        _collectStats = outputStats;
         if (input.IsEmpty) return ForwardCore(x, geo, default);
         if (input.Channels != InChannels)
             throw new ArgumentException($"Conv2d({InChannels}→{OutChannels}): the input transform has {input.Channels} channels.");
@@ -153,6 +161,7 @@ public sealed class Conv2d : Module
         _wUsed = EffectiveWeight.Compute(Weight, ref _wEff);
         int b = x.Dim(0);
         Buffers.Ensure(ref _y, b, OutChannels, geo.OH, geo.OW);
+        if (_collectStats) Buffers.EnsureArray(ref _outStats, 2 * b * OutChannels);
         PrepareChunks(b, false);
         _forward.Run(b);
         if (_shifted) _shiftedPath!.ForwardDone();
@@ -242,14 +251,22 @@ public sealed class Conv2d : Module
 
     private void ForwardChunk(int chunk, int start, int end)
     {
+        ForwardChunkPaths(chunk, start, end);
+        // The row paths take y's plane statistics group by group, while y is in cache.
+        if (_collectStats && !_interleaved && !_shifted)
+            ShiftedRowsPath.OutputPlaneStats(start, end - start, OutChannels, _geo.OH * _geo.OW, _y!.Span, _outStats);
+    }
+
+    private void ForwardChunkPaths(int chunk, int start, int end)
+    {
         if (_interleaved)
         {
-            _interleavedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span, _inAffine);
+            _interleavedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span, _inAffine, OutStatsSpan);
             return;
         }
         if (_shifted)
         {
-            _shiftedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span, _inAffine);
+            _shiftedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span, _inAffine, OutStatsSpan);
             return;
         }
         if (_strided)
@@ -362,6 +379,12 @@ public sealed class Conv2d : Module
     }
 
     private Span<double> InSumsSpan => _haveInSums ? _inSums : default;
+    private Span<double> OutStatsSpan => _collectStats ? _outStats : default;
+
+    /// <summary>After a Forward asked for them (<see cref="Forward(Tensor, in ChannelAffine, bool)"/>):
+    /// the plane statistics of y, at 2·(b·C + c) (pass them to <see cref="BatchNorm2d.ForwardDeferred"/>).
+    /// Empty otherwise.</summary>
+    public ReadOnlySpan<double> OutputPlaneStats => _collectStats ? _outStats : default;
 
     /// <summary>After a Backward of a forward that read a deferred batch-norm's output
     /// (<see cref="Forward(Tensor, in ChannelAffine)"/>) on a row path: that batch-norm's backward

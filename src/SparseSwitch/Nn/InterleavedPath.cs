@@ -62,8 +62,10 @@ internal sealed class InterleavedPath
     public void ForwardDone() => _reuse.ForwardDone();
 
     /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their
-    /// way into the planes when it is not empty (a deferred batch-norm).</summary>
-    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, in ChannelAffine input)
+    /// way into the planes when it is not empty (a deferred batch-norm); a non-empty
+    /// <paramref name="outStats"/> receives y's plane statistics as each group is written.</summary>
+    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, in ChannelAffine input,
+        Span<double> outStats)
     {
         var l = _l;
         int hw = l.Vectors, inLen = _cin * hw, outLen = _cout * hw, slot = _cin * l.ChannelStride, kk = _geo.ColRows;
@@ -75,6 +77,7 @@ internal sealed class InterleavedPath
             // y_v[Cout, v] = W[Cout, C·KH·KW] · rows(x), a block of tiles at a time, each block's
             // input rows padded just before it
             Products(_cout, kk, _w.Forward, x.Slice(n0 * inLen, nb * inLen), input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
+            if (!outStats.IsEmpty) ShiftedRowsPath.OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
         }
     }
 

@@ -59,8 +59,11 @@ internal sealed class ShiftedRowsPath
     public void ForwardDone() => _reuse.ForwardDone();
 
     /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their
-    /// way into the planes when it is not empty (a deferred batch-norm).</summary>
-    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, in ChannelAffine input)
+    /// way into the planes when it is not empty (a deferred batch-norm); a non-empty
+    /// <paramref name="outStats"/> receives y's plane statistics as each group is written
+    /// (<see cref="OutputPlaneStats"/>).</summary>
+    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, in ChannelAffine input,
+        Span<double> outStats)
     {
         var l = _l;
         int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, hw = _geo.H * _geo.W;
@@ -75,6 +78,7 @@ internal sealed class ShiftedRowsPath
             // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
             RowsKernels.Product(_cout, l.Cols(nb), kk, _w.Forward, padX, _offX, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
+            if (!outStats.IsEmpty) OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
         }
     }
 
@@ -124,5 +128,14 @@ internal sealed class ShiftedRowsPath
                 sums[2 * p] = s1;
                 sums[2 * p + 1] = s2;
             }
+    }
+
+    /// <summary>For images [n0, n0 + nb) and every channel: <see cref="BatchNorm2d.PlaneStats"/> of
+    /// y's plane just written, at 2·(n·C + c) of <paramref name="stats"/> (for the batch-norm that
+    /// reads y).</summary>
+    internal static void OutputPlaneStats(int n0, int nb, int channels, int hw, ReadOnlySpan<float> y, Span<double> stats)
+    {
+        for (int p = n0 * channels; p < (n0 + nb) * channels; p++)
+            (stats[2 * p], stats[2 * p + 1]) = BatchNorm2d.PlaneStats(y.Slice(p * hw, hw));
     }
 }

@@ -49,7 +49,7 @@ public sealed class SwitchableBatchNorm2d : Module, IDeferrableNorm
     }
 
     public override Tensor Forward(Tensor x) => _sets[_active].Forward(x);
-    public ChannelAffine ForwardDeferred(Tensor x) => _sets[_active].ForwardDeferred(x);
+    public ChannelAffine ForwardDeferred(Tensor x, ReadOnlySpan<double> planeStats = default) => _sets[_active].ForwardDeferred(x, planeStats);
     public ChannelGradAffine BackwardDeferred(Tensor dy, ReadOnlySpan<double> planeSums = default) => _sets[_active].BackwardDeferred(dy, planeSums);
     public override Tensor Backward(Tensor dy) => _sets[_active].Backward(dy);
 }

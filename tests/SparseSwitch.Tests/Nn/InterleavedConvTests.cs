@@ -121,8 +121,8 @@ public class InterleavedConvTests
         // Two chunks, as two threads would split the batch; the backward reuses the forward's planes.
         int mid = b / 2;
         path.Prepare(g, b, 2, b - mid, false, wt);
-        path.Forward(0, 0, mid, x, bias, y, default);
-        path.Forward(1, mid, b, x, bias, y, default);
+        path.Forward(0, 0, mid, x, bias, y, default, default);
+        path.Forward(1, mid, b, x, bias, y, default, default);
         path.ForwardDone();
         path.Prepare(g, b, 2, b - mid, true, wt);
         var dw1 = new float[wt.Length];

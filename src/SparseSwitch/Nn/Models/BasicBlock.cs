@@ -50,21 +50,24 @@ public sealed class BasicBlock : Module
 
     /// <summary>Whether the batch-norms leave their outputs to their consumers
     /// (<see cref="IDeferrableNorm"/>): bn1 + ReLU is applied while conv2 fills its padded planes
-    /// and bn2 inside the join, so neither normalised tensor is written; in the backward each
+    /// and bn2 inside the join, so neither normalised tensor is written, and their statistics are
+    /// taken by the convs as they write their outputs; in the backward each
     /// batch-norm's input gradient is applied by the conv below it while it fills dy's planes (two
     /// passes over memory fewer each; the same bits). On by default; settable for benchmarks and tests.</summary>
     public static bool DeferNorms { get; set; } = true;
 
     public override Tensor Forward(Tensor x)
     {
-        var o = Conv1.Forward(x);
         if (DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
         {
-            var t1 = n1.ForwardDeferred(o);       // bn1 + relu, applied by conv2
-            o = Conv2.Forward(o, t1);
-            var t2 = n2.ForwardDeferred(o);       // bn2, applied by the join
-            return _join.Forward(o, CheckedShortcut(x, o), t2);
+            // The convs take their outputs' plane statistics as they write them (training only).
+            var h = Conv1.Forward(x, default, outputStats: Training);
+            var t1 = n1.ForwardDeferred(h, Conv1.OutputPlaneStats);  // bn1 + relu, applied by conv2
+            h = Conv2.Forward(h, t1, outputStats: Training);
+            var t2 = n2.ForwardDeferred(h, Conv2.OutputPlaneStats);  // bn2, applied by the join
+            return _join.Forward(h, CheckedShortcut(x, h), t2);
         }
+        var o = Conv1.Forward(x);
         o = Bn1.Forward(o);                       // bn1 + relu
         o = Conv2.Forward(o);
         o = Bn2.Forward(o);
