@@ -72,6 +72,7 @@ public sealed class Conv2d : Module
     // Backward plane sums of the deferred batch-norm on x, taken as dx is written (empty: none).
     private double[]? _inSums, _outStats;
     private bool _collectStats;
+    private Tensor? _dxAdd;
     private bool _haveInSums;
     // The deferred batch-norm the row paths apply to x while filling their planes (empty: none).
     private ChannelAffine _inAffine;
@@ -330,13 +331,17 @@ public sealed class Conv2d : Module
     /// layer's output): the row paths (shifted rows, interleaved planes, phase planes) apply it
     /// while they fill dy's padded planes, so the gradient
     /// is never written; other paths, and layers with a bias (whose gradient sums dy), materialise
-    /// it first. Same results as Backward of the materialised gradient.
+    /// it first. Same results as Backward of the materialised gradient. A non-null
+    /// <paramref name="addToInputGradient"/> (shaped as x) is added to the returned dL/dx — by the
+    /// row paths group by group while dx is in cache (a residual block's other branch).
     /// </summary>
-    public Tensor Backward(Tensor dy, in ChannelGradAffine dyTransform)
+    public Tensor Backward(Tensor dy, in ChannelGradAffine dyTransform, Tensor? addToInputGradient = null)
     {
         if (_x is null) throw new InvalidOperationException("Conv2d.Backward called before Forward.");
         if (!dy.SameShape(_y!.Shape))
             throw new ArgumentException($"Conv2d.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
+        if (addToInputGradient is not null && (!ComputeInputGradient || !addToInputGradient.SameShape(_x.Shape)))
+            throw new ArgumentException($"Conv2d.Backward: a gradient of shape {Buffers.ShapeText(addToInputGradient.Shape)} cannot be added to dL/dx (shape {Buffers.ShapeText(_x.Shape)}, computed: {ComputeInputGradient}).");
         if (!dyTransform.IsEmpty && (!dyTransform.X.SameShape(dy.Shape) || dyTransform.Channels != OutChannels))
             throw new ArgumentException($"Conv2d.Backward: the gradient transform is for {Buffers.ShapeText(dyTransform.X.Shape)}, dy is {Buffers.ShapeText(dy.Shape)}.");
         int b = _x.Dim(0);
@@ -359,6 +364,7 @@ public sealed class Conv2d : Module
             (_x, _inAffine) = (h, default);
         }
         _haveInSums = !_inAffine.IsEmpty && ComputeInputGradient && (_shifted || _interleaved);
+        _dxAdd = _shifted || _interleaved ? addToInputGradient : null;
         if (_haveInSums) Buffers.EnsureArray(ref _inSums, 2 * b * InChannels);
         for (int c = 0; c < _chunks; c++)
         {
@@ -375,6 +381,8 @@ public sealed class Conv2d : Module
             for (int c = 0; c < _chunks; c++) TensorPrimitives.Add(gb, _dbPart[c]!.Span, gb);
         }
         _dyAffine = default;
+        if (addToInputGradient is not null && _dxAdd is null) TensorPrimitives.Add(_dx!.Span, addToInputGradient.Span, _dx.Span);
+        _dxAdd = null;
         return ComputeInputGradient ? _dx! : (_noInputGradient ??= new Tensor(0));
     }
 
@@ -399,8 +407,8 @@ public sealed class Conv2d : Module
     {
         if (_interleaved || _shifted || _strided)
         {
-            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan);
-            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan);
+            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan, _dxAdd is null ? default : _dxAdd.Span);
+            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan, _dxAdd is null ? default : _dxAdd.Span);
             else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;

@@ -85,9 +85,10 @@ internal sealed class InterleavedPath
     /// <paramref name="dx"/> skips the dX product; dy goes through <paramref name="dyIn"/> (a
     /// deferred batch-norm's backward) when that is not empty; a non-empty
     /// <paramref name="inputSums"/> receives the plane sums of the deferred batch-norm on x as each
-    /// group's dx is written (<see cref="ShiftedRowsPath.InputNormSums"/>).</summary>
+    /// group's dx is written (<see cref="ShiftedRowsPath.InputNormSums"/>); a non-empty
+    /// <paramref name="dxAdd"/> is added to dx group by group.</summary>
     public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy,
-        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx, Span<double> inputSums)
+        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx, Span<double> inputSums, ReadOnlySpan<float> dxAdd)
     {
         var l = _l;
         int hw = l.Vectors, inLen = _cin * hw, outLen = _cout * hw, slot = _cin * l.ChannelStride, kk = _geo.ColRows;
@@ -112,6 +113,7 @@ internal sealed class InterleavedPath
             else
             {
                 Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+                ShiftedRowsPath.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
                 if (!inputSums.IsEmpty) ShiftedRowsPath.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
             }
             // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)

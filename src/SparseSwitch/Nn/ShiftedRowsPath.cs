@@ -86,9 +86,10 @@ internal sealed class ShiftedRowsPath
     /// no col2im. An empty <paramref name="dx"/> skips the dX product; dy goes through
     /// <paramref name="dyIn"/> (a deferred batch-norm's backward) when that is not empty; a
     /// non-empty <paramref name="inputSums"/> receives the plane sums of the deferred batch-norm
-    /// on x (<see cref="InputNormSums"/>) as each group's dx is written.</summary>
+    /// on x (<see cref="InputNormSums"/>) as each group's dx is written; a non-empty
+    /// <paramref name="dxAdd"/> is added to dx group by group (the other branch of a residual block).</summary>
     public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy,
-        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx, Span<double> inputSums)
+        in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx, Span<double> inputSums, ReadOnlySpan<float> dxAdd)
     {
         var l = _l;
         int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, kkOut = _cout * _kh * _kw, hw = _geo.H * _geo.W;
@@ -110,6 +111,7 @@ internal sealed class ShiftedRowsPath
             // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
             RowsKernels.Product(_cin, cols, kkOut, _w.Backward, dyPad, _offDy, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cin, l, default, dx.Slice(n0 * inLen, nb * inLen));
+            AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
             if (!inputSums.IsEmpty) InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
         }
     }
@@ -137,5 +139,14 @@ internal sealed class ShiftedRowsPath
     {
         for (int p = n0 * channels; p < (n0 + nb) * channels; p++)
             (stats[2 * p], stats[2 * p + 1]) = BatchNorm2d.PlaneStats(y.Slice(p * hw, hw));
+    }
+
+    /// <summary>dx[from, from + count) += add[from, from + count) when add is not empty: a group's
+    /// input gradient just written, still in cache.</summary>
+    internal static void AddWhileInCache(Span<float> dx, ReadOnlySpan<float> add, int from, int count)
+    {
+        if (add.IsEmpty) return;
+        var d = dx.Slice(from, count);
+        System.Numerics.Tensors.TensorPrimitives.Add(d, add.Slice(from, count), d);
     }
 }

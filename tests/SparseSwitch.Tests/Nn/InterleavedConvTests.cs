@@ -126,8 +126,8 @@ public class InterleavedConvTests
         path.ForwardDone();
         path.Prepare(g, b, 2, b - mid, true, wt);
         var dw1 = new float[wt.Length];
-        path.Backward(0, 0, mid, x, default, dy, default, dw, dx, default);
-        path.Backward(1, mid, b, x, default, dy, default, dw1, dx, default);
+        path.Backward(0, 0, mid, x, default, dy, default, dw, dx, default, default);
+        path.Backward(1, mid, b, x, default, dy, default, dw1, dx, default, default);
         for (int i = 0; i < dw.Length; i++) dw[i] += dw1[i];
         int k = cin * kh * kw;
         string what = $"b={b} {cin}->{cout} {h}x{w} k{kh}x{kw}";

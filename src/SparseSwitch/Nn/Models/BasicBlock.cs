@@ -90,9 +90,9 @@ public sealed class BasicBlock : Module
         {
             // Each batch-norm's input gradient is applied by the conv below it as it fills dy's planes.
             // Their sums come from the join's backward and conv2's dx, taken while those were in cache.
+            // conv1 adds the shortcut's gradient to its dx while that is in cache.
             var g = Conv2.Backward(d, n2.BackwardDeferred(d, _join.MainNormSums));
-            g = Conv1.Backward(g, n1.BackwardDeferred(g, Conv2.InputNormSums));
-            return _inputGrad.Forward(g, ds);
+            return Conv1.Backward(g, n1.BackwardDeferred(g, Conv2.InputNormSums), addToInputGradient: ds);
         }
         var dm = Bn2.Backward(d);
         dm = Conv2.Backward(dm);
