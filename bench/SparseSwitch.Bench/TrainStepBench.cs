@@ -101,7 +101,11 @@ public static class TrainStepBench
             {
                 var peers = allPeers.Where(p => TorchConfigs.Any(t => t.Label == p.Label && (IsSmall(name) ? t.Small : t.Large))).ToList();
                 var step = new OurStep(name, c, size, batch);
-                for (int i = 0; i < 2; i++) step.Run();               // warm-up: JIT tiers, buffers
+                // Warm-up: buffers, and the JIT's tiers (a method is recompiled optimised only after
+                // ~30 calls and a quiet spell, so a couple of steps leave the first model measured
+                // partly unoptimised): at least 3 steps and 3 seconds.
+                var warm = Stopwatch.StartNew();
+                for (int i = 0; i < 3 || warm.Elapsed.TotalSeconds < (quick ? 1 : 3); i++) step.Run();
                 double once = Time(step.Run, 1);
                 double minSample = quick ? 0.2 : 0.5;
                 int reps = Math.Max(1, (int)Math.Ceiling(minSample / once));
