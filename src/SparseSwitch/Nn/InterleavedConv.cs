@@ -38,7 +38,11 @@ public static class InterleavedConv
     /// on the 16×16 and 8×8 stages, slower on the 32×32 stage and the 3-channel stem.</summary>
     public static bool Applies(in ConvGeometry g) =>
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported && ShiftedRowsConv.Applies(g)
-        && g.ColRows >= 64 && (long)(g.H + g.PH) * (g.W + g.PW) * 10 >= (long)g.H * g.W * 11;
+        && g.ColRows >= MinDepth && (long)(g.H + g.PH) * (g.W + g.PW) * 100 >= (long)g.H * g.W * (100 + MinWastePercent);
+
+    /// <summary>The thresholds of <see cref="Applies"/> (settable for benchmarks).</summary>
+    internal static int MinWastePercent { get; set; } = 10;
+    internal static int MinDepth { get; set; } = 64;
 
     /// <summary>The padded plane of an H × W image with padding PH, PW.</summary>
     public readonly record struct Layout(int H, int W, int PH, int PW)
