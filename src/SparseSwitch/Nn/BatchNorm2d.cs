@@ -64,14 +64,27 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
 
     private int Grain => Math.Max(1, 16384 / Math.Max(1, _b * _hw));
 
-    public override Tensor Forward(Tensor x)
+    public override Tensor Forward(Tensor x) => Forward(x, default);
+
+    /// <summary>Forward with the per-plane statistics of x handed in by its producer (as for
+    /// <see cref="ForwardDeferred"/>; empty: computed here); the output is written.</summary>
+    public Tensor Forward(Tensor x, ReadOnlySpan<double> planeStats)
     {
         Start(x, deferred: false);
-        _havePlaneStats = false;
+        UsePlaneStats(planeStats);
         Buffers.Ensure(ref _y, x.Shape);
-        if (_statsScratch.Length < Engine.Threads) Array.Resize(ref _statsScratch, Engine.Threads);
         _forward.Run(Channels, Grain);
+        _havePlaneStats = false;
         return _y!;
+    }
+
+    private void UsePlaneStats(ReadOnlySpan<double> planeStats)
+    {
+        if (!planeStats.IsEmpty && planeStats.Length != 2 * _b * Channels)
+            throw new ArgumentException($"BatchNorm2d: {planeStats.Length} plane statistics, expected {2 * _b * Channels}.");
+        if (!planeStats.IsEmpty) planeStats.CopyTo(Buffers.EnsureArray(ref _planeStats, planeStats.Length));
+        _havePlaneStats = !planeStats.IsEmpty && Training;
+        if (_statsScratch.Length < Engine.Threads) Array.Resize(ref _statsScratch, Engine.Threads);
     }
 
     /// <summary>Forward's statistics (and running-statistics update) without writing the output:
@@ -83,11 +96,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     public ChannelAffine ForwardDeferred(Tensor x, ReadOnlySpan<double> planeStats = default)
     {
         Start(x, deferred: true);
-        if (!planeStats.IsEmpty && planeStats.Length != 2 * _b * Channels)
-            throw new ArgumentException($"BatchNorm2d.ForwardDeferred: {planeStats.Length} plane statistics, expected {2 * _b * Channels}.");
-        if (!planeStats.IsEmpty) planeStats.CopyTo(Buffers.EnsureArray(ref _planeStats, planeStats.Length));
-        _havePlaneStats = !planeStats.IsEmpty && Training;
-        if (_statsScratch.Length < Engine.Threads) Array.Resize(ref _statsScratch, Engine.Threads);
+        UsePlaneStats(planeStats);
         _forward.Run(Channels, Grain);
         _havePlaneStats = false;
         return new ChannelAffine(_mean, _scale, _shift, FusedReLU);
