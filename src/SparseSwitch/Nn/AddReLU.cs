@@ -12,10 +12,10 @@ public sealed class AddReLU
     private const int Grain = 32768;
     private Tensor? _y, _g;
     private Tensor _a = null!, _b = null!, _dy = null!;
-    private ChannelAffine _mainAffine;
+    private ChannelAffine _mainAffine, _shortcutAffine;
     private int _hw;
     private readonly ParallelRange _forward, _forwardAffine, _backward, _backwardSums;
-    private double[]? _sums;
+    private double[]? _sums, _shortcutSums;
     private bool _haveSums;
 
     public AddReLU()
@@ -31,23 +31,24 @@ public sealed class AddReLU
     {
         if (!main.SameShape(shortcut.Shape))
             throw new ArgumentException($"AddReLU: shapes {Buffers.ShapeText(main.Shape)} and {Buffers.ShapeText(shortcut.Shape)} differ.");
-        _a = main; _b = shortcut; _mainAffine = default;
+        _a = main; _b = shortcut; _mainAffine = _shortcutAffine = default;
         Buffers.Ensure(ref _y, main.Shape);
         _forward.Run(main.Length, Grain);
         return _y!;
     }
 
-    /// <summary>y = max(t(main) + shortcut, 0) where t is a deferred batch-norm of main
+    /// <summary>y = max(t(main) + ts(shortcut), 0) where t is a deferred batch-norm of main (and
+    /// ts, when given, one of the shortcut)
     /// (<see cref="ChannelAffine"/>; main is [B, C, H, W]): the same bits as Forward of the
     /// materialised t(main), one pass over memory instead of two.</summary>
-    public Tensor Forward(Tensor main, Tensor shortcut, in ChannelAffine mainAffine)
+    public Tensor Forward(Tensor main, Tensor shortcut, in ChannelAffine mainAffine, in ChannelAffine shortcutAffine = default)
     {
-        if (mainAffine.IsEmpty) return Forward(main, shortcut);
+        if (mainAffine.IsEmpty && shortcutAffine.IsEmpty) return Forward(main, shortcut);
         if (!main.SameShape(shortcut.Shape))
             throw new ArgumentException($"AddReLU: shapes {Buffers.ShapeText(main.Shape)} and {Buffers.ShapeText(shortcut.Shape)} differ.");
-        if (main.Rank != 4 || main.Dim(1) != mainAffine.Channels)
-            throw new ArgumentException($"AddReLU: main {Buffers.ShapeText(main.Shape)} does not match a transform of {mainAffine.Channels} channels.");
-        _a = main; _b = shortcut; _mainAffine = mainAffine;
+        if (mainAffine.IsEmpty || main.Rank != 4 || main.Dim(1) != mainAffine.Channels || (!shortcutAffine.IsEmpty && shortcutAffine.Channels != mainAffine.Channels))
+            throw new ArgumentException($"AddReLU: main {Buffers.ShapeText(main.Shape)} needs a transform of its channels (the shortcut's is optional).");
+        _a = main; _b = shortcut; _mainAffine = mainAffine; _shortcutAffine = shortcutAffine;
         _hw = main.Dim(2) * main.Dim(3);
         Buffers.Ensure(ref _y, main.Shape);
         _forwardAffine.Run(main.Dim(0) * main.Dim(1), Math.Max(1, Grain / _hw));
@@ -58,7 +59,11 @@ public sealed class AddReLU
     {
         int hw = _hw, c = _mainAffine.Channels;
         for (int p = start; p < end; p++)
-            Elementwise.AffineAddRelu(_a.Span.Slice(p * hw, hw), AffineOp.For(_mainAffine, p % c), _b.Span.Slice(p * hw, hw), _y!.Span.Slice(p * hw, hw));
+        {
+            var a = _a.Span.Slice(p * hw, hw); var b = _b.Span.Slice(p * hw, hw); var y = _y!.Span.Slice(p * hw, hw);
+            if (_shortcutAffine.IsEmpty) Elementwise.AffineAddRelu(a, AffineOp.For(_mainAffine, p % c), b, new CopyOp(), y);
+            else Elementwise.AffineAddRelu(a, AffineOp.For(_mainAffine, p % c), b, AffineOp.For(_shortcutAffine, p % c), y);
+        }
     }
 
     /// <summary>The gradient for both inputs: dy masked by y &gt; 0 (owned buffer).</summary>
@@ -73,6 +78,7 @@ public sealed class AddReLU
         if (_haveSums)
         {
             Buffers.EnsureArray(ref _sums, 2 * dy.Dim(0) * dy.Dim(1));
+            if (!_shortcutAffine.IsEmpty) Buffers.EnsureArray(ref _shortcutSums, 2 * dy.Dim(0) * dy.Dim(1));
             _backwardSums.Run(dy.Dim(0) * dy.Dim(1), Math.Max(1, Grain / _hw));
         }
         else _backward.Run(dy.Length, Grain);
@@ -85,6 +91,9 @@ public sealed class AddReLU
     /// (<see cref="BatchNorm2d.BackwardDeferred"/>). Empty otherwise.</summary>
     public ReadOnlySpan<double> MainNormSums => _haveSums ? _sums : default;
 
+    /// <summary>The same for the shortcut's deferred batch-norm (empty when it had none).</summary>
+    public ReadOnlySpan<double> ShortcutNormSums => _haveSums && !_shortcutAffine.IsEmpty ? _shortcutSums : default;
+
     private void BackwardPlanes(int chunk, int start, int end)
     {
         int hw = _hw, c = _mainAffine.Channels;
@@ -95,6 +104,10 @@ public sealed class AddReLU
             var (s1, s2) = BatchNorm2d.PlaneSums(g, _a.Span.Slice(p * hw, hw), _mainAffine, p % c);
             _sums![2 * p] = s1;
             _sums[2 * p + 1] = s2;
+            if (_shortcutAffine.IsEmpty) continue;
+            (s1, s2) = BatchNorm2d.PlaneSums(g, _b.Span.Slice(p * hw, hw), _shortcutAffine, p % c);
+            _shortcutSums![2 * p] = s1;
+            _shortcutSums[2 * p + 1] = s2;
         }
     }
 }

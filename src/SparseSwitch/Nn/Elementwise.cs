@@ -164,15 +164,17 @@ public static class Elementwise
         }
     }
 
-    /// <summary>dst[i] = max(t(a[i]) + b[i], 0) with t one channel's deferred batch-norm.</summary>
-    internal static void AffineAddRelu(ReadOnlySpan<float> a, AffineOp t, ReadOnlySpan<float> b, Span<float> dst)
+    /// <summary>dst[i] = max(ta(a[i]) + tb(b[i]), 0) with ta, tb one channel's deferred
+    /// batch-norms (or <see cref="CopyOp"/>).</summary>
+    internal static void AffineAddRelu<TA, TB>(ReadOnlySpan<float> a, TA ta, ReadOnlySpan<float> b, TB tb, Span<float> dst)
+        where TA : struct, IVectorOp where TB : struct, IVectorOp
     {
         if (a.Length != b.Length || dst.Length < a.Length) throw new ArgumentException("Elementwise.AffineAddRelu: length mismatch.");
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
             for (; i <= a.Length - W; i += W)
-                Vector512.Max(t.Apply(Vector512.Create(a.Slice(i, W))) + Vector512.Create(b.Slice(i, W)), Vector512<float>.Zero).CopyTo(dst.Slice(i, W));
-        for (; i < a.Length; i++) { float v = t.Apply(a[i]) + b[i]; dst[i] = v > 0f ? v : 0f; }
+                Vector512.Max(ta.Apply(Vector512.Create(a.Slice(i, W))) + tb.Apply(Vector512.Create(b.Slice(i, W))), Vector512<float>.Zero).CopyTo(dst.Slice(i, W));
+        for (; i < a.Length; i++) { float v = ta.Apply(a[i]) + tb.Apply(b[i]); dst[i] = v > 0f ? v : 0f; }
     }
 
     /// <summary>dst[i] = max(a[i] + b[i], 0) (the join of a residual block).</summary>

@@ -65,6 +65,15 @@ public sealed class BasicBlock : Module
             var t1 = n1.ForwardDeferred(h, Conv1.OutputPlaneStats);  // bn1 + relu, applied by conv2
             h = Conv2.Forward(h, t1, outputStats: Training);
             var t2 = n2.ForwardDeferred(h, Conv2.OutputPlaneStats);  // bn2, applied by the join
+            if (ProjectionParts() is var (sc, sn))
+            {
+                // The projection's batch-norm is applied by the join too.
+                var s = sc.Forward(x, default, outputStats: Training);
+                var ts = sn.ForwardDeferred(s, sc.OutputPlaneStats);
+                if (!s.SameShape(h.Shape))
+                    throw new ArgumentException($"BasicBlock: residual shape [{string.Join(", ", h.Shape)}] differs from shortcut shape [{string.Join(", ", s.Shape)}].");
+                return _join.Forward(h, s, t2, ts);
+            }
             return _join.Forward(h, CheckedShortcut(x, h), t2);
         }
         var o = Conv1.Forward(x);
@@ -73,6 +82,10 @@ public sealed class BasicBlock : Module
         o = Bn2.Forward(o);
         return _join.Forward(o, CheckedShortcut(x, o));
     }
+
+    /// <summary>The projection shortcut's conv and deferrable batch-norm, or null.</summary>
+    private (Conv2d Conv, IDeferrableNorm Norm)? ProjectionParts() =>
+        Shortcut is Sequential { Count: 2 } seq && seq[0] is Conv2d c && seq[1] is IDeferrableNorm n ? (c, n) : null;
 
     private Tensor CheckedShortcut(Tensor x, Tensor main)
     {
@@ -85,19 +98,23 @@ public sealed class BasicBlock : Module
     public override Tensor Backward(Tensor dy)
     {
         var d = _join.Backward(dy);               // dL/d(main + shortcut); both branches receive it
-        var ds = Shortcut is null ? d : Shortcut.Backward(d);
         if (DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
         {
+            var ds = Shortcut is null ? d
+                : ProjectionParts() is var (sc, sn) && !_join.ShortcutNormSums.IsEmpty
+                    ? sc.Backward(d, sn.BackwardDeferred(d, _join.ShortcutNormSums))
+                    : Shortcut.Backward(d);
             // Each batch-norm's input gradient is applied by the conv below it as it fills dy's planes.
             // Their sums come from the join's backward and conv2's dx, taken while those were in cache.
             // conv1 adds the shortcut's gradient to its dx while that is in cache.
             var g = Conv2.Backward(d, n2.BackwardDeferred(d, _join.MainNormSums));
             return Conv1.Backward(g, n1.BackwardDeferred(g, Conv2.InputNormSums), addToInputGradient: ds);
         }
+        var dShortcut = Shortcut is null ? d : Shortcut.Backward(d);
         var dm = Bn2.Backward(d);
         dm = Conv2.Backward(dm);
         dm = Bn1.Backward(dm);
         dm = Conv1.Backward(dm);
-        return _inputGrad.Forward(dm, ds);
+        return _inputGrad.Forward(dm, dShortcut);
     }
 }
