@@ -97,7 +97,9 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     {
         Start(x, deferred: true);
         UsePlaneStats(planeStats);
-        _forward.Run(Channels, Grain);
+        // Without a pass over x (statistics handed in, or eval) the work is a few numbers per
+        // channel: done on this thread rather than handed to the pool.
+        _forward.Run(Channels, _havePlaneStats || !Training ? Channels : Grain);
         _havePlaneStats = false;
         return new ChannelAffine(_mean, _scale, _shift, FusedReLU);
     }
@@ -221,7 +223,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         _backwardDeferred = true;
         if (!planeSums.IsEmpty) planeSums.CopyTo(Buffers.EnsureArray(ref _planeSums, planeSums.Length));
         _havePlaneSums = !planeSums.IsEmpty;
-        _backward.Run(Channels, Grain);
+        _backward.Run(Channels, _havePlaneSums ? Channels : Grain);
         _havePlaneSums = false;
         return new ChannelGradAffine(_x, _mean, _gk, _ga, _gshift, _scale, _shift, FusedReLU);
     }
