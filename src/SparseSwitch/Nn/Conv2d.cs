@@ -254,7 +254,7 @@ public sealed class Conv2d : Module
     {
         ForwardChunkPaths(chunk, start, end);
         // The row paths take y's plane statistics group by group, while y is in cache.
-        if (_collectStats && !_interleaved && !_shifted)
+        if (_collectStats && !_interleaved && !_shifted && !_strided)
             ShiftedRowsPath.OutputPlaneStats(start, end - start, OutChannels, _geo.OH * _geo.OW, _y!.Span, _outStats);
     }
 
@@ -272,7 +272,7 @@ public sealed class Conv2d : Module
         }
         if (_strided)
         {
-            _stridedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span);
+            _stridedPath!.Forward(chunk, start, end, _x.Span, Bias is null ? default : Bias.Data.Span, _y!.Span, OutStatsSpan);
             return;
         }
         var g = _geo;

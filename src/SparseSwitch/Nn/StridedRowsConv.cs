@@ -133,7 +133,9 @@ internal sealed class StridedRowsConv
     /// <summary>Marks the phase planes as made for this batch (after a forward over all chunks).</summary>
     public void ForwardDone() => _reuse.ForwardDone();
 
-    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y)
+    /// <summary>y of this chunk's images; a non-empty <paramref name="outStats"/> receives y's plane
+    /// statistics as each group is written (<see cref="ShiftedRowsPath.OutputPlaneStats"/>).</summary>
+    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, Span<double> outStats)
     {
         var l = _l;
         int nbMax = l.NbMax, inLen = _cin * _geo.H * _geo.W, outLen = _cout * l.H * l.W, slot = l.BufferLength(4 * _cin);
@@ -146,6 +148,7 @@ internal sealed class StridedRowsConv
             SplitPhases(x.Slice(n0 * inLen, nb * inLen), nb, _cin, _geo.H, _geo.W, l, px, _used);
             RowsKernels.Product(_cout, l.Cols(nb), _cin * _kh * _kw, _wPacked!.Span, px, _offX, stage, l.OutputStride);
             ShiftedRowsConv.Compact(stage, l.OutputStride, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
+            if (!outStats.IsEmpty) ShiftedRowsPath.OutputPlaneStats(n0, nb, _cout, l.H * l.W, y, outStats);
         }
     }
 
