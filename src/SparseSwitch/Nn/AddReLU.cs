@@ -29,8 +29,7 @@ public sealed class AddReLU
     /// <summary>y = max(main + shortcut, 0) (owned buffer, reused across calls).</summary>
     public Tensor Forward(Tensor main, Tensor shortcut)
     {
-        if (!main.SameShape(shortcut.Shape))
-            throw new ArgumentException($"AddReLU: shapes {Buffers.ShapeText(main.Shape)} and {Buffers.ShapeText(shortcut.Shape)} differ.");
+        CheckShapes(main, shortcut);
         _a = main; _b = shortcut; _mainAffine = _shortcutAffine = default;
         Buffers.Ensure(ref _y, main.Shape);
         _forward.Run(main.Length, Grain);
@@ -44,8 +43,7 @@ public sealed class AddReLU
     public Tensor Forward(Tensor main, Tensor shortcut, in ChannelAffine mainAffine, in ChannelAffine shortcutAffine = default)
     {
         if (mainAffine.IsEmpty && shortcutAffine.IsEmpty) return Forward(main, shortcut);
-        if (!main.SameShape(shortcut.Shape))
-            throw new ArgumentException($"AddReLU: shapes {Buffers.ShapeText(main.Shape)} and {Buffers.ShapeText(shortcut.Shape)} differ.");
+        CheckShapes(main, shortcut);
         if (mainAffine.IsEmpty || main.Rank != 4 || main.Dim(1) != mainAffine.Channels || (!shortcutAffine.IsEmpty && shortcutAffine.Channels != mainAffine.Channels))
             throw new ArgumentException($"AddReLU: main {Buffers.ShapeText(main.Shape)} needs a transform of its channels (the shortcut's is optional).");
         _a = main; _b = shortcut; _mainAffine = mainAffine; _shortcutAffine = shortcutAffine;
@@ -53,6 +51,12 @@ public sealed class AddReLU
         Buffers.Ensure(ref _y, main.Shape);
         _forwardAffine.Run(main.Dim(0) * main.Dim(1), Math.Max(1, Grain / _hw));
         return _y!;
+    }
+
+    private static void CheckShapes(Tensor main, Tensor shortcut)
+    {
+        if (!main.SameShape(shortcut.Shape))
+            throw new ArgumentException($"AddReLU: shapes {Buffers.ShapeText(main.Shape)} and {Buffers.ShapeText(shortcut.Shape)} differ.");
     }
 
     private void ForwardPlanes(int chunk, int start, int end)

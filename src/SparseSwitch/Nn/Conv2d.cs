@@ -136,8 +136,7 @@ public sealed class Conv2d : Module
         if (input.IsEmpty) return ForwardCore(x, geo, default);
         if (input.Channels != InChannels)
             throw new ArgumentException($"Conv2d({InChannels}→{OutChannels}): the input transform has {input.Channels} channels.");
-        bool inPlanes = InputObserver is null && UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(geo);
-        if (inPlanes) return ForwardCore(x, geo, input);
+        if (InputObserver is null && FillsStrideOnePlanes(geo)) return ForwardCore(x, geo, input);
         var h = Buffers.Ensure(ref _materialised, x.Shape);
         input.ApplyTo(x.Span, geo.H * geo.W, h.Span);
         return ForwardCore(h, geo, default);
@@ -203,14 +202,14 @@ public sealed class Conv2d : Module
         int maxChunk = (b + _chunks - 1) / _chunks;
         // The row paths serve every channel count: measured faster than im2col on the ResNet stem
         // (3→16) and on MNIST LeNet-5's first layer (1→6, where im2col's dX product has 6 terms).
-        _interleaved = UseShiftedRows && UseInterleaved && Groups == 1 && InterleavedConv.Applies(_geo);
+        _interleaved = FillsStrideOnePlanes(_geo) && UseInterleaved && InterleavedConv.Applies(_geo);
         if (_interleaved)
         {
             _shifted = _strided = false;
             (_interleavedPath ??= new InterleavedPath(InChannels, OutChannels, KernelH, KernelW)).Prepare(_geo, b, _chunks, maxChunk, backward, _wUsed.Span);
             return;
         }
-        _shifted = UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(_geo);
+        _shifted = FillsStrideOnePlanes(_geo);
         _strided = false;
         if (_shifted)
         {
@@ -232,6 +231,10 @@ public sealed class Conv2d : Module
             if (nb > 1) Buffers.Ensure(ref _stage[c], OutChannels, nb * _geo.ColCols);
         }
     }
+
+    /// <summary>Whether a geometry goes to one of the stride-1 row paths (interleaved planes or
+    /// shifted rows), which fill padded planes and so can apply a deferred batch-norm on the way.</summary>
+    private bool FillsStrideOnePlanes(in ConvGeometry g) => UseShiftedRows && Groups == 1 && ShiftedRowsConv.Applies(g);
 
     /// <summary>Depthwise (groups = Cin): handled by the direct kernels, no im2col.</summary>
     public bool IsDepthwise => Groups == InChannels && Groups > 1;

@@ -70,9 +70,7 @@ public sealed class BasicBlock : Module
                 // The projection's batch-norm is applied by the join too.
                 var s = sc.Forward(x, default, outputStats: Training);
                 var ts = sn.ForwardDeferred(s, sc.OutputPlaneStats);
-                if (!s.SameShape(h.Shape))
-                    throw new ArgumentException($"BasicBlock: residual shape [{string.Join(", ", h.Shape)}] differs from shortcut shape [{string.Join(", ", s.Shape)}].");
-                return _join.Forward(h, s, t2, ts);
+                return _join.Forward(h, SameShape(s, h), t2, ts);
             }
             return _join.Forward(h, CheckedShortcut(x, h), t2);
         }
@@ -87,12 +85,14 @@ public sealed class BasicBlock : Module
     private (Conv2d Conv, IDeferrableNorm Norm)? ProjectionParts() =>
         Shortcut is Sequential { Count: 2 } seq && seq[0] is Conv2d c && seq[1] is IDeferrableNorm n ? (c, n) : null;
 
-    private Tensor CheckedShortcut(Tensor x, Tensor main)
+    private Tensor CheckedShortcut(Tensor x, Tensor main) => SameShape(Shortcut is null ? x : Shortcut.Forward(x), main);
+
+    /// <summary>The shortcut's output, checked against the residual branch's shape.</summary>
+    private static Tensor SameShape(Tensor shortcut, Tensor main)
     {
-        var s = Shortcut is null ? x : Shortcut.Forward(x);
-        if (!s.SameShape(main.Shape))
-            throw new ArgumentException($"BasicBlock: residual shape [{string.Join(", ", main.Shape)}] differs from shortcut shape [{string.Join(", ", s.Shape)}].");
-        return s;
+        if (!shortcut.SameShape(main.Shape))
+            throw new ArgumentException($"BasicBlock: residual shape [{string.Join(", ", main.Shape)}] differs from shortcut shape [{string.Join(", ", shortcut.Shape)}].");
+        return shortcut;
     }
 
     public override Tensor Backward(Tensor dy)
