@@ -258,7 +258,7 @@ public sealed class Conv2d : Module
         ForwardChunkPaths(chunk, start, end);
         // The row paths take y's plane statistics group by group, while y is in cache.
         if (_collectStats && !_interleaved && !_shifted && !_strided)
-            ShiftedRowsPath.OutputPlaneStats(start, end - start, OutChannels, _geo.OH * _geo.OW, _y!.Span, _outStats);
+            GroupEpilogue.OutputPlaneStats(start, end - start, OutChannels, _geo.OH * _geo.OW, _y!.Span, _outStats);
     }
 
     private void ForwardChunkPaths(int chunk, int start, int end)

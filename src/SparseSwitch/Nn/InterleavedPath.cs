@@ -9,26 +9,20 @@ namespace SparseSwitch.Nn;
 /// staging buffer of a block of product output, the row and tile offsets and the packed weights.
 /// Same shape of API as <see cref="ShiftedRowsPath"/>; allocates only when shapes change.
 /// </summary>
-internal sealed class InterleavedPath
+internal sealed class InterleavedPath : StrideOnePlanes
 {
     private const int G = InterleavedConv.G;
-    private readonly int _cin, _cout, _kh, _kw;
-    private ConvGeometry _geo;
     private InterleavedConv.Layout _l;
-    private nint[] _offX = [], _offDy = [], _tileOff = [];
-    private readonly RowsWeights _w = new();
-    private Tensor?[] _pad = [], _dyPad = [], _stage = [];
-    private PlaneReuse _reuse;
+    private nint[] _tileOff = [];
 
-    public InterleavedPath(int cin, int cout, int kh, int kw) => (_cin, _cout, _kh, _kw) = (cin, cout, kh, kw);
+    public InterleavedPath(int cin, int cout, int kh, int kw) : base(cin, cout, kh, kw) { }
 
     /// <summary>Sizes the buffers for a batch split into <paramref name="chunks"/> chunks of at most
     /// <paramref name="maxChunk"/> images; packs the weights for the forward product (forward) or
     /// the flipped, transposed weights for the dX product (backward).</summary>
     public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
     {
-        _geo = g;
-        _reuse.Prepare(batch, chunks, backward);
+        int rows = BeginPrepare(g, batch, chunks, backward);
         var l = new InterleavedConv.Layout(g.H, g.W, g.PH, g.PW);
         int kk = _kh * _kw;
         if (_l != l || _offX.Length != _cin * kk)
@@ -41,13 +35,6 @@ internal sealed class InterleavedPath
             InterleavedConv.TileOffsets(l, _tileOff);
         }
         _l = l;
-        if (_pad.Length < chunks)
-        {
-            Array.Resize(ref _pad, chunks);
-            Array.Resize(ref _dyPad, chunks);
-            Array.Resize(ref _stage, chunks);
-        }
-        int rows = (Math.Max(_cin, _cout) + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR;
         for (int c = 0; c < chunks; c++)
         {
             // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
@@ -57,9 +44,6 @@ internal sealed class InterleavedPath
         }
         _w.Pack(backward, w, _cout, _cin, _kh, _kw);
     }
-
-    /// <summary>Marks the planes as made for this batch (after a forward over all chunks).</summary>
-    public void ForwardDone() => _reuse.ForwardDone();
 
     /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their
     /// way into the planes when it is not empty (a deferred batch-norm); a non-empty
@@ -77,7 +61,7 @@ internal sealed class InterleavedPath
             // y_v[Cout, v] = W[Cout, C·KH·KW] · rows(x), a block of tiles at a time, each block's
             // input rows padded just before it
             Products(_cout, kk, _w.Forward, x.Slice(n0 * inLen, nb * inLen), input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
-            if (!outStats.IsEmpty) ShiftedRowsPath.OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
+            if (!outStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
         }
     }
 
@@ -85,7 +69,7 @@ internal sealed class InterleavedPath
     /// <paramref name="dx"/> skips the dX product; dy goes through <paramref name="dyIn"/> (a
     /// deferred batch-norm's backward) when that is not empty; a non-empty
     /// <paramref name="inputSums"/> receives the plane sums of the deferred batch-norm on x as each
-    /// group's dx is written (<see cref="ShiftedRowsPath.InputNormSums"/>); a non-empty
+    /// group's dx is written (<see cref="GroupEpilogue.InputNormSums"/>); a non-empty
     /// <paramref name="dxAdd"/> is added to dx group by group.</summary>
     public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy,
         in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx, Span<double> inputSums, ReadOnlySpan<float> dxAdd)
@@ -113,8 +97,8 @@ internal sealed class InterleavedPath
             else
             {
                 Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
-                ShiftedRowsPath.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
-                if (!inputSums.IsEmpty) ShiftedRowsPath.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
+                GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
+                if (!inputSums.IsEmpty) GroupEpilogue.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
             }
             // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)
             RowsKernels.DotProductRows(_cout, kk, l.H, l.W * G, dyPad[l.Origin..], l.ChannelStride, runStride,

@@ -30,6 +30,42 @@ internal sealed class RowsWeights
     }
 }
 
+/// <summary>
+/// What the two stride-1 plane paths (<see cref="ShiftedRowsPath"/>, <see cref="InterleavedPath"/>)
+/// hold alike: per chunk, the planes of x (kept from the forward for the backward), the dy planes
+/// and a staging buffer for product output; the row offsets of x and dy, and the packed weights.
+/// Each path lays its planes out its own way and sizes the buffers in its Prepare.
+/// </summary>
+internal abstract class StrideOnePlanes
+{
+    protected readonly int _cin, _cout, _kh, _kw;
+    protected ConvGeometry _geo;
+    protected nint[] _offX = [], _offDy = [];
+    protected readonly RowsWeights _w = new();
+    protected Tensor?[] _pad = [], _dyPad = [], _stage = [];
+    protected PlaneReuse _reuse;
+
+    protected StrideOnePlanes(int cin, int cout, int kh, int kw) => (_cin, _cout, _kh, _kw) = (cin, cout, kh, kw);
+
+    /// <summary>Marks the planes as made for this batch (after a forward over all chunks).</summary>
+    public void ForwardDone() => _reuse.ForwardDone();
+
+    /// <summary>The start of Prepare: geometry, plane-reuse bookkeeping and a buffer slot per
+    /// chunk; returns the rows a staging buffer needs (the larger channel count in MR panels).</summary>
+    protected int BeginPrepare(in ConvGeometry g, int batch, int chunks, bool backward)
+    {
+        _geo = g;
+        _reuse.Prepare(batch, chunks, backward);
+        if (_pad.Length < chunks)
+        {
+            Array.Resize(ref _pad, chunks);
+            Array.Resize(ref _dyPad, chunks);
+            Array.Resize(ref _stage, chunks);
+        }
+        return (Math.Max(_cin, _cout) + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR;
+    }
+}
+
 /// <summary>Whether the planes a forward filled can serve the backward: made by a forward over all
 /// chunks of the same batch size and chunking (anything else refills them from x).</summary>
 internal struct PlaneReuse
@@ -48,4 +84,44 @@ internal struct PlaneReuse
     public void ForwardDone() => (_valid, _madeBatch, _madeChunks) = (true, _batch, _chunks);
 
     public readonly bool Reusable => _valid && _madeBatch == _batch && _madeChunks == _chunks;
+}
+
+/// <summary>Work the convolution paths do on a group of images right after writing its output or
+/// input gradient, while that is still in cache: statistics for the batch-norm that reads y,
+/// backward sums for the deferred batch-norm that produced x, and a second gradient added to dx.</summary>
+internal static class GroupEpilogue
+{
+    /// <summary>For images [n0, n0 + nb) and every channel: the backward plane sums of the deferred
+    /// batch-norm that produced this layer's input (<see cref="BatchNorm2d.PlaneSums(ReadOnlySpan{float}, ReadOnlySpan{float}, in ChannelAffine, int)"/>),
+    /// from dx just written and x, at 2·(n·C + c) of <paramref name="sums"/>.</summary>
+    internal static void InputNormSums(int n0, int nb, int channels, int hw, ReadOnlySpan<float> x, in ChannelAffine input,
+        ReadOnlySpan<float> dx, Span<double> sums)
+    {
+        for (int n = n0; n < n0 + nb; n++)
+            for (int c = 0; c < channels; c++)
+            {
+                int p = n * channels + c;
+                var (s1, s2) = BatchNorm2d.PlaneSums(dx.Slice(p * hw, hw), x.Slice(p * hw, hw), input, c);
+                sums[2 * p] = s1;
+                sums[2 * p + 1] = s2;
+            }
+    }
+
+    /// <summary>For images [n0, n0 + nb) and every channel: <see cref="BatchNorm2d.PlaneStats"/> of
+    /// y's plane just written, at 2·(n·C + c) of <paramref name="stats"/> (for the batch-norm that
+    /// reads y).</summary>
+    internal static void OutputPlaneStats(int n0, int nb, int channels, int hw, ReadOnlySpan<float> y, Span<double> stats)
+    {
+        for (int p = n0 * channels; p < (n0 + nb) * channels; p++)
+            (stats[2 * p], stats[2 * p + 1]) = BatchNorm2d.PlaneStats(y.Slice(p * hw, hw));
+    }
+
+    /// <summary>dx[from, from + count) += add[from, from + count) when add is not empty: a group's
+    /// input gradient just written, still in cache.</summary>
+    internal static void AddWhileInCache(Span<float> dx, ReadOnlySpan<float> add, int from, int count)
+    {
+        if (add.IsEmpty) return;
+        var d = dx.Slice(from, count);
+        System.Numerics.Tensors.TensorPrimitives.Add(d, add.Slice(from, count), d);
+    }
 }

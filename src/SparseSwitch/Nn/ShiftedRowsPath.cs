@@ -9,25 +9,18 @@ namespace SparseSwitch.Nn;
 /// packed weights. Same shape of API as <see cref="StridedRowsConv"/>: Prepare, then Forward /
 /// Backward per chunk of images; allocates only when shapes change.
 /// </summary>
-internal sealed class ShiftedRowsPath
+internal sealed class ShiftedRowsPath : StrideOnePlanes
 {
-    private readonly int _cin, _cout, _kh, _kw;
-    private ConvGeometry _geo;
     private ShiftedRowsConv.Layout _l;
-    private nint[] _offX = [], _offDy = [];
-    private readonly RowsWeights _w = new();
-    private Tensor?[] _pad = [], _dyPad = [], _stage = [];
-    private PlaneReuse _reuse;
 
-    public ShiftedRowsPath(int cin, int cout, int kh, int kw) => (_cin, _cout, _kh, _kw) = (cin, cout, kh, kw);
+    public ShiftedRowsPath(int cin, int cout, int kh, int kw) : base(cin, cout, kh, kw) { }
 
     /// <summary>Sizes the buffers for a batch split into <paramref name="chunks"/> chunks of at most
     /// <paramref name="maxChunk"/> images; packs the weights for the forward product (forward) or
     /// the flipped, transposed weights for the dX product (backward).</summary>
     public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
     {
-        _geo = g;
-        _reuse.Prepare(batch, chunks, backward);
+        int rows = BeginPrepare(g, batch, chunks, backward);
         var l = ShiftedRowsConv.Layout.ForImages(g.H, g.W, g.PH, g.PW, maxChunk);
         int kk = _kh * _kw, nbMax = l.NbMax;
         if (_l != l || _offX.Length != _cin * kk || _offDy.Length != _cout * kk)
@@ -38,13 +31,6 @@ internal sealed class ShiftedRowsPath
             ShiftedRowsConv.RowOffsets(_cout, _kh, _kw, l, _offDy);
         }
         _l = l;
-        if (_pad.Length < chunks)
-        {
-            Array.Resize(ref _pad, chunks);
-            Array.Resize(ref _dyPad, chunks);
-            Array.Resize(ref _stage, chunks);
-        }
-        int rows = (Math.Max(_cin, _cout) + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR;
         for (int c = 0; c < chunks; c++)
         {
             // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
@@ -55,13 +41,10 @@ internal sealed class ShiftedRowsPath
         _w.Pack(backward, w, _cout, _cin, _kh, _kw);
     }
 
-    /// <summary>Marks the padded planes as made for this batch (after a forward over all chunks).</summary>
-    public void ForwardDone() => _reuse.ForwardDone();
-
     /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their
     /// way into the planes when it is not empty (a deferred batch-norm); a non-empty
     /// <paramref name="outStats"/> receives y's plane statistics as each group is written
-    /// (<see cref="OutputPlaneStats"/>).</summary>
+    /// (<see cref="GroupEpilogue.OutputPlaneStats"/>).</summary>
     public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, in ChannelAffine input,
         Span<double> outStats)
     {
@@ -78,7 +61,7 @@ internal sealed class ShiftedRowsPath
             // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
             RowsKernels.Product(_cout, l.Cols(nb), kk, _w.Forward, padX, _offX, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
-            if (!outStats.IsEmpty) OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
+            if (!outStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
         }
     }
 
@@ -86,7 +69,7 @@ internal sealed class ShiftedRowsPath
     /// no col2im. An empty <paramref name="dx"/> skips the dX product; dy goes through
     /// <paramref name="dyIn"/> (a deferred batch-norm's backward) when that is not empty; a
     /// non-empty <paramref name="inputSums"/> receives the plane sums of the deferred batch-norm
-    /// on x (<see cref="InputNormSums"/>) as each group's dx is written; a non-empty
+    /// on x (<see cref="GroupEpilogue.InputNormSums"/>) as each group's dx is written; a non-empty
     /// <paramref name="dxAdd"/> is added to dx group by group (the other branch of a residual block).</summary>
     public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, in ChannelAffine input, ReadOnlySpan<float> dy,
         in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx, Span<double> inputSums, ReadOnlySpan<float> dxAdd)
@@ -111,42 +94,8 @@ internal sealed class ShiftedRowsPath
             // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
             RowsKernels.Product(_cin, cols, kkOut, _w.Backward, dyPad, _offDy, stage, ldq);
             ShiftedRowsConv.Compact(stage, ldq, nb, _cin, l, default, dx.Slice(n0 * inLen, nb * inLen));
-            AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
-            if (!inputSums.IsEmpty) InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
+            GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
+            if (!inputSums.IsEmpty) GroupEpilogue.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
         }
-    }
-
-    /// <summary>For images [n0, n0 + nb) and every channel: the backward plane sums of the deferred
-    /// batch-norm that produced this layer's input (<see cref="BatchNorm2d.PlaneSums(ReadOnlySpan{float}, ReadOnlySpan{float}, in ChannelAffine, int)"/>),
-    /// from dx just written and x, at 2·(n·C + c) of <paramref name="sums"/>.</summary>
-    internal static void InputNormSums(int n0, int nb, int channels, int hw, ReadOnlySpan<float> x, in ChannelAffine input,
-        ReadOnlySpan<float> dx, Span<double> sums)
-    {
-        for (int n = n0; n < n0 + nb; n++)
-            for (int c = 0; c < channels; c++)
-            {
-                int p = n * channels + c;
-                var (s1, s2) = BatchNorm2d.PlaneSums(dx.Slice(p * hw, hw), x.Slice(p * hw, hw), input, c);
-                sums[2 * p] = s1;
-                sums[2 * p + 1] = s2;
-            }
-    }
-
-    /// <summary>For images [n0, n0 + nb) and every channel: <see cref="BatchNorm2d.PlaneStats"/> of
-    /// y's plane just written, at 2·(n·C + c) of <paramref name="stats"/> (for the batch-norm that
-    /// reads y).</summary>
-    internal static void OutputPlaneStats(int n0, int nb, int channels, int hw, ReadOnlySpan<float> y, Span<double> stats)
-    {
-        for (int p = n0 * channels; p < (n0 + nb) * channels; p++)
-            (stats[2 * p], stats[2 * p + 1]) = BatchNorm2d.PlaneStats(y.Slice(p * hw, hw));
-    }
-
-    /// <summary>dx[from, from + count) += add[from, from + count) when add is not empty: a group's
-    /// input gradient just written, still in cache.</summary>
-    internal static void AddWhileInCache(Span<float> dx, ReadOnlySpan<float> add, int from, int count)
-    {
-        if (add.IsEmpty) return;
-        var d = dx.Slice(from, count);
-        System.Numerics.Tensors.TensorPrimitives.Add(d, add.Slice(from, count), d);
     }
 }

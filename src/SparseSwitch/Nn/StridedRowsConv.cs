@@ -134,7 +134,7 @@ internal sealed class StridedRowsConv
     public void ForwardDone() => _reuse.ForwardDone();
 
     /// <summary>y of this chunk's images; a non-empty <paramref name="outStats"/> receives y's plane
-    /// statistics as each group is written (<see cref="ShiftedRowsPath.OutputPlaneStats"/>).</summary>
+    /// statistics as each group is written (<see cref="GroupEpilogue.OutputPlaneStats"/>).</summary>
     public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, Span<double> outStats)
     {
         var l = _l;
@@ -148,7 +148,7 @@ internal sealed class StridedRowsConv
             SplitPhases(x.Slice(n0 * inLen, nb * inLen), nb, _cin, _geo.H, _geo.W, l, px, _used);
             RowsKernels.Product(_cout, l.Cols(nb), _cin * _kh * _kw, _wPacked!.Span, px, _offX, stage, l.OutputStride);
             ShiftedRowsConv.Compact(stage, l.OutputStride, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
-            if (!outStats.IsEmpty) ShiftedRowsPath.OutputPlaneStats(n0, nb, _cout, l.H * l.W, y, outStats);
+            if (!outStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, l.H * l.W, y, outStats);
         }
     }
 
