@@ -101,46 +101,14 @@ public static class InterleavedConv
     public static unsafe void Pad(ReadOnlySpan<float> images, int nb, int channels, in Layout l, Span<float> planes, int from, int to,
         in ChannelAffine input)
     {
-        int hw = l.H * l.W, s = l.ChannelStride;
-        if (nb < 1 || nb > G || images.Length < nb * channels * hw || planes.Length < channels * s)
+        int hw = l.H * l.W;
+        if (nb < 1 || nb > G || images.Length < nb * channels * hw || planes.Length < channels * l.ChannelStride)
             throw new ArgumentException("InterleavedConv.Pad: buffer sizes do not match the layout.");
-        if (from < 0 || from % G != 0 || to > hw || to < from)
-            throw new ArgumentException($"InterleavedConv.Pad: pixel range [{from}, {to}) must start at a multiple of {G} and lie in [0, {hw}].");
-        int full = from + (to - from) / G * G;
-        float** src = stackalloc float*[G];
-        float** dst = stackalloc float*[G];
+        float** rows = stackalloc float*[G];
         float* zeros = stackalloc float[G];
         new Span<float>(zeros, G).Clear();
-        fixed (float* img = images, pl = planes)
-        {
-            for (int ch = 0; ch < channels; ch++)
-            {
-                float* plane = pl + (long)ch * s + l.Origin;
-                int y = from / l.W, x = from % l.W;
-                for (int p0 = from; p0 < full; p0 += G)
-                {
-                    // Lanes of missing images read a zero row (the same zeros for every block).
-                    for (int n = 0; n < G; n++) src[n] = n < nb ? img + (long)(n * channels + ch) * hw + p0 : zeros;
-                    for (int j = 0; j < G; j++)
-                    {
-                        dst[j] = plane + (y * l.Wp + x) * G;
-                        if (++x == l.W) { x = 0; y++; }
-                    }
-                    if (input.IsEmpty) Transpose16(src, dst, new CopyOp());
-                    else Transpose16(src, dst, AffineOp.For(input, ch));
-                }
-                for (int p = full; p < to; p++)
-                {
-                    float* d = plane + (y * l.Wp + x) * G;
-                    for (int n = 0; n < G; n++)
-                    {
-                        float v = n < nb ? img[(long)(n * channels + ch) * hw + p] : 0f;
-                        d[n] = input.IsEmpty ? v : input.Apply(v, ch);
-                    }
-                    if (++x == l.W) { x = 0; y++; }
-                }
-            }
-        }
+        fixed (float* img = images)
+            Fill(new ImageSource(img, channels, hw, nb, input, rows, zeros), channels, l, planes, from, to, "Pad");
     }
 
     /// <summary><see cref="Pad(ReadOnlySpan{float}, int, int, in Layout, Span{float}, int, int, in ChannelAffine)"/>
@@ -149,46 +117,92 @@ public static class InterleavedConv
     public static unsafe void PadGradient(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int nb, int channels, in Layout l, Span<float> planes,
         int from, int to, in ChannelGradAffine t)
     {
-        int hw = l.H * l.W, s = l.ChannelStride;
-        if (nb < 1 || nb > G || dy.Length < nb * channels * hw || x.Length < nb * channels * hw || planes.Length < channels * s)
+        int hw = l.H * l.W;
+        if (nb < 1 || nb > G || dy.Length < nb * channels * hw || x.Length < nb * channels * hw || planes.Length < channels * l.ChannelStride)
             throw new ArgumentException("InterleavedConv.PadGradient: buffer sizes do not match the layout.");
-        if (from < 0 || from % G != 0 || to > hw || to < from)
-            throw new ArgumentException($"InterleavedConv.PadGradient: pixel range [{from}, {to}) must start at a multiple of {G} and lie in [0, {hw}].");
-        int full = from + (to - from) / G * G;
         float** gs = stackalloc float*[G];
         float** xs = stackalloc float*[G];
+        fixed (float* g0 = dy, x0 = x)
+            Fill(new GradientSource(g0, x0, channels, hw, nb, t, gs, xs), channels, l, planes, from, to, "PadGradient");
+    }
+
+    /// <summary>Where <see cref="Fill"/> reads: a 16-pixel block of one channel of the 16 images,
+    /// transposed into the planes, and single lanes for a last partial block.</summary>
+    private unsafe interface IPlaneSource
+    {
+        void Transpose(int ch, int p0, float** dst);
+        float Value(int n, int ch, int p);
+    }
+
+    /// <summary>Images [nb, C, H, W], each channel through a deferred batch-norm when given; lanes
+    /// of missing images read zeros.</summary>
+    private readonly unsafe struct ImageSource(float* img, int channels, int hw, int nb, ChannelAffine input, float** rows, float* zeros) : IPlaneSource
+    {
+        public void Transpose(int ch, int p0, float** dst)
+        {
+            for (int n = 0; n < G; n++) rows[n] = n < nb ? img + (long)(n * channels + ch) * hw + p0 : zeros;
+            if (input.IsEmpty) Transpose16(rows, dst, new CopyOp());
+            else Transpose16(rows, dst, AffineOp.For(input, ch));
+        }
+
+        public float Value(int n, int ch, int p)
+        {
+            float v = n < nb ? img[(long)(n * channels + ch) * hw + p] : 0f;
+            return input.IsEmpty ? v : input.Apply(v, ch);
+        }
+    }
+
+    /// <summary>A deferred batch-norm's input gradient from dy and x; lanes of missing images are 0.</summary>
+    private readonly unsafe struct GradientSource(float* g, float* x, int channels, int hw, int nb, ChannelGradAffine t, float** gs, float** xs) : IPlaneSource
+    {
+        public void Transpose(int ch, int p0, float** dst)
+        {
+            for (int n = 0; n < nb; n++)
+            {
+                long o = (long)(n * channels + ch) * hw + p0;
+                gs[n] = g + o;
+                xs[n] = x + o;
+            }
+            Transpose16(new GradRows(gs, xs, nb, GradAffineOp.For(t, ch)), dst);
+        }
+
+        public float Value(int n, int ch, int p)
+        {
+            long o = (long)(n * channels + ch) * hw + p;
+            return n < nb ? GradAffineOp.For(t, ch).Apply(g[o], x[o]) : 0f;
+        }
+    }
+
+    /// <summary>Writes pixels [from, to) of every channel from <paramref name="source"/> into the
+    /// planes: whole 16-pixel blocks through the transpose, the rest lane by lane.</summary>
+    private static unsafe void Fill<TS>(TS source, int channels, in Layout l, Span<float> planes, int from, int to, string caller)
+        where TS : struct, IPlaneSource
+    {
+        int hw = l.H * l.W, s = l.ChannelStride;
+        if (from < 0 || from % G != 0 || to > hw || to < from)
+            throw new ArgumentException($"InterleavedConv.{caller}: pixel range [{from}, {to}) must start at a multiple of {G} and lie in [0, {hw}].");
+        int full = from + (to - from) / G * G;
         float** dst = stackalloc float*[G];
-        fixed (float* g0 = dy, x0 = x, pl = planes)
+        fixed (float* pl = planes)
         {
             for (int ch = 0; ch < channels; ch++)
             {
-                var op = GradAffineOp.For(t, ch);
                 float* plane = pl + (long)ch * s + l.Origin;
-                int y = from / l.W, xx = from % l.W;
+                int y = from / l.W, x = from % l.W;
                 for (int p0 = from; p0 < full; p0 += G)
                 {
-                    for (int n = 0; n < nb; n++)
-                    {
-                        long o = (long)(n * channels + ch) * hw + p0;
-                        gs[n] = g0 + o;
-                        xs[n] = x0 + o;
-                    }
                     for (int j = 0; j < G; j++)
                     {
-                        dst[j] = plane + (y * l.Wp + xx) * G;
-                        if (++xx == l.W) { xx = 0; y++; }
+                        dst[j] = plane + (y * l.Wp + x) * G;
+                        if (++x == l.W) { x = 0; y++; }
                     }
-                    Transpose16(new GradRows(gs, xs, nb, op), dst);
+                    source.Transpose(ch, p0, dst);
                 }
                 for (int p = full; p < to; p++)
                 {
-                    float* d = plane + (y * l.Wp + xx) * G;
-                    for (int n = 0; n < G; n++)
-                    {
-                        long o = (long)(n * channels + ch) * hw + p;
-                        d[n] = n < nb ? op.Apply(g0[o], x0[o]) : 0f;
-                    }
-                    if (++xx == l.W) { xx = 0; y++; }
+                    float* d = plane + (y * l.Wp + x) * G;
+                    for (int n = 0; n < G; n++) d[n] = source.Value(n, ch, p);
+                    if (++x == l.W) { x = 0; y++; }
                 }
             }
         }
