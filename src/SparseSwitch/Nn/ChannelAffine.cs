@@ -136,17 +136,29 @@ internal readonly struct AffineOp(float mean, float scale, float shift, bool rel
     public static AffineOp For(in ChannelAffine a, int c) => new(a.Mean[c], a.Scale[c], a.Shift[c], a.Relu);
 }
 
-/// <summary>Per-vector operations on a pair (a gradient and the tensor it belongs to).</summary>
+/// <summary>Per-vector operations on a pair (a gradient and the tensor it belongs to);
+/// <see cref="ReadsSecond"/> false for the unary operations wrapped by <see cref="Unary{TOp}"/>, so a
+/// copy loop compiled for them never loads the second operand.</summary>
 internal interface IBinaryVectorOp
 {
+    static abstract bool ReadsSecond { get; }
     Vector512<float> Apply(Vector512<float> g, Vector512<float> x);
     float Apply(float g, float x);
+}
+
+/// <summary>A unary operation as a pair operation that ignores its second operand.</summary>
+internal readonly struct Unary<TOp>(TOp op) : IBinaryVectorOp where TOp : struct, IVectorOp
+{
+    public static bool ReadsSecond => false;
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector512<float> Apply(Vector512<float> g, Vector512<float> x) => op.Apply(g);
+    [MethodImpl(MethodImplOptions.AggressiveInlining)] public float Apply(float g, float x) => op.Apply(g);
 }
 
 /// <summary>One channel of a <see cref="ChannelGradAffine"/> (the operations of
 /// <see cref="Elementwise.ScaleAddCenteredAffine"/> and <see cref="Elementwise.ScaleAddCenteredAffineRelu"/>).</summary>
 internal readonly struct GradAffineOp(float mean, float k, float a, float shift, float fwdScale, float fwdShift, bool relu) : IBinaryVectorOp
 {
+    public static bool ReadsSecond => true;
     private readonly Vector512<float> _m = Vector512.Create(mean), _k = Vector512.Create(k), _a = Vector512.Create(a), _t = Vector512.Create(shift),
         _fs = Vector512.Create(fwdScale), _ft = Vector512.Create(fwdShift);
 

@@ -89,8 +89,8 @@ public static class ShiftedRowsConv
             for (int ch = 0; ch < c; ch++)
             {
                 float* src = src0 + (long)(j * c + ch) * hw, dst = dst0 + (long)ch * s + l.Origin + (long)j * imageRows;
-                if (input.IsEmpty) CopyRows(src, w, dst, wp, h, w, new CopyOp());
-                else CopyRows(src, w, dst, wp, h, w, AffineOp.For(input, ch));
+                if (input.IsEmpty) CopyRows(src, null, w, dst, wp, h, w, new Unary<CopyOp>(new CopyOp()));
+                else CopyRows(src, null, w, dst, wp, h, w, new Unary<AffineOp>(AffineOp.For(input, ch)));
             }
         }
     }
@@ -127,51 +127,35 @@ public static class ShiftedRowsConv
             for (int o = 0; o < channels; o++)
             {
                 float* src = src0 + (long)o * ldq + (long)j * imageRows, dst = dst0 + (long)(j * channels + o) * hw;
-                if (bias.IsEmpty) CopyRows(src, wp, dst, w, h, w, new CopyOp());
-                else CopyRows(src, wp, dst, w, h, w, new AddOp(bias[o]));
+                if (bias.IsEmpty) CopyRows(src, null, wp, dst, w, h, w, new Unary<CopyOp>(new CopyOp()));
+                else CopyRows(src, null, wp, dst, w, h, w, new Unary<AddOp>(new AddOp(bias[o])));
             }
         }
     }
 
-    /// <summary>rows × cols floats from src (row stride ls) to dst (row stride ld) through op;
-    /// whole vectors where the row allows, with the remainder masked.</summary>
-    private static unsafe void CopyRows<TOp>(float* src, int ls, float* dst, int ld, int rows, int cols, TOp op) where TOp : struct, IVectorOp
+    /// <summary>rows × cols values op(src[i], src2[i]) (src2 laid out as src, row stride ls; not
+    /// read when the operation is unary) to dst (row stride ld); whole vectors where the row
+    /// allows, with the remainder masked.</summary>
+    private static unsafe void CopyRows<TOp>(float* src, float* src2, int ls, float* dst, int ld, int rows, int cols, TOp op) where TOp : struct, IBinaryVectorOp
     {
         if (Vector512.IsHardwareAccelerated && cols >= 8)
         {
             int full = cols / 16 * 16, rest = cols - full;
             // The remainder as a masked load/store (lanes past the row are left alone).
             var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rest)).AsSingle();
-            for (int r = 0; r < rows; r++, src += ls, dst += ld)
-            {
-                int i = 0;
-                for (; i < full; i += 16) Vector512.Store(op.Apply(Vector512.Load(src + i)), dst + i);
-                if (rest > 0) Avx512F.MaskStore(dst + i, mask, op.Apply(Avx512F.MaskLoad(src + i, mask, Vector512<float>.Zero)));
-            }
-            return;
-        }
-        for (int r = 0; r < rows; r++, src += ls, dst += ld)
-            for (int i = 0; i < cols; i++) dst[i] = op.Apply(src[i]);
-    }
-
-    /// <summary><see cref="CopyRows{TOp}"/> of op(src, src2) (src2 laid out as src).</summary>
-    private static unsafe void CopyRows<TOp>(float* src, float* src2, int ls, float* dst, int ld, int rows, int cols, TOp op) where TOp : struct, IBinaryVectorOp
-    {
-        if (Vector512.IsHardwareAccelerated && cols >= 8)
-        {
-            int full = cols / 16 * 16, rest = cols - full;
-            var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(rest)).AsSingle();
             for (int r = 0; r < rows; r++, src += ls, src2 += ls, dst += ld)
             {
                 int i = 0;
-                for (; i < full; i += 16) Vector512.Store(op.Apply(Vector512.Load(src + i), Vector512.Load(src2 + i)), dst + i);
+                for (; i < full; i += 16)
+                    Vector512.Store(op.Apply(Vector512.Load(src + i), TOp.ReadsSecond ? Vector512.Load(src2 + i) : default), dst + i);
                 if (rest > 0)
-                    Avx512F.MaskStore(dst + i, mask, op.Apply(Avx512F.MaskLoad(src + i, mask, Vector512<float>.Zero), Avx512F.MaskLoad(src2 + i, mask, Vector512<float>.Zero)));
+                    Avx512F.MaskStore(dst + i, mask, op.Apply(Avx512F.MaskLoad(src + i, mask, Vector512<float>.Zero),
+                        TOp.ReadsSecond ? Avx512F.MaskLoad(src2 + i, mask, Vector512<float>.Zero) : default));
             }
             return;
         }
         for (int r = 0; r < rows; r++, src += ls, src2 += ls, dst += ld)
-            for (int i = 0; i < cols; i++) dst[i] = op.Apply(src[i], src2[i]);
+            for (int i = 0; i < cols; i++) dst[i] = op.Apply(src[i], TOp.ReadsSecond ? src2[i] : 0f);
     }
 
     /// <summary>wflip[c, (o·KH + ki)·KW + kj] = w[o, c, KH−1−ki, KW−1−kj]; w is [Cout, C, KH, KW].</summary>
