@@ -18,13 +18,6 @@ public readonly record struct ChannelAffine(float[] Mean, float[] Scale, float[]
     public bool IsEmpty => Mean is null;
     public int Channels => Mean.Length;
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public float Apply(float v, int c)
-    {
-        float y = MathF.FusedMultiplyAdd(v - Mean[c], Scale[c], Shift[c]);
-        return Relu && !(y > 0f) ? 0f : y;
-    }
-
     /// <summary>dst = the transform of x, [B, C, H·W] (the materialised batch-norm output, for
     /// consumers that cannot apply it on the fly).</summary>
     public void ApplyTo(ReadOnlySpan<float> x, int hw, Span<float> dst)

@@ -148,7 +148,7 @@ public static class InterleavedConv
         public float Value(int n, int ch, int p)
         {
             float v = n < nb ? img[(long)(n * channels + ch) * hw + p] : 0f;
-            return input.IsEmpty ? v : input.Apply(v, ch);
+            return input.IsEmpty ? v : AffineOp.For(input, ch).Apply(v);
         }
     }
 
