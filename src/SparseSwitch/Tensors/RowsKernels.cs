@@ -111,16 +111,9 @@ public static unsafe class RowsKernels
         if (Engine.MatmulPrecision == MatmulPrecision.Highest || !Vector512.IsHardwareAccelerated)
         {
             for (int i = 0; i < mR; i++)
-            {
-                int p = i / MR, lane = i % MR;
                 for (int j = 0; j < 3 * tiles; j++)
-                for (int l = 0; l < v; l++)
-                {
-                    double sum = 0;
-                    for (int r = 0; r < k; r++) sum += (double)packedA[(p * k + r) * MR + lane] * b[(int)(off[r] + tileOff[j]) + l];
-                    c[i * ldc + j * v + l] = (float)sum;
-                }
-            }
+                    for (int l = 0; l < v; l++)
+                        c[i * ldc + j * v + l] = (float)ReferenceSum(packedA, k, i, b, off, tileOff[j] + l);
             return;
         }
         fixed (float* pa = packedA, pb = b, pc = c)
@@ -149,15 +142,16 @@ public static unsafe class RowsKernels
     {
         int mR = (m + MR - 1) / MR * MR;
         for (int i = 0; i < mR; i++)
-        {
-            int p = i / MR, lane = i % MR;
-            for (int q = 0; q < nR; q++)
-            {
-                double s = 0;
-                for (int r = 0; r < k; r++) s += (double)packedA[(p * k + r) * MR + lane] * b[(int)off[r] + q];
-                c[i * ldc + q] = (float)s;
-            }
-        }
+            for (int q = 0; q < nR; q++) c[i * ldc + q] = (float)ReferenceSum(packedA, k, i, b, off, q);
+    }
+
+    /// <summary>Σ_r A[i, r] · b[off[r] + column] in double, A packed by <see cref="PackA"/>.</summary>
+    private static double ReferenceSum(ReadOnlySpan<float> packedA, int k, int i, ReadOnlySpan<float> b, ReadOnlySpan<nint> off, nint column)
+    {
+        int p = i / MR, lane = i % MR;
+        double s = 0;
+        for (int r = 0; r < k; r++) s += (double)packedA[(p * k + r) * MR + lane] * b[(int)(off[r] + column)];
+        return s;
     }
 
     /// <summary><see cref="DotProduct"/> accumulated in double.</summary>
