@@ -31,12 +31,6 @@ internal interface IGemmVector<TV> where TV : struct
 internal static class Lanes
 {
     /// <summary>[Σa, Σb, Σc, Σd] for four 4-lane vectors: ((a0 + a1) + (a2 + a3)) per vector.</summary>
-    public static unsafe Vector128<float> LoadPartial(float* p, int count)
-    {
-        float* tmp = stackalloc float[4];
-        for (int i = 0; i < 4; i++) tmp[i] = i < count ? p[i] : 0f;
-        return Vector128.Load(tmp);
-    }
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector128<float> Sum4(Vector128<float> a, Vector128<float> b, Vector128<float> c, Vector128<float> d)
     {
