@@ -1,10 +1,55 @@
 using SparseSwitch.Tensors;
+using SparseSwitch.Tests.Support;
 using Xunit;
 
 namespace SparseSwitch.Tests.Tensors;
 
+[Collection(EngineThreadsCollection.Name)]
 public class WorkerPoolTests
 {
+    /// <summary>Counts how often each index ran and which threads ran them.</summary>
+    private sealed class Census : IParallelBody
+    {
+        public int[] Runs = [];
+        public readonly System.Collections.Concurrent.ConcurrentDictionary<int, bool> Threads = new();
+        public void Execute(int i)
+        {
+            Interlocked.Increment(ref Runs[i]);
+            Threads[Environment.CurrentManagedThreadId] = true;
+            Thread.SpinWait(200); // long enough that a second thread takes some indices
+        }
+    }
+
+    [Theory]
+    [InlineData(2, 1000)] // workers catch loops in quick succession while spinning
+    [InlineData(2, 0)]    // workers block between loops
+    [InlineData(3, 1000)] // more threads than this machine may have cores: no spinning
+    public void LoopsBackToBackAndAfterPausesRunEveryIndexOnce(int threads, int spinMicroseconds)
+    {
+        int savedThreads = Engine.Threads, savedSpin = WorkerPool.SpinMicroseconds;
+        try
+        {
+            Engine.Threads = threads;
+            WorkerPool.SpinMicroseconds = spinMicroseconds;
+            for (int rep = 0; rep < 600; rep++)
+            {
+                var body = new Census { Runs = new int[1 + rep % 37] };
+                int maxThreads = rep % 3; // 0: all, 1: the caller alone, 2: two at most
+                WorkerPool.For(body.Runs.Length, body, maxThreads);
+                Assert.All(body.Runs, r => Assert.Equal(1, r));
+                Assert.True(body.Threads.Count <= (maxThreads == 0 ? threads : maxThreads),
+                    $"loop {rep}: {body.Threads.Count} threads ran a loop limited to {maxThreads}");
+                // Every few loops a pause longer than the spin, so the workers go to sleep and are woken.
+                if (rep % 10 == 9) Thread.Sleep(3);
+            }
+        }
+        finally
+        {
+            Engine.Threads = savedThreads;
+            WorkerPool.SpinMicroseconds = savedSpin;
+        }
+    }
+
     private sealed class Square : IParallelBody
     {
         public int[] Out = [];
