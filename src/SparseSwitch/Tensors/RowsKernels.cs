@@ -227,6 +227,13 @@ public static unsafe class RowsKernels
 
     private const int DM = 4, DK = 6;
 
+    /// <summary>Bytes of each operand that a pass of the weight-gradient kernel keeps in L2: rows of
+    /// D and of B are taken in blocks of about this size, every block of D against every block of
+    /// B, so that neither streams from L3 once per block of the other (64 channels of 16×16
+    /// interleaved planes are 1.3 MB per operand). Each sum is still one kernel call over the whole
+    /// reduction: the results do not depend on it. Settable for benchmarks.</summary>
+    internal static int DotL2Bytes { get; set; } = 512 << 10;
+
     private static void DotCore<TV, TO>(int m, int k, int rows, int n, float* d, nint ldd, nint dRowStride, float* b, nint* off, nint bRowStride,
         float beta, float* c, nint ldc)
         where TV : struct where TO : struct, IGemmVector<TV>
@@ -234,12 +241,20 @@ public static unsafe class RowsKernels
         float* sums = stackalloc float[DM * DK];
         float** dRows = stackalloc float*[DM];
         float** bRows = stackalloc float*[DK];
-        for (int i0 = 0; i0 < m; i0 += DM)
+        // A row of either operand spans about rowBytes; rows of B come 9 to a plane for 3×3 kernels
+        // (shifted copies of one plane), so a block of B rows holds several planes' worth.
+        long rowBytes = Math.Max(64, ((long)(rows - 1) * Math.Max(dRowStride, bRowStride) + n) * sizeof(float));
+        long budget = Math.Max(1, DotL2Bytes);
+        int ib = (int)Math.Clamp(budget / rowBytes / DM * DM, DM, Math.Max(DM, m));
+        int rb = (int)Math.Clamp(budget * 9 / rowBytes / 18 * 18, 18, Math.Max(18, k));
+        for (int ii = 0; ii < m; ii += ib)
+        for (int rr = 0; rr < k; rr += rb)
+        for (int i0 = ii; i0 < Math.Min(m, ii + ib); i0 += DM)
         {
             int mi = Math.Min(DM, m - i0);
             // A partial block repeats its last row: the same kernel at full speed, extra sums dropped.
             for (int i = 0; i < DM; i++) dRows[i] = d + (i0 + Math.Min(i, mi - 1)) * ldd;
-            for (int r0 = 0; r0 < k; r0 += DK)
+            for (int r0 = rr; r0 < Math.Min(k, rr + rb); r0 += DK)
             {
                 int kr = Math.Min(DK, k - r0);
                 for (int r = 0; r < DK; r++) bRows[r] = b + off[r0 + Math.Min(r, kr - 1)];

@@ -90,6 +90,49 @@ public class RowsKernelsTests
     }
 
     [Fact]
+    public void DotProductBlockedForL2GivesTheSameBits()
+    {
+        // Operands far larger than the L2 budget set here, so rows of D and of B are taken in many
+        // blocks: every sum must still be the one kernel call over the whole reduction.
+        var rng = new Rng(11);
+        int m = 22, k = 57, rows = 3, n = 40, rowStride = 48, ldd = rows * rowStride, ldc = k + 1;
+        var d = new float[m * ldd];
+        for (int i = 0; i < d.Length; i++) d[i] = rng.NextFloat() * 2f - 1f;
+        var b = new float[k * 7 + rows * rowStride + 64];
+        for (int i = 0; i < b.Length; i++) b[i] = rng.NextFloat() * 2f - 1f;
+        var off = new nint[k];
+        for (int r = 0; r < k; r++) off[r] = r * 7 % 61;
+        float[] Run(int budget, float beta)
+        {
+            int saved = RowsKernels.DotL2Bytes;
+            try
+            {
+                RowsKernels.DotL2Bytes = budget;
+                var c = new float[m * ldc];
+                for (int i = 0; i < c.Length; i++) c[i] = i * 0.125f;
+                RowsKernels.DotProductRows(m, k, rows, n, d, ldd, rowStride, b, off, rowStride, beta, c, ldc);
+                return c;
+            }
+            finally { RowsKernels.DotL2Bytes = saved; }
+        }
+        foreach (float beta in new[] { 0f, 1f })
+        {
+            var whole = Run(int.MaxValue, beta);
+            Assert.Equal(whole, Run(256, beta));
+            Assert.Equal(whole, Run(2000, beta));
+            // And the sums are right (double-precision reference).
+            for (int i = 0; i < m; i++)
+            for (int r = 0; r < k; r++)
+            {
+                double s = beta == 0f ? 0 : (i * ldc + r) * 0.125;
+                for (int y = 0; y < rows; y++)
+                for (int q = 0; q < n; q++) s += (double)d[i * ldd + y * rowStride + q] * b[off[r] + y * rowStride + q];
+                Assert.True(Math.Abs(whole[i * ldc + r] - s) <= 1e-4 * (1 + Math.Abs(s)), $"C[{i}, {r}] = {whole[i * ldc + r]}, expected {s}");
+            }
+        }
+    }
+
+    [Fact]
     public void RowsOutsideBAreRefused()
     {
         var packed = new float[RowsKernels.PackedALength(8, 2)];
