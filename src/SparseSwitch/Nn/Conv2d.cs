@@ -367,7 +367,7 @@ public sealed class Conv2d : Module
             (_x, _inAffine) = (h, default);
         }
         _haveInSums = !_inAffine.IsEmpty && ComputeInputGradient && (_shifted || _interleaved);
-        _dxAdd = _shifted || _interleaved ? addToInputGradient : null;
+        _dxAdd = _shifted || _interleaved || _strided ? addToInputGradient : null;
         if (_haveInSums) Buffers.EnsureArray(ref _inSums, 2 * b * InChannels);
         for (int c = 0; c < _chunks; c++)
         {
@@ -412,7 +412,7 @@ public sealed class Conv2d : Module
         {
             if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan, _dxAdd is null ? default : _dxAdd.Span);
             else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan, _dxAdd is null ? default : _dxAdd.Span);
-            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan);
+            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, _dxAdd is null ? default : _dxAdd.Span);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;
         }

@@ -152,7 +152,12 @@ internal sealed class StridedRowsConv
         }
     }
 
-    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx)
+    /// <summary>dW (this chunk's part, overwritten) and dX (skipped when <paramref name="dx"/> is
+    /// empty) of this chunk's images; dy goes through <paramref name="dyIn"/> (a deferred
+    /// batch-norm's backward) when that is not empty, and a non-empty <paramref name="dxAdd"/> is
+    /// added to dx group by group (the other branch of a residual block).</summary>
+    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx,
+        ReadOnlySpan<float> dxAdd = default)
     {
         var l = _l;
         int nbMax = l.NbMax, h = _geo.H, wd = _geo.W, inLen = _cin * h * wd, outLen = _cout * l.H * l.W;
@@ -185,6 +190,7 @@ internal sealed class StridedRowsConv
                 }
                 MergePhases(stage, stage.Slice(half), ldq, nb, _cin, h, wd, a, l, dxImages);
             }
+            GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
         }
     }
 
