@@ -7,7 +7,7 @@ namespace SparseSwitch.Nn;
 /// forward; flipped, transposed and packed for dX (dx = Wflip · rows(dy)).</summary>
 internal sealed class RowsWeights
 {
-    private Tensor? _packed, _flip, _flipPacked;
+    private Tensor? _packed, _flipPacked;
 
     /// <summary>W[Cout, C·KH·KW] packed (after <see cref="Pack"/> for the forward).</summary>
     public ReadOnlySpan<float> Forward => _packed!.Span;
@@ -23,10 +23,7 @@ internal sealed class RowsWeights
             RowsKernels.PackA(cout, cin * kk, w, cin * kk, Buffers.Ensure(ref _packed, RowsKernels.PackedALength(cout, cin * kk)).Span);
             return;
         }
-        int kkOut = cout * kk;
-        var flip = Buffers.Ensure(ref _flip, cin, kkOut).Span;
-        ShiftedRowsConv.FlipTranspose(w, cout, cin, kh, kw, flip);
-        RowsKernels.PackA(cin, kkOut, flip, kkOut, Buffers.Ensure(ref _flipPacked, RowsKernels.PackedALength(cin, kkOut)).Span);
+        RowsKernels.PackFlipped(cout, cin, kh, kw, w, Buffers.Ensure(ref _flipPacked, RowsKernels.PackedALength(cin, cout * kk)).Span);
     }
 }
 

@@ -157,18 +157,4 @@ public static class ShiftedRowsConv
         for (int r = 0; r < rows; r++, src += ls, src2 += ls, dst += ld)
             for (int i = 0; i < cols; i++) dst[i] = op.Apply(src[i], TOp.ReadsSecond ? src2[i] : 0f);
     }
-
-    /// <summary>wflip[c, (o·KH + ki)·KW + kj] = w[o, c, KH−1−ki, KW−1−kj]; w is [Cout, C, KH, KW].</summary>
-    public static void FlipTranspose(ReadOnlySpan<float> w, int cout, int c, int kh, int kw, Span<float> wflip)
-    {
-        int kk = kh * kw;
-        if (w.Length < cout * c * kk || wflip.Length < cout * c * kk) throw new ArgumentException("ShiftedRowsConv.FlipTranspose: buffer too short.");
-        for (int o = 0; o < cout; o++)
-        for (int ch = 0; ch < c; ch++)
-        {
-            var src = w.Slice((o * c + ch) * kk, kk);
-            var dst = wflip.Slice(ch * cout * kk + o * kk, kk);
-            for (int t = 0; t < kk; t++) dst[t] = src[kk - 1 - t];
-        }
-    }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace SparseSwitch.Tensors;
 
@@ -38,21 +39,46 @@ public static unsafe class RowsKernels
         if (m < 0 || k < 0 || lda < k) throw new ArgumentException("RowsKernels.PackA: bad sizes.");
         if (m > 0 && a.Length < (long)(m - 1) * lda + k) throw new ArgumentException("RowsKernels.PackA: A too short.");
         if (packed.Length < PackedALength(m, k)) throw new ArgumentException("RowsKernels.PackA: packed buffer too short.");
+        if (m == 0 || k == 0) return;
+        fixed (float* pa = a, pp = packed) PackGather(m, k, pa, lda, k, 0, 0, 1, pp);
+    }
+
+    /// <summary>The dX weights of a stride-1 convolution packed for <see cref="Product"/>:
+    /// packed = PackA of Wflip[C, Cout·KH·KW], Wflip[c, (o·KH + ki)·KW + kj] = w[o, c, KH−1−ki, KW−1−kj]
+    /// (w is [Cout, C, KH, KW]), read straight from w.</summary>
+    public static void PackFlipped(int cout, int cin, int kh, int kw, ReadOnlySpan<float> w, Span<float> packed)
+    {
+        int kk = kh * kw;
+        if (cout < 0 || cin < 0 || kk <= 0) throw new ArgumentException("RowsKernels.PackFlipped: bad sizes.");
+        if (w.Length < (long)cout * cin * kk || packed.Length < PackedALength(cin, cout * kk))
+            throw new ArgumentException("RowsKernels.PackFlipped: buffer too short.");
+        if (cout == 0 || cin == 0) return;
+        // Row c, column (o, t) of Wflip is w[o·C·kk + c·kk + kk − 1 − t].
+        fixed (float* pw = w, pp = packed) PackGather(cin, cout * kk, pw, kk, kk, (nint)cin * kk, kk - 1, -1, pp);
+    }
+
+    /// <summary>packed[p][r][i] = a[(p·MR + i)·rowStride + col(r)] (zero for rows ≥ m), where column
+    /// r = u·inner + t is at col(r) = u·outerStride + innerBase + t·innerStride: a row-major matrix
+    /// (inner = k, innerStride = 1) or a regrouped one. A full panel's MR values of a column come in
+    /// one gather.</summary>
+    private static void PackGather(int m, int k, float* a, nint rowStride, int inner, nint outerStride, nint innerBase, nint innerStride, float* packed)
+    {
         int panels = (m + MR - 1) / MR;
+        bool gather = Avx2.IsSupported && MR == Vector256<float>.Count && (long)rowStride * (MR - 1) <= int.MaxValue / sizeof(float);
+        var index = Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7) * (int)Math.Min(rowStride, int.MaxValue / MR);
         for (int p = 0; p < panels; p++)
         {
-            var dst = packed.Slice(p * MR * k, MR * k);
-            for (int i = 0; i < MR; i++)
-            {
-                int row = p * MR + i;
-                if (row < m)
+            int rowsHere = Math.Min(MR, m - p * MR);
+            float* dst = packed + (long)p * MR * k, rows = a + (long)p * MR * rowStride;
+            int r = 0;
+            for (int u = 0; r < k; u++)
+                for (int t = 0; t < inner && r < k; t++, r++)
                 {
-                    var src = a.Slice(row * lda, k);
-                    for (int r = 0; r < k; r++) dst[r * MR + i] = src[r];
+                    float* src = rows + u * outerStride + innerBase + t * innerStride;
+                    if (gather && rowsHere == MR) Avx2.GatherVector256(src, index, sizeof(float)).Store(dst + (long)r * MR);
+                    else
+                        for (int i = 0; i < MR; i++) dst[(long)r * MR + i] = i < rowsHere ? src[i * rowStride] : 0f;
                 }
-                else
-                    for (int r = 0; r < k; r++) dst[r * MR + i] = 0f;
-            }
         }
     }
 

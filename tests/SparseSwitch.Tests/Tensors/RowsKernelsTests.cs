@@ -19,6 +19,55 @@ public class RowsKernelsTests
     }
 
     [Theory]
+    [InlineData(1, 1)]
+    [InlineData(8, 9)]
+    [InlineData(13, 27)]   // a partial panel
+    [InlineData(24, 144)]
+    public void PackALaysOutPanelsOfMRRows(int m, int k)
+    {
+        var rng = new Rng((ulong)(m * 31 + k));
+        int lda = k + 3, mr = RowsKernels.MR, panels = (m + mr - 1) / mr;
+        var a = new float[m * lda];
+        for (int i = 0; i < a.Length; i++) a[i] = rng.NextFloat() * 2f - 1f;
+        var packed = new float[RowsKernels.PackedALength(m, k)];
+        Array.Fill(packed, float.NaN);
+        RowsKernels.PackA(m, k, a, lda, packed);
+        for (int p = 0; p < panels; p++)
+        for (int r = 0; r < k; r++)
+        for (int i = 0; i < mr; i++)
+        {
+            int row = p * mr + i;
+            Assert.Equal(row < m ? a[row * lda + r] : 0f, packed[(p * k + r) * mr + i]);
+        }
+    }
+
+    [Theory]
+    [InlineData(3, 16, 3, 3)]
+    [InlineData(16, 13, 3, 3)] // a partial panel of input channels
+    [InlineData(5, 8, 1, 3)]
+    [InlineData(2, 9, 5, 5)]
+    public void PackFlippedIsPackAOfTheFlippedTransposedWeights(int cout, int cin, int kh, int kw)
+    {
+        var rng = new Rng((ulong)(cout * 1000 + cin * 10 + kh));
+        int kk = kh * kw;
+        var w = new float[cout * cin * kk];
+        for (int i = 0; i < w.Length; i++) w[i] = rng.NextFloat() * 2f - 1f;
+        // Wflip[c, (o·KH + ki)·KW + kj] = w[o, c, KH−1−ki, KW−1−kj], written out here.
+        var flip = new float[cin * cout * kk];
+        for (int o = 0; o < cout; o++)
+        for (int c = 0; c < cin; c++)
+        for (int ki = 0; ki < kh; ki++)
+        for (int kj = 0; kj < kw; kj++)
+            flip[c * cout * kk + (o * kh + ki) * kw + kj] = w[((o * cin + c) * kh + (kh - 1 - ki)) * kw + (kw - 1 - kj)];
+        var expected = new float[RowsKernels.PackedALength(cin, cout * kk)];
+        RowsKernels.PackA(cin, cout * kk, flip, cout * kk, expected);
+        var actual = new float[expected.Length];
+        Array.Fill(actual, float.NaN);
+        RowsKernels.PackFlipped(cout, cin, kh, kw, w, actual);
+        Assert.Equal(expected, actual);
+    }
+
+    [Theory]
     [InlineData(1, 1, 1)]
     [InlineData(8, 48, 27)]
     [InlineData(13, 100, 9)]
