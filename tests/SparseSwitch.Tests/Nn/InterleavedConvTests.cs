@@ -17,6 +17,21 @@ public class InterleavedConvTests
     private const int G = InterleavedConv.G;
 
     [Fact]
+    public void AppliesWherePaddingWasteOrDepthPaysForTheTransposes()
+    {
+        static bool Applies(int c, int size, int k = 3) => InterleavedConv.Applies(new ConvGeometry(c, size, size, k, k, 1, 1, k / 2, k / 2));
+        if (!Applies(16, 16)) return; // no AVX-512: never
+        Assert.True(Applies(16, 16));   // 11 % padding waste under shifted rows
+        Assert.True(Applies(64, 8));    // 21 %
+        Assert.True(Applies(8, 8));     // depth 72
+        Assert.False(Applies(4, 8));    // depth 36: the transposes cost more than they save
+        Assert.False(Applies(16, 32));  // 6 % waste, depth 144: shifted rows
+        Assert.False(Applies(32, 32));  // 6 % waste: the transposes would cost about what they save
+        Assert.False(Applies(3, 32));   // the stem
+        Assert.False(Applies(64, 8, 1)); // 1×1 kernels are not "same" convolutions with padding
+    }
+
+    [Fact]
     public unsafe void Transpose16MatchesIndexSwap()
     {
         if (!InterleavedConv.Applies(new ConvGeometry(8, 8, 8, 3, 3, 1, 1, 1, 1))) return; // no AVX-512

@@ -28,6 +28,7 @@ public class ShiftedRowsConvTests
     [InlineData(33, 8, 5, 6, 6, 3, 3)]
     [InlineData(40, 40, 9, 4, 5, 3, 3)]
     [InlineData(2, 8, 8, 16, 16, 3, 3)]
+    [InlineData(17, 32, 8, 30, 34, 3, 3)] // a large plane with 32 input channels and an odd batch
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int kh, int kw)
     {
         int savedThreads = Engine.Threads;
