@@ -1,11 +1,13 @@
 using System.Numerics.Tensors;
 using SparseSwitch.Data;
 using SparseSwitch.Tensors;
+using SparseSwitch.Tests.Support;
 using Xunit;
 using Xunit.Abstractions;
 
 namespace SparseSwitch.Tests.Data;
 
+[Collection(EngineThreadsCollection.Name)] // sets Engine.Threads
 public class SyntheticTests(ITestOutputHelper output)
 {
     [Fact]

@@ -1,10 +1,12 @@
 using FsCheck;
 using FsCheck.Fluent;
 using SparseSwitch.Sparsity;
+using SparseSwitch.Tests.Support;
 using Xunit;
 
 namespace SparseSwitch.Tests.Sparsity;
 
+[Collection(EngineThreadsCollection.Name)] // one test sets Engine.Threads
 public class TransposableNmTests
 {
     private static double Kept(ReadOnlySpan<float> w, ReadOnlySpan<byte> keep)

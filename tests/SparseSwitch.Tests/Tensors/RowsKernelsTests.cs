@@ -6,6 +6,7 @@ namespace SparseSwitch.Tests.Tensors;
 
 /// <summary>The in-place row products (<see cref="RowsKernels"/>) against plain double loops over
 /// explicitly gathered rows, on sizes that leave partial tiles and blocks everywhere.</summary>
+[Collection(EngineThreadsCollection.Name)] // one test sets RowsKernels.DotL2Bytes
 public class RowsKernelsTests
 {
     private static (float[] B, nint[] Off) Rows(Rng rng, int k, int width, int slack)
