@@ -72,6 +72,7 @@ public sealed class Conv2d : Module
     // Backward plane sums of the deferred batch-norm on x, taken as dx is written (empty: none).
     private double[]? _inSums, _outStats;
     private bool _collectStats;
+    // Added to dx group by group (Backward's addToInputGradient; null: none).
     private Tensor? _dxAdd;
     private bool _haveInSums;
     // The deferred batch-norm the row paths apply to x while filling their planes (empty: none).
@@ -335,8 +336,8 @@ public sealed class Conv2d : Module
     /// while they fill dy's padded planes, so the gradient
     /// is never written; other paths, and layers with a bias (whose gradient sums dy), materialise
     /// it first. Same results as Backward of the materialised gradient. A non-null
-    /// <paramref name="addToInputGradient"/> (shaped as x) is added to the returned dL/dx — by the
-    /// row paths group by group while dx is in cache (a residual block's other branch).
+    /// <paramref name="addToInputGradient"/> (shaped as x) is added to the returned dL/dx — by every
+    /// path, group by group while dx is in cache (a residual block's other branch).
     /// </summary>
     public Tensor Backward(Tensor dy, in ChannelGradAffine dyTransform, Tensor? addToInputGradient = null)
     {
@@ -367,7 +368,7 @@ public sealed class Conv2d : Module
             (_x, _inAffine) = (h, default);
         }
         _haveInSums = !_inAffine.IsEmpty && ComputeInputGradient && (_shifted || _interleaved);
-        _dxAdd = _shifted || _interleaved || _strided ? addToInputGradient : null;
+        _dxAdd = addToInputGradient; // every path adds it to dx group by group
         if (_haveInSums) Buffers.EnsureArray(ref _inSums, 2 * b * InChannels);
         for (int c = 0; c < _chunks; c++)
         {
@@ -384,7 +385,6 @@ public sealed class Conv2d : Module
             for (int c = 0; c < _chunks; c++) TensorPrimitives.Add(gb, _dbPart[c]!.Span, gb);
         }
         _dyAffine = default;
-        if (addToInputGradient is not null && _dxAdd is null) TensorPrimitives.Add(_dx!.Span, addToInputGradient.Span, _dx.Span);
         _dxAdd = null;
         return ComputeInputGradient ? _dx! : (_noInputGradient ??= new Tensor(0));
     }
@@ -406,13 +406,16 @@ public sealed class Conv2d : Module
     /// <summary>dL/dx of this chunk's images, or empty when no input gradient is wanted.</summary>
     private Span<float> InputGradientSpan => ComputeInputGradient ? _dx!.Span : default;
 
+    /// <summary>The gradient the paths add to dx group by group (Backward's addToInputGradient), or empty.</summary>
+    private ReadOnlySpan<float> DxAddSpan => _dxAdd is null ? default : _dxAdd.Span;
+
     private void BackwardChunk(int chunk, int start, int end)
     {
         if (_interleaved || _shifted || _strided)
         {
-            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan, _dxAdd is null ? default : _dxAdd.Span);
-            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan, _dxAdd is null ? default : _dxAdd.Span);
-            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, _dxAdd is null ? default : _dxAdd.Span);
+            if (_interleaved) _interleavedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan, DxAddSpan);
+            else if (_shifted) _shiftedPath!.Backward(chunk, start, end, _x.Span, _inAffine, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, InSumsSpan, DxAddSpan);
+            else _stridedPath!.Backward(chunk, start, end, _x.Span, _dy.Span, _dyAffine, _dwPart[chunk]!.Span, InputGradientSpan, DxAddSpan);
             if (Bias is not null) BiasGradient(chunk, start, end);
             return;
         }
@@ -424,7 +427,11 @@ public sealed class Conv2d : Module
             {
                 var dyn = _dy.Span.Slice(n * outLen, outLen);
                 DepthwiseConv.BackwardWeight(g, m, dyn, _x.Span.Slice(n * inLen, inLen), _dwPart[chunk]!.Span, n != start);
-                if (ComputeInputGradient) DepthwiseConv.BackwardData(g, m, _wUsed.Span, dyn, _dx!.Span.Slice(n * inLen, inLen));
+                if (ComputeInputGradient)
+                {
+                    DepthwiseConv.BackwardData(g, m, _wUsed.Span, dyn, _dx!.Span.Slice(n * inLen, inLen));
+                    GroupEpilogue.AddWhileInCache(_dx.Span, DxAddSpan, n * inLen, inLen);
+                }
                 if (Bias is not null)
                 {
                     var db = _dbPart[chunk]!.Span;
@@ -486,6 +493,7 @@ public sealed class Conv2d : Module
                         dxn.Clear();
                         Im2Col.FoldAdd(g, col[(j * p)..], dxn, ld);
                     }
+                GroupEpilogue.AddWhileInCache(dxs, DxAddSpan, n0 * imgLen, nb * imgLen);
             }
             if (Bias is not null)
             {

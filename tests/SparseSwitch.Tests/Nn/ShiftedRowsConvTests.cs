@@ -48,6 +48,40 @@ public class ShiftedRowsConvTests
         }
     }
 
+    [Theory]
+    [InlineData(16, 16, 3, 1, 1, true)]   // interleaved planes (with AVX-512), shifted rows, im2col
+    [InlineData(8, 16, 3, 2, 1, true)]    // phase planes, im2col
+    [InlineData(8, 8, 3, 1, 8, true)]     // depthwise
+    [InlineData(8, 16, 1, 1, 1, false)]   // 1×1: im2col's dcol is dx itself
+    public void AddToInputGradientEqualsAddingAfterwardsOnEveryPath(int cin, int cout, int k, int stride, int groups, bool pad)
+    {
+        var rng = new Rng((ulong)(cin * 100 + cout + k * 7 + stride + groups));
+        var conv = new Conv2d(cin, cout, k, stride, pad ? k / 2 : 0, groups, bias: false, rng: rng);
+        var x = new Tensor(20, cin, 12, 12); rng.FillNormal(x.Span, 0, 1);
+        var y = conv.Forward(x);
+        var dy = new Tensor(y.Shape); rng.FillNormal(dy.Span, 0, 1);
+        var add = new Tensor(x.Shape); rng.FillNormal(add.Span, 0, 1);
+        try
+        {
+            foreach (var (rows, interleaved) in new[] { (true, true), (true, false), (false, false) })
+            {
+                Conv2d.UseShiftedRows = rows;
+                Conv2d.UseInterleaved = interleaved;
+                conv.Forward(x);
+                var expected = conv.Backward(dy).Span.ToArray();
+                for (int i = 0; i < expected.Length; i++) expected[i] += add.Span[i];
+                conv.Forward(x);
+                var actual = conv.Backward(dy, default, add).Span.ToArray();
+                Assert.True(expected.AsSpan().SequenceEqual(actual), $"path {conv.Path}: dx + added gradient differs");
+            }
+        }
+        finally
+        {
+            Conv2d.UseShiftedRows = true;
+            Conv2d.UseInterleaved = true;
+        }
+    }
+
     private static void Check(int b, int cin, int cout, int h, int w, int kh, int kw)
     {
         var rng = new Rng((ulong)(b * 1000 + cin * 100 + cout * 10 + h + kh));
