@@ -285,10 +285,11 @@ public static unsafe class RowsKernels
                 int kr = Math.Min(DK, k - r0);
                 for (int r = 0; r < DK; r++) bRows[r] = b + off[r0 + Math.Min(r, kr - 1)];
                 float* cBlock = c + i0 * ldc + r0;
-                bool full = mi == DM && kr == DK;
-                // A full block's sums go straight to C; a partial one's through sums, the extra dropped.
-                DotBlock<TV, TO>(rows, n, dRows, dRowStride, bRows, bRowStride, full ? null : sums, cBlock, ldc, beta != 0f);
-                if (!full)
+                bool direct = mi == DM && kr == DK && Sse.IsSupported;
+                // A full block's sums go straight to C (with SSE's shuffles); a partial one's through
+                // sums, the extra dropped.
+                DotBlock<TV, TO>(rows, n, dRows, dRowStride, bRows, bRowStride, direct ? null : sums, cBlock, ldc, beta != 0f);
+                if (!direct)
                     for (int i = 0; i < mi; i++)
                         for (int r = 0; r < kr; r++)
                         {
@@ -300,9 +301,9 @@ public static unsafe class RowsKernels
     }
 
     /// <summary>S[i, r] = Σ_{y &lt; rows} Σ_{q &lt; n} dRows[i][y·ds + q]·bRows[r][y·bs + q] for a
-    /// 4 × 6 block, to sums[i·DK + r] when <paramref name="sums"/> is not null, else to
-    /// c[i·ldc + r] (added to it when <paramref name="add"/>); a run's last partial vector is loaded
-    /// masked.</summary>
+    /// 4 × 6 block, to sums[i·DK + r] when <paramref name="sums"/> is not null, else (only where
+    /// SSE is supported) to c[i·ldc + r], added to it when <paramref name="add"/>; a run's last
+    /// partial vector is loaded masked.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void DotBlock<TV, TO>(int rows, int n, float** dRows, nint ds, float** bRows, nint bs, float* sums, float* c, nint ldc, bool add)
         where TV : struct where TO : struct, IGemmVector<TV>
@@ -345,17 +346,6 @@ public static unsafe class RowsKernels
         // Column r of the block: rows 0–3 summed together.
         Vector128<float> c0 = TO.Sum4(s00, s10, s20, s30), c1 = TO.Sum4(s01, s11, s21, s31), c2 = TO.Sum4(s02, s12, s22, s32);
         Vector128<float> c3 = TO.Sum4(s03, s13, s23, s33), c4 = TO.Sum4(s04, s14, s24, s34), c5 = TO.Sum4(s05, s15, s25, s35);
-        if (sums == null && Sse.IsSupported)
-        {
-            // Columns to rows: C's row i gets [c0[i], c1[i], c2[i], c3[i]] and [c4[i], c5[i]].
-            Vector128<float> lo01 = Sse.UnpackLow(c0, c1), lo23 = Sse.UnpackLow(c2, c3), hi01 = Sse.UnpackHigh(c0, c1), hi23 = Sse.UnpackHigh(c2, c3);
-            Vector128<float> lo45 = Sse.UnpackLow(c4, c5), hi45 = Sse.UnpackHigh(c4, c5);
-            StoreRow(c, Sse.MoveLowToHigh(lo01, lo23), lo45, add);
-            StoreRow(c + ldc, Sse.MoveHighToLow(lo23, lo01), Sse.MoveHighToLow(lo45, lo45), add);
-            StoreRow(c + 2 * ldc, Sse.MoveLowToHigh(hi01, hi23), hi45, add);
-            StoreRow(c + 3 * ldc, Sse.MoveHighToLow(hi23, hi01), Sse.MoveHighToLow(hi45, hi45), add);
-            return;
-        }
         if (sums != null)
         {
             Store4(sums, 0, c0);
@@ -366,17 +356,13 @@ public static unsafe class RowsKernels
             Store4(sums, 5, c5);
             return;
         }
-        for (int i = 0; i < DM; i++)
-        {
-            float* row = c + i * ldc;
-            var v = Vector128.Create(c0[i], c1[i], c2[i], c3[i]);
-            var tail = Vector128.Create(c4[i], c5[i], 0f, 0f);
-            for (int r = 0; r < DK; r++)
-            {
-                float x = r < 4 ? v[r] : tail[r - 4];
-                row[r] = add ? row[r] + x : x;
-            }
-        }
+        // Columns to rows: C's row i gets [c0[i], c1[i], c2[i], c3[i]] and [c4[i], c5[i]].
+        Vector128<float> lo01 = Sse.UnpackLow(c0, c1), lo23 = Sse.UnpackLow(c2, c3), hi01 = Sse.UnpackHigh(c0, c1), hi23 = Sse.UnpackHigh(c2, c3);
+        Vector128<float> lo45 = Sse.UnpackLow(c4, c5), hi45 = Sse.UnpackHigh(c4, c5);
+        StoreRow(c, Sse.MoveLowToHigh(lo01, lo23), lo45, add);
+        StoreRow(c + ldc, Sse.MoveHighToLow(lo23, lo01), Sse.MoveHighToLow(lo45, lo45), add);
+        StoreRow(c + 2 * ldc, Sse.MoveLowToHigh(hi01, hi23), hi45, add);
+        StoreRow(c + 3 * ldc, Sse.MoveHighToLow(hi23, hi01), Sse.MoveHighToLow(hi45, hi45), add);
     }
 
     /// <summary>row[0..4) (+)= first4, row[4..6) (+)= the low two lanes of last2.</summary>
