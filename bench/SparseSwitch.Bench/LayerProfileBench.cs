@@ -14,7 +14,7 @@ namespace SparseSwitch.Bench;
 /// ReLU, add+ReLU, the SGD step of the whole model; each multiplied by how often the model uses
 /// it. The sum is printed beside the measured full step. Options: --width 16 --depth 20 --batch 128;
 /// --paths (stride-1 convs: shifted rows vs im2col), --pieces (the shifted-rows steps on one thread),
-/// --ab MODEL [--knob rows|interleave|defer|cols=N|kslice=N|waste=N|depth=N|dotl2=N|spin=N] [--rounds N] (whole steps, interleaved: the row paths vs im2col,
+/// --ab MODEL [--knob rows|interleave|defer|winograd|wchan=N|wblock=N|cols=N|kslice=N|waste=N|depth=N|dotl2=N|spin=N] [--rounds N] (whole steps, interleaved: the row paths vs im2col,
 /// image-interleaved planes vs shifted rows for the convolutions both serve, or batch-norms
 /// deferred to their consumers vs written out), --cols N /
 /// --kslice N (tuning knobs).
@@ -226,13 +226,16 @@ public sealed class LayerProfileBench : IBench
             "rows" => ("rows", "im2col", v => Conv2d.UseShiftedRows = v == 0),
             "interleave" => ("interleaved planes", "shifted rows", v => Conv2d.UseInterleaved = v == 0),
             "defer" => ("deferred norms", "written norms", v => BasicBlock.DeferNorms = v == 0),
+            "winograd" => ("Winograd", "direct products", v => Conv2d.UseWinograd = v == 0),
+            _ when knob.StartsWith("wchan=") => Tuning(knob, WinogradConv.MinChannels, v => WinogradConv.MinChannels = v),
+            _ when knob.StartsWith("wblock=") => Tuning(knob, WinogradConv.BlockBytes, v => WinogradConv.BlockBytes = v),
             _ when knob.StartsWith("cols=") => Tuning(knob, ShiftedRowsConv.Layout.TargetColumns, v => ShiftedRowsConv.Layout.TargetColumns = v),
             _ when knob.StartsWith("kslice=") => Tuning(knob, RowsKernels.KSlice, v => RowsKernels.KSlice = v),
             _ when knob.StartsWith("waste=") => Tuning(knob, InterleavedConv.MinWastePercent, v => InterleavedConv.MinWastePercent = v),
             _ when knob.StartsWith("depth=") => Tuning(knob, InterleavedConv.MinDepth, v => InterleavedConv.MinDepth = v),
             _ when knob.StartsWith("dotl2=") => Tuning(knob, RowsKernels.DotL2Bytes, v => RowsKernels.DotL2Bytes = v),
             _ when knob.StartsWith("spin=") => Tuning(knob, WorkerPool.SpinMicroseconds, v => WorkerPool.SpinMicroseconds = v),
-            _ => throw new ArgumentException($"layer-profile --ab: unknown --knob '{knob}' (rows, interleave, defer, cols=N, kslice=N, waste=N, depth=N, dotl2=N, spin=N)"),
+            _ => throw new ArgumentException($"layer-profile --ab: unknown --knob '{knob}' (rows, interleave, defer, winograd, wchan=N, wblock=N, cols=N, kslice=N, waste=N, depth=N, dotl2=N, spin=N)"),
         };
         // A tuning knob: variant A the given value, B the current default.
         static (string, string, Action<int>) Tuning(string knob, int current, Action<int> set)

@@ -65,6 +65,13 @@ public sealed class Conv2d : Module
     /// settable so that benchmarks and tests can compare the two.</summary>
     public static bool UseInterleaved { get; set; } = true;
 
+    /// <summary>Whether 3×3 stride-1 "same" convolutions with at least 64 channels in and out on even
+    /// planes use Winograd's F(2×2, 3×3) on image-interleaved planes (<see cref="WinogradConv"/>:
+    /// 2.25× fewer multiply-adds in the forward and input-gradient products; results equal to
+    /// rounding, not bit for bit) where the CPU has AVX-512 and MatmulPrecision is Fast. On by
+    /// default; settable so that benchmarks and tests can compare it with the direct products.</summary>
+    public static bool UseWinograd { get; set; } = true;
+
     private readonly ParallelRange _forward, _backward;
     private Tensor? _noInputGradient, _materialised, _dyMaterialised;
     // The deferred batch-norm backward the row paths apply to dy while filling its planes.
@@ -186,9 +193,10 @@ public sealed class Conv2d : Module
     /// <summary>The geometry (input and output sizes) of the last forward pass; null before the first.</summary>
     public ConvGeometry? LastGeometry => _x is null ? null : _geo;
 
-    /// <summary>Which implementation the last forward or backward used: "interleaved planes" or
-    /// "shifted rows" (stride-1 same convolutions), "phase planes" (stride 2), "depthwise" or "im2col".</summary>
-    public string Path => _interleaved ? "interleaved planes" : _shifted ? "shifted rows" : _strided ? "phase planes" : IsDepthwise ? "depthwise" : "im2col";
+    /// <summary>Which implementation the last forward or backward used: "Winograd", "interleaved
+    /// planes" or "shifted rows" (stride-1 same convolutions), "phase planes" (stride 2),
+    /// "depthwise" or "im2col".</summary>
+    public string Path => _interleaved ? (_interleavedPath!.Winograd ? "Winograd" : "interleaved planes") : _shifted ? "shifted rows" : _strided ? "phase planes" : IsDepthwise ? "depthwise" : "im2col";
 
     private void PrepareChunks(int b, bool backward)
     {
@@ -203,11 +211,12 @@ public sealed class Conv2d : Module
         int maxChunk = (b + _chunks - 1) / _chunks;
         // The row paths serve every channel count: measured faster than im2col on the ResNet stem
         // (3→16) and on MNIST LeNet-5's first layer (1→6, where im2col's dX product has 6 terms).
-        _interleaved = FillsStrideOnePlanes(_geo) && UseInterleaved && InterleavedConv.Applies(_geo);
+        bool winograd = UseWinograd && WinogradConv.Applies(_geo, InChannels, OutChannels);
+        _interleaved = FillsStrideOnePlanes(_geo) && UseInterleaved && (winograd || InterleavedConv.Applies(_geo));
         if (_interleaved)
         {
             _shifted = _strided = false;
-            (_interleavedPath ??= new InterleavedPath(InChannels, OutChannels, KernelH, KernelW)).Prepare(_geo, b, _chunks, maxChunk, backward, _wUsed.Span);
+            (_interleavedPath ??= new InterleavedPath(InChannels, OutChannels, KernelH, KernelW)).Prepare(_geo, b, _chunks, maxChunk, backward, _wUsed.Span, winograd);
             return;
         }
         _shifted = FillsStrideOnePlanes(_geo);

@@ -14,13 +14,24 @@ internal sealed class InterleavedPath : StrideOnePlanes
     private const int G = InterleavedConv.G;
     private InterleavedConv.Layout _l;
     private nint[] _tileOff = [];
+    // Winograd F(2×2, 3×3) products (WinogradConv) instead of the direct ones: per chunk the
+    // transformed input and product output of a block of tiles and a whole group's output in the
+    // interleaved layout; the transformed filters; row offsets into a block.
+    private bool _winograd;
+    private int _blockTiles;
+    private Tensor?[] _wv = [], _wm = [], _wstage = [];
+    private Tensor? _wPacked, _wScratch;
+    private nint[] _offBlock = [], _tileOffBlock = [];
+
+    /// <summary>Whether the products go through <see cref="WinogradConv"/> (set by Prepare).</summary>
+    public bool Winograd => _winograd;
 
     public InterleavedPath(int cin, int cout, int kh, int kw) : base(cin, cout, kh, kw) { }
 
     /// <summary>Sizes the buffers for a batch split into <paramref name="chunks"/> chunks of at most
     /// <paramref name="maxChunk"/> images; packs the weights for the forward product (forward) or
     /// the flipped, transposed weights for the dX product (backward).</summary>
-    public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
+    public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w, bool winograd = false)
     {
         int rows = BeginPrepare(g, batch, chunks, backward);
         var l = new InterleavedConv.Layout(g.H, g.W, g.PH, g.PW);
@@ -42,7 +53,37 @@ internal sealed class InterleavedPath : StrideOnePlanes
             if (backward) Buffers.Ensure(ref _dyPad[c], _cout, l.Hp, l.Wp, G);
             Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
         }
-        _w.Pack(backward, w, _cout, _cin, _kh, _kw);
+        _winograd = winograd;
+        if (winograd) PrepareWinograd(l, chunks, rows, backward, w);
+        else _w.Pack(backward, w, _cout, _cin, _kh, _kw);
+    }
+
+    private void PrepareWinograd(in InterleavedConv.Layout l, int chunks, int rows, bool backward, ReadOnlySpan<float> w)
+    {
+        int nt = WinogradConv.BlockTiles(l, _cin, _cout), ld = nt * G, most = Math.Max(_cin, _cout);
+        if (_blockTiles != nt || _offBlock.Length != most)
+        {
+            _blockTiles = nt;
+            _offBlock = new nint[most];
+            for (int c = 0; c < most; c++) _offBlock[c] = (nint)c * ld;
+            _tileOffBlock = new nint[nt];
+            for (int j = 0; j < nt; j++) _tileOffBlock[j] = (nint)j * G;
+        }
+        if (_wv.Length < chunks)
+        {
+            Array.Resize(ref _wv, chunks);
+            Array.Resize(ref _wm, chunks);
+            Array.Resize(ref _wstage, chunks);
+        }
+        for (int c = 0; c < chunks; c++)
+        {
+            Buffers.Ensure(ref _wv[c], WinogradConv.Points, WinogradConv.PointStride(most, ld));
+            Buffers.Ensure(ref _wm[c], WinogradConv.Points, WinogradConv.PointStride(rows, ld));
+            Buffers.Ensure(ref _wstage[c], most, l.Vectors, G);
+        }
+        int m = backward ? _cin : _cout, k = backward ? _cout : _cin;
+        WinogradConv.PackFilters(_cout, _cin, w, backward, Buffers.Ensure(ref _wScratch, WinogradConv.Points * m * k).Span,
+            Buffers.Ensure(ref _wPacked, WinogradConv.PackedLength(m, k)).Span);
     }
 
     /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their
@@ -58,9 +99,14 @@ internal sealed class InterleavedPath : StrideOnePlanes
         {
             int nb = Math.Min(G, end - n0);
             var planes = pad.Slice((n0 - start) / G * slot, slot);
+            if (_winograd)
+            {
+                InterleavedConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes, 0, hw, input);
+                WinogradProducts(chunk, _cout, _cin, planes, nb, bias, y.Slice(n0 * outLen, nb * outLen));
+            }
             // y_v[Cout, v] = W[Cout, C·KH·KW] · rows(x), a block of tiles at a time, each block's
             // input rows padded just before it
-            Products(_cout, kk, _w.Forward, x.Slice(n0 * inLen, nb * inLen), input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
+            else Products(_cout, kk, _w.Forward, x.Slice(n0 * inLen, nb * inLen), input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
             if (!outStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
         }
     }
@@ -89,20 +135,55 @@ internal sealed class InterleavedPath : StrideOnePlanes
             // (all at once when no input gradient is wanted)
             var dyGroup = dy.Slice(n0 * outLen, nb * outLen);
             var xOfDy = dyIn.IsEmpty ? default : dyIn.X.Span.Slice(n0 * outLen, nb * outLen);
-            if (dx.IsEmpty)
+            if (dx.IsEmpty || _winograd)
             {
                 if (dyIn.IsEmpty) InterleavedConv.Pad(dyGroup, nb, _cout, l, dyPad);
                 else InterleavedConv.PadGradient(dyGroup, xOfDy, nb, _cout, l, dyPad, 0, hw, dyIn);
             }
-            else
+            if (!dx.IsEmpty)
             {
-                Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+                if (_winograd) WinogradProducts(chunk, _cin, _cout, dyPad, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+                else Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
                 GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
                 if (!inputSums.IsEmpty) GroupEpilogue.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
             }
             // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)
             RowsKernels.DotProductRows(_cout, kk, l.H, l.W * G, dyPad[l.Origin..], l.ChannelStride, runStride,
                 planes, _offX, runStride, n0 == start ? 0f : 1f, dw, kk);
+        }
+    }
+
+    /// <summary>out[n, i] (i &lt; m) = the 3×3 same convolution of the k channels of the filled
+    /// planes with the packed transformed filters (<see cref="WinogradConv"/>), + bias[i]: a block
+    /// of tiles at a time through the input transform, 16 products and the output transform into
+    /// the group's interleaved stage; finished rows go back to [nb, m, H, W] as they complete.</summary>
+    private void WinogradProducts(int chunk, int m, int k, ReadOnlySpan<float> planes, int nb, ReadOnlySpan<float> bias, Span<float> output)
+    {
+        var l = _l;
+        int nt = _blockTiles, ld = nt * G, tw = l.W / 2, tiles = tw * (l.H / 2), hw = l.Vectors, ldStage = hw * G;
+        int mR = (m + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR, one = RowsKernels.PackedALength(m, k);
+        int pointV = WinogradConv.PointStride(k, ld), pointM = WinogradConv.PointStride(mR, ld);
+        var v = _wv[chunk]!.Span;
+        var mb = _wm[chunk]!.Span;
+        var stage = _wstage[chunk]!.Span;
+        var packed = _wPacked!.Span;
+        var off = _offBlock.AsSpan(0, k);
+        int done = 0;
+        for (int t0 = 0; t0 < tiles; t0 += nt)
+        {
+            int n = Math.Min(nt, tiles - t0);
+            WinogradConv.InputTransform(planes, l, k, t0, n, v, ld, pointV);
+            for (int xi = 0; xi < WinogradConv.Points; xi++)
+                RowsKernels.ProductTiles(m, nt / 3, k, packed.Slice(xi * one, one), v.Slice(xi * pointV, k * ld), off, _tileOffBlock,
+                    mb.Slice(xi * pointM, mR * ld), ld);
+            WinogradConv.OutputTransform(mb, pointM, ld, m, l, t0, n, stage, ldStage);
+            // Whole output rows (two per row of tiles) from a multiple of 16 pixels on.
+            int ready = t0 + n == tiles ? hw : (t0 + n) / tw * 2 * l.W / G * G;
+            if (ready > done)
+            {
+                InterleavedConv.Compact(stage[(done * G)..], ldStage, done, ready - done, nb, m, l, bias, output);
+                done = ready;
+            }
         }
     }
 

@@ -29,6 +29,10 @@ public class ShiftedRowsConvTests
     [InlineData(40, 40, 9, 4, 5, 3, 3)]
     [InlineData(2, 8, 8, 16, 16, 3, 3)]
     [InlineData(17, 32, 8, 30, 34, 3, 3)] // a large plane with 32 input channels and an odd batch
+    [InlineData(33, 64, 64, 8, 8, 3, 3)]   // Winograd (with AVX-512): a short last group
+    [InlineData(17, 64, 72, 16, 16, 3, 3)] // Winograd: several blocks of tiles, the last one partial
+    [InlineData(20, 64, 65, 6, 10, 3, 3)]  // Winograd: rows of 5 tiles, output rows not a multiple of 16 pixels
+    [InlineData(5, 72, 64, 2, 4, 3, 3)]    // Winograd: one row of two tiles
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int kh, int kw)
     {
         int savedThreads = Engine.Threads;
@@ -45,6 +49,7 @@ public class ShiftedRowsConvTests
             Engine.Threads = savedThreads;
             Conv2d.UseShiftedRows = true;
             Conv2d.UseInterleaved = true;
+            Conv2d.UseWinograd = true;
         }
     }
 
@@ -93,13 +98,16 @@ public class ShiftedRowsConvTests
         var (ey, edx, edw, edb) = ConvReference.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, kh, kw, 1);
 
         var results = new List<(string Path, float[] Y, float[] Dx, float[] Dw, float[] Db)>();
-        var paths = InterleavedConv.Applies(new ConvGeometry(cin, h, w, kh, kw, 1, 1, kh / 2, kw / 2))
-            ? new[] { "interleaved planes", "shifted rows", "im2col" }
-            : new[] { "shifted rows", "im2col" };
+        var geo = new ConvGeometry(cin, h, w, kh, kw, 1, 1, kh / 2, kw / 2);
+        var paths = new List<string>();
+        if (WinogradConv.Applies(geo, cin, cout)) paths.Add("Winograd");
+        if (InterleavedConv.Applies(geo)) paths.Add("interleaved planes");
+        paths.AddRange(["shifted rows", "im2col"]);
         foreach (string path in paths)
         {
             Conv2d.UseShiftedRows = path != "im2col";
-            Conv2d.UseInterleaved = path == "interleaved planes";
+            Conv2d.UseInterleaved = path is "interleaved planes" or "Winograd";
+            Conv2d.UseWinograd = path == "Winograd";
             conv.Weight.Grad.Span.Clear();
             conv.Bias.Grad.Span.Clear();
             // Twice: the second call reuses the padded buffers (their padding must still be zero).
