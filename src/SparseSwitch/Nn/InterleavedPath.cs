@@ -20,7 +20,7 @@ internal sealed class InterleavedPath : StrideOnePlanes
     private bool _winograd;
     private int _blockTiles;
     private Tensor?[] _wv = [], _wm = [], _wstage = [];
-    private Tensor? _wPacked, _wScratch;
+    private Tensor? _wPacked;
     private nint[] _offBlock = [], _tileOffBlock = [];
 
     /// <summary>Whether the products go through <see cref="WinogradConv"/> (set by Prepare).</summary>
@@ -82,8 +82,7 @@ internal sealed class InterleavedPath : StrideOnePlanes
             Buffers.Ensure(ref _wstage[c], most, l.Vectors, G);
         }
         int m = backward ? _cin : _cout, k = backward ? _cout : _cin;
-        WinogradConv.PackFilters(_cout, _cin, w, backward, Buffers.Ensure(ref _wScratch, WinogradConv.Points * m * k).Span,
-            Buffers.Ensure(ref _wPacked, WinogradConv.PackedLength(m, k)).Span);
+        WinogradConv.PackFilters(_cout, _cin, w, backward, Buffers.Ensure(ref _wPacked, WinogradConv.PackedLength(m, k)).Span);
     }
 
     /// <summary>y of this chunk's images; x's channels go through <paramref name="input"/> on their

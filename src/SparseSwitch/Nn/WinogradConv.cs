@@ -70,34 +70,39 @@ public static class WinogradConv
         return s % 256 == 0 ? s + G : s;
     }
 
-    /// <summary>U[ξ][o, c] = (G·w[o, c]·Gᵀ)[ξ] for w [Cout, Cin, 3, 3], each point packed by
-    /// <see cref="RowsKernels.PackA"/> (m = Cout, k = Cin) at ξ·PackedALength; with
-    /// <paramref name="flipped"/> the filters of the input gradient: U[ξ][c, o] from
-    /// w[o, c] rotated by 180° (m = Cin, k = Cout). <paramref name="scratch"/> holds 16·Cout·Cin floats.</summary>
-    public static void PackFilters(int cout, int cin, ReadOnlySpan<float> w, bool flipped, Span<float> scratch, Span<float> packed)
+    /// <summary>U[ξ][o, c] = (G·w[o, c]·Gᵀ)[ξ] for w [Cout, Cin, 3, 3], each point packed as
+    /// <see cref="RowsKernels.PackA"/> packs an m × k matrix (m = Cout, k = Cin) at ξ·PackedALength;
+    /// with <paramref name="flipped"/> the filters of the input gradient: U[ξ][c, o] from w[o, c]
+    /// rotated by 180° (m = Cin, k = Cout). Written straight into the panels.</summary>
+    public static unsafe void PackFilters(int cout, int cin, ReadOnlySpan<float> w, bool flipped, Span<float> packed)
     {
-        int m = flipped ? cin : cout, k = flipped ? cout : cin, mk = m * k, one = RowsKernels.PackedALength(m, k);
-        if (w.Length < cout * cin * 9 || scratch.Length < Points * mk || packed.Length < Points * one)
+        int m = flipped ? cin : cout, k = flipped ? cout : cin, one = RowsKernels.PackedALength(m, k), mr = RowsKernels.MR;
+        if (w.Length < cout * cin * 9 || packed.Length < Points * one)
             throw new ArgumentException("WinogradConv.PackFilters: buffer sizes do not match the channels.");
-        Span<float> g = stackalloc float[9];
-        Span<float> u = stackalloc float[Points];
-        for (int o = 0; o < cout; o++)
-            for (int c = 0; c < cin; c++)
-            {
-                var f = w.Slice((o * cin + c) * 9, 9);
-                for (int i = 0; i < 9; i++) g[i] = flipped ? f[8 - i] : f[i];
-                FilterTransform(g, u);
-                int at = flipped ? c * k + o : o * k + c;
-                for (int xi = 0; xi < Points; xi++) scratch[xi * mk + at] = u[xi];
-            }
-        for (int xi = 0; xi < Points; xi++)
-            RowsKernels.PackA(m, k, scratch.Slice(xi * mk, mk), k, packed.Slice(xi * one, one));
+        // Rows of a last partial panel past m are zero.
+        if (m % mr != 0)
+            for (int xi = 0; xi < Points; xi++) packed.Slice(xi * one + m / mr * mr * k, (one - m / mr * mr * k)).Clear();
+        float* u = stackalloc float[Points];
+        fixed (float* pw = w, pp = packed)
+        {
+            for (int o = 0; o < cout; o++)
+                for (int c = 0; c < cin; c++)
+                {
+                    FilterTransform(pw + (o * cin + c) * 9, flipped, u);
+                    int row = flipped ? c : o, col = flipped ? o : c;
+                    float* dst = pp + (long)(row / mr) * mr * k + (long)col * mr + row % mr;
+                    for (int xi = 0; xi < Points; xi++) dst[(long)xi * one] = u[xi];
+                }
+        }
     }
 
-    /// <summary>u = G·g·Gᵀ (4 × 4) of a 3 × 3 filter g (row-major).</summary>
-    internal static void FilterTransform(ReadOnlySpan<float> g, Span<float> u)
+    /// <summary>u = G·g·Gᵀ (4 × 4) of a 3 × 3 filter g (row-major; rotated by 180° when
+    /// <paramref name="flipped"/>).</summary>
+    internal static unsafe void FilterTransform(float* f, bool flipped, float* u)
     {
-        Span<float> t = stackalloc float[12]; // G·g: 4 × 3
+        float* g = stackalloc float[9];
+        for (int i = 0; i < 9; i++) g[i] = f[flipped ? 8 - i : i];
+        float* t = stackalloc float[12]; // G·g: 4 × 3
         for (int j = 0; j < 3; j++)
         {
             float g0 = g[j], g1 = g[3 + j], g2 = g[6 + j];

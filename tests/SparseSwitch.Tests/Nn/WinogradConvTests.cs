@@ -32,7 +32,7 @@ public class WinogradConvTests
         for (int i = 0; i < 9; i++) f[i] = 2 * ((int)(rng.NextFloat() * 9) - 4); // even: G's halves stay exact
         // One filter (1 output, 1 input channel) through PackFilters, unpacked from its MR panel.
         var packed = new float[WinogradConv.PackedLength(1, 1)];
-        WinogradConv.PackFilters(1, 1, f, flipped, new float[WinogradConv.Points], packed);
+        WinogradConv.PackFilters(1, 1, f, flipped, packed);
         int one = RowsKernels.PackedALength(1, 1);
         int tiles = h / 2 * (w / 2), ld = tiles * G;
         var v = new float[WinogradConv.Points * ld];
