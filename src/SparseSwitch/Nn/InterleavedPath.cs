@@ -51,7 +51,7 @@ internal sealed class InterleavedPath : StrideOnePlanes
             // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
             Buffers.Ensure(ref _pad[c], (maxChunk + G - 1) / G, _cin, l.Hp, l.Wp, G);
             if (backward) Buffers.Ensure(ref _dyPad[c], _cout, l.Hp, l.Wp, G);
-            Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
+            if (!winograd) Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
         }
         _winograd = winograd;
         if (winograd) PrepareWinograd(l, chunks, rows, backward, w);
