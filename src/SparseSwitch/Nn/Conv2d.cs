@@ -12,7 +12,8 @@ namespace SparseSwitch.Nn;
 /// "same" convolutions skip im2col and col2im altogether: the products read the rows of the
 /// unfolded input in place from zero-padded planes of the images, dW is a set of long dot
 /// products over those rows, and dX is the convolution of the padded dy with the flipped weights
-/// (<see cref="ShiftedRowsConv"/>, <see cref="RowsKernels"/>). Depthwise
+/// (<see cref="ShiftedRowsConv"/>, <see cref="RowsKernels"/>); 3×3 ones with 64 or more channels
+/// take the forward and dX products through Winograd's F(2×2, 3×3) (<see cref="WinogradConv"/>). Depthwise
 /// convolutions (groups = Cin) use the direct kernels of <see cref="DepthwiseConv"/>. Images are
 /// split into one contiguous chunk per thread; each chunk owns its col buffer and its partial
 /// dW/db, which are added in chunk order (deterministic for a given thread count).
