@@ -17,20 +17,20 @@ internal sealed class InterleavedPath : StrideOnePlanes
     // Winograd F(2×2, 3×3) products (WinogradConv) instead of the direct ones: per chunk the
     // transformed input and product output of a block of tiles and a whole group's output in the
     // interleaved layout; the transformed filters; row offsets into a block.
-    private bool _winograd;
     private int _blockTiles;
     private Tensor?[] _wv = [], _wm = [], _wstage = [];
     private Tensor? _wPacked;
     private nint[] _offBlock = [], _tileOffBlock = [];
 
     /// <summary>Whether the products go through <see cref="WinogradConv"/> (set by Prepare).</summary>
-    public bool Winograd => _winograd;
+    public bool Winograd { get; private set; }
 
     public InterleavedPath(int cin, int cout, int kh, int kw) : base(cin, cout, kh, kw) { }
 
     /// <summary>Sizes the buffers for a batch split into <paramref name="chunks"/> chunks of at most
     /// <paramref name="maxChunk"/> images; packs the weights for the forward product (forward) or
-    /// the flipped, transposed weights for the dX product (backward).</summary>
+    /// the flipped, transposed weights for the dX product (backward) — with
+    /// <paramref name="winograd"/> their Winograd transforms (<see cref="WinogradConv.PackFilters"/>).</summary>
     public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w, bool winograd = false)
     {
         int rows = BeginPrepare(g, batch, chunks, backward);
@@ -53,7 +53,7 @@ internal sealed class InterleavedPath : StrideOnePlanes
             if (backward) Buffers.Ensure(ref _dyPad[c], _cout, l.Hp, l.Wp, G);
             if (!winograd) Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
         }
-        _winograd = winograd;
+        Winograd = winograd;
         if (winograd) PrepareWinograd(l, chunks, rows, backward, w);
         else _w.Pack(backward, w, _cout, _cin, _kh, _kw);
     }
@@ -98,7 +98,7 @@ internal sealed class InterleavedPath : StrideOnePlanes
         {
             int nb = Math.Min(G, end - n0);
             var planes = pad.Slice((n0 - start) / G * slot, slot);
-            if (_winograd)
+            if (Winograd)
             {
                 InterleavedConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes, 0, hw, input);
                 WinogradProducts(chunk, _cout, _cin, planes, nb, bias, y.Slice(n0 * outLen, nb * outLen));
@@ -131,17 +131,17 @@ internal sealed class InterleavedPath : StrideOnePlanes
             var planes = pad.Slice((n0 - start) / G * slot, slot);
             if (!reusePads) InterleavedConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes, 0, hw, input);
             // dx_v[C, v] = Wflip[C, Cout·KH·KW] · rows(dy), dy's planes filled block by block
-            // (all at once when no input gradient is wanted)
+            // (all at once when no input gradient is wanted, or before Winograd's products)
             var dyGroup = dy.Slice(n0 * outLen, nb * outLen);
             var xOfDy = dyIn.IsEmpty ? default : dyIn.X.Span.Slice(n0 * outLen, nb * outLen);
-            if (dx.IsEmpty || _winograd)
+            if (dx.IsEmpty || Winograd)
             {
                 if (dyIn.IsEmpty) InterleavedConv.Pad(dyGroup, nb, _cout, l, dyPad);
                 else InterleavedConv.PadGradient(dyGroup, xOfDy, nb, _cout, l, dyPad, 0, hw, dyIn);
             }
             if (!dx.IsEmpty)
             {
-                if (_winograd) WinogradProducts(chunk, _cin, _cout, dyPad, nb, default, dx.Slice(n0 * inLen, nb * inLen));
+                if (Winograd) WinogradProducts(chunk, _cin, _cout, dyPad, nb, default, dx.Slice(n0 * inLen, nb * inLen));
                 else Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
                 GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
                 if (!inputSums.IsEmpty) GroupEpilogue.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);

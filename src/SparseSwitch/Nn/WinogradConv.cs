@@ -37,8 +37,7 @@ public static class WinogradConv
     /// the shifted rows would not need, outweigh the saved multiply-adds).</summary>
     public static bool Applies(in ConvGeometry g, int cin, int cout) =>
         Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Engine.MatmulPrecision == MatmulPrecision.Fast
-        && g.KH == 3 && g.KW == 3 && g.PH == 1 && g.PW == 1 && g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1
-        && g.H % 2 == 0 && g.W % 2 == 0 && Math.Min(cin, cout) >= MinChannels;
+        && ShiftedRowsConv.Applies(g) && g.KH == 3 && g.KW == 3 && g.H % 2 == 0 && g.W % 2 == 0 && Math.Min(cin, cout) >= MinChannels;
 
     /// <summary>The channel threshold of <see cref="Applies"/> (settable for benchmarks).</summary>
     internal static int MinChannels { get; set; } = 64;
@@ -48,7 +47,7 @@ public static class WinogradConv
     internal static int BlockBytes { get; set; } = 1 << 20;
 
     /// <summary>Tiles per block: a multiple of 3 (the product's tile width, 3 vectors), at most the
-    /// plane's tile count rounded up to one.</summary>
+    /// plane's tile count rounded up to a multiple of 3.</summary>
     public static int BlockTiles(in InterleavedConv.Layout l, int cin, int cout)
     {
         int mr = RowsKernels.MR, rows = (cin + mr - 1) / mr * mr + (cout + mr - 1) / mr * mr;
