@@ -57,8 +57,6 @@ public sealed class GemmBench : IBench
         Console.WriteLine($"Our kernel: {(System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "Vector512" : "Vector256/128")}, " +
                           $"threads {string.Join(",", threadCounts)}");
 
-        int savedThreads = Engine.Threads;
-        try
         {
             foreach (var cs in cases)
             {
@@ -73,13 +71,13 @@ public sealed class GemmBench : IBench
                 foreach (int t in threadCounts)
                 {
                     // Each side's thread count is its own setting, so both are set once here.
-                    Engine.Threads = t;
+                    var engine = EngineOptions.Default with { Threads = t };
                     if (blas) OpenBlas.openblas_set_num_threads(t);
                     var variants = new List<Harness.Variant>
                     {
                         new("ours", () =>
                         {
-                            Gemm.Sgemm(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, 1f, a.Span, lda, b.Span, ldb, 0f, c.Span, cs.N);
+                            Gemm.Sgemm(cs.TransA, cs.TransB, cs.M, cs.N, cs.K, 1f, a.Span, lda, b.Span, ldb, 0f, c.Span, cs.N, engine);
                         }),
                     };
                     if (blas)
@@ -102,7 +100,6 @@ public sealed class GemmBench : IBench
                 }
             }
         }
-        finally { Engine.Threads = savedThreads; }
         return 0;
     }
 }

@@ -26,23 +26,21 @@ public sealed class GemmTuneBench : IBench
         }
         if (shapes.Count == 0) shapes.Add((1024, 1024, 1024));
         var choices = blockings.Split(',').Select(b => b.Split(':').Select(long.Parse).ToArray()).ToArray();
-        int saved = Engine.Threads;
-        try
         {
             foreach (var (m, n, k) in shapes)
             foreach (int t in options.ThreadCountsOr(1))
             {
-                Engine.Threads = t;
+                var engine = EngineOptions.Default with { Threads = t };
                 var a = new Tensor(m * k);
                 var b = new Tensor(k * n);
                 var c = new Tensor(m * n);
                 new Rng(1).FillUniform(a.Span, -1f, 1f);
                 new Rng(2).FillUniform(b.Span, -1f, 1f);
-                var variants = choices.Select(ch => new Harness.Variant(string.Join(":", ch), () =>
+                var variants = choices.Select(ch =>
                 {
-                    GemmBlocking.Set((int)ch[0], (int)ch[1], (int)ch[2], ch[3]);
-                    Gemm.Sgemm(false, false, m, n, k, 1f, a.Span, k, b.Span, n, 0f, c.Span, n);
-                })).ToArray();
+                    var o = engine with { Gemm = new GemmBlocking { KC = (int)ch[0], MC = (int)ch[1], NC = (int)ch[2], PackedBLimit = ch[3] } };
+                    return new Harness.Variant(string.Join(":", ch), () => Gemm.Sgemm(false, false, m, n, k, 1f, a.Span, k, b.Span, n, 0f, c.Span, n, o));
+                }).ToArray();
                 var timing = harness.Measure(variants);
                 double flop = 2.0 * m * n * k;
                 double baseS = timing.MedianSeconds[0];
@@ -50,11 +48,6 @@ public sealed class GemmTuneBench : IBench
                     harness.ReportThroughput($"{m}x{n}x{k} t={t} {variants[v].Name}", flop / timing.MedianSeconds[v] * 1e-9,
                         flop / baseS * 1e-9, "GFLOP/s", timing.MedianSeconds[v], baseS);
             }
-        }
-        finally
-        {
-            Engine.Threads = saved;
-            GemmBlocking.Set((int)choices[0][0], (int)choices[0][1], (int)choices[0][2], choices[0][3]);
         }
         return 0;
     }

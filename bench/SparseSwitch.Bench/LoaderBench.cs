@@ -40,7 +40,7 @@ public static class LoaderBench
             (train, _) = Synthetic.Generate(20_000, 0, 1);
             source = "synthetic (cifar10 not found)";
         }
-        Console.WriteLine($"loader bench: {train.Count} images from {source}; batch 128, {Augmentation.Standard}, CIFAR-10 normalisation; threads {Engine.Threads}");
+        Console.WriteLine($"loader bench: {train.Count} images from {source}; batch 128, {Augmentation.Standard}, CIFAR-10 normalisation; threads {EngineOptions.Default.Threads}");
 
         var results = new Dictionary<string, List<double>> { ["background"] = [], ["inline"] = [], ["training-wait-ms"] = [], ["training"] = [] };
         using var background = new DataLoader(train, 128, true, Augmentation.Standard, Normalization.Cifar10, 1, dropLast: true, prefetch: 3);
@@ -119,7 +119,7 @@ public static class LoaderBench
         public void Run(double seconds)
         {
             _until = Stopwatch.GetTimestamp() + (long)(seconds * Stopwatch.Frequency);
-            WorkerPool.For(Engine.Threads, this);
+            WorkerPool.For(EngineOptions.Default.Threads, this, EngineOptions.Default);
         }
 
         public void Execute(int index)

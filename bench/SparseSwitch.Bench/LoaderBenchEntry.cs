@@ -20,13 +20,13 @@ public sealed class LoaderBenchEntry : IBench
         var args = new List<string>(options.Rest);
         if (!args.Contains("--step-rate"))
         {
-            var step = new TrainStepBench.OurStep("resnet20", 3, 32, 128);
+            var step = new TrainStepBench.OurStep("resnet20", 3, 32, 128, EngineOptions.Default);
             step.Run(); step.Run(); // warm-up: buffers, JIT
             int steps = options.Quick ? 3 : 8;
             var sw = Stopwatch.StartNew();
             for (int i = 0; i < steps; i++) step.Run();
             double rate = steps / sw.Elapsed.TotalSeconds;
-            Console.WriteLine($"ResNet-20 training step (batch 128, {Engine.Threads} threads): {rate:F2} steps/s ({rate * 128:F0} img/s), measured over {steps} steps");
+            Console.WriteLine($"ResNet-20 training step (batch 128, {EngineOptions.Default.Threads} threads): {rate:F2} steps/s ({rate * 128:F0} img/s), measured over {steps} steps");
             args.Add("--step-rate");
             args.Add(rate.ToString("R", CultureInfo.InvariantCulture));
         }

@@ -27,8 +27,8 @@ public sealed class MasksBench : IBench
             else if (a == "--exact-runs" && i + 1 < options.Rest.Count && int.TryParse(options.Rest[i + 1], out int r) && r >= 1) { exactRuns = r; i++; }
             else { Console.Error.WriteLine($"masks: unknown or invalid option '{a}' (expected --size N≥8, --exact-runs R≥1)."); return 2; }
         }
-        if (options.Threads is { Length: > 0 } t) Engine.Threads = t[0];
-        Console.WriteLine($"masks: {size}x{size} matrix, {Engine.Threads} threads");
+        var engine = options.Threads is { Length: > 0 } t ? EngineOptions.Default with { Threads = t[0] } : EngineOptions.Default;
+        Console.WriteLine($"masks: {size}x{size} matrix, {engine.Threads} threads");
 
         var rng = new Rng(42);
         var w = new float[size * size];
@@ -39,12 +39,12 @@ public sealed class MasksBench : IBench
 
         var timing = harness.Measure(
             new("rowwise 2:4", () => NmMask.Compute(w, shape, 2, 4, rowMask)),
-            new("transposable 4:8 greedy", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.Greedy, keep)),
-            new("transposable 4:8 greedy+fixup", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.GreedyFixUp, keep)));
+            new("transposable 4:8 greedy", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.Greedy, keep, engine)),
+            new("transposable 4:8 greedy+fixup", () => TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.GreedyFixUp, keep, engine)));
         foreach (var name in timing.Names) harness.ReportTime(name, timing[name], null, "s");
 
         // Exact: warm the JIT on a small matrix, then time whole runs.
-        TransposableNm.ComputeMatrix(w.AsSpan(0, 64 * 64), 64, 64, 4, 8, TransposableMethod.Exact, keep.AsSpan(0, 64 * 64));
+        TransposableNm.ComputeMatrix(w.AsSpan(0, 64 * 64), 64, 64, 4, 8, TransposableMethod.Exact, keep.AsSpan(0, 64 * 64), engine);
         var wall = new List<double>(); var cpu = new List<double>();
         var proc = Process.GetCurrentProcess();
         for (int r = 0; r < exactRuns; r++)
@@ -52,7 +52,7 @@ public sealed class MasksBench : IBench
             proc.Refresh();
             var c0 = proc.TotalProcessorTime;
             var sw = Stopwatch.StartNew();
-            TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.Exact, keep);
+            TransposableNm.ComputeMatrix(w, size, size, 4, 8, TransposableMethod.Exact, keep, engine);
             wall.Add(sw.Elapsed.TotalSeconds);
             proc.Refresh();
             cpu.Add((proc.TotalProcessorTime - c0).TotalSeconds);
@@ -63,7 +63,7 @@ public sealed class MasksBench : IBench
 
         double Kept(TransposableMethod method)
         {
-            TransposableNm.ComputeMatrix(w, size, size, 4, 8, method, keep);
+            TransposableNm.ComputeMatrix(w, size, size, 4, 8, method, keep, engine);
             double s = 0;
             for (int i = 0; i < w.Length; i++) if (keep[i] != 0) s += Math.Abs(w[i]);
             return s;

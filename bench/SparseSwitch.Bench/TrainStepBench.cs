@@ -10,7 +10,7 @@ namespace SparseSwitch.Bench;
 
 /// <summary>
 /// train-step: images/s of one full training step (zero gradients, forward, cross-entropy,
-/// backward, SGD momentum update) at batch 128 on random data, with Engine.Threads = 2, for the
+/// backward, SGD momentum update) at batch 128 on random data, with 2 engine threads, for the
 /// MLP, LeNet-5 and the CIFAR ResNets; plus the managed bytes allocated per steady-state step.
 /// When /usr/bin/python3 can import torch, PyTorch runs the same models (bench/torch_train_step.py
 /// in --serve mode, with the environment of BASELINES.md, in two configurations) and its samples
@@ -46,7 +46,7 @@ public static class TrainStepBench
     {
         var models = AllModels.ToList();
         int batch = 128, threads = 2, rounds = 7;
-        bool torch = true, quick = false;
+        bool torch = true, quick = false, rowPaths = true;
         string? json = null;
         for (int i = 0; i < args.Length; i++)
         {
@@ -68,6 +68,7 @@ public static class TrainStepBench
                     case "--rounds": rounds = Positive(); break;
                     case "--quick": quick = true; rounds = 3; break;
                     case "--no-torch": torch = false; break;
+                    case "--im2col": rowPaths = false; break; // every convolution through im2col
                     case "--json": json = Value(); break;
                     default: throw new ArgumentException($"unknown option '{a}'. {Description}");
                 }
@@ -79,7 +80,7 @@ public static class TrainStepBench
             }
         }
 
-        Engine.Threads = threads;
+        var engine = EngineOptions.Default with { Threads = threads, ConvAlgorithms = rowPaths ? ConvAlgorithms.All : ConvAlgorithms.None };
         var allPeers = new List<TorchPeer>();
         if (torch)
         {
@@ -91,7 +92,7 @@ public static class TrainStepBench
                 allPeers.Add(peer);
             }
         }
-        Console.WriteLine($"train-step: batch {batch}, Engine.Threads {threads}, {rounds} interleaved rounds; " +
+        Console.WriteLine($"train-step: batch {batch}, {threads} engine threads, {rounds} interleaved rounds; " +
                           $"PyTorch configurations: {(allPeers.Count == 0 ? "none" : string.Join(", ", allPeers.Select(p => p.Label)))}");
         Console.WriteLine($"{"model",-14} {"ours img/s",11} {"torch img/s",12} {"ratio",6}  {"bytes/step",10}  torch config (median of each)");
         var lines = new List<string>();
@@ -100,7 +101,7 @@ public static class TrainStepBench
             foreach (var (name, c, size) in models)
             {
                 var peers = allPeers.Where(p => TorchConfigs.Any(t => t.Label == p.Label && (IsSmall(name) ? t.Small : t.Large))).ToList();
-                var step = new OurStep(name, c, size, batch);
+                var step = new OurStep(name, c, size, batch, engine);
                 // Warm-up: buffers, and the JIT's tiers (a method is recompiled optimised only after
                 // ~30 calls and a quiet spell, so a couple of steps leave the first model measured
                 // partly unoptimised): at least 3 steps and 3 seconds.
@@ -184,10 +185,11 @@ public static class TrainStepBench
         private readonly int[] _targets;
         private readonly Action _run;
 
-        public OurStep(string name, int channels, int size, int batch)
+        public OurStep(string name, int channels, int size, int batch, EngineOptions engine)
         {
             var rng = new Rng(1);
             _model = ModelZoo.Create(name, channels, size, 10, 1, rng);
+            _model.UseOptions(engine);
             _opt = new Sgd(_model.NamedParameters(), 0.01, momentum: 0.9, weightDecay: 5e-4);
             _x = new Tensor(batch, channels, size, size);
             rng.FillNormal(_x.Span, 0, 1);

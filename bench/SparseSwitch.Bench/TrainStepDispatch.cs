@@ -9,8 +9,6 @@ public sealed class TrainStepDispatch : IBench
     public int Run(BenchOptions options, Harness harness)
     {
         var args = new List<string>(options.Rest);
-        // --im2col: every convolution through im2col (for comparing with the shifted-rows path).
-        if (args.Remove("--im2col")) SparseSwitch.Nn.Conv2d.UseShiftedRows = false;
         if (options.Quick) args.Add("--quick");
         if (options.JsonPath is not null) { args.Add("--json"); args.Add(options.JsonPath); }
         if (options.Threads is { Length: > 0 } t) { args.Add("--threads"); args.Add(t[0].ToString(System.Globalization.CultureInfo.InvariantCulture)); }

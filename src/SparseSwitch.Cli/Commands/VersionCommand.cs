@@ -14,7 +14,7 @@ public static class VersionCommand
             Console.WriteLine($"SparseSwitch {v}");
             Console.WriteLine($"Vector512 hardware acceleration: {System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated}");
             Console.WriteLine($"Vector256 hardware acceleration: {System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated}");
-            Console.WriteLine($"Threads: {SparseSwitch.Tensors.Engine.Threads}");
+            Console.WriteLine($"Threads: {SparseSwitch.Tensors.EngineOptions.Default.Threads}");
             return 0;
         });
         return c;

@@ -20,21 +20,23 @@ public static class Synthetic
 
     public const int DefaultTrainCount = 10_000, DefaultTestCount = 2_000;
 
-    /// <summary>Train and test sets with balanced classes (image i has class i mod 10).</summary>
+    /// <summary>Train and test sets with balanced classes (image i has class i mod 10), made on
+    /// <paramref name="threads"/> threads (default: the engine default's; the images do not depend on it).</summary>
     public static (ImageDataset Train, ImageDataset Test) Generate(int trainCount = DefaultTrainCount,
-        int testCount = DefaultTestCount, ulong seed = 0)
+        int testCount = DefaultTestCount, ulong seed = 0, int threads = 0)
     {
         if (trainCount < 0 || testCount < 0)
             throw new ArgumentOutOfRangeException(nameof(trainCount), "Image counts must be ≥ 0.");
-        return (GenerateSplit(trainCount, seed, 0, "train"), GenerateSplit(testCount, seed, 1, "test"));
+        if (threads < 1) threads = EngineOptions.Default.Threads;
+        return (GenerateSplit(trainCount, seed, 0, "train", threads), GenerateSplit(testCount, seed, 1, "test", threads));
     }
 
-    private static ImageDataset GenerateSplit(int count, ulong seed, ulong split, string splitName)
+    private static ImageDataset GenerateSplit(int count, ulong seed, ulong split, string splitName, int threads)
     {
         const int size = Channels * Side * Side;
         var pixels = new byte[(long)count * size];
         var labels = new int[count];
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = Engine.Threads }, i =>
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
         {
             labels[i] = i % ClassNames.Length;
             var rng = new Rng(SeedMix.Mix(SeedMix.Mix(seed, split), (ulong)i));

@@ -11,6 +11,9 @@ namespace SparseSwitch.Nn;
 /// </summary>
 public sealed class Add
 {
+    /// <summary>The engine options of the loop (its owner's).</summary>
+    public EngineOptions Options { get; set; } = EngineOptions.Default;
+
     private const int Grain = 32768;
     private Tensor? _y;
     private Tensor _a = null!, _b = null!;
@@ -25,7 +28,7 @@ public sealed class Add
             throw new ArgumentException($"Add: shapes {Buffers.ShapeText(a.Shape)} and {Buffers.ShapeText(b.Shape)} differ.");
         _a = a; _b = b;
         Buffers.Ensure(ref _y, a.Shape);
-        _loop.Run(a.Length, Grain);
+        _loop.Run(a.Length, Options, Grain);
         return _y!;
     }
 }

@@ -9,6 +9,9 @@ namespace SparseSwitch.Nn;
 /// </summary>
 public sealed class AddReLU
 {
+    /// <summary>The engine options of the loops (its owner's).</summary>
+    public EngineOptions Options { get; set; } = EngineOptions.Default;
+
     private const int Grain = 32768;
     private Tensor? _y, _g;
     private Tensor _a = null!, _b = null!, _dy = null!;
@@ -32,7 +35,7 @@ public sealed class AddReLU
         CheckShapes(main, shortcut);
         _a = main; _b = shortcut; _mainAffine = _shortcutAffine = default;
         Buffers.Ensure(ref _y, main.Shape);
-        _forward.Run(main.Length, Grain);
+        _forward.Run(main.Length, Options, Grain);
         return _y!;
     }
 
@@ -49,7 +52,7 @@ public sealed class AddReLU
         _a = main; _b = shortcut; _mainAffine = mainAffine; _shortcutAffine = shortcutAffine;
         _hw = main.Dim(2) * main.Dim(3);
         Buffers.Ensure(ref _y, main.Shape);
-        _forwardAffine.Run(main.Dim(0) * main.Dim(1), Math.Max(1, Grain / _hw));
+        _forwardAffine.Run(main.Dim(0) * main.Dim(1), Options, Math.Max(1, Grain / _hw));
         return _y!;
     }
 
@@ -83,9 +86,9 @@ public sealed class AddReLU
         {
             Buffers.EnsureArray(ref _sums, 2 * dy.Dim(0) * dy.Dim(1));
             if (!_shortcutAffine.IsEmpty) Buffers.EnsureArray(ref _shortcutSums, 2 * dy.Dim(0) * dy.Dim(1));
-            _backwardSums.Run(dy.Dim(0) * dy.Dim(1), Math.Max(1, Grain / _hw));
+            _backwardSums.Run(dy.Dim(0) * dy.Dim(1), Options, Math.Max(1, Grain / _hw));
         }
-        else _backward.Run(dy.Length, Grain);
+        else _backward.Run(dy.Length, Options, Grain);
         return _g!;
     }
 

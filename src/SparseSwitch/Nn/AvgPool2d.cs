@@ -1,5 +1,7 @@
 using SparseSwitch.Tensors;
 
+using SparseSwitch.Tensors.Conv;
+
 namespace SparseSwitch.Nn;
 
 /// <summary>
@@ -36,7 +38,7 @@ public sealed class AvgPool2d : Module
         if (_geo.OH < 1 || _geo.OW < 1) throw new ArgumentException($"AvgPool2d: input {x.Dim(2)}×{x.Dim(3)} is smaller than the window.");
         _x = x;
         var y = Buffers.Ensure(ref _y, x.Dim(0), x.Dim(1), _geo.OH, _geo.OW);
-        _forward.Run(x.Dim(0) * x.Dim(1), 8);
+        _forward.Run(x.Dim(0) * x.Dim(1), Options, 8);
         return y;
     }
 
@@ -69,7 +71,7 @@ public sealed class AvgPool2d : Module
             throw new ArgumentException($"AvgPool2d.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
         _dy = dy;
         Buffers.Ensure(ref _dx, _x.Shape);
-        _backward.Run(_x.Dim(0) * _x.Dim(1), 8);
+        _backward.Run(_x.Dim(0) * _x.Dim(1), Options, 8);
         return _dx!;
     }
 

@@ -73,7 +73,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         Start(x, deferred: false);
         UsePlaneStats(planeStats);
         Buffers.Ensure(ref _y, x.Shape);
-        _forward.Run(Channels, Grain);
+        _forward.Run(Channels, Options, Grain);
         _havePlaneStats = false;
         return _y!;
     }
@@ -84,7 +84,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
             throw new ArgumentException($"BatchNorm2d: {planeStats.Length} plane statistics, expected {2 * _b * Channels}.");
         if (!planeStats.IsEmpty) planeStats.CopyTo(Buffers.EnsureArray(ref _planeStats, planeStats.Length));
         _havePlaneStats = !planeStats.IsEmpty && Training;
-        if (_statsScratch.Length < Engine.Threads) Array.Resize(ref _statsScratch, Engine.Threads);
+        if (_statsScratch.Length < Options.Threads) Array.Resize(ref _statsScratch, Options.Threads);
     }
 
     /// <summary>Forward's statistics (and running-statistics update) without writing the output:
@@ -99,7 +99,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         UsePlaneStats(planeStats);
         // Without a pass over x (statistics handed in, or eval) the work is a few numbers per
         // channel: done on this thread rather than handed to the pool.
-        _forward.Run(Channels, _havePlaneStats || !Training ? Channels : Grain);
+        _forward.Run(Channels, Options, _havePlaneStats || !Training ? Channels : Grain);
         _havePlaneStats = false;
         return new ChannelAffine(_mean, _scale, _shift, FusedReLU);
     }
@@ -202,7 +202,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         _dy = dy;
         _backwardDeferred = false;
         Buffers.Ensure(ref _dx, _x.Shape);
-        _backward.Run(Channels, Grain);
+        _backward.Run(Channels, Options, Grain);
         return _dx!;
     }
 
@@ -223,7 +223,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         _backwardDeferred = true;
         if (!planeSums.IsEmpty) planeSums.CopyTo(Buffers.EnsureArray(ref _planeSums, planeSums.Length));
         _havePlaneSums = !planeSums.IsEmpty;
-        _backward.Run(Channels, _havePlaneSums ? Channels : Grain);
+        _backward.Run(Channels, Options, _havePlaneSums ? Channels : Grain);
         _havePlaneSums = false;
         return new ChannelGradAffine(_x, _mean, _gk, _ga, _gshift, _scale, _shift, FusedReLU);
     }

@@ -29,7 +29,7 @@ public sealed class GlobalAvgPool2d : Module
             throw new ArgumentException($"GlobalAvgPool2d: input shape {Buffers.ShapeText(x.Shape)}, expected [B, C, H, W] with H·W > 0.");
         _x = x;
         Buffers.Ensure(ref _y, x.Dim(0), x.Dim(1), 1, 1);
-        _forward.Run(x.Dim(0) * x.Dim(1), Grain);
+        _forward.Run(x.Dim(0) * x.Dim(1), Options, Grain);
         return _y!;
     }
 
@@ -47,7 +47,7 @@ public sealed class GlobalAvgPool2d : Module
             throw new ArgumentException($"GlobalAvgPool2d.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
         _dy = dy;
         Buffers.Ensure(ref _dx, _x.Shape);
-        _backward.Run(_x.Dim(0) * _x.Dim(1), Grain);
+        _backward.Run(_x.Dim(0) * _x.Dim(1), Options, Grain);
         return _dx!;
     }
 

@@ -14,9 +14,11 @@ public static class Init
         if (bias is not null) rng.FillUniform(bias.Data.Span, -bound, bound);
     }
 
-    private static ulong _seedCounter;
+    /// <summary>The seed of a layer constructed without an explicit <see cref="Rng"/>: every such
+    /// layer starts from this same stream, so its weights depend only on its shape, never on what
+    /// else the process built before it. Models pass one <see cref="Rng"/> through all their layers
+    /// so that each layer gets its own values.</summary>
+    public const ulong DefaultSeed = 0x5EED_0000UL;
 
-    /// <summary>A stream for layers constructed without an explicit <see cref="Rng"/> (each gets its
-    /// own seed in construction order, so a model built the same way is initialised the same way).</summary>
-    internal static Rng DefaultRng() => new Rng(0x5EED_0000UL + Interlocked.Increment(ref _seedCounter));
+    internal static Rng DefaultRng() => new Rng(DefaultSeed);
 }

@@ -44,7 +44,7 @@ public sealed class Linear : Module
         _yShape[^1] = OutFeatures;
         var y = Buffers.Ensure(ref _y, _yShape);
         // y[B, out] = x[B, in] · W[out, in]ᵀ
-        Gemm.Sgemm(false, true, b, OutFeatures, InFeatures, 1f, x.Span, InFeatures, _wUsed.Span, InFeatures, 0f, y.Span, OutFeatures);
+        Gemm.Sgemm(false, true, b, OutFeatures, InFeatures, 1f, x.Span, InFeatures, _wUsed.Span, InFeatures, 0f, y.Span, OutFeatures, Options);
         if (Bias is not null)
         {
             var ys = y.Span;
@@ -61,7 +61,7 @@ public sealed class Linear : Module
             throw new ArgumentException($"Linear.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
         int b = _x.Length / InFeatures;
         // dW[out, in] += dy[B, out]ᵀ · x[B, in]
-        Gemm.Sgemm(true, false, OutFeatures, InFeatures, b, 1f, dy.Span, OutFeatures, _x.Span, InFeatures, 1f, Weight.Grad.Span, InFeatures);
+        Gemm.Sgemm(true, false, OutFeatures, InFeatures, b, 1f, dy.Span, OutFeatures, _x.Span, InFeatures, 1f, Weight.Grad.Span, InFeatures, Options);
         if (Bias is not null)
         {
             // db[out] += Σ_B dy[B, out]
@@ -71,7 +71,7 @@ public sealed class Linear : Module
         }
         // dx[B, in] = dy[B, out] · W_eff[out, in]
         var dx = Buffers.Ensure(ref _dx, _x.Shape);
-        Gemm.Sgemm(false, false, b, InFeatures, OutFeatures, 1f, dy.Span, OutFeatures, _wUsed.Span, InFeatures, 0f, dx.Span, InFeatures);
+        Gemm.Sgemm(false, false, b, InFeatures, OutFeatures, 1f, dy.Span, OutFeatures, _wUsed.Span, InFeatures, 0f, dx.Span, InFeatures, Options);
         return dx;
     }
 }

@@ -4,6 +4,8 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SparseSwitch.Tensors;
 
+using SparseSwitch.Tensors.Conv;
+
 namespace SparseSwitch.Nn;
 
 /// <summary>
@@ -42,7 +44,7 @@ public sealed class MaxPool2d : Module
         _x = x;
         var y = Buffers.Ensure(ref _y, x.Dim(0), x.Dim(1), _geo.OH, _geo.OW);
         if (_argmax.Length < y.Length) _argmax = new int[y.Length];
-        _forward.Run(x.Dim(0) * x.Dim(1), 8);
+        _forward.Run(x.Dim(0) * x.Dim(1), Options, 8);
         return y;
     }
 
@@ -174,7 +176,7 @@ public sealed class MaxPool2d : Module
             throw new ArgumentException($"MaxPool2d.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
         _dy = dy;
         Buffers.Ensure(ref _dx, _x.Shape);
-        _backward.Run(_x.Dim(0) * _x.Dim(1), 8);
+        _backward.Run(_x.Dim(0) * _x.Dim(1), Options, 8);
         return _dx!;
     }
 

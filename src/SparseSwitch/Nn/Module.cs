@@ -18,6 +18,25 @@ public abstract class Module
 
     public bool Training { get; private set; } = true;
 
+    /// <summary>The engine options this module's kernels run with (threads, precision, which
+    /// convolution algorithms, tuning values): <see cref="EngineOptions.Default"/> until
+    /// <see cref="UseOptions"/> gives it others.</summary>
+    public EngineOptions Options { get; private set; } = EngineOptions.Default;
+
+    /// <summary>Sets the engine options of this module and all its descendants; returns this module.
+    /// Call it between steps, not during one.</summary>
+    public Module UseOptions(EngineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options;
+        foreach (var (_, m) in _children) m.UseOptions(options);
+        OnOptionsChanged();
+        return this;
+    }
+
+    /// <summary>Called after <see cref="UseOptions"/> changed this module's options.</summary>
+    protected virtual void OnOptionsChanged() { }
+
     public abstract Tensor Forward(Tensor x);
     public abstract Tensor Backward(Tensor dy);
 

@@ -6,7 +6,7 @@ namespace SparseSwitch.Nn;
 public delegate void RangeBody(int chunk, int start, int end);
 
 /// <summary>
-/// Splits [0, count) into at most <see cref="Engine.Threads"/> contiguous chunks (each at least
+/// Splits [0, count) into at most <see cref="EngineOptions.Threads"/> contiguous chunks (each at least
 /// <c>grain</c> items) and runs them on the <see cref="WorkerPool"/>. Chunk boundaries depend only
 /// on count, grain and the thread count, so per-chunk partial results reduced in chunk order are
 /// deterministic. Create one per call site (holding a delegate bound once) and reuse it: a run
@@ -20,20 +20,20 @@ public sealed class ParallelRange : IParallelBody
     public ParallelRange(RangeBody body) => _body = body;
 
     /// <summary>How many chunks <see cref="Run"/> will use for this count and grain.</summary>
-    public static int ChunkCount(int count, int grain = 1)
+    public static int ChunkCount(int count, int threads, int grain = 1)
     {
         if (count <= 0) return 0;
         int byGrain = (count + Math.Max(1, grain) - 1) / Math.Max(1, grain);
-        return Math.Max(1, Math.Min(Engine.Threads, byGrain));
+        return Math.Max(1, Math.Min(threads, byGrain));
     }
 
-    public void Run(int count, int grain = 1)
+    public void Run(int count, EngineOptions options, int grain = 1)
     {
         _count = count;
-        _chunks = ChunkCount(count, grain);
+        _chunks = ChunkCount(count, options.Threads, grain);
         if (_chunks == 0) return;
         if (_chunks == 1) { _body(0, 0, count); return; }
-        WorkerPool.For(_chunks, this);
+        WorkerPool.For(_chunks, this, options);
     }
 
     public static (int Start, int End) Bounds(int chunk, int chunks, int count) =>

@@ -21,7 +21,7 @@ public sealed class ReLU : Module
     {
         _x = x;
         Buffers.Ensure(ref _y, x.Shape);
-        _forward.Run(x.Length, Grain);
+        _forward.Run(x.Length, Options, Grain);
         return _y!;
     }
 
@@ -32,7 +32,7 @@ public sealed class ReLU : Module
             throw new ArgumentException($"ReLU.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
         _dy = dy;
         Buffers.Ensure(ref _dx, dy.Shape);
-        _backward.Run(dy.Length, Grain);
+        _backward.Run(dy.Length, Options, Grain);
         return _dx!;
     }
 }

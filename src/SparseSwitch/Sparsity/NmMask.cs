@@ -31,8 +31,9 @@ public static unsafe class NmMask
     /// Element e of a group is kept when its rank — the number of group members with larger |w|,
     /// or equal |w| and lower channel — is below N. Runs are split over the <see cref="WorkerPool"/>
     /// (each writes its own elements, so the result does not depend on the thread count).</summary>
-    public static void ComputeFloats(ReadOnlySpan<float> weight, ReadOnlySpan<int> shape, int n, int m, Span<float> mask)
+    public static void ComputeFloats(ReadOnlySpan<float> weight, ReadOnlySpan<int> shape, int n, int m, Span<float> mask, EngineOptions? options = null)
     {
+        options ??= EngineOptions.Default;
         NmLayout.Check(n, m);
         var layout = new NmLayout(shape, m);
         if (weight.Length != layout.Length) throw new ArgumentException($"Weight has {weight.Length} elements, shape [{string.Join(", ", shape.ToArray())}] needs {layout.Length}.", nameof(weight));
@@ -41,9 +42,9 @@ public static unsafe class NmMask
         fixed (float* dst = mask)
         {
             var body = new RunBody { W = w, Dst = dst, N = n, M = m, In = layout.In, P = layout.Positions, Runs = layout.Runs };
-            body.Chunks = layout.Length < 32768 ? 1 : Math.Min(layout.Runs, 16 * Engine.Threads);
+            body.Chunks = layout.Length < 32768 ? 1 : Math.Min(layout.Runs, 16 * options.Threads);
             if (body.Chunks == 1) body.Execute(0);
-            else WorkerPool.For(body.Chunks, body);
+            else WorkerPool.For(body.Chunks, body, options);
         }
     }
 

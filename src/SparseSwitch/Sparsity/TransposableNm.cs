@@ -43,10 +43,10 @@ public static unsafe class TransposableNm
     }
 
     /// <summary>Mask of a row-major matrix [rows, cols] as a bit mask.</summary>
-    public static BitMask ComputeMatrix(ReadOnlySpan<float> w, int rows, int cols, int n, int m, TransposableMethod method)
+    public static BitMask ComputeMatrix(ReadOnlySpan<float> w, int rows, int cols, int n, int m, TransposableMethod method, EngineOptions? options = null)
     {
         var keep = new byte[checked(rows * cols)];
-        ComputeMatrix(w, rows, cols, n, m, method, keep);
+        ComputeMatrix(w, rows, cols, n, m, method, keep, options);
         var mask = new BitMask(keep.Length);
         var words = mask.Words;
         for (int i = 0; i < keep.Length; i++) if (keep[i] != 0) words[i >> 6] |= 1UL << (i & 63);
@@ -54,7 +54,7 @@ public static unsafe class TransposableNm
     }
 
     /// <summary>Writes keep[i] ∈ {0, 1} for the row-major matrix w [rows, cols].</summary>
-    public static void ComputeMatrix(ReadOnlySpan<float> w, int rows, int cols, int n, int m, TransposableMethod method, Span<byte> keep)
+    public static void ComputeMatrix(ReadOnlySpan<float> w, int rows, int cols, int n, int m, TransposableMethod method, Span<byte> keep, EngineOptions? options = null)
     {
         NmLayout.Check(n, m);
         if (m > TransposableExact.MaxM) throw new ArgumentOutOfRangeException(nameof(m), $"Transposable tiles support M ≤ {TransposableExact.MaxM} (got {m}).");
@@ -65,7 +65,7 @@ public static unsafe class TransposableNm
         fixed (byte* pk = keep)
         {
             var body = new StripeBody { W = pw, Keep = pk, Rows = rows, Cols = cols, N = n, M = m, Method = method };
-            WorkerPool.For((rows + m - 1) / m, body);
+            WorkerPool.For((rows + m - 1) / m, body, options ?? EngineOptions.Default);
         }
     }
 

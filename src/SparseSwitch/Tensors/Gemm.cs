@@ -11,7 +11,8 @@ namespace SparseSwitch.Tensors;
 /// or k = 0 only scales C by beta (A and B are not read).
 /// Sgemm is the packed, register-blocked, multithreaded implementation (GemmDriver,
 /// GemmPacking, GemmMicroKernel, block sizes in GemmBlocking; m = 1 or n = 1 goes to the
-/// matrix–vector kernels of GemvDriver); it uses <see cref="Engine.Threads"/>
+/// matrix–vector kernels of GemvDriver); it uses <see cref="EngineOptions.Threads"/> of
+/// <c>options</c> (default <see cref="EngineOptions.Default"/>)
 /// threads for products above 128³ multiply-adds, and its result bits depend neither on the
 /// thread count nor on timing. SgemmReference is its plain scalar twin.
 /// </summary>
@@ -19,11 +20,12 @@ public static partial class Gemm
 {
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb,
-        float beta, Span<float> c, int ldc)
+        float beta, Span<float> c, int ldc, EngineOptions? options = null)
     {
         CheckArgs(transA, transB, m, n, k, a, lda, b, ldb, c, ldc);
         if (m == 0 || n == 0) return;
-        if (Engine.MatmulPrecision == MatmulPrecision.Highest)
+        var o = options ?? EngineOptions.Default;
+        if (o.MatmulPrecision == MatmulPrecision.Highest)
         {
             SgemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             return;
@@ -40,18 +42,18 @@ public static partial class Gemm
                 if (m == 1 || n == 1)
                 {
                     bool done = Vector512.IsHardwareAccelerated
-                        ? GemvDriver<Vector512<float>, Gemm512>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)
+                        ? GemvDriver<Vector512<float>, Gemm512>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, o)
                         : Vector256.IsHardwareAccelerated
-                            ? GemvDriver<Vector256<float>, Gemm256>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc)
-                            : GemvDriver<Vector128<float>, Gemm128>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                            ? GemvDriver<Vector256<float>, Gemm256>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, o)
+                            : GemvDriver<Vector128<float>, Gemm128>.ForThisThread.TryRun(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, o);
                     if (done) return;
                 }
                 if (Vector512.IsHardwareAccelerated)
-                    GemmDriver<Vector512<float>, Gemm512>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                    GemmDriver<Vector512<float>, Gemm512>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, o);
                 else if (Vector256.IsHardwareAccelerated)
-                    GemmDriver<Vector256<float>, Gemm256>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                    GemmDriver<Vector256<float>, Gemm256>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, o);
                 else if (Vector128.IsHardwareAccelerated)
-                    GemmDriver<Vector128<float>, Gemm128>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+                    GemmDriver<Vector128<float>, Gemm128>.ForThisThread.Run(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc, o);
                 else
                     SgemmReference(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
             }

@@ -12,22 +12,38 @@ namespace SparseSwitch.Tensors;
 ///      as fit are packed at once (one pool join per phase rather than per k-slice). 2–4 MiB
 ///      measured alike on one thread; 16 MiB (all of B at n = 2048) was 15 % slower. The larger
 ///      end halves the joins per product, which matters with two threads.
-/// Settable (before a call, not during one) so that the tuning bench can compare choices.
+/// An immutable value in <see cref="EngineOptions.Gemm"/>, so that the tuning bench can compare choices.
 /// </summary>
-internal static class GemmBlocking
+public sealed record GemmBlocking
 {
-    public static int KC { get; private set; } = 256;
-    public static int MC { get; private set; } = 96;
-    public static int NC { get; private set; } = 384;
-    public static long PackedBLimit { get; private set; } = 1L << 20;
+    /// <summary>The block sizes measured best (see above).</summary>
+    public static GemmBlocking Default { get; } = new();
 
-    public static void Set(int kc, int mc, int nc, long packedBLimit)
+    private readonly int _kc = 256, _mc = 96, _nc = 384;
+    private readonly long _packedBLimit = 1L << 20;
+
+    public int KC
     {
-        if (kc < 1) throw new ArgumentOutOfRangeException(nameof(kc), "KC must be at least 1.");
-        if (mc < GemmMicroKernel.MR || mc % GemmMicroKernel.MR != 0)
-            throw new ArgumentOutOfRangeException(nameof(mc), $"MC must be a positive multiple of MR = {GemmMicroKernel.MR}.");
-        if (nc < 1) throw new ArgumentOutOfRangeException(nameof(nc), "NC must be at least 1.");
-        if (packedBLimit < 1) throw new ArgumentOutOfRangeException(nameof(packedBLimit), "The packed B limit must be positive.");
-        (KC, MC, NC, PackedBLimit) = (kc, mc, nc, packedBLimit);
+        get => _kc;
+        init => _kc = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(KC), value, "KC must be at least 1.");
+    }
+
+    public int MC
+    {
+        get => _mc;
+        init => _mc = value >= GemmMicroKernel.MR && value % GemmMicroKernel.MR == 0 ? value
+            : throw new ArgumentOutOfRangeException(nameof(MC), value, $"MC must be a positive multiple of MR = {GemmMicroKernel.MR}.");
+    }
+
+    public int NC
+    {
+        get => _nc;
+        init => _nc = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(NC), value, "NC must be at least 1.");
+    }
+
+    public long PackedBLimit
+    {
+        get => _packedBLimit;
+        init => _packedBLimit = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(PackedBLimit), value, "The packed B limit must be positive.");
     }
 }

@@ -4,7 +4,7 @@ namespace SparseSwitch.Tensors;
 
 /// <summary>
 /// The loops around the GEMM micro-kernel (BLIS style). For each column block of C (as wide as
-/// <see cref="GemmBlocking.PackedBLimit"/> allows): phase 1 packs op(B)[all k × block] and, for
+/// <see cref="blocking.PackedBLimit"/> allows): phase 1 packs op(B)[all k × block] and, for
 /// the first block, all of op(A) into aligned micro-panels, cut into KC-deep slices; phase 2 runs
 /// compute tasks, each an MC-row × (at most) NC-column block of C, looping k-slice → B
 /// micro-panel → A micro-panel → micro-kernel (the task's A block, B slice and C block stay in
@@ -41,19 +41,20 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
     private int _packBTasks, _packATasks, _nParts;
 
     public void Run(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc)
+        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc, EngineOptions options)
     {
         _a = a; _b = b; _c = c;
         (_lda, _ldb, _ldc) = (lda, ldb, ldc);
         (_transA, _transB, _m, _n, _k, _alpha, _beta) = (transA, transB, m, n, k, alpha, beta);
-        int threads = (long)m * n * k < ParallelThreshold ? 1 : Engine.Threads;
-        _kcBlock = GemmBlocking.KC;
-        _mcPanels = GemmBlocking.MC / MR;
-        _ncTaskPanels = Math.Max(1, GemmBlocking.NC / NR);
+        int threads = (long)m * n * k < ParallelThreshold ? 1 : options.Threads;
+        var blocking = options.Gemm;
+        _kcBlock = blocking.KC;
+        _mcPanels = blocking.MC / MR;
+        _ncTaskPanels = Math.Max(1, blocking.NC / NR);
         _mPanels = (m + MR - 1) / MR;
         // Column blocks of equal width (in panels), each with at most PackedBLimit packed floats.
         int totalPanels = (n + NR - 1) / NR;
-        int maxPanels = (int)Math.Clamp(GemmBlocking.PackedBLimit / ((long)k * NR), 1, totalPanels);
+        int maxPanels = (int)Math.Clamp(blocking.PackedBLimit / ((long)k * NR), 1, totalPanels);
         int blocks = (totalPanels + maxPanels - 1) / maxPanels;
         int ncPanels = (totalPanels + blocks - 1) / blocks;
         int nc = ncPanels * NR;
@@ -71,9 +72,9 @@ internal sealed unsafe class GemmDriver<TV, TO> : IParallelBody
             _packA = _jc == 0;
             _packBTasks = Math.Min(_nPanels, threads);
             _packATasks = _packA ? Math.Min(_mPanels, threads) : 0;
-            WorkerPool.For(_packBTasks + _packATasks, this, threads);
+            WorkerPool.For(_packBTasks + _packATasks, this, options, threads);
             _packing = false;
-            WorkerPool.For(mBlocks * _nParts, this, threads);
+            WorkerPool.For(mBlocks * _nParts, this, options, threads);
         }
         _a = _b = _c = null;
     }

@@ -29,7 +29,7 @@ internal sealed unsafe class GemvDriver<TV, TO> : IParallelBody
 
     /// <summary>Handles the product if m = 1 or n = 1; returns false otherwise.</summary>
     public bool TryRun(bool transA, bool transB, int m, int n, int k, float alpha,
-        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc)
+        float* a, nint lda, float* b, nint ldb, float beta, float* c, nint ldc, EngineOptions options)
     {
         float* x;
         nint incX;
@@ -58,13 +58,13 @@ internal sealed unsafe class GemvDriver<TV, TO> : IParallelBody
         }
         _x = x;
         (_k, _alpha, _beta) = (k, alpha, beta);
-        int threads = (long)_outputs * k < ParallelThreshold ? 1 : Engine.Threads;
+        int threads = (long)_outputs * k < ParallelThreshold ? 1 : options.Threads;
         // Chunks are whole multiples of 4 vectors so that the vector/scalar split of an output
         // never depends on the thread count.
         int unit = 4 * TO.Width;
         int chunks = Math.Max(1, Math.Min(4 * threads, (_outputs + unit - 1) / unit));
         _chunk = ((_outputs + chunks - 1) / chunks + unit - 1) / unit * unit;
-        WorkerPool.For((_outputs + _chunk - 1) / _chunk, this, threads);
+        WorkerPool.For((_outputs + _chunk - 1) / _chunk, this, options, threads);
         _mat = _x = _y = null;
         return true;
     }

@@ -88,7 +88,7 @@ public static unsafe class RowsKernels
     /// readable up to max(off) + rounded n. Rows of C past m come out zero (A's padding).
     /// </summary>
     public static void Product(int m, int n, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> b,
-        ReadOnlySpan<nint> off, Span<float> c, int ldc)
+        ReadOnlySpan<nint> off, Span<float> c, int ldc, EngineOptions options)
     {
         if (m <= 0 || n <= 0) return;
         int nr = TileColumns, nR = (n + nr - 1) / nr * nr, mR = (m + MR - 1) / MR * MR;
@@ -97,7 +97,7 @@ public static unsafe class RowsKernels
         for (int r = 0; r < k; r++)
             if (off[r] < 0 || off[r] + nR > b.Length)
                 throw new ArgumentException($"RowsKernels.Product: row {r} at {off[r]} (+{nR}) is outside B (length {b.Length}).");
-        if (Engine.MatmulPrecision == MatmulPrecision.Highest)
+        if (options.MatmulPrecision == MatmulPrecision.Highest)
         {
             ProductReference(m, nR, k, packedA, b, off, c, ldc);
             return;
@@ -105,9 +105,9 @@ public static unsafe class RowsKernels
         fixed (float* pa = packedA, pb = b, pc = c)
         fixed (nint* po = off)
         {
-            if (Vector512.IsHardwareAccelerated) ProductCore<Vector512<float>, Gemm512>(m, nR, k, pa, pb, po, pc, ldc);
-            else if (Vector256.IsHardwareAccelerated) ProductCore<Vector256<float>, Gemm256>(m, nR, k, pa, pb, po, pc, ldc);
-            else ProductCore<Vector128<float>, Gemm128>(m, nR, k, pa, pb, po, pc, ldc);
+            if (Vector512.IsHardwareAccelerated) ProductCore<Vector512<float>, Gemm512>(m, nR, k, pa, pb, po, pc, ldc, options.RowsKSlice);
+            else if (Vector256.IsHardwareAccelerated) ProductCore<Vector256<float>, Gemm256>(m, nR, k, pa, pb, po, pc, ldc, options.RowsKSlice);
+            else ProductCore<Vector128<float>, Gemm128>(m, nR, k, pa, pb, po, pc, ldc, options.RowsKSlice);
         }
     }
 
@@ -122,7 +122,7 @@ public static unsafe class RowsKernels
     /// micro-kernel with AVX-512; elsewhere a double-accumulating loop (correct, slow).
     /// </summary>
     public static void ProductTiles(int m, int tiles, int k, ReadOnlySpan<float> packedA, ReadOnlySpan<float> b,
-        ReadOnlySpan<nint> off, ReadOnlySpan<nint> tileOff, Span<float> c, int ldc)
+        ReadOnlySpan<nint> off, ReadOnlySpan<nint> tileOff, Span<float> c, int ldc, EngineOptions options)
     {
         if (m <= 0 || tiles <= 0) return;
         const int v = TileVector;
@@ -134,7 +134,7 @@ public static unsafe class RowsKernels
         for (int r = 0; r < k; r++)
             if (off[r] + lo < 0 || off[r] + hi + v > b.Length)
                 throw new ArgumentException($"RowsKernels.ProductTiles: row {r} at {off[r]} (+{lo}..{hi + v}) is outside B (length {b.Length}).");
-        if (Engine.MatmulPrecision == MatmulPrecision.Highest || !Vector512.IsHardwareAccelerated)
+        if (options.MatmulPrecision == MatmulPrecision.Highest || !Vector512.IsHardwareAccelerated)
         {
             for (int i = 0; i < mR; i++)
                 for (int j = 0; j < 3 * tiles; j++)
@@ -145,7 +145,7 @@ public static unsafe class RowsKernels
         fixed (float* pa = packedA, pb = b, pc = c)
         fixed (nint* po = off, pt = tileOff)
         {
-            int panels = (m + MR - 1) / MR, kc = Math.Max(1, KSlice);
+            int panels = (m + MR - 1) / MR, kc = Math.Max(1, options.RowsKSlice);
             for (int r0 = 0; r0 < k; r0 += kc)
             {
                 int kr = Math.Min(kc, k - r0);
@@ -194,14 +194,13 @@ public static unsafe class RowsKernels
         }
     }
 
-    /// <summary>Rows of B per pass (the k-slice): a tile's B rows for one slice stay in L1 however
-    /// many input channels there are; partial sums of later slices are added to C.</summary>
-    internal static int KSlice { get; set; } = 288;
-
-    private static void ProductCore<TV, TO>(int m, int nR, int k, float* pa, float* pb, nint* off, float* pc, nint ldc)
+    /// <summary>kSlice: rows of B per pass (<see cref="EngineOptions.RowsKSlice"/>): a tile's B rows
+    /// for one slice stay in L1 however many input channels there are; partial sums of later
+    /// slices are added to C.</summary>
+    private static void ProductCore<TV, TO>(int m, int nR, int k, float* pa, float* pb, nint* off, float* pc, nint ldc, int kSlice)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
-        int nr = GemmMicroKernel.NV * TO.Width, panels = (m + MR - 1) / MR, kc = Math.Max(1, KSlice);
+        int nr = GemmMicroKernel.NV * TO.Width, panels = (m + MR - 1) / MR, kc = Math.Max(1, kSlice);
         for (int r0 = 0; r0 < k; r0 += kc)
         {
             int kr = Math.Min(kc, k - r0);
@@ -217,8 +216,8 @@ public static unsafe class RowsKernels
     /// row stride ldc; beta is 0 or 1, and 0 does not read C).
     /// </summary>
     public static void DotProduct(int m, int k, int n, ReadOnlySpan<float> d, int ldd, ReadOnlySpan<float> b,
-        ReadOnlySpan<nint> off, float beta, Span<float> c, int ldc) =>
-        DotProductRows(m, k, 1, n, d, ldd, 0, b, off, 0, beta, c, ldc);
+        ReadOnlySpan<nint> off, float beta, Span<float> c, int ldc, EngineOptions options) =>
+        DotProductRows(m, k, 1, n, d, ldd, 0, b, off, 0, beta, c, ldc, options);
 
     /// <summary>
     /// <see cref="DotProduct"/> over runs: C[i, r] = beta·C[i, r] + Σ_{y &lt; rows} Σ_{q &lt; n}
@@ -226,7 +225,7 @@ public static unsafe class RowsKernels
     /// <paramref name="rows"/> runs of n floats in each operand (the valid pixels of a padded plane).
     /// </summary>
     public static void DotProductRows(int m, int k, int rows, int n, ReadOnlySpan<float> d, int ldd, int dRowStride,
-        ReadOnlySpan<float> b, ReadOnlySpan<nint> off, int bRowStride, float beta, Span<float> c, int ldc)
+        ReadOnlySpan<float> b, ReadOnlySpan<nint> off, int bRowStride, float beta, Span<float> c, int ldc, EngineOptions options)
     {
         if (m <= 0 || k <= 0) return;
         if (rows < 1 || n < 0 || ldc < k || off.Length < k || c.Length < (long)(m - 1) * ldc + k || dRowStride < 0 || bRowStride < 0)
@@ -237,7 +236,7 @@ public static unsafe class RowsKernels
         for (int r = 0; r < k; r++)
             if (off[r] < 0 || off[r] + span > b.Length)
                 throw new ArgumentException($"RowsKernels.DotProduct: row {r} at {off[r]} (+{span}) is outside B (length {b.Length}).");
-        if (Engine.MatmulPrecision == MatmulPrecision.Highest)
+        if (options.MatmulPrecision == MatmulPrecision.Highest)
         {
             DotReference(m, k, rows, n, d, ldd, dRowStride, b, off, bRowStride, beta, c, ldc);
             return;
@@ -245,9 +244,9 @@ public static unsafe class RowsKernels
         fixed (float* pd = d, pb = b, pc = c)
         fixed (nint* po = off)
         {
-            if (Vector512.IsHardwareAccelerated) DotCore<Vector512<float>, Gemm512>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc);
-            else if (Vector256.IsHardwareAccelerated) DotCore<Vector256<float>, Gemm256>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc);
-            else DotCore<Vector128<float>, Gemm128>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc);
+            if (Vector512.IsHardwareAccelerated) DotCore<Vector512<float>, Gemm512>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc, options.DotL2Bytes);
+            else if (Vector256.IsHardwareAccelerated) DotCore<Vector256<float>, Gemm256>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc, options.DotL2Bytes);
+            else DotCore<Vector128<float>, Gemm128>(m, k, rows, n, pd, ldd, dRowStride, pb, po, bRowStride, beta, pc, ldc, options.DotL2Bytes);
         }
     }
 
@@ -257,11 +256,9 @@ public static unsafe class RowsKernels
     /// D and of B are taken in blocks of about this size, every block of D against every block of
     /// B, so that neither streams from L3 once per block of the other (64 channels of 16×16
     /// interleaved planes are 1.3 MB per operand). Each sum is still one kernel call over the whole
-    /// reduction: the results do not depend on it. Settable for benchmarks.</summary>
-    internal static int DotL2Bytes { get; set; } = 512 << 10;
-
+    /// reduction: the results do not depend on it (<see cref="EngineOptions.DotL2Bytes"/>).</summary>
     private static void DotCore<TV, TO>(int m, int k, int rows, int n, float* d, nint ldd, nint dRowStride, float* b, nint* off, nint bRowStride,
-        float beta, float* c, nint ldc)
+        float beta, float* c, nint ldc, int l2Bytes)
         where TV : struct where TO : struct, IGemmVector<TV>
     {
         float* sums = stackalloc float[DM * DK];
@@ -270,7 +267,7 @@ public static unsafe class RowsKernels
         // A row of either operand spans about rowBytes; rows of B come 9 to a plane for 3×3 kernels
         // (shifted copies of one plane), so a block of B rows holds several planes' worth.
         long rowBytes = Math.Max(64, ((long)(rows - 1) * Math.Max(dRowStride, bRowStride) + n) * sizeof(float));
-        long budget = Math.Max(1, DotL2Bytes);
+        long budget = Math.Max(1, l2Bytes);
         int ib = (int)Math.Clamp(budget / rowBytes / DM * DM, DM, Math.Max(DM, m));
         int rb = (int)Math.Clamp(budget * 9 / rowBytes / 18 * 18, 18, Math.Max(18, k));
         for (int ii = 0; ii < m; ii += ib)

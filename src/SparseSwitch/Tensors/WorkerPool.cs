@@ -11,14 +11,14 @@ public interface IParallelBody
 }
 
 /// <summary>
-/// A fixed set of worker threads (<see cref="Engine.Threads"/> − 1 of them plus the calling
-/// thread). <see cref="For"/> hands out indices [0, count) dynamically and returns when all are
+/// A set of worker threads shared by the process (as many as the largest
+/// <see cref="EngineOptions.Threads"/> asked for, less one, plus the calling thread). <see cref="For"/> hands out indices [0, count) dynamically and returns when all are
 /// done. Allocation-free per call. Nested calls from inside a body run serially on the caller.
 /// Results must not depend on which thread ran which index (write disjoint outputs).
 /// <para>A training step is hundreds of short parallel loops with a little serial work between
 /// them. Waking a thread blocked in the kernel takes tens of microseconds (more in a virtual
 /// machine), and a loop split into one chunk per thread waits for its slowest chunk, so after a
-/// loop the workers spin for <see cref="SpinMicroseconds"/> watching for the next one before they
+/// loop the workers spin for <see cref="EngineOptions.SpinMicroseconds"/> (of the last loop's options) watching for the next one before they
 /// block; the caller likewise spins for the workers' last chunks before blocking. Spinning is off
 /// when there are more threads than processors (a spinning thread would take a core from one with
 /// work).</para>
@@ -37,9 +37,8 @@ public static class WorkerPool
     [ThreadStatic] private static bool _inside;
     private static readonly ManualResetEventSlim Done = new(false);
 
-    /// <summary>How long a worker watches for the next loop before it blocks, and the caller for
-    /// the workers to finish (0: block at once). Settable for benchmarks.</summary>
-    public static int SpinMicroseconds { get; set; } = 1000;
+    // The spin of the last loop started (EngineOptions.SpinMicroseconds), read by the workers after it.
+    private static int _spinMicroseconds = EngineOptions.Default.SpinMicroseconds;
 
     private sealed class Worker
     {
@@ -56,14 +55,14 @@ public static class WorkerPool
     }
 
     private static long SpinTicks =>
-        _workers.Length + 1 > Environment.ProcessorCount ? 0 : SpinMicroseconds * Stopwatch.Frequency / 1_000_000;
+        _workers.Length + 1 > Environment.ProcessorCount ? 0 : Volatile.Read(ref _spinMicroseconds) * Stopwatch.Frequency / 1_000_000;
 
     /// <summary>Runs body.Execute(i) for every i in [0, count) on up to <paramref name="maxThreads"/>
-    /// threads (default <see cref="Engine.Threads"/>).</summary>
-    public static void For(int count, IParallelBody body, int maxThreads = 0)
+    /// threads (default and at most <paramref name="options"/>.Threads).</summary>
+    public static void For(int count, IParallelBody body, EngineOptions options, int maxThreads = 0)
     {
         if (count <= 0) return;
-        int threads = Math.Min(maxThreads > 0 ? maxThreads : Engine.Threads, Math.Min(Engine.Threads, count));
+        int threads = Math.Min(maxThreads > 0 ? maxThreads : options.Threads, Math.Min(options.Threads, count));
         if (threads <= 1 || _inside)
         {
             for (int i = 0; i < count; i++) body.Execute(i);
@@ -71,7 +70,8 @@ public static class WorkerPool
         }
         lock (Gate)
         {
-            EnsureWorkers(Engine.Threads - 1);
+            EnsureWorkers(threads - 1);
+            Volatile.Write(ref _spinMicroseconds, options.SpinMicroseconds);
             _body = body;
             _count = count;
             _next = 0;

@@ -19,6 +19,9 @@ public sealed class TrainingSetup : IDisposable
     public DataLoader TrainLoader { get; }
     public DataLoader TestLoader { get; }
     public Module Model { get; }
+
+    /// <summary>The engine options of the run (the recipe's thread count over the process default).</summary>
+    public EngineOptions Options { get; }
     public IReadOnlyList<(string Path, Parameter Param)> Prunable { get; }
     /// <summary>Stream for mask choices (random N:M dense groups, ERK initial masks).</summary>
     public Rng MaskRng { get; }
@@ -29,7 +32,7 @@ public sealed class TrainingSetup : IDisposable
         recipe.Validate();
         Recipe = recipe;
         Subnets = recipe.SubnetList();
-        if (recipe.Threads > 0) Engine.Threads = recipe.Threads;
+        Options = recipe.Threads > 0 ? EngineOptions.Default with { Threads = recipe.Threads } : EngineOptions.Default;
         var (train, test) = data ?? LoadData(recipe);
         Train = train; Test = test;
         var norm = recipe.Data.Equals("synthetic", StringComparison.OrdinalIgnoreCase) ? Normalization.Compute(train) : Normalization.For(recipe.Data, train);
@@ -44,6 +47,7 @@ public sealed class TrainingSetup : IDisposable
         int sets = recipe.Mode == TrainMode.Independent ? 1 : Subnets.Count;
         _modelRng = modelRng;
         Model = modelFactory?.Invoke(this) ?? CreateModel(recipe.Model, train.Channels, train.Height, train.NumClasses, sets, modelRng);
+        Model.UseOptions(Options);
         Prunable = Model.NamedParameters().Where(p => p.Param.Prunable).ToList();
         if (!recipe.ClassifierPrunable && Prunable.Count > 0)
         {

@@ -7,19 +7,14 @@ using Xunit.Abstractions;
 
 namespace SparseSwitch.Tests.Data;
 
-[Collection(EngineThreadsCollection.Name)] // sets Engine.Threads
 public class SyntheticTests(ITestOutputHelper output)
 {
     [Fact]
     public void Generation_is_deterministic_balanced_and_thread_count_independent()
     {
-        int saved = Engine.Threads;
-        try
         {
-            Engine.Threads = 1;
-            var (a, at) = Synthetic.Generate(300, 50, seed: 7);
-            Engine.Threads = 2;
-            var (b, bt) = Synthetic.Generate(300, 50, seed: 7);
+            var (a, at) = Synthetic.Generate(300, 50, seed: 7, threads: 1);
+            var (b, bt) = Synthetic.Generate(300, 50, seed: 7, threads: 2);
             Assert.Equal(a.Pixels, b.Pixels);
             Assert.Equal(at.Pixels, bt.Pixels);
             Assert.Equal(a.Labels, b.Labels);
@@ -33,7 +28,6 @@ public class SyntheticTests(ITestOutputHelper output)
             var (n1, _) = Datasets.Load("synthetic", seed: 7, syntheticTrainCount: 300, syntheticTestCount: 50);
             Assert.Equal(a.Pixels, n1.Pixels);
         }
-        finally { Engine.Threads = saved; }
     }
 
     [Fact]

@@ -10,7 +10,6 @@ namespace SparseSwitch.Tests.Nn;
 /// planes, shifted rows, phase planes, im2col with and without batching, 1×1, depthwise) gives the
 /// same weight and bias gradients as with it on and returns an empty tensor; the models' first
 /// layers have it off.</summary>
-[Collection(EngineThreadsCollection.Name)]
 public class InputGradientTests
 {
     [Theory]
@@ -23,14 +22,12 @@ public class InputGradientTests
     [InlineData(6, 6, 3, 1, 1, 6, 9)]     // depthwise
     public void OffGivesTheSameParameterGradientsAndNoInputGradient(int cin, int cout, int k, int stride, int pad, int groups, int size)
     {
-        int saved = Engine.Threads;
-        try
         {
             foreach (int threads in new[] { 1, 2 })
             {
-                Engine.Threads = threads;
                 var rng = new Rng((ulong)(cin * 100 + k * 10 + stride));
                 var conv = new Conv2d(cin, cout, k, stride, pad, groups, bias: true, rng: rng);
+                conv.UseOptions(EngineOptions.Default with { Threads = threads });
                 var x = new Tensor(5, cin, size, size);
                 rng.FillNormal(x.Span, 0, 1);
                 var y = conv.Forward(x);
@@ -41,7 +38,7 @@ public class InputGradientTests
                 Assert.Equal(x.Shape, dx.Shape);
                 var dw = conv.Weight.Grad.Span.ToArray();
                 var db = conv.Bias!.Grad.Span.ToArray();
-                string path = conv.Path;
+                var path = conv.Path;
 
                 conv.ComputeInputGradient = false;
                 conv.ZeroGrad();
@@ -52,10 +49,6 @@ public class InputGradientTests
                 Assert.Equal(dw, conv.Weight.Grad.Span.ToArray());
                 Assert.Equal(db, conv.Bias.Grad.Span.ToArray());
             }
-        }
-        finally
-        {
-            Engine.Threads = saved;
         }
     }
 

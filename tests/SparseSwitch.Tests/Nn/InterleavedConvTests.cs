@@ -4,14 +4,15 @@ using SparseSwitch.Tensors;
 using SparseSwitch.Tests.Support;
 using Xunit;
 
+using SparseSwitch.Tensors.Conv;
+
 namespace SparseSwitch.Tests.Nn;
 
 /// <summary>The image-interleaved planes of <see cref="InterleavedConv"/>: the 16 × 16 transpose,
 /// Pad (whole and in bands, short groups, pixel counts not a multiple of 16, padding left zero)
-/// and Compact against direct index arithmetic; and <see cref="InterleavedPath"/> run directly on
+/// and Compact against direct index arithmetic; and <see cref="InterleavedPlanesAlgorithm"/> run directly on
 /// geometries that Conv2d leaves to the shifted rows (32×32, a 3-channel stem, 5×5 kernels)
 /// against the scalar convolution oracle.</summary>
-[Collection(EngineThreadsCollection.Name)]
 public class InterleavedConvTests
 {
     private const int G = InterleavedConv.G;
@@ -19,7 +20,7 @@ public class InterleavedConvTests
     [Fact]
     public void AppliesWherePaddingWasteOrDepthPaysForTheTransposes()
     {
-        static bool Applies(int c, int size, int k = 3) => InterleavedConv.Applies(new ConvGeometry(c, size, size, k, k, 1, 1, k / 2, k / 2));
+        static bool Applies(int c, int size, int k = 3) => InterleavedConv.Applies(new ConvGeometry(c, size, size, k, k, 1, 1, k / 2, k / 2), EngineOptions.Default);
         if (!Applies(16, 16)) return; // no AVX-512: never
         Assert.True(Applies(16, 16));   // 11 % padding waste under shifted rows
         Assert.True(Applies(64, 8));    // 21 %
@@ -34,7 +35,7 @@ public class InterleavedConvTests
     [Fact]
     public unsafe void Transpose16MatchesIndexSwap()
     {
-        if (!InterleavedConv.Applies(new ConvGeometry(8, 8, 8, 3, 3, 1, 1, 1, 1))) return; // no AVX-512
+        if (!InterleavedConv.Applies(new ConvGeometry(8, 8, 8, 3, 3, 1, 1, 1, 1), EngineOptions.Default)) return; // no AVX-512
         var src = new float[G * G];
         for (int i = 0; i < src.Length; i++) src[i] = i * 0.5f - 7f;
         var dst = new float[G * G];
@@ -129,20 +130,22 @@ public class InterleavedConvTests
         foreach (var a in new[] { x, dy, wt, bias })
             for (int i = 0; i < a.Length; i++) a[i] = rng.NextFloat() * 2f - 1f;
         var (ey, edx, edw, _) = ConvReference.Run(x, dy, wt, bias, b, cin, cout, h, w, kh, kw, 1);
-        var path = new InterleavedPath(cin, cout, kh, kw);
+        var path = new InterleavedPlanesAlgorithm(cin, cout, kh, kw, winograd: false);
+        var weight = Tensor.FromArray(wt, cout, cin, kh, kw);
         var y = new float[dy.Length];
         var dx = new float[x.Length];
         var dw = new float[wt.Length];
         // Two chunks, as two threads would split the batch; the backward reuses the forward's planes.
         int mid = b / 2;
-        path.Prepare(g, b, 2, b - mid, false, wt);
-        path.Forward(0, 0, mid, x, bias, y, default, default);
-        path.Forward(1, mid, b, x, bias, y, default, default);
+        var batch = new ConvBatch(b, 2, b - mid);
+        path.Prepare(g, batch, false, weight, EngineOptions.Default);
+        path.Forward(0, 0, mid, new ConvForward { X = x, Bias = bias, Y = y });
+        path.Forward(1, mid, b, new ConvForward { X = x, Bias = bias, Y = y });
         path.ForwardDone();
-        path.Prepare(g, b, 2, b - mid, true, wt);
+        path.Prepare(g, batch, true, weight, EngineOptions.Default);
         var dw1 = new float[wt.Length];
-        path.Backward(0, 0, mid, x, default, dy, default, dw, dx, default, default);
-        path.Backward(1, mid, b, x, default, dy, default, dw1, dx, default, default);
+        path.Backward(0, 0, mid, new ConvBackward { X = x, Dy = dy, Dw = dw, Dx = dx });
+        path.Backward(1, mid, b, new ConvBackward { X = x, Dy = dy, Dw = dw1, Dx = dx });
         for (int i = 0; i < dw.Length; i++) dw[i] += dw1[i];
         int k = cin * kh * kw;
         string what = $"b={b} {cin}->{cout} {h}x{w} k{kh}x{kw}";

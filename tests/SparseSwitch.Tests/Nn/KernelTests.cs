@@ -2,6 +2,8 @@ using SparseSwitch.Nn;
 using SparseSwitch.Tensors;
 using Xunit;
 
+using SparseSwitch.Tensors.Conv;
+
 namespace SparseSwitch.Tests.Nn;
 
 /// <summary>The layers' span kernels against their scalar twins.</summary>

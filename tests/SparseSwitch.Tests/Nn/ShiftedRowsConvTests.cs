@@ -3,6 +3,8 @@ using SparseSwitch.Tensors;
 using SparseSwitch.Tests.Support;
 using Xunit;
 
+using SparseSwitch.Tensors.Conv;
+
 namespace SparseSwitch.Tests.Nn;
 
 /// <summary>Conv2d's row paths for stride-1 "same" convolutions without im2col — image-interleaved
@@ -13,7 +15,6 @@ namespace SparseSwitch.Tests.Nn;
 /// more than one block of product tiles (16×16) and more rows than one k-slice (40 channels).
 /// The interleaved planes serve only the geometries <see cref="InterleavedConv.Applies"/> picks;
 /// <see cref="InterleavedConvTests"/> runs them on the others too.</summary>
-[Collection(EngineThreadsCollection.Name)]
 public class ShiftedRowsConvTests
 {
     [Theory]
@@ -35,22 +36,8 @@ public class ShiftedRowsConvTests
     [InlineData(5, 72, 64, 2, 4, 3, 3)]    // Winograd: one row of two tiles
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int kh, int kw)
     {
-        int savedThreads = Engine.Threads;
-        try
-        {
-            foreach (int threads in new[] { 1, 2 })
-            {
-                Engine.Threads = threads;
-                Check(b, cin, cout, h, w, kh, kw);
-            }
-        }
-        finally
-        {
-            Engine.Threads = savedThreads;
-            Conv2d.UseShiftedRows = true;
-            Conv2d.UseInterleaved = true;
-            Conv2d.UseWinograd = true;
-        }
+        foreach (int threads in new[] { 1, 2 })
+            Check(b, cin, cout, h, w, kh, kw, EngineOptions.Default with { Threads = threads });
     }
 
     [Theory]
@@ -66,12 +53,10 @@ public class ShiftedRowsConvTests
         var y = conv.Forward(x);
         var dy = new Tensor(y.Shape); rng.FillNormal(dy.Span, 0, 1);
         var add = new Tensor(x.Shape); rng.FillNormal(add.Span, 0, 1);
-        try
         {
-            foreach (var (rows, interleaved) in new[] { (true, true), (true, false), (false, false) })
+            foreach (var algorithms in new[] { ConvAlgorithms.All, ConvAlgorithms.ShiftedRows | ConvAlgorithms.PhasePlanes, ConvAlgorithms.None })
             {
-                Conv2d.UseShiftedRows = rows;
-                Conv2d.UseInterleaved = interleaved;
+                conv.UseOptions(EngineOptions.Default with { ConvAlgorithms = algorithms });
                 conv.Forward(x);
                 var expected = conv.Backward(dy).Span.ToArray();
                 for (int i = 0; i < expected.Length; i++) expected[i] += add.Span[i];
@@ -80,14 +65,22 @@ public class ShiftedRowsConvTests
                 Assert.True(expected.AsSpan().SequenceEqual(actual), $"path {conv.Path}: dx + added gradient differs");
             }
         }
-        finally
-        {
-            Conv2d.UseShiftedRows = true;
-            Conv2d.UseInterleaved = true;
-        }
     }
 
-    private static void Check(int b, int cin, int cout, int h, int w, int kh, int kw)
+    /// <summary>The options that make the planner choose <paramref name="algorithm"/> where it applies.</summary>
+    internal static EngineOptions Only(EngineOptions o, ConvAlgorithm algorithm) => o with
+    {
+        ConvAlgorithms = algorithm switch
+        {
+            ConvAlgorithm.Winograd => ConvAlgorithms.All,
+            ConvAlgorithm.InterleavedPlanes => ConvAlgorithms.InterleavedPlanes,
+            ConvAlgorithm.ShiftedRows => ConvAlgorithms.ShiftedRows,
+            ConvAlgorithm.PhasePlanes => ConvAlgorithms.PhasePlanes,
+            _ => ConvAlgorithms.None,
+        },
+    };
+
+    private static void Check(int b, int cin, int cout, int h, int w, int kh, int kw, EngineOptions engine)
     {
         var rng = new Rng((ulong)(b * 1000 + cin * 100 + cout * 10 + h + kh));
         var conv = new Conv2d(cin, cout, (kh, kw), (1, 1), (kh / 2, kw / 2), bias: true, rng: rng);
@@ -97,17 +90,15 @@ public class ShiftedRowsConvTests
         for (int i = 0; i < dy.Length; i++) dy.Span[i] = rng.NextFloat() * 2f - 1f;
         var (ey, edx, edw, edb) = ConvReference.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, kh, kw, 1);
 
-        var results = new List<(string Path, float[] Y, float[] Dx, float[] Dw, float[] Db)>();
+        var results = new List<(ConvAlgorithm Path, float[] Y, float[] Dx, float[] Dw, float[] Db)>();
         var geo = new ConvGeometry(cin, h, w, kh, kw, 1, 1, kh / 2, kw / 2);
-        var paths = new List<string>();
-        if (WinogradConv.Applies(geo, cin, cout)) paths.Add("Winograd");
-        if (InterleavedConv.Applies(geo)) paths.Add("interleaved planes");
-        paths.AddRange(["shifted rows", "im2col"]);
-        foreach (string path in paths)
+        var paths = new List<ConvAlgorithm>();
+        if (WinogradConv.Applies(geo, cin, cout, engine)) paths.Add(ConvAlgorithm.Winograd);
+        if (InterleavedConv.Applies(geo, engine)) paths.Add(ConvAlgorithm.InterleavedPlanes);
+        paths.AddRange([ConvAlgorithm.ShiftedRows, ConvAlgorithm.Im2Col]);
+        foreach (var path in paths)
         {
-            Conv2d.UseShiftedRows = path != "im2col";
-            Conv2d.UseInterleaved = path is "interleaved planes" or "Winograd";
-            Conv2d.UseWinograd = path == "Winograd";
+            conv.UseOptions(Only(engine, path));
             conv.Weight.Grad.Span.Clear();
             conv.Bias.Grad.Span.Clear();
             // Twice: the second call reuses the padded buffers (their padding must still be zero).
@@ -120,7 +111,7 @@ public class ShiftedRowsConvTests
             results.Add((path, y, dx, conv.Weight.Grad.Span.ToArray(), conv.Bias.Grad.Span.ToArray()));
         }
         int k = cin * kh * kw, pixels = b * h * w;
-        string what = $"b={b} {cin}->{cout} {h}x{w} k{kh}x{kw} threads={Engine.Threads}";
+        string what = $"b={b} {cin}->{cout} {h}x{w} k{kh}x{kw} threads={engine.Threads}";
         var i2c = results[^1];
         foreach (var s in results.SkipLast(1))
         {

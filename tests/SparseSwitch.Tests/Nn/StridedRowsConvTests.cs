@@ -3,12 +3,13 @@ using SparseSwitch.Tensors;
 using SparseSwitch.Tests.Support;
 using Xunit;
 
+using SparseSwitch.Tensors.Conv;
+
 namespace SparseSwitch.Tests.Nn;
 
 /// <summary>Conv2d's stride-2 phase-plane path (<see cref="StridedRowsConv"/>) against a plain
 /// scalar convolution (double accumulation) and against the im2col path: y, dx, dW, db, at 1 and
 /// 2 threads, with batches that leave a short last group.</summary>
-[Collection(EngineThreadsCollection.Name)]
 public class StridedRowsConvTests
 {
     [Theory]
@@ -22,36 +23,23 @@ public class StridedRowsConvTests
     [InlineData(3, 2, 5, 2, 6, 1)]
     public void MatchesScalarConvolutionAndIm2ColPath(int b, int cin, int cout, int h, int w, int k)
     {
-        int savedThreads = Engine.Threads, savedColumns = ShiftedRowsConv.Layout.TargetColumns;
-        ShiftedRowsConv.Layout.TargetColumns = 64; // several images per product, a short last group
-        try
-        {
-            foreach (int threads in new[] { 1, 2 })
-            {
-                Engine.Threads = threads;
-                Check(b, cin, cout, h, w, k);
-            }
-        }
-        finally
-        {
-            Engine.Threads = savedThreads;
-            ShiftedRowsConv.Layout.TargetColumns = savedColumns;
-            Conv2d.UseShiftedRows = true;
-        }
+        // 64 target columns: several images per product, a short last group
+        foreach (int threads in new[] { 1, 2 })
+            Check(b, cin, cout, h, w, k, EngineOptions.Default with { Threads = threads, ShiftedRowsTargetColumns = 64 });
     }
 
     [Fact]
     public void AppliesOnlyToEvenStride2SamePadding()
     {
-        Assert.True(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 3, 3, 2, 2, 1, 1)));
-        Assert.True(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 1, 1, 2, 2, 0, 0)));
-        Assert.False(StridedRowsConv.Applies(new ConvGeometry(3, 7, 8, 3, 3, 2, 2, 1, 1)));
-        Assert.False(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 3, 3, 2, 2, 0, 0)));
-        Assert.False(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 5, 5, 2, 2, 2, 2)));
-        Assert.False(StridedRowsConv.Applies(new ConvGeometry(3, 8, 8, 3, 3, 1, 1, 1, 1)));
+        Assert.True(PhasePlanesAlgorithm.Applies(new ConvGeometry(3, 8, 8, 3, 3, 2, 2, 1, 1)));
+        Assert.True(PhasePlanesAlgorithm.Applies(new ConvGeometry(3, 8, 8, 1, 1, 2, 2, 0, 0)));
+        Assert.False(PhasePlanesAlgorithm.Applies(new ConvGeometry(3, 7, 8, 3, 3, 2, 2, 1, 1)));
+        Assert.False(PhasePlanesAlgorithm.Applies(new ConvGeometry(3, 8, 8, 3, 3, 2, 2, 0, 0)));
+        Assert.False(PhasePlanesAlgorithm.Applies(new ConvGeometry(3, 8, 8, 5, 5, 2, 2, 2, 2)));
+        Assert.False(PhasePlanesAlgorithm.Applies(new ConvGeometry(3, 8, 8, 3, 3, 1, 1, 1, 1)));
     }
 
-    private static void Check(int b, int cin, int cout, int h, int w, int k)
+    private static void Check(int b, int cin, int cout, int h, int w, int k, EngineOptions engine)
     {
         var rng = new Rng((ulong)(b * 1000 + cin * 100 + cout * 10 + h + k));
         var conv = new Conv2d(cin, cout, (k, k), (2, 2), (k / 2, k / 2), bias: true, rng: rng);
@@ -63,20 +51,20 @@ public class StridedRowsConvTests
         var results = new List<(float[] Y, float[] Dx, float[] Dw, float[] Db)>();
         foreach (bool rows in new[] { true, false })
         {
-            Conv2d.UseShiftedRows = rows;
+            conv.UseOptions(engine with { ConvAlgorithms = rows ? ConvAlgorithms.All : ConvAlgorithms.None });
             // Twice: the second call reuses the buffers (their padding must still be zero).
             conv.Forward(x); conv.Backward(dy);
             conv.Weight.Grad.Span.Clear();
             conv.Bias.Grad.Span.Clear();
             var y = conv.Forward(x).Span.ToArray();
             var dx = conv.Backward(dy).Span.ToArray();
-            Assert.Equal(rows ? "phase planes" : "im2col", conv.Path);
+            Assert.Equal(rows ? ConvAlgorithm.PhasePlanes : ConvAlgorithm.Im2Col, conv.Path);
             results.Add((y, dx, conv.Weight.Grad.Span.ToArray(), conv.Bias.Grad.Span.ToArray()));
             conv.Weight.Grad.Span.Clear();
             conv.Bias.Grad.Span.Clear();
         }
         int kk = cin * k * k, pixels = b * (h / 2) * (w / 2);
-        string what = $"b={b} {cin}->{cout} {h}x{w} k{k} s2 threads={Engine.Threads}";
+        string what = $"b={b} {cin}->{cout} {h}x{w} k{k} s2 threads={engine.Threads}";
         var s = results[0];
         Close.Assert(ey, s.Y, 1e-6 * kk + 1e-5, 1e-5, "strided y " + what);
         Close.Assert(edx, s.Dx, 1e-6 * cout * k * k + 1e-5, 1e-5, "strided dx " + what);

@@ -3,6 +3,8 @@ using SparseSwitch.Nn;
 using SparseSwitch.Tensors;
 using Xunit;
 
+using SparseSwitch.Tensors.Conv;
+
 namespace SparseSwitch.Tests.Nn;
 
 /// <summary>The F(2×2, 3×3) transforms of <see cref="WinogradConv"/> on their own: with small
@@ -58,10 +60,10 @@ public class WinogradConvTests
     public void AppliesOnlyToEvenThreeByThreeSameConvolutionsWithEnoughChannels()
     {
         var g = new ConvGeometry(64, 8, 8, 3, 3, 1, 1, 1, 1);
-        Assert.Equal(Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported, WinogradConv.Applies(g, 64, 64));
-        Assert.False(WinogradConv.Applies(g with { H = 7 }, 64, 64));
-        Assert.False(WinogradConv.Applies(g with { SH = 2, SW = 2 }, 64, 64));
-        Assert.False(WinogradConv.Applies(g with { KH = 5, KW = 5, PH = 2, PW = 2 }, 64, 64));
-        Assert.False(WinogradConv.Applies(g, 64, 16));
+        Assert.Equal(Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported, WinogradConv.Applies(g, 64, 64, EngineOptions.Default));
+        Assert.False(WinogradConv.Applies(g with { H = 7 }, 64, 64, EngineOptions.Default));
+        Assert.False(WinogradConv.Applies(g with { SH = 2, SW = 2 }, 64, 64, EngineOptions.Default));
+        Assert.False(WinogradConv.Applies(g with { KH = 5, KW = 5, PH = 2, PW = 2 }, 64, 64, EngineOptions.Default));
+        Assert.False(WinogradConv.Applies(g, 64, 16, EngineOptions.Default));
     }
 }

@@ -35,13 +35,8 @@ public sealed class CifarResNetParity : IParityOp
             model.LoadStateDict(state);
             foreach (var (_, m) in model.NamedModules())
                 if (m is BatchNorm2d bn) { bn.RunningMean.Fill(0f); bn.RunningVar.Fill(1f); }
-            var saved = Engine.MatmulPrecision;
-            Engine.MatmulPrecision = precision;
-            try
-            {
-                ModelParity.ForwardBackwardAndCompare(model, f, $"{name} ({precision})", compareGradients: precision == MatmulPrecision.Highest);
-            }
-            finally { Engine.MatmulPrecision = saved; }
+            model.UseOptions(EngineOptions.Default with { MatmulPrecision = precision });
+            ModelParity.ForwardBackwardAndCompare(model, f, $"{name} ({precision})", compareGradients: precision == MatmulPrecision.Highest);
             foreach (var (p, buffer) in model.NamedBuffers())
                 Close.Assert(state[p].Span, buffer.Span, 1e-5, 1e-4, $"{name} {p} after the forward");
         }

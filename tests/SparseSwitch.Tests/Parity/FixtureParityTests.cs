@@ -16,7 +16,6 @@ public interface IParityOp
 /// <summary>Discovers every fixture file and dispatches on its op; an op without an
 /// implementation fails.</summary>
 [Trait("Category", "Parity")]
-[Collection(EngineThreadsCollection.Name)] // some ops switch Engine.MatmulPrecision
 public class FixtureParityTests
 {
     private static readonly Dictionary<string, IParityOp> Ops = typeof(FixtureParityTests).Assembly.GetTypes()

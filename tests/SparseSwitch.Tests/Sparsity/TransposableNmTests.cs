@@ -6,7 +6,6 @@ using Xunit;
 
 namespace SparseSwitch.Tests.Sparsity;
 
-[Collection(EngineThreadsCollection.Name)] // one test sets Engine.Threads
 public class TransposableNmTests
 {
     private static double Kept(ReadOnlySpan<float> w, ReadOnlySpan<byte> keep)
@@ -106,16 +105,9 @@ public class TransposableNmTests
     public void ResultDoesNotDependOnThreadCount()
     {
         var w = SparsityGen.Weights(3, 64 * 72);
-        int saved = SparseSwitch.Tensors.Engine.Threads;
-        try
-        {
-            SparseSwitch.Tensors.Engine.Threads = 1;
-            var one = TransposableNm.ComputeMatrix(w, 64, 72, 4, 8, TransposableMethod.Exact);
-            SparseSwitch.Tensors.Engine.Threads = 2;
-            var two = TransposableNm.ComputeMatrix(w, 64, 72, 4, 8, TransposableMethod.Exact);
-            Assert.Equal(0, one.HammingDistance(two));
-        }
-        finally { SparseSwitch.Tensors.Engine.Threads = saved; }
+        var one = TransposableNm.ComputeMatrix(w, 64, 72, 4, 8, TransposableMethod.Exact, SparseSwitch.Tensors.EngineOptions.Default with { Threads = 1 });
+        var two = TransposableNm.ComputeMatrix(w, 64, 72, 4, 8, TransposableMethod.Exact, SparseSwitch.Tensors.EngineOptions.Default with { Threads = 2 });
+        Assert.Equal(0, one.HammingDistance(two));
     }
 
     [Fact]

@@ -7,7 +7,6 @@ namespace SparseSwitch.Tests.Tensors;
 /// <summary>The optimised <see cref="Gemm.Sgemm"/> against its scalar twin (which accumulates in
 /// double). Float accumulation over k terms errs by about k·ε·Σ|a·b|, so the tolerance scales
 /// with k and with the magnitude of the terms, not of the result.</summary>
-[Collection(EngineThreadsCollection.Name)]
 public class GemmTests
 {
     private const int MR = GemmMicroKernel.MR;
@@ -24,7 +23,7 @@ public class GemmTests
     /// <summary>Runs both implementations on identical inputs (operands at offset
     /// <paramref name="offset"/> inside their arrays, padded leading dimensions) and compares.</summary>
     private static void Check(bool ta, bool tb, int m, int n, int k, float alpha, float beta,
-        int pad = 0, int offset = 0, bool nanC = false, ulong seed = 1)
+        int pad = 0, int offset = 0, bool nanC = false, ulong seed = 1, EngineOptions? options = null)
     {
         var rng = new Rng(seed);
         int lda = Math.Max(1, (ta ? m : k) + pad), ldb = Math.Max(1, (tb ? k : n) + pad), ldc = Math.Max(1, n + pad);
@@ -37,7 +36,7 @@ public class GemmTests
         var expected = (float[])c0.Clone();
         var actual = (float[])c0.Clone();
         Gemm.SgemmReference(ta, tb, m, n, k, alpha, a.AsSpan(offset), lda, b.AsSpan(offset), ldb, beta, expected.AsSpan(offset), ldc);
-        Gemm.Sgemm(ta, tb, m, n, k, alpha, a.AsSpan(offset), lda, b.AsSpan(offset), ldb, beta, actual.AsSpan(offset), ldc);
+        Gemm.Sgemm(ta, tb, m, n, k, alpha, a.AsSpan(offset), lda, b.AsSpan(offset), ldb, beta, actual.AsSpan(offset), ldc, options);
         // Each term |a·b| ≤ 1; float summation error is bounded by ~k·ε per unit of Σ|a·b| ≤ k.
         double atol = Math.Abs(alpha) * 4e-7 * Math.Max(1, k) * Math.Sqrt(Math.Max(1, k)) + 1e-6;
         Close.Assert(expected, actual, atol, 1e-6, $"ta={ta} tb={tb} m={m} n={n} k={k} alpha={alpha} beta={beta} pad={pad} off={offset}");
@@ -114,23 +113,14 @@ public class GemmTests
     public void SmallBlockSizesCrossEveryBlockBoundary()
     {
         // Several k-slices, MC-row blocks, NC-column tasks and packed column blocks (two panels each).
-        int kc = GemmBlocking.KC, mc = GemmBlocking.MC, nc = GemmBlocking.NC;
-        long limit = GemmBlocking.PackedBLimit;
-        int saved = Engine.Threads;
-        try
+        var o = EngineOptions.Default with { Gemm = new GemmBlocking { KC = 40, MC = 2 * MR, NC = NR, PackedBLimit = 2L * 300 * NR } };
         {
-            GemmBlocking.Set(40, 2 * MR, NR, 2L * 300 * NR);
             foreach (int threads in new[] { 1, 2 })
             {
-                Engine.Threads = threads;
-                Check(false, false, 5 * MR + 3, 5 * NR + 7, 300, 1f, 0.5f);
-                Check(true, true, 6 * MR, 4 * NR, 300, -1f, 0f, pad: 2); // above the threading threshold
+                o = o with { Threads = threads };
+                Check(false, false, 5 * MR + 3, 5 * NR + 7, 300, 1f, 0.5f, options: o);
+                Check(true, true, 6 * MR, 4 * NR, 300, -1f, 0f, pad: 2, options: o); // above the threading threshold
             }
-        }
-        finally
-        {
-            GemmBlocking.Set(kc, mc, nc, limit);
-            Engine.Threads = saved;
         }
     }
 
@@ -148,8 +138,7 @@ public class GemmTests
     [Fact]
     public void SameBitsForOneAndTwoThreads()
     {
-        int saved = Engine.Threads;
-        try
+        var o = EngineOptions.Default;
         {
             var rng = new Rng(5);
             int m = 157, n = 203, k = 611;
@@ -158,17 +147,16 @@ public class GemmTests
             var results = new List<float[]>();
             foreach (int threads in new[] { 1, 2, 1, 2 })
             {
-                Engine.Threads = threads;
+                o = o with { Threads = threads };
                 var c = Random(new Rng(9), m * n);
-                Gemm.Sgemm(false, true, m, n, k, 1.5f, a, k, b, k, 0.5f, c, n);
+                Gemm.Sgemm(false, true, m, n, k, 1.5f, a, k, b, k, 0.5f, c, n, o);
                 results.Add(c);
             }
             for (int i = 1; i < results.Count; i++) Assert.Equal(results[0], results[i]);
-            Engine.Threads = 2;
-            Check(false, false, 157, 203, 611, 1f, 0.5f);
-            Check(true, false, 33, 1000, 100, 1f, 0f);
+            o = o with { Threads = 2 };
+            Check(false, false, 157, 203, 611, 1f, 0.5f, options: o);
+            Check(true, false, 33, 1000, 100, 1f, 0f, options: o);
         }
-        finally { Engine.Threads = saved; }
     }
 
     /// <summary>The narrower-vector instantiations of the driver (the fallbacks on machines
@@ -192,9 +180,9 @@ public class GemmTests
             fixed (float* pa = a, pb = b, pc = actual)
             {
                 if (bits == 256)
-                    GemmDriver<System.Runtime.Intrinsics.Vector256<float>, Gemm256>.ForThisThread.Run(ta, tb, m, n, k, 1.25f, pa, lda, pb, ldb, 0.5f, pc, n);
+                    GemmDriver<System.Runtime.Intrinsics.Vector256<float>, Gemm256>.ForThisThread.Run(ta, tb, m, n, k, 1.25f, pa, lda, pb, ldb, 0.5f, pc, n, EngineOptions.Default);
                 else
-                    GemmDriver<System.Runtime.Intrinsics.Vector128<float>, Gemm128>.ForThisThread.Run(ta, tb, m, n, k, 1.25f, pa, lda, pb, ldb, 0.5f, pc, n);
+                    GemmDriver<System.Runtime.Intrinsics.Vector128<float>, Gemm128>.ForThisThread.Run(ta, tb, m, n, k, 1.25f, pa, lda, pb, ldb, 0.5f, pc, n, EngineOptions.Default);
             }
             Close.Assert(expected, actual, 1.25 * 4e-7 * k * Math.Sqrt(k) + 1e-6, 1e-6, $"{bits}-bit m={m} n={n} k={k} ta={ta} tb={tb}");
         }
@@ -203,20 +191,19 @@ public class GemmTests
     [Fact]
     public void MatrixVectorProducts()
     {
-        int saved = Engine.Threads;
-        try
+        var o = EngineOptions.Default;
         {
             foreach (int threads in new[] { 1, 2 })
             {
-                Engine.Threads = threads;
+                o = o with { Threads = threads };
                 foreach (bool ta in new[] { false, true })
                 foreach (bool tb in new[] { false, true })
                 {
                     // Above and below the threading threshold, odd output counts, padding, offsets.
-                    Check(ta, tb, 1, 1000 + 13, 700, 1.5f, 0.5f, pad: 3, offset: 1);
-                    Check(ta, tb, 777, 1, 900, -1f, 0f, pad: 2, offset: 2, nanC: true);
-                    Check(ta, tb, 1, 37, 5, 1f, 0f, pad: 1);
-                    Check(ta, tb, 63, 1, 1, 1f, 1f);
+                    Check(ta, tb, 1, 1000 + 13, 700, 1.5f, 0.5f, pad: 3, offset: 1, options: o);
+                    Check(ta, tb, 777, 1, 900, -1f, 0f, pad: 2, offset: 2, nanC: true, options: o);
+                    Check(ta, tb, 1, 37, 5, 1f, 0f, pad: 1, options: o);
+                    Check(ta, tb, 63, 1, 1, 1f, 1f, options: o);
                 }
             }
             // Same bits for one and two threads.
@@ -225,20 +212,18 @@ public class GemmTests
             var b = Random(rng, 1500 * 999);
             var r1 = new float[999];
             var r2 = new float[999];
-            Engine.Threads = 1;
-            Gemm.Sgemm(false, false, 1, 999, 1500, 1f, a, 1500, b, 999, 0f, r1, 999);
-            Engine.Threads = 2;
-            Gemm.Sgemm(false, false, 1, 999, 1500, 1f, a, 1500, b, 999, 0f, r2, 999);
+            o = o with { Threads = 1 };
+            Gemm.Sgemm(false, false, 1, 999, 1500, 1f, a, 1500, b, 999, 0f, r1, 999, o);
+            o = o with { Threads = 2 };
+            Gemm.Sgemm(false, false, 1, 999, 1500, 1f, a, 1500, b, 999, 0f, r2, 999, o);
             Assert.Equal(r1, r2);
         }
-        finally { Engine.Threads = saved; }
     }
 
     [Fact]
     public void SteadyStateCallsDoNotAllocate()
     {
-        int saved = Engine.Threads;
-        try
+        var o = EngineOptions.Default;
         {
             var rng = new Rng(3);
             int m = 70, n = 90, k = 500; // above the threading threshold
@@ -247,14 +232,13 @@ public class GemmTests
             var c = new float[m * n];
             foreach (int threads in new[] { 1, 2 })
             {
-                Engine.Threads = threads;
-                Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n); // grows the buffers
+                o = o with { Threads = threads };
+                Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n, o); // grows the buffers
                 long before = GC.GetAllocatedBytesForCurrentThread();
-                for (int i = 0; i < 5; i++) Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n);
+                for (int i = 0; i < 5; i++) Gemm.Sgemm(false, true, m, n, k, 1f, a, k, b, k, 0f, c, n, o);
                 Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
             }
         }
-        finally { Engine.Threads = saved; }
     }
 
     [Fact]

@@ -4,7 +4,6 @@ using Xunit;
 
 namespace SparseSwitch.Tests.Tensors;
 
-[Collection(EngineThreadsCollection.Name)]
 public class MatmulPrecisionTests
 {
     [Fact]
@@ -16,15 +15,8 @@ public class MatmulPrecisionTests
         rng.FillNormal(a, 0, 1); rng.FillNormal(b, 0, 1);
         var expected = new float[m * n]; var fast = new float[m * n]; var highest = new float[m * n];
         Gemm.SgemmReference(false, false, m, n, k, 1f, a, k, b, n, 0f, expected, n);
-        var saved = Engine.MatmulPrecision;
-        try
-        {
-            Engine.MatmulPrecision = MatmulPrecision.Highest;
-            Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, highest, n);
-            Engine.MatmulPrecision = MatmulPrecision.Fast;
-            Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, fast, n);
-        }
-        finally { Engine.MatmulPrecision = saved; }
+        Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, highest, n, EngineOptions.Default with { MatmulPrecision = MatmulPrecision.Highest });
+        Gemm.Sgemm(false, false, m, n, k, 1f, a, k, b, n, 0f, fast, n, EngineOptions.Default with { MatmulPrecision = MatmulPrecision.Fast });
         Assert.Equal(expected, highest);
         Assert.NotEqual(expected, fast); // the fast path really is a different (float32) summation
         Close.Assert(expected, fast, 1e-4, 1e-4, "fast vs double-accumulated");

@@ -6,7 +6,6 @@ namespace SparseSwitch.Tests.Tensors;
 
 /// <summary>The in-place row products (<see cref="RowsKernels"/>) against plain double loops over
 /// explicitly gathered rows, on sizes that leave partial tiles and blocks everywhere.</summary>
-[Collection(EngineThreadsCollection.Name)] // one test sets RowsKernels.DotL2Bytes
 public class RowsKernelsTests
 {
     private static (float[] B, nint[] Off) Rows(Rng rng, int k, int width, int slack)
@@ -86,7 +85,7 @@ public class RowsKernelsTests
         RowsKernels.PackA(m, k, a, k, packed);
         var c = new float[mR * nR];
         Array.Fill(c, float.NaN);
-        RowsKernels.Product(m, n, k, packed, b, off, c, nR);
+        RowsKernels.Product(m, n, k, packed, b, off, c, nR, EngineOptions.Default);
         var expected = new float[m * n];
         var actual = new float[m * n];
         for (int i = 0; i < m; i++)
@@ -121,7 +120,7 @@ public class RowsKernelsTests
             var c = new float[m * ldc];
             for (int i = 0; i < c.Length; i++) c[i] = beta == 0f ? float.NaN : i * 0.25f;
             var before = (float[])c.Clone();
-            RowsKernels.DotProduct(m, k, n, d, ldd, b, off, beta, c, ldc);
+            RowsKernels.DotProduct(m, k, n, d, ldd, b, off, beta, c, ldc, EngineOptions.Default);
             var expected = new float[m * k];
             var actual = new float[m * k];
             for (int i = 0; i < m; i++)
@@ -154,16 +153,10 @@ public class RowsKernelsTests
         for (int r = 0; r < k; r++) off[r] = r * 7 % 61;
         float[] Run(int budget, float beta)
         {
-            int saved = RowsKernels.DotL2Bytes;
-            try
-            {
-                RowsKernels.DotL2Bytes = budget;
-                var c = new float[m * ldc];
-                for (int i = 0; i < c.Length; i++) c[i] = i * 0.125f;
-                RowsKernels.DotProductRows(m, k, rows, n, d, ldd, rowStride, b, off, rowStride, beta, c, ldc);
-                return c;
-            }
-            finally { RowsKernels.DotL2Bytes = saved; }
+            var c = new float[m * ldc];
+            for (int i = 0; i < c.Length; i++) c[i] = i * 0.125f;
+            RowsKernels.DotProductRows(m, k, rows, n, d, ldd, rowStride, b, off, rowStride, beta, c, ldc, EngineOptions.Default with { DotL2Bytes = budget });
+            return c;
         }
         foreach (float beta in new[] { 0f, 1f })
         {
@@ -188,7 +181,7 @@ public class RowsKernelsTests
         var packed = new float[RowsKernels.PackedALength(8, 2)];
         var c = new float[8 * RowsKernels.TileColumns];
         var b = new float[RowsKernels.TileColumns + 4];
-        Assert.Throws<ArgumentException>(() => RowsKernels.Product(8, 4, 2, packed, b, new nint[] { 0, 5 }, c, RowsKernels.TileColumns));
-        Assert.Throws<ArgumentException>(() => RowsKernels.DotProduct(1, 2, 4, new float[4], 4, new float[6], new nint[] { 0, 3 }, 0f, new float[2], 2));
+        Assert.Throws<ArgumentException>(() => RowsKernels.Product(8, 4, 2, packed, b, new nint[] { 0, 5 }, c, RowsKernels.TileColumns, EngineOptions.Default));
+        Assert.Throws<ArgumentException>(() => RowsKernels.DotProduct(1, 2, 4, new float[4], 4, new float[6], new nint[] { 0, 3 }, 0f, new float[2], 2, EngineOptions.Default));
     }
 }

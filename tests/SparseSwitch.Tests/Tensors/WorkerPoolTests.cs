@@ -4,7 +4,6 @@ using Xunit;
 
 namespace SparseSwitch.Tests.Tensors;
 
-[Collection(EngineThreadsCollection.Name)]
 public class WorkerPoolTests
 {
     /// <summary>Counts how often each index ran and which threads ran them.</summary>
@@ -26,27 +25,19 @@ public class WorkerPoolTests
     [InlineData(3, 1000)] // more threads than this machine may have cores: no spinning
     public void LoopsBackToBackAndAfterPausesRunEveryIndexOnce(int threads, int spinMicroseconds)
     {
-        int savedThreads = Engine.Threads, savedSpin = WorkerPool.SpinMicroseconds;
-        try
+        var options = EngineOptions.Default with { Threads = threads, SpinMicroseconds = spinMicroseconds };
         {
-            Engine.Threads = threads;
-            WorkerPool.SpinMicroseconds = spinMicroseconds;
             for (int rep = 0; rep < 600; rep++)
             {
                 var body = new Census { Runs = new int[1 + rep % 37] };
                 int maxThreads = rep % 3; // 0: all, 1: the caller alone, 2: two at most
-                WorkerPool.For(body.Runs.Length, body, maxThreads);
+                WorkerPool.For(body.Runs.Length, body, options, maxThreads);
                 Assert.All(body.Runs, r => Assert.Equal(1, r));
                 Assert.True(body.Threads.Count <= (maxThreads == 0 ? threads : maxThreads),
                     $"loop {rep}: {body.Threads.Count} threads ran a loop limited to {maxThreads}");
                 // Every few loops a pause longer than the spin, so the workers go to sleep and are woken.
                 if (rep % 10 == 9) Thread.Sleep(3);
             }
-        }
-        finally
-        {
-            Engine.Threads = savedThreads;
-            WorkerPool.SpinMicroseconds = savedSpin;
         }
     }
 
@@ -68,7 +59,7 @@ public class WorkerPoolTests
         for (int rep = 0; rep < 50; rep++)
         {
             Array.Fill(body.Out, -1);
-            WorkerPool.For(body.Out.Length, body);
+            WorkerPool.For(body.Out.Length, body, EngineOptions.Default);
             for (int i = 0; i < body.Out.Length; i++) Assert.Equal(i * i, body.Out[i]);
         }
     }
@@ -76,10 +67,10 @@ public class WorkerPoolTests
     [Fact]
     public void PropagatesExceptions()
     {
-        var e = Assert.Throws<AggregateException>(() => WorkerPool.For(20, new Thrower()));
+        var e = Assert.Throws<AggregateException>(() => WorkerPool.For(20, new Thrower(), EngineOptions.Default));
         Assert.IsType<InvalidOperationException>(e.InnerException);
         var body = new Square { Out = new int[10] };
-        WorkerPool.For(10, body); // still usable afterwards
+        WorkerPool.For(10, body, EngineOptions.Default); // still usable afterwards
         Assert.Equal(81, body.Out[9]);
     }
 }

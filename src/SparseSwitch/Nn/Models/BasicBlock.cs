@@ -9,7 +9,7 @@ namespace SparseSwitch.Nn.Models;
 /// Backward splits dL/d(sum) between the two branches and adds their input gradients. bn1 carries
 /// the first ReLU (fused, one pass fewer); the join is relu(main + shortcut) in one pass; bn1's
 /// output is applied by conv2 as it reads it and bn2's by the join, and their input gradients by
-/// the convs below them (<see cref="DeferNorms"/>).
+/// the convs below them (<see cref="EngineOptions.DeferNorms"/>).
 /// </summary>
 public sealed class BasicBlock : Module
 {
@@ -22,6 +22,8 @@ public sealed class BasicBlock : Module
 
     private readonly AddReLU _join = new();   // relu(main + shortcut) in one pass
     private readonly Add _inputGrad = new();  // dx = main branch's dx + shortcut's dx
+
+    protected override void OnOptionsChanged() => _join.Options = _inputGrad.Options = Options;
 
     public BasicBlock(int inPlanes, int planes, int stride, ShortcutKind shortcut, int bnSets, Rng rng)
     {
@@ -48,17 +50,10 @@ public sealed class BasicBlock : Module
         return s;
     }
 
-    /// <summary>Whether the batch-norms leave their outputs to their consumers
-    /// (<see cref="IDeferrableNorm"/>): bn1 + ReLU is applied while conv2 fills its padded planes
-    /// and bn2 inside the join, so neither normalised tensor is written, and their statistics are
-    /// taken by the convs as they write their outputs; in the backward each
-    /// batch-norm's input gradient is applied by the conv below it while it fills dy's planes (two
-    /// passes over memory fewer each; the same bits). On by default; settable for benchmarks and tests.</summary>
-    public static bool DeferNorms { get; set; } = true;
 
     public override Tensor Forward(Tensor x)
     {
-        if (DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
+        if (Options.DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
         {
             // The convs take their outputs' plane statistics as they write them (training only).
             var h = Conv1.Forward(x, default, outputStats: Training);
@@ -98,7 +93,7 @@ public sealed class BasicBlock : Module
     public override Tensor Backward(Tensor dy)
     {
         var d = _join.Backward(dy);               // dL/d(main + shortcut); both branches receive it
-        if (DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
+        if (Options.DeferNorms && Bn1 is IDeferrableNorm n1 && Bn2 is IDeferrableNorm n2)
         {
             var ds = Shortcut is null ? d
                 : ProjectionParts() is var (sc, sn) && !_join.ShortcutNormSums.IsEmpty

@@ -74,7 +74,7 @@ public class CifarResNet : Module
         // The stem conv takes its output's plane statistics for the stem batch-norm as it writes it;
         // the batch-norm's output feeds two branches, so it is written.
         var o = Conv1.Forward(x, default, outputStats: Training);
-        o = Bn1 is BatchNorm2d bn && BasicBlock.DeferNorms ? bn.Forward(o, Conv1.OutputPlaneStats) : Bn1.Forward(o);
+        o = Bn1 is BatchNorm2d bn && Options.DeferNorms ? bn.Forward(o, Conv1.OutputPlaneStats) : Bn1.Forward(o);
         for (int s = 0; s < Layers.Count; s++) o = Layers[s].Forward(o);
         o = _flatten.Forward(_pool.Forward(o));
         return Classifier.Forward(o);
@@ -85,7 +85,7 @@ public class CifarResNet : Module
         var d = _pool.Backward(_flatten.Backward(Classifier.Backward(dy)));
         for (int s = Layers.Count - 1; s >= 0; s--) d = Layers[s].Backward(d);
         // The stem batch-norm's input gradient is applied by the stem conv as it fills dy's planes.
-        if (Bn1 is IDeferrableNorm n && BasicBlock.DeferNorms) return Conv1.Backward(d, n.BackwardDeferred(d));
+        if (Bn1 is IDeferrableNorm n && Options.DeferNorms) return Conv1.Backward(d, n.BackwardDeferred(d));
         return Conv1.Backward(Bn1.Backward(d));
     }
 }

@@ -4,17 +4,18 @@ using SparseSwitch.Tensors;
 using SparseSwitch.Tests.Support;
 using Xunit;
 
+using SparseSwitch.Tensors.Conv;
+
 namespace SparseSwitch.Tests.Nn.Models;
 
 /// <summary>
-/// <see cref="BasicBlock.DeferNorms"/>: with bn1 applied by conv2 as it fills its planes and bn2
+/// <see cref="EngineOptions.DeferNorms"/>: with bn1 applied by conv2 as it fills its planes and bn2
 /// by the join, a block gives the same bits as with the normalised tensors written out — output,
 /// input gradient, every parameter gradient and the running statistics — on each convolution
 /// path (interleaved planes, shifted rows, im2col, where the deferred norm is materialised),
 /// with identity and projection shortcuts, switchable batch-norms, in eval mode, and with an
 /// input observer on conv2 (which must see the normalised input).
 /// </summary>
-[Collection(EngineThreadsCollection.Name)]
 public class DeferredNormTests
 {
     [Theory]
@@ -25,18 +26,16 @@ public class DeferredNormTests
     [InlineData(8, 8, 1, 8, 1, "im2col")]
     public void DeferredAndWrittenNormsGiveTheSameBits(int cin, int planes, int stride, int size, int bnSets, string paths)
     {
-        int savedThreads = Engine.Threads;
-        try
         {
             foreach (int threads in new[] { 1, 2 })
             {
-                Engine.Threads = threads;
+                var engine = EngineOptions.Default with { Threads = threads };
                 foreach (bool training in new[] { true, false })
                 {
-                    var written = Run(false, cin, planes, stride, size, bnSets, paths, training, out string conv2Path);
-                    var deferred = Run(true, cin, planes, stride, size, bnSets, paths, training, out string deferredPath);
-                    bool avx512 = InterleavedConv.Applies(new ConvGeometry(16, 8, 8, 3, 3, 1, 1, 1, 1));
-                    string expected = paths switch { "interleaved" when avx512 => "interleaved planes", "im2col" => "im2col", _ => "shifted rows" };
+                    var written = Run(engine with { DeferNorms = false }, cin, planes, stride, size, bnSets, paths, training, out var conv2Path);
+                    var deferred = Run(engine, cin, planes, stride, size, bnSets, paths, training, out var deferredPath);
+                    bool avx512 = InterleavedConv.Applies(new ConvGeometry(16, 8, 8, 3, 3, 1, 1, 1, 1), engine);
+                    var expected = paths switch { "interleaved" when avx512 => ConvAlgorithm.InterleavedPlanes, "im2col" => ConvAlgorithm.Im2Col, _ => ConvAlgorithm.ShiftedRows };
                     Assert.Equal(expected, conv2Path);
                     Assert.Equal(expected, deferredPath);
                     Assert.Equal(written.Count, deferred.Count);
@@ -44,13 +43,6 @@ public class DeferredNormTests
                         Assert.True(values.AsSpan().SequenceEqual(deferred[name]), $"{name} differs (threads {threads}, training {training})");
                 }
             }
-        }
-        finally
-        {
-            Engine.Threads = savedThreads;
-            BasicBlock.DeferNorms = true;
-            Conv2d.UseShiftedRows = true;
-            Conv2d.UseInterleaved = true;
         }
     }
 
@@ -61,14 +53,13 @@ public class DeferredNormTests
     [InlineData(ShortcutKind.IdentityPad, 8)]
     public void WholeResNetGivesTheSameBits(ShortcutKind shortcut, int width)
     {
-        try
         {
             var runs = new List<Dictionary<string, float[]>>();
             foreach (bool defer in new[] { false, true })
             {
-                BasicBlock.DeferNorms = defer;
                 var rng = new Rng(5);
                 var net = new CifarResNet(8, width, shortcut, numClasses: 10, rng: rng);
+                net.UseOptions(EngineOptions.Default with { DeferNorms = defer });
                 var x = new Tensor(6, 3, 16, 16);
                 rng.FillNormal(x.Span, 0, 1);
                 var loss = new CrossEntropyLoss();
@@ -89,20 +80,20 @@ public class DeferredNormTests
             foreach (var (name, values) in runs[0])
                 Assert.True(values.AsSpan().SequenceEqual(runs[1][name]), $"{name} differs");
         }
-        finally
-        {
-            BasicBlock.DeferNorms = true;
-        }
     }
 
-    private static Dictionary<string, float[]> Run(bool defer, int cin, int planes, int stride, int size, int bnSets, string paths, bool training,
-        out string conv2Path)
+    private static Dictionary<string, float[]> Run(EngineOptions engine, int cin, int planes, int stride, int size, int bnSets, string paths, bool training,
+        out ConvAlgorithm conv2Path)
     {
-        BasicBlock.DeferNorms = defer;
-        Conv2d.UseShiftedRows = paths != "im2col";
-        Conv2d.UseInterleaved = paths == "interleaved";
+        var algorithms = paths switch
+        {
+            "im2col" => ConvAlgorithms.None,
+            "interleaved" => ConvAlgorithms.All,
+            _ => ConvAlgorithms.All & ~(ConvAlgorithms.InterleavedPlanes | ConvAlgorithms.Winograd),
+        };
         var rng = new Rng(11);
         var block = new BasicBlock(cin, planes, stride, ShortcutKind.ProjectionConv, bnSets, rng);
+        block.UseOptions(engine with { ConvAlgorithms = algorithms });
         foreach (var (path, p) in block.NamedParameters())
             if (p.Shape.Length == 1) rng.FillUniform(p.Data.Span, path.EndsWith("weight") ? 0.5f : -0.5f, path.EndsWith("weight") ? 1.5f : 0.5f);
         if (bnSets > 1)

@@ -4,7 +4,9 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
-namespace SparseSwitch.Nn;
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Tensors.Conv;
 
 /// <summary>
 /// Unfolds one image for convolution as a matrix product and folds the gradient back.

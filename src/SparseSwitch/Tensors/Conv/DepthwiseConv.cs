@@ -1,6 +1,8 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
-namespace SparseSwitch.Nn;
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Tensors.Conv;
 
 /// <summary>
 /// Direct kernels for depthwise convolution (groups = input channels, M = Cout/Cin outputs per

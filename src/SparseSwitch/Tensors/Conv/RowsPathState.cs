@@ -1,9 +1,11 @@
 using SparseSwitch.Tensors;
 
-namespace SparseSwitch.Nn;
+using SparseSwitch.Nn;
 
-/// <summary>The weights of a stride-1 row-path convolution (<see cref="ShiftedRowsPath"/>,
-/// <see cref="InterleavedPath"/>) in the form its products read: packed into MR-row panels for the
+namespace SparseSwitch.Tensors.Conv;
+
+/// <summary>The weights of a stride-1 row-path convolution (<see cref="ShiftedRowsAlgorithm"/>,
+/// <see cref="InterleavedPlanesAlgorithm"/>) in the form its products read: packed into MR-row panels for the
 /// forward; flipped, transposed and packed for dX (dx = Wflip · rows(dy)).</summary>
 internal sealed class RowsWeights
 {
@@ -28,7 +30,7 @@ internal sealed class RowsWeights
 }
 
 /// <summary>
-/// What the two stride-1 plane paths (<see cref="ShiftedRowsPath"/>, <see cref="InterleavedPath"/>)
+/// What the stride-1 plane algorithms (<see cref="ShiftedRowsAlgorithm"/>, <see cref="InterleavedPlanesAlgorithm"/>)
 /// hold alike: per chunk, the planes of x (kept from the forward for the backward), the dy planes
 /// and a staging buffer for product output; the row offsets of x and dy, and the packed weights.
 /// Each path lays its planes out its own way and sizes the buffers in its Prepare.
@@ -37,6 +39,7 @@ internal abstract class StrideOnePlanes
 {
     protected readonly int _cin, _cout, _kh, _kw;
     protected ConvGeometry _geo;
+    protected EngineOptions _o = EngineOptions.Default;
     protected nint[] _offX = [], _offDy = [];
     protected readonly RowsWeights _w = new();
     protected Tensor?[] _pad = [], _dyPad = [], _stage = [];
@@ -47,12 +50,17 @@ internal abstract class StrideOnePlanes
     /// <summary>Marks the planes as made for this batch (after a forward over all chunks).</summary>
     public void ForwardDone() => _reuse.ForwardDone();
 
-    /// <summary>The start of Prepare: geometry, plane-reuse bookkeeping and a buffer slot per
-    /// chunk; returns the rows a staging buffer needs (the larger channel count in MR panels).</summary>
-    protected int BeginPrepare(in ConvGeometry g, int batch, int chunks, bool backward)
+    public bool TransformsInput => true;
+    public bool TransformsGradient => true;
+
+    /// <summary>The start of Prepare: geometry, options, plane-reuse bookkeeping and a buffer slot
+    /// per chunk; returns the rows a staging buffer needs (the larger channel count in MR panels).</summary>
+    protected int BeginPrepare(in ConvGeometry g, ConvBatch batch, bool backward, EngineOptions options)
     {
         _geo = g;
-        _reuse.Prepare(batch, chunks, backward);
+        _o = options;
+        int chunks = batch.Chunks;
+        _reuse.Prepare(batch.Batch, chunks, backward);
         if (_pad.Length < chunks)
         {
             Array.Resize(ref _pad, chunks);
@@ -111,6 +119,19 @@ internal static class GroupEpilogue
     {
         for (int p = n0 * channels; p < (n0 + nb) * channels; p++)
             (stats[2 * p], stats[2 * p + 1]) = BatchNorm2d.PlaneStats(y.Slice(p * hw, hw));
+    }
+
+    /// <summary>db[o] = Σ over images [start, end) and their p pixels of dy[n, o] (a chunk's part,
+    /// overwritten); nothing when db is empty (no bias).</summary>
+    internal static void BiasGradient(int start, int end, int cout, int p, ReadOnlySpan<float> dy, Span<float> db)
+    {
+        if (db.IsEmpty) return;
+        for (int o = 0; o < cout; o++)
+        {
+            float sum = 0f;
+            for (int n = start; n < end; n++) sum += System.Numerics.Tensors.TensorPrimitives.Sum(dy.Slice((n * cout + o) * p, p));
+            db[o] = sum;
+        }
     }
 
     /// <summary>dx[from, from + count) += add[from, from + count) when add is not empty: a group's

@@ -1,4 +1,6 @@
-namespace SparseSwitch.Nn;
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Tensors.Conv;
 
 /// <summary>Sizes of one 2-D convolution or pooling window over a [C, H, W] image: kernel
 /// KH×KW, stride, zero padding and dilation per axis; output OH×OW as PyTorch computes it

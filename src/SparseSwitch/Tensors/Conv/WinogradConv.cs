@@ -3,7 +3,9 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SparseSwitch.Tensors;
 
-namespace SparseSwitch.Nn;
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Tensors.Conv;
 
 /// <summary>
 /// 3×3 stride-1 "same" convolutions by Winograd's minimal filtering F(2×2, 3×3) on
@@ -31,29 +33,24 @@ public static class WinogradConv
 
     /// <summary>Whether a geometry (groups = 1 checked by the caller) goes through Winograd: 3×3,
     /// stride 1, padding 1, even H and W, at least <see cref="MinChannels"/> input and output
-    /// channels, 512-bit vectors, and fast matmul precision (MatmulPrecision.Highest asks for the
+    /// channels (<see cref="EngineOptions.WinogradMinChannels"/>), 512-bit vectors, and fast matmul precision (MatmulPrecision.Highest asks for the
     /// direct sums). Measured in whole wide ResNet-32 steps: 64 and 128 channels gain; 32 channels
     /// on 32×32 planes lose 8 % (the transforms, and the image-interleaved layout's transposes that
     /// the shifted rows would not need, outweigh the saved multiply-adds).</summary>
-    public static bool Applies(in ConvGeometry g, int cin, int cout) =>
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && Engine.MatmulPrecision == MatmulPrecision.Fast
-        && ShiftedRowsConv.Applies(g) && g.KH == 3 && g.KW == 3 && g.H % 2 == 0 && g.W % 2 == 0 && Math.Min(cin, cout) >= MinChannels;
-
-    /// <summary>The channel threshold of <see cref="Applies"/> (settable for benchmarks).</summary>
-    internal static int MinChannels { get; set; } = 64;
-
-    /// <summary>Bytes of transformed input and product output one block of tiles may take (the
-    /// pair stays in L2). Settable for benchmarks.</summary>
-    internal static int BlockBytes { get; set; } = 1 << 20;
+    public static bool Applies(in ConvGeometry g, int cin, int cout, EngineOptions options) =>
+        ConvPlanner.HasAvx512 && options.MatmulPrecision == MatmulPrecision.Fast
+        && ShiftedRowsConv.Applies(g) && g.KH == 3 && g.KW == 3 && g.H % 2 == 0 && g.W % 2 == 0 && Math.Min(cin, cout) >= options.WinogradMinChannels;
 
     /// <summary>Tiles per block: a multiple of 3 (the product's tile width, 3 vectors), at most the
-    /// plane's tile count rounded up to a multiple of 3.</summary>
-    public static int BlockTiles(in InterleavedConv.Layout l, int cin, int cout)
+    /// plane's tile count rounded up to a multiple of 3; the transformed input and product output
+    /// of a block take at most <paramref name="blockBytes"/> (<see cref="EngineOptions.WinogradBlockBytes"/>:
+    /// the pair stays in L2).</summary>
+    public static int BlockTiles(in InterleavedConv.Layout l, int cin, int cout, int blockBytes)
     {
         int mr = RowsKernels.MR, rows = (cin + mr - 1) / mr * mr + (cout + mr - 1) / mr * mr;
         long perTriple = 3L * Points * G * sizeof(float) * rows;
         int tiles = l.H / 2 * (l.W / 2);
-        int triples = (int)Math.Clamp(BlockBytes / perTriple, 1, (tiles + 2) / 3);
+        int triples = (int)Math.Clamp(blockBytes / perTriple, 1, (tiles + 2) / 3);
         return 3 * triples;
     }
 

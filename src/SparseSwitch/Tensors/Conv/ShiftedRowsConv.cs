@@ -2,7 +2,9 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SparseSwitch.Tensors;
 
-namespace SparseSwitch.Nn;
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Tensors.Conv;
 
 /// <summary>
 /// Stride-1 "same" convolution (KH = 2·PH + 1, KW = 2·PW + 1, dilation 1) without im2col.
@@ -31,17 +33,13 @@ public static class ShiftedRowsConv
     /// <summary>The shared-padding layout of up to NbMax images of H × W (padding PH, PW).</summary>
     public readonly record struct Layout(int H, int W, int PH, int PW, int NbMax)
     {
-        /// <summary>Output columns a product of the row paths aims at: images are stacked until a
-        /// product is about this wide (longer dot products for dW, fewer calls). Settable for
-        /// tests and benchmarks.</summary>
-        internal static int TargetColumns { get; set; } = 2048;
-
         /// <summary>The layout for up to <paramref name="maxImages"/> images, as many stacked as
-        /// bring a product to <see cref="TargetColumns"/>.</summary>
-        public static Layout ForImages(int h, int w, int ph, int pw, int maxImages)
+        /// bring a product to <paramref name="targetColumns"/> output columns
+        /// (<see cref="EngineOptions.ShiftedRowsTargetColumns"/>: longer dot products for dW, fewer calls).</summary>
+        public static Layout ForImages(int h, int w, int ph, int pw, int maxImages, int targetColumns)
         {
             int perImage = (h + ph) * (w + pw);
-            return new Layout(h, w, ph, pw, Math.Min(maxImages, Math.Max(1, (TargetColumns + perImage - 1) / perImage)));
+            return new Layout(h, w, ph, pw, Math.Min(maxImages, Math.Max(1, (targetColumns + perImage - 1) / perImage)));
         }
 
         public int Wp => W + PW;

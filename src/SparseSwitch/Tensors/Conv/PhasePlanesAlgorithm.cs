@@ -2,7 +2,9 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SparseSwitch.Tensors;
 
-namespace SparseSwitch.Nn;
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Tensors.Conv;
 
 /// <summary>
 /// Stride-2 convolutions with a 1×1 or 3×3 kernel ("same" padding: 0 or 1) on even-sized planes,
@@ -16,10 +18,11 @@ namespace SparseSwitch.Nn;
 ///   dX:       for each phase (a, b): dx_ab[C, q] = W_ab[C, Cout·T_ab] · rows(dy), the T_ab taps
 ///             of that phase reading dy shifted by (−di, −dj) ∈ {0, 1}²; then interleaved into dx
 ///             (phases without taps, e.g. three of four for a 1×1 kernel, are zero).
-/// One instance per convolution layer holds the per-chunk buffers; like <see cref="Conv2d"/>'s other
-/// paths it allocates only when shapes change, and the forward's phase planes serve the backward.
+/// One instance per convolution layer holds the per-chunk buffers; like the other algorithms it
+/// allocates only when shapes change, and the forward's phase planes serve the backward
+/// (<see cref="ConvAlgorithm.PhasePlanes"/>).
 /// </summary>
-internal sealed class StridedRowsConv
+internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
 {
     /// <summary>Whether the geometry qualifies (groups = 1 is checked by the caller).</summary>
     public static bool Applies(in ConvGeometry g) =>
@@ -37,8 +40,14 @@ internal sealed class StridedRowsConv
     private readonly Tensor?[] _wPhase = new Tensor?[4], _wPhaseRows = new Tensor?[4];
     private Tensor?[] _planes = [], _dyPlanes = [], _stage = [];
     private PlaneReuse _reuse;
+    private EngineOptions _o = EngineOptions.Default;
 
-    public StridedRowsConv(int cin, int cout, int kh, int kw)
+    public ConvAlgorithm Kind => ConvAlgorithm.PhasePlanes;
+    /// <summary>x is split into phases, not filled through a transform: a deferred batch-norm on x is materialised first.</summary>
+    public bool TransformsInput => false;
+    public bool TransformsGradient => true;
+
+    public PhasePlanesAlgorithm(int cin, int cout, int kh, int kw)
     {
         (_cin, _cout, _kh, _kw) = (cin, cout, kh, kw);
         for (int p = 0; p < 4; p++) _offDy[p] = [];
@@ -46,14 +55,15 @@ internal sealed class StridedRowsConv
 
     private static (int Phase, int Shift) Tap(int k, int pad) { int t = k - pad; int a = t & 1; return (a, (t - a) / 2); }
 
-    /// <summary>Sizes the buffers for a batch split into <paramref name="chunks"/> chunks of at most
-    /// <paramref name="maxChunk"/> images; packs the forward weights (forward) or the per-phase dX
-    /// weights (backward).</summary>
-    public void Prepare(in ConvGeometry g, int batch, int chunks, int maxChunk, bool backward, ReadOnlySpan<float> w)
+    /// <summary>Sizes the buffers; packs the forward weights (forward) or the per-phase dX weights (backward).</summary>
+    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, EngineOptions options)
     {
         _geo = g;
-        _reuse.Prepare(batch, chunks, backward);
-        var l = ShiftedRowsConv.Layout.ForImages(g.H / 2, g.W / 2, 1, 1, maxChunk);
+        _o = options;
+        int chunks = batch.Chunks, maxChunk = batch.MaxChunk;
+        var w = weight.Span;
+        _reuse.Prepare(batch.Batch, chunks, backward);
+        var l = ShiftedRowsConv.Layout.ForImages(g.H / 2, g.W / 2, 1, 1, maxChunk, options.ShiftedRowsTargetColumns);
         int nbMax = l.NbMax;
         int kk = _kh * _kw, s = l.ChannelStride;
         if (l != _l || _offX.Length != _cin * kk)
@@ -133,10 +143,12 @@ internal sealed class StridedRowsConv
     /// <summary>Marks the phase planes as made for this batch (after a forward over all chunks).</summary>
     public void ForwardDone() => _reuse.ForwardDone();
 
-    /// <summary>y of this chunk's images; a non-empty <paramref name="outStats"/> receives y's plane
-    /// statistics as each group is written (<see cref="GroupEpilogue.OutputPlaneStats"/>).</summary>
-    public void Forward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> bias, Span<float> y, Span<double> outStats)
+    public void Forward(int chunk, int start, int end, in ConvForward a)
     {
+        var x = a.X;
+        var bias = a.Bias;
+        var y = a.Y;
+        var outStats = a.OutStats;
         var l = _l;
         int nbMax = l.NbMax, inLen = _cin * _geo.H * _geo.W, outLen = _cout * l.H * l.W, slot = l.BufferLength(4 * _cin);
         var planes = _planes[chunk]!.Span;
@@ -146,19 +158,20 @@ internal sealed class StridedRowsConv
             int nb = Math.Min(nbMax, end - n0);
             var px = planes.Slice((n0 - start) / nbMax * slot, slot);
             SplitPhases(x.Slice(n0 * inLen, nb * inLen), nb, _cin, _geo.H, _geo.W, l, px, _used);
-            RowsKernels.Product(_cout, l.Cols(nb), _cin * _kh * _kw, _wPacked!.Span, px, _offX, stage, l.OutputStride);
+            RowsKernels.Product(_cout, l.Cols(nb), _cin * _kh * _kw, _wPacked!.Span, px, _offX, stage, l.OutputStride, _o);
             ShiftedRowsConv.Compact(stage, l.OutputStride, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
             if (!outStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, l.H * l.W, y, outStats);
         }
     }
 
-    /// <summary>dW (this chunk's part, overwritten) and dX (skipped when <paramref name="dx"/> is
-    /// empty) of this chunk's images; dy goes through <paramref name="dyIn"/> (a deferred
-    /// batch-norm's backward) when that is not empty, and a non-empty <paramref name="dxAdd"/> is
-    /// added to dx group by group (the other branch of a residual block).</summary>
-    public void Backward(int chunk, int start, int end, ReadOnlySpan<float> x, ReadOnlySpan<float> dy, in ChannelGradAffine dyIn, Span<float> dw, Span<float> dx,
-        ReadOnlySpan<float> dxAdd = default)
+    public void Backward(int chunk, int start, int end, in ConvBackward args)
     {
+        var x = args.X;
+        var dy = args.Dy;
+        var dyIn = args.DyIn;
+        var dw = args.Dw;
+        var dx = args.Dx;
+        var dxAdd = args.DxAdd;
         var l = _l;
         int nbMax = l.NbMax, h = _geo.H, wd = _geo.W, inLen = _cin * h * wd, outLen = _cout * l.H * l.W;
         int slot = l.BufferLength(4 * _cin), s = l.ChannelStride, ldq = l.OutputStride, kk = _kh * _kw;
@@ -175,7 +188,7 @@ internal sealed class StridedRowsConv
             if (dyIn.IsEmpty) ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes);
             else ShiftedRowsConv.PadGradient(dy.Slice(n0 * outLen, nb * outLen), dyIn.X.Span.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes, dyIn);
             // dW[Cout, C·KH·KW] (+)= dy_q · rows(phases)ᵀ
-            RowsKernels.DotProduct(_cout, _cin * kk, cols, dyPlanes[l.Origin..], s, px, _offX, n0 == start ? 0f : 1f, dw, _cin * kk);
+            RowsKernels.DotProduct(_cout, _cin * kk, cols, dyPlanes[l.Origin..], s, px, _offX, n0 == start ? 0f : 1f, dw, _cin * kk, _o);
             if (dx.IsEmpty) continue; // no input gradient wanted
             // dX, two phases (one row parity a) at a time: stage rows [0, C) hold b = 0, [C8, C8 + C) b = 1.
             var dxImages = dx.Slice(n0 * inLen, nb * inLen);
@@ -186,12 +199,13 @@ internal sealed class StridedRowsConv
                     int p = 2 * a + b;
                     var st = stage.Slice(b * half);
                     if (_taps[p] == 0) st.Slice(0, _cin * ldq).Clear();
-                    else RowsKernels.Product(_cin, cols, _cout * _taps[p], _wPhase[p]!.Span, dyPlanes, _offDy[p], st, ldq);
+                    else RowsKernels.Product(_cin, cols, _cout * _taps[p], _wPhase[p]!.Span, dyPlanes, _offDy[p], st, ldq, _o);
                 }
                 MergePhases(stage, stage.Slice(half), ldq, nb, _cin, h, wd, a, l, dxImages);
             }
             GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
         }
+        GroupEpilogue.BiasGradient(start, end, _cout, _geo.OH * _geo.OW, dy, args.Db);
     }
 
     /// <summary>Phase planes of nb images [nb, C, H, W]: plane (2a + b)·C + c holds x[j, c, 2i + a, 2jj + b]
@@ -202,7 +216,7 @@ internal sealed class StridedRowsConv
     {
         int s = l.ChannelStride, oh = h / 2, ow = w / 2, wp = l.Wp, imageRows = l.RowsPerImage * wp;
         if (images.Length < nb * c * h * w || planes.Length < 4 * c * s || l.H != oh || l.W != ow)
-            throw new ArgumentException("StridedRowsConv.SplitPhases: buffer sizes do not match the layout.");
+            throw new ArgumentException("PhasePlanesAlgorithm.SplitPhases: buffer sizes do not match the layout.");
         fixed (float* src0 = images, dst0 = planes)
         {
             for (int j = 0; j < nb; j++)
@@ -229,7 +243,7 @@ internal sealed class StridedRowsConv
     {
         int oh = h / 2, ow = w / 2, wp = l.Wp, imageRows = l.RowsPerImage * wp;
         if (dx.Length < nb * c * h * w || even.Length < (c - 1) * ldq + l.Cols(nb) || odd.Length < (c - 1) * ldq + l.Cols(nb))
-            throw new ArgumentException("StridedRowsConv.MergePhases: buffer sizes do not match the layout.");
+            throw new ArgumentException("PhasePlanesAlgorithm.MergePhases: buffer sizes do not match the layout.");
         fixed (float* e0 = even, o0 = odd, d0 = dx)
         {
             for (int j = 0; j < nb; j++)

@@ -3,7 +3,9 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SparseSwitch.Tensors;
 
-namespace SparseSwitch.Nn;
+using SparseSwitch.Nn;
+
+namespace SparseSwitch.Tensors.Conv;
 
 /// <summary>
 /// Stride-1 "same" convolution (KH = 2·PH + 1, KW = 2·PW + 1, dilation 1) on image-interleaved
@@ -36,13 +38,11 @@ public static class InterleavedConv
     /// with 3×3 kernels) and each output takes at least 64 multiply-adds (C·KH·KW; the transposes
     /// in and out cost the same whatever the depth). Measured in whole ResNet-20 steps: faster
     /// on the 16×16 and 8×8 stages, slower on the 32×32 stage and the 3-channel stem.</summary>
-    public static bool Applies(in ConvGeometry g) =>
-        Vector512.IsHardwareAccelerated && Avx512F.IsSupported && ShiftedRowsConv.Applies(g)
-        && g.ColRows >= MinDepth && (long)(g.H + g.PH) * (g.W + g.PW) * 100 >= (long)g.H * g.W * (100 + MinWastePercent);
-
-    /// <summary>The thresholds of <see cref="Applies"/> (settable for benchmarks).</summary>
-    internal static int MinWastePercent { get; set; } = 10;
-    internal static int MinDepth { get; set; } = 64;
+    /// The thresholds are <see cref="EngineOptions.InterleavedMinWastePercent"/> and
+    /// <see cref="EngineOptions.InterleavedMinDepth"/>.
+    public static bool Applies(in ConvGeometry g, EngineOptions options) =>
+        ConvPlanner.HasAvx512 && ShiftedRowsConv.Applies(g) && g.ColRows >= options.InterleavedMinDepth
+        && (long)(g.H + g.PH) * (g.W + g.PW) * 100 >= (long)g.H * g.W * (100 + options.InterleavedMinWastePercent);
 
     /// <summary>The padded plane of an H × W image with padding PH, PW.</summary>
     public readonly record struct Layout(int H, int W, int PH, int PW)
