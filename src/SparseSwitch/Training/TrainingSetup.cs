@@ -13,7 +13,7 @@ namespace SparseSwitch.Training;
 public sealed class TrainingSetup : IDisposable
 {
     public TrainRecipe Recipe { get; }
-    public IReadOnlyList<SubnetSpec> Subnets { get; }
+    public SubnetList Subnets { get; }
     public ImageDataset Train { get; }
     public ImageDataset Test { get; }
     public DataLoader TrainLoader { get; }
@@ -28,7 +28,7 @@ public sealed class TrainingSetup : IDisposable
     {
         recipe.Validate();
         Recipe = recipe;
-        Subnets = recipe.SubnetList();
+        Subnets = recipe.SubnetsToTrain;
         if (recipe.Threads > 0) Engine.Threads = recipe.Threads;
         var (train, test) = data ?? LoadData(recipe);
         Train = train; Test = test;
