@@ -63,7 +63,7 @@ public static class TrainCommands
                 DataDir = p.GetValue(DataDir) ?? r.DataDir,
                 TrainLimit = p.GetValue(TrainLimit) ?? r.TrainLimit,
                 TestLimit = p.GetValue(TestLimit) ?? r.TestLimit,
-                Subnets = p.GetValue(Subnets) ?? r.Subnets,
+                Subnets = p.GetValue(Subnets) is { } s ? ParseSubnets(s) : r.Subnets,
                 Mode = p.GetValue(Mode) is { } m ? ParseEnum<TrainMode>("--mode", m) : r.Mode,
                 Epochs = p.GetValue(Epochs) ?? r.Epochs,
                 BatchSize = p.GetValue(BatchSize) ?? r.BatchSize,
@@ -90,6 +90,13 @@ public static class TrainCommands
                 Seeds = p.GetValue(Seeds) ?? r.Seeds,
             };
         }
+    }
+
+    /// <summary>Parses --subnets once into the value the run takes; errors say what is allowed.</summary>
+    public static SubnetList ParseSubnets(string value)
+    {
+        try { return SubnetList.Parse(value); }
+        catch (ArgumentException e) { throw new UsageException("--" + e.Message); }
     }
 
     /// <summary>Parses kebab-case enum values (inner-group → InnerGroup); errors list the allowed values.</summary>

@@ -58,6 +58,7 @@ public static class RecipeFile
         var c = CultureInfo.InvariantCulture;
         string Bad(string what) => $"{path}: line {line}: '{key}' must be {what}, got '{value}'.";
         if (t == typeof(string)) return JsonValue.Create(value);
+        if (t == typeof(SubnetList)) return JsonValue.Create(value); // parsed (and checked) once, by the recipe's JSON reader
         if (t.IsEnum)
         {
             string norm = value.Replace("-", "").Replace("_", "");

@@ -82,29 +82,6 @@ public interface IDeferrableNorm
     ChannelGradAffine BackwardDeferred(Tensor dy, ReadOnlySpan<double> planeSums = default);
 }
 
-/// <summary>Per-vector operations applied while data is copied (<see cref="ShiftedRowsConv"/>,
-/// <see cref="InterleavedConv"/>); structs, so each copy loop is compiled for its operation.</summary>
-internal interface IVectorOp
-{
-    Vector512<float> Apply(Vector512<float> v);
-    float Apply(float v);
-}
-
-/// <summary>The value as it is.</summary>
-internal readonly struct CopyOp : IVectorOp
-{
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector512<float> Apply(Vector512<float> v) => v;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public float Apply(float v) => v;
-}
-
-/// <summary>v + k.</summary>
-internal readonly struct AddOp(float k) : IVectorOp
-{
-    private readonly Vector512<float> _k = Vector512.Create(k);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector512<float> Apply(Vector512<float> v) => v + _k;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public float Apply(float v) => v + k;
-}
-
 /// <summary>One channel of a <see cref="ChannelAffine"/>: fma(v − mean, scale, shift), then
 /// max(·, 0) when relu (the same operations as <see cref="Elementwise.CenteredAffine"/> and
 /// <see cref="Elementwise.ReluForward"/>).</summary>
@@ -127,24 +104,6 @@ internal readonly struct AffineOp(float mean, float scale, float shift, bool rel
     }
 
     public static AffineOp For(in ChannelAffine a, int c) => new(a.Mean[c], a.Scale[c], a.Shift[c], a.Relu);
-}
-
-/// <summary>Per-vector operations on a pair (a gradient and the tensor it belongs to);
-/// <see cref="ReadsSecond"/> false for the unary operations wrapped by <see cref="Unary{TOp}"/>, so a
-/// copy loop compiled for them never loads the second operand.</summary>
-internal interface IBinaryVectorOp
-{
-    static abstract bool ReadsSecond { get; }
-    Vector512<float> Apply(Vector512<float> g, Vector512<float> x);
-    float Apply(float g, float x);
-}
-
-/// <summary>A unary operation as a pair operation that ignores its second operand.</summary>
-internal readonly struct Unary<TOp>(TOp op) : IBinaryVectorOp where TOp : struct, IVectorOp
-{
-    public static bool ReadsSecond => false;
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public Vector512<float> Apply(Vector512<float> g, Vector512<float> x) => op.Apply(g);
-    [MethodImpl(MethodImplOptions.AggressiveInlining)] public float Apply(float g, float x) => op.Apply(g);
 }
 
 /// <summary>One channel of a <see cref="ChannelGradAffine"/> (the operations of
@@ -172,3 +131,4 @@ internal readonly struct GradAffineOp(float mean, float k, float a, float shift,
 
     public static GradAffineOp For(in ChannelGradAffine t, int c) => new(t.Mean[c], t.K[c], t.A[c], t.Shift[c], t.FwdScale[c], t.FwdShift[c], t.Relu);
 }
+

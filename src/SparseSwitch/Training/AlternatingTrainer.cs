@@ -30,7 +30,7 @@ public sealed class AlternatingTrainer
     private readonly long[] _epochLossCount;
 
     public TrainRecipe Recipe => _setup.Recipe;
-    public IReadOnlyList<SubnetSpec> Subnets => _setup.Subnets;
+    public SubnetList Subnets => _setup.Subnets;
     public int K => _setup.Subnets.Count;
     public Module Model => _setup.Model;
     public TrainingSetup Setup => _setup;

@@ -4,7 +4,8 @@ namespace SparseSwitch.Training;
 
 /// <summary>
 /// One sub-net of the list: either an unstructured density in (0, 1] or an N:M pattern (N kept out
-/// of every M, 1 ≤ N &lt; M). Parsed from "0.1,0.05,0.02" or "2:4,1:4,1:8"; a list mixes no kinds.
+/// of every M, 1 ≤ N &lt; M). Lists of them are <see cref="SubnetList"/> (parsed from
+/// "0.1,0.05,0.02" or "2:4,1:4,1:8").
 /// </summary>
 public readonly record struct SubnetSpec(double Density, int N, int M)
 {
@@ -27,38 +28,19 @@ public readonly record struct SubnetSpec(double Density, int N, int M)
         return new SubnetSpec((double)n / m, n, m);
     }
 
+    /// <summary>Display form (metrics' spec column, progress lines): N:M, or the density to four decimals.</summary>
     public override string ToString() =>
         IsNm ? $"{N}:{M}" : Density.ToString("0.####", CultureInfo.InvariantCulture);
 
-    /// <summary>Parses a comma-separated list; errors name the offending item.</summary>
-    public static IReadOnlyList<SubnetSpec> ParseList(string text)
+    /// <summary>The form that parses back to this value exactly (recipes): N:M, or the shortest
+    /// round-trip text of the density.</summary>
+    public string ToExactString() =>
+        IsNm ? $"{N}:{M}" : Density.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>Throws unless this value is one <see cref="Unstructured"/> or <see cref="NOfM"/> could make.</summary>
+    public void Check()
     {
-        if (string.IsNullOrWhiteSpace(text)) throw new ArgumentException("--subnets: the sub-net list is empty; give densities like 0.1,0.05,0.02 or N:M patterns like 2:4,1:4,1:8.");
-        var items = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        var list = new List<SubnetSpec>();
-        foreach (var item in items)
-        {
-            SubnetSpec s;
-            if (item.Contains(':'))
-            {
-                var parts = item.Split(':');
-                if (parts.Length != 2 || !int.TryParse(parts[0], NumberStyles.Integer, CultureInfo.InvariantCulture, out int n)
-                    || !int.TryParse(parts[1], NumberStyles.Integer, CultureInfo.InvariantCulture, out int m))
-                    throw new ArgumentException($"--subnets: '{item}' is not an N:M pattern like 2:4.");
-                s = NOfM(n, m);
-            }
-            else
-            {
-                if (!double.TryParse(item, NumberStyles.Float, CultureInfo.InvariantCulture, out double d))
-                    throw new ArgumentException($"--subnets: '{item}' is neither a density like 0.05 nor an N:M pattern like 2:4.");
-                s = Unstructured(d);
-            }
-            list.Add(s);
-        }
-        if (list.Select(s => s.IsNm).Distinct().Count() > 1)
-            throw new ArgumentException("--subnets: mix of densities and N:M patterns; use one kind.");
-        if (list.Distinct().Count() != list.Count)
-            throw new ArgumentException($"--subnets: '{text}' lists a sub-net twice.");
-        return list;
+        if ((IsNm ? NOfM(N, M) : Unstructured(Density)) != this)
+            throw new ArgumentException($"Sub-net (density {Density.ToString(CultureInfo.InvariantCulture)}, {N}:{M}) is neither a density nor an N:M pattern.");
     }
 }

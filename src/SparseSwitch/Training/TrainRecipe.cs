@@ -39,7 +39,7 @@ public sealed record TrainRecipe
     /// <summary>Training images to use (0 = all). Keeps the default synthetic run short.</summary>
     public int TrainLimit { get; init; }
     public int TestLimit { get; init; }
-    public string Subnets { get; init; } = "0.1,0.05,0.02";
+    public SubnetList Subnets { get; init; } = SubnetList.Parse("0.1,0.05,0.02");
     public TrainMode Mode { get; init; } = TrainMode.Ast;
     public int Epochs { get; init; } = 5;
     public int BatchSize { get; init; } = 32;
@@ -75,12 +75,15 @@ public sealed record TrainRecipe
     /// <summary>Seeds for the experiment runner (comparison over several runs).</summary>
     public int Seeds { get; init; } = 2;
 
-    public IReadOnlyList<SubnetSpec> SubnetList() => Mode == TrainMode.Dense ? [SubnetSpec.Unstructured(1.0)] : SubnetSpec.ParseList(Subnets);
+    /// <summary>The sub-nets a run trains: <see cref="Subnets"/>, or the one dense sub-net in mode dense.</summary>
+    [JsonIgnore]
+    public SubnetList SubnetsToTrain => Mode == TrainMode.Dense ? SubnetList.Dense : Subnets;
 
     /// <summary>Checks every field; errors name the field and the allowed values.</summary>
     public void Validate()
     {
-        var subs = SubnetList();
+        if (Subnets is null) throw new ArgumentException($"subnets: missing; give {SubnetList.Allowed}.");
+        var subs = SubnetsToTrain;
         if (Epochs < 1) throw new ArgumentException($"epochs: must be ≥ 1, got {Epochs}.");
         if (BatchSize < 1) throw new ArgumentException($"batch-size: must be ≥ 1, got {BatchSize}.");
         if (!(Lr > 0) || double.IsInfinity(Lr)) throw new ArgumentException($"lr: must be a finite number > 0, got {Lr.ToString(CultureInfo.InvariantCulture)}.");

@@ -33,12 +33,12 @@ public static class TrainingRun
         if (recipe.Mode != TrainMode.Independent)
             return RunOne(recipe, folder, resume, progress, data.Value, modelFactory, onTrainer, "", stopAfterEpoch);
 
-        var subs = recipe.SubnetList();
+        var subs = recipe.Subnets;
         var parts = new List<RunSummary>();
         if (!resume) folder.ResetMetrics();
         for (int k = 0; k < subs.Count; k++)
         {
-            var sub = recipe with { Subnets = subs[k].ToString() };
+            var sub = recipe with { Subnets = new SubnetList([subs[k]]) };
             var subFolder = new RunFolder(Path.Combine(outDir, $"subnet-{k}"));
             bool subResume = resume && File.Exists(subFolder.CheckpointFile);
             if (!subResume) subFolder.WriteRecipe(sub);
@@ -69,7 +69,7 @@ public static class TrainingRun
         {
             folder.ResetMetrics();
             Say(progress, folder, $"{tag}{recipe.Mode.ToString().ToLowerInvariant()}: {recipe.Model} on {recipe.Data} ({setup.Train.Count} train / {setup.Test.Count} test), " +
-                $"sub-nets {string.Join(", ", tr.Subnets)}, {recipe.Epochs} epochs × {tr.BatchesPerEpoch} iterations, seed {recipe.Seed}");
+                $"sub-nets {tr.Subnets}, {recipe.Epochs} epochs × {tr.BatchesPerEpoch} iterations, seed {recipe.Seed}");
         }
         while (tr.NextEpoch < Math.Min(recipe.Epochs, stopAfterEpoch ?? int.MaxValue))
         {

@@ -13,7 +13,7 @@ namespace SparseSwitch.Training;
 public sealed class TrainingSetup : IDisposable
 {
     public TrainRecipe Recipe { get; }
-    public IReadOnlyList<SubnetSpec> Subnets { get; }
+    public SubnetList Subnets { get; }
     public ImageDataset Train { get; }
     public ImageDataset Test { get; }
     public DataLoader TrainLoader { get; }
@@ -31,7 +31,7 @@ public sealed class TrainingSetup : IDisposable
     {
         recipe.Validate();
         Recipe = recipe;
-        Subnets = recipe.SubnetList();
+        Subnets = recipe.SubnetsToTrain;
         Options = recipe.Threads > 0 ? EngineOptions.Default with { Threads = recipe.Threads } : EngineOptions.Default;
         var (train, test) = data ?? LoadData(recipe);
         Train = train; Test = test;

@@ -86,15 +86,22 @@ public class MaskUpdateClockTests
     [Fact]
     public void Subnet_lists_parse_and_reject_bad_items()
     {
-        Assert.Equal("0.1,0.05,0.02", string.Join(",", SubnetSpec.ParseList("0.1, 0.05,0.02")));
-        var nm = SubnetSpec.ParseList("2:4,1:4,1:8");
+        Assert.Equal("0.1,0.05,0.02", string.Join(",", SubnetList.Parse("0.1, 0.05,0.02")));
+        var nm = SubnetList.Parse("2:4,1:4,1:8");
         Assert.All(nm, s => Assert.True(s.IsNm));
+        Assert.True(nm.IsNm);
         Assert.Equal(0.125, nm[2].FinalDensity);
-        Assert.Throws<ArgumentException>(() => SubnetSpec.ParseList("4:4"));
-        Assert.Throws<ArgumentException>(() => SubnetSpec.ParseList("0:4"));
-        Assert.Throws<ArgumentException>(() => SubnetSpec.ParseList("0.1,2:4"));
-        Assert.Throws<ArgumentException>(() => SubnetSpec.ParseList("1.5"));
-        Assert.Throws<ArgumentException>(() => SubnetSpec.ParseList("abc"));
-        Assert.Throws<ArgumentException>(() => SubnetSpec.ParseList("0.1,0.1"));
+        Assert.Equal("2:4,1:4,1:8", nm.ToExactString());
+        Assert.Equal(nm, SubnetList.Parse(" 2:4 ,1:4,1:8"));
+        Assert.NotEqual(nm, SubnetList.Parse("2:4,1:8,1:4"));
+        Assert.Equal(0.00005, SubnetList.Parse(SubnetList.Parse("0.00005").ToExactString())[0].Density);
+        foreach (var bad in new[] { "4:4", "0:4", "0.1,2:4", "1.5", "abc", "0.1,0.1", "", " , " })
+        {
+            var e = Assert.Throws<ArgumentException>(() => SubnetList.Parse(bad));
+            Assert.StartsWith("subnets: ", e.Message);
+        }
+        Assert.Contains("'abc'", Assert.Throws<ArgumentException>(() => SubnetList.Parse("0.1,abc")).Message);
+        Assert.Throws<ArgumentException>(() => new SubnetList([new SubnetSpec(0.3, 2, 4)]));
+        Assert.Throws<ArgumentException>(() => new SubnetList([]));
     }
 }

@@ -12,7 +12,7 @@ public class NmConversionTests
         var dir = Path.Combine(Path.GetTempPath(), "ss-convert-" + Guid.NewGuid().ToString("N"));
         try
         {
-            var recipe = new TrainRecipe { Model = "mlp", Data = "synthetic", TrainLimit = 600, TestLimit = 200, Mode = TrainMode.Dense, Epochs = 1, Subnets = "1", Seed = 3 };
+            var recipe = new TrainRecipe { Model = "mlp", Data = "synthetic", TrainLimit = 600, TestLimit = 200, Mode = TrainMode.Dense, Epochs = 1, Subnets = SubnetList.Parse("1"), Seed = 3 };
             TrainingRun.Run(recipe, dir);
             var (dense, results, model) = NmConversion.Run(dir, 2, 4, calibrationImages: 64, new AdaPruneOptions { Steps = 30 });
             Assert.InRange(dense, 0.12, 1.0); // above chance (10 classes): the run learned something

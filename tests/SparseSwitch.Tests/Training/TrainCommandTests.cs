@@ -52,7 +52,7 @@ public class TrainCommandTests
             File.WriteAllText(file, "model: mlp\nsubnets: \"2:4,1:4\"\nbatch-size: 128\ncorrection: every-iteration\nwd: 0.001\nnested: false\n");
             var r = RecipeFile.Load(file);
             Assert.Equal("mlp", r.Model);
-            Assert.Equal("2:4,1:4", r.Subnets);
+            Assert.Equal(SubnetList.Parse("2:4,1:4"), r.Subnets);
             Assert.Equal(128, r.BatchSize);
             Assert.Equal(CorrectionMode.EveryIteration, r.Correction);
             Assert.Equal(0.001, r.WeightDecay);
@@ -61,6 +61,10 @@ public class TrainCommandTests
             Assert.Contains("epochz", e.Message);
             File.WriteAllText(file, "epochs: many\n");
             Assert.Contains("integer", Assert.Throws<UsageException>(() => RecipeFile.Load(file)).Message);
+            File.WriteAllText(file, "subnets: \"0.1,abc\"\n");
+            var bad = Assert.Throws<UsageException>(() => RecipeFile.Load(file)).Message;
+            Assert.Contains("subnets", bad);
+            Assert.Contains("'abc'", bad);
             Assert.Equal(2, Invoke("train", "--recipe", file));
         }
         finally { File.Delete(file); }
@@ -69,7 +73,7 @@ public class TrainCommandTests
     [Fact]
     public void Recipe_json_round_trips()
     {
-        var r = new TrainRecipe { Subnets = "2:4,1:8", Correction = CorrectionMode.Reference, Mode = TrainMode.Joint, Stagger = 7, SrSte = true };
+        var r = new TrainRecipe { Subnets = SubnetList.Parse("2:4,1:8"), Correction = CorrectionMode.Reference, Mode = TrainMode.Joint, Stagger = 7, SrSte = true };
         Assert.Equal(r, TrainRecipe.FromJson(r.ToJson()));
     }
 }

@@ -29,7 +29,7 @@ internal static class TrainerFixtures
 
     public static TrainRecipe Recipe(string subnets = "0.5,0.2,0.1") => new()
     {
-        Model = "small-cnn", Data = "synthetic", Subnets = subnets, Epochs = 2, BatchSize = 16, Lr = 0.05,
+        Model = "small-cnn", Data = "synthetic", Subnets = SubnetList.Parse(subnets), Epochs = 2, BatchSize = 16, Lr = 0.05,
         PruneStart = 0, PruneEnd = 1.5, UpdateEvery = 2, Seed = 3, Threads = 0, // leave the process-wide thread count alone
     };
 
