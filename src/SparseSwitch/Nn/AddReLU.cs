@@ -108,11 +108,11 @@ public sealed class AddReLU
         {
             var g = _g!.Span.Slice(p * hw, hw);
             Elementwise.ReluBackward(_y!.Span.Slice(p * hw, hw), _dy.Span.Slice(p * hw, hw), g);
-            var (s1, s2) = BatchNorm2d.PlaneSums(g, _a.Span.Slice(p * hw, hw), _mainAffine, p % c);
+            var (s1, s2) = PlaneStatistics.Sums(g, _a.Span.Slice(p * hw, hw), _mainAffine, p % c);
             _sums![2 * p] = s1;
             _sums[2 * p + 1] = s2;
             if (_shortcutAffine.IsEmpty) continue;
-            (s1, s2) = BatchNorm2d.PlaneSums(g, _b.Span.Slice(p * hw, hw), _shortcutAffine, p % c);
+            (s1, s2) = PlaneStatistics.Sums(g, _b.Span.Slice(p * hw, hw), _shortcutAffine, p % c);
             _shortcutSums![2 * p] = s1;
             _shortcutSums[2 * p + 1] = s2;
         }

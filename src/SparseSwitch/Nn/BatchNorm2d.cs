@@ -174,25 +174,12 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     /// <summary>(mean, M2 = Σ (x − mean)²) of one plane, from a one-pass sum shifted by its first
     /// value: the per-plane statistics Forward combines (a producer of x can take them while it
     /// writes x and hand them to <see cref="ForwardDeferred"/>).</summary>
-    public static (double Mean, double M2) PlaneStats(ReadOnlySpan<float> plane)
-    {
-        float k = plane[0];
-        var (a1, a2) = Elementwise.ShiftedSums(plane, k);
-        int hw = plane.Length;
-        return (k + a1 / hw, Math.Max(0.0, a2 - a1 * a1 / hw));
-    }
+    public static (double Mean, double M2) PlaneStats(ReadOnlySpan<float> plane) => PlaneStatistics.Stats(plane);
 
     /// <summary>(Σ g, Σ g·(x − μ)) over one plane of channel c, g = dy masked by the fused ReLU:
     /// the per-plane terms of Backward's sums (valid after a forward).</summary>
     internal (double SumG, double SumGCentered) PlaneSums(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, int c) =>
-        PlaneSums(dy, x, new ChannelAffine(_mean, _scale, _shift, FusedReLU), c);
-
-    /// <summary><see cref="PlaneSums(ReadOnlySpan{float}, ReadOnlySpan{float}, int)"/> from a
-    /// deferred forward's transform (what a consumer holds).</summary>
-    internal static (double SumG, double SumGCentered) PlaneSums(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, in ChannelAffine t, int c) =>
-        t.Relu
-            ? Elementwise.SumAndDotCenteredRelu(dy, x, t.Mean[c], t.Scale[c], t.Shift[c])
-            : Elementwise.SumAndDotCentered(dy, x, t.Mean[c]);
+        PlaneStatistics.Sums(dy, x, new ChannelAffine(_mean, _scale, _shift, FusedReLU), c);
 
     public override Tensor Backward(Tensor dy)
     {

@@ -7,7 +7,7 @@ namespace SparseSwitch.Tensors;
 /// <summary>
 /// Products whose B operand is a set of rows read in place: row r of B is the contiguous run
 /// starting at b + off[r]. These are the products of a stride-1 convolution over a zero-padded
-/// image (implicit im2col; see <see cref="Nn.ShiftedRowsConv"/>), without packing B:
+/// image (implicit im2col; see <see cref="Conv.ShiftedRowsConv"/>), without packing B:
 /// <list type="bullet">
 /// <item><see cref="Product"/>: C[m × n] = A[m × k] · B[k × n], A pre-packed by <see cref="PackA"/>
 /// into MR-row panels. The micro-kernel is the GEMM's 8 × 3-vector tile

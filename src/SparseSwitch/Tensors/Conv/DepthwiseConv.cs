@@ -1,6 +1,5 @@
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
-using SparseSwitch.Nn;
 
 namespace SparseSwitch.Tensors.Conv;
 

@@ -1,4 +1,3 @@
-using SparseSwitch.Nn;
 
 namespace SparseSwitch.Tensors.Conv;
 

@@ -4,7 +4,6 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
-using SparseSwitch.Nn;
 
 namespace SparseSwitch.Tensors.Conv;
 

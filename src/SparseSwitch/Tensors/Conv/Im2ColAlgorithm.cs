@@ -1,4 +1,3 @@
-using SparseSwitch.Nn;
 using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 
 namespace SparseSwitch.Tensors.Conv;

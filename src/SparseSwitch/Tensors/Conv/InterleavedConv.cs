@@ -3,7 +3,6 @@ using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
 using SparseSwitch.Tensors;
 
-using SparseSwitch.Nn;
 
 namespace SparseSwitch.Tensors.Conv;
 

@@ -1,6 +1,5 @@
 using SparseSwitch.Tensors;
 
-using SparseSwitch.Nn;
 
 namespace SparseSwitch.Tensors.Conv;
 
@@ -97,7 +96,7 @@ internal struct PlaneReuse
 internal static class GroupEpilogue
 {
     /// <summary>For images [n0, n0 + nb) and every channel: the backward plane sums of the deferred
-    /// batch-norm that produced this layer's input (<see cref="BatchNorm2d.PlaneSums(ReadOnlySpan{float}, ReadOnlySpan{float}, in ChannelAffine, int)"/>),
+    /// batch-norm that produced this layer's input (<see cref="PlaneStatistics.Sums"/>),
     /// from dx just written and x, at 2·(n·C + c) of <paramref name="sums"/>.</summary>
     internal static void InputNormSums(int n0, int nb, int channels, int hw, ReadOnlySpan<float> x, in ChannelAffine input,
         ReadOnlySpan<float> dx, Span<double> sums)
@@ -106,19 +105,19 @@ internal static class GroupEpilogue
             for (int c = 0; c < channels; c++)
             {
                 int p = n * channels + c;
-                var (s1, s2) = BatchNorm2d.PlaneSums(dx.Slice(p * hw, hw), x.Slice(p * hw, hw), input, c);
+                var (s1, s2) = PlaneStatistics.Sums(dx.Slice(p * hw, hw), x.Slice(p * hw, hw), input, c);
                 sums[2 * p] = s1;
                 sums[2 * p + 1] = s2;
             }
     }
 
-    /// <summary>For images [n0, n0 + nb) and every channel: <see cref="BatchNorm2d.PlaneStats"/> of
+    /// <summary>For images [n0, n0 + nb) and every channel: <see cref="PlaneStatistics.Stats"/> of
     /// y's plane just written, at 2·(n·C + c) of <paramref name="stats"/> (for the batch-norm that
     /// reads y).</summary>
     internal static void OutputPlaneStats(int n0, int nb, int channels, int hw, ReadOnlySpan<float> y, Span<double> stats)
     {
         for (int p = n0 * channels; p < (n0 + nb) * channels; p++)
-            (stats[2 * p], stats[2 * p + 1]) = BatchNorm2d.PlaneStats(y.Slice(p * hw, hw));
+            (stats[2 * p], stats[2 * p + 1]) = PlaneStatistics.Stats(y.Slice(p * hw, hw));
     }
 
     /// <summary>db[o] = Σ over images [start, end) and their p pixels of dy[n, o] (a chunk's part,

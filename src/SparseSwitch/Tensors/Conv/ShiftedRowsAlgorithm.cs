@@ -1,6 +1,5 @@
 using SparseSwitch.Tensors;
 
-using SparseSwitch.Nn;
 
 namespace SparseSwitch.Tensors.Conv;
 

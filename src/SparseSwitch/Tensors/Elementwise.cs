@@ -1,6 +1,6 @@
 using System.Runtime.Intrinsics;
 
-namespace SparseSwitch.Nn;
+namespace SparseSwitch.Tensors;
 
 /// <summary>
 /// Span-in/span-out kernels the layers share: Vector512 bodies with a scalar tail (the scalar

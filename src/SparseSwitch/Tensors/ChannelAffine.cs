@@ -1,13 +1,12 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
-using SparseSwitch.Tensors;
 
-namespace SparseSwitch.Nn;
+namespace SparseSwitch.Tensors;
 
 /// <summary>
 /// A batch-norm's output left for the layer that reads it: channel c's value v stands for
 /// fma(v − Mean[c], Scale[c], Shift[c]), then max(·, 0) when <see cref="Relu"/> — exactly
-/// <see cref="BatchNorm2d"/>'s forward arithmetic, so a consumer that applies it while reading
+/// BatchNorm2d's forward arithmetic, so a consumer that applies it while reading
 /// its input (a convolution filling its padded planes, the residual join) gets the bits the
 /// batch-norm would have written, without the pass that writes them and the pass that reads
 /// them back. The arrays belong to the batch-norm and hold until its next forward. The default
@@ -41,7 +40,7 @@ public readonly record struct ChannelAffine(float[] Mean, float[] Scale, float[]
 /// the batch-norm normalised, in its backward): channel c's gradient is
 /// fma(g, K[c], fma(x − Mean[c], A[c], Shift[c])) with x the batch-norm's input <see cref="X"/> and
 /// g = dy, or, when <see cref="Relu"/>, dy where fma(x − Mean[c], FwdScale[c], FwdShift[c]) &gt; 0
-/// and 0 elsewhere — <see cref="BatchNorm2d"/>'s backward arithmetic, so the consumer gets the
+/// and 0 elsewhere — BatchNorm2d's backward arithmetic, so the consumer gets the
 /// bits Backward would have written. Arrays and X belong to the batch-norm (until its next call).
 /// </summary>
 public readonly record struct ChannelGradAffine(Tensor X, float[] Mean, float[] K, float[] A, float[] Shift, float[] FwdScale, float[] FwdShift, bool Relu)
@@ -64,22 +63,6 @@ public readonly record struct ChannelGradAffine(Tensor X, float[] Mean, float[] 
             else Elementwise.ScaleAddCenteredAffine(g, K[ch], x, Mean[ch], A[ch], Shift[ch], d);
         }
     }
-}
-
-/// <summary>A normalisation layer that can leave its output, and its input gradient, to their
-/// consumers (<see cref="ChannelAffine"/>, <see cref="ChannelGradAffine"/>). After
-/// <see cref="ForwardDeferred"/> its Backward works as after Forward.</summary>
-public interface IDeferrableNorm
-{
-    /// <summary>The statistics pass of Forward (running statistics updated in training), without
-    /// writing the output: the transform the consumer applies instead. Per-plane statistics taken
-    /// by the producer of x (see <see cref="BatchNorm2d.ForwardDeferred"/>) skip the pass.</summary>
-    ChannelAffine ForwardDeferred(Tensor x, ReadOnlySpan<double> planeStats = default);
-
-    /// <summary>The sums pass of Backward (weight and bias gradients accumulated), without
-    /// writing dL/dx: the transform the consumer applies to dy instead. Per-plane sums computed by
-    /// the producer of dy (see <see cref="BatchNorm2d.BackwardDeferred"/>) skip the pass.</summary>
-    ChannelGradAffine BackwardDeferred(Tensor dy, ReadOnlySpan<double> planeSums = default);
 }
 
 /// <summary>One channel of a <see cref="ChannelAffine"/>: fma(v − mean, scale, shift), then
@@ -132,3 +115,23 @@ internal readonly struct GradAffineOp(float mean, float k, float a, float shift,
     public static GradAffineOp For(in ChannelGradAffine t, int c) => new(t.Mean[c], t.K[c], t.A[c], t.Shift[c], t.FwdScale[c], t.FwdShift[c], t.Relu);
 }
 
+/// <summary>Per-plane statistics of a batch-norm's input and gradient, taken by whichever layer has
+/// the plane in cache (the batch-norm itself, or the convolution or join that writes it).</summary>
+public static class PlaneStatistics
+{
+    /// <summary>(mean, M2 = Σ (x − mean)²) of one plane, from a one-pass sum shifted by its first value.</summary>
+    public static (double Mean, double M2) Stats(ReadOnlySpan<float> plane)
+    {
+        float k = plane[0];
+        var (a1, a2) = Elementwise.ShiftedSums(plane, k);
+        int hw = plane.Length;
+        return (k + a1 / hw, Math.Max(0.0, a2 - a1 * a1 / hw));
+    }
+
+    /// <summary>(Σ g, Σ g·(x − μ)) over one plane of channel c of a batch-norm applied as
+    /// <paramref name="t"/>, g = dy masked by the fused ReLU: the per-plane terms of its backward sums.</summary>
+    public static (double SumG, double SumGCentered) Sums(ReadOnlySpan<float> dy, ReadOnlySpan<float> x, in ChannelAffine t, int c) =>
+        t.Relu
+            ? Elementwise.SumAndDotCenteredRelu(dy, x, t.Mean[c], t.Scale[c], t.Shift[c])
+            : Elementwise.SumAndDotCentered(dy, x, t.Mean[c]);
+}

@@ -1,7 +1,7 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
-namespace SparseSwitch.Nn;
+namespace SparseSwitch.Tensors;
 
 // Generic per-vector operations; they depend on nothing else in Nn (Elementwise and the
 // convolutions use them; the batch-norm operations AffineOp and GradAffineOp are in ChannelAffine.cs).

@@ -1,6 +1,5 @@
-using SparseSwitch.Tensors;
 
-namespace SparseSwitch.Nn;
+namespace SparseSwitch.Tensors;
 
 /// <summary>Module-owned reusable buffers. Like <see cref="Tensor.Ensure"/>, but the shape is a
 /// span, so a call with an unchanged shape allocates nothing (not even the params array).</summary>
