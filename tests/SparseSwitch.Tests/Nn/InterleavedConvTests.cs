@@ -129,7 +129,7 @@ public class InterleavedConvTests
         var bias = new float[cout];
         foreach (var a in new[] { x, dy, wt, bias })
             for (int i = 0; i < a.Length; i++) a[i] = rng.NextFloat() * 2f - 1f;
-        var (ey, edx, edw, _) = ConvReference.Run(x, dy, wt, bias, b, cin, cout, h, w, kh, kw, 1);
+        var (ey, edx, edw, _) = ConvOracle.Run(x, dy, wt, bias, b, cin, cout, h, w, kh, kw, 1);
         var path = new InterleavedPlanesAlgorithm(cin, cout, kh, kw, winograd: false);
         var weight = Tensor.FromArray(wt, cout, cin, kh, kw);
         var y = new float[dy.Length];

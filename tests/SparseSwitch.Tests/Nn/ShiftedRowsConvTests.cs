@@ -88,7 +88,7 @@ public class ShiftedRowsConvTests
         var dy = new Tensor(b, cout, h, w);
         for (int i = 0; i < x.Length; i++) x.Span[i] = rng.NextFloat() * 2f - 1f;
         for (int i = 0; i < dy.Length; i++) dy.Span[i] = rng.NextFloat() * 2f - 1f;
-        var (ey, edx, edw, edb) = ConvReference.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, kh, kw, 1);
+        var (ey, edx, edw, edb) = ConvOracle.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, kh, kw, 1);
 
         var results = new List<(ConvAlgorithm Path, float[] Y, float[] Dx, float[] Dw, float[] Db)>();
         var geo = new ConvGeometry(cin, h, w, kh, kw, 1, 1, kh / 2, kw / 2);

@@ -47,7 +47,7 @@ public class StridedRowsConvTests
         var dy = new Tensor(b, cout, h / 2, w / 2);
         for (int i = 0; i < x.Length; i++) x.Span[i] = rng.NextFloat() * 2f - 1f;
         for (int i = 0; i < dy.Length; i++) dy.Span[i] = rng.NextFloat() * 2f - 1f;
-        var (ey, edx, edw, edb) = ConvReference.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, k, k, 2);
+        var (ey, edx, edw, edb) = ConvOracle.Run(x.Span, dy.Span, conv.Weight.Data.Span, conv.Bias!.Data.Span, b, cin, cout, h, w, k, k, 2);
         var results = new List<(float[] Y, float[] Dx, float[] Dw, float[] Db)>();
         foreach (bool rows in new[] { true, false })
         {
