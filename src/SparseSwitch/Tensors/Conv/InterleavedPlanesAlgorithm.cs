@@ -58,11 +58,6 @@ internal sealed partial class InterleavedPlanesAlgorithm : StrideOnePlanes, ICon
 
     public void Forward(int chunk, int start, int end, in ConvForward a)
     {
-        var x = a.X;
-        var bias = a.Bias;
-        var y = a.Y;
-        var input = a.Input;
-        var outStats = a.OutStats;
         var l = _l;
         int hw = l.Vectors, inLen = _cin * hw, outLen = _cout * hw, slot = _cin * l.ChannelStride, kk = _geo.ColRows;
         var pad = _pad[chunk]!.Span;
@@ -72,27 +67,19 @@ internal sealed partial class InterleavedPlanesAlgorithm : StrideOnePlanes, ICon
             var planes = pad.Slice((n0 - start) / G * slot, slot);
             if (Winograd)
             {
-                InterleavedConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes, 0, hw, input);
-                WinogradProducts(chunk, _cout, _cin, planes, nb, bias, y.Slice(n0 * outLen, nb * outLen));
+                InterleavedConv.Pad(a.X.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes, 0, hw, a.Input);
+                WinogradProducts(chunk, _cout, _cin, planes, nb, a.Bias, a.Y.Slice(n0 * outLen, nb * outLen));
             }
             // y_v[Cout, v] = W[Cout, C·KH·KW] · rows(x), a block of tiles at a time, each block's
             // input rows padded just before it
-            else Products(_cout, kk, _w.Forward, x.Slice(n0 * inLen, nb * inLen), input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, bias, y.Slice(n0 * outLen, nb * outLen));
-            if (!outStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
+            else Products(_cout, kk, _w.Forward, a.X.Slice(n0 * inLen, nb * inLen), a.Input, default, default, _cin, planes, _offX, _stage[chunk]!.Span, nb, a.Bias, a.Y.Slice(n0 * outLen, nb * outLen));
+            if (!a.OutStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, hw, a.Y, a.OutStats);
         }
     }
 
     /// <summary>dW and dX; no col2im.</summary>
     public void Backward(int chunk, int start, int end, in ConvBackward a)
     {
-        var x = a.X;
-        var input = a.Input;
-        var dy = a.Dy;
-        var dyIn = a.DyIn;
-        var dw = a.Dw;
-        var dx = a.Dx;
-        var inputSums = a.InputSums;
-        var dxAdd = a.DxAdd;
         var l = _l;
         int hw = l.Vectors, inLen = _cin * hw, outLen = _cout * hw, slot = _cin * l.ChannelStride, kk = _geo.ColRows;
         int kkOut = _cout * _kh * _kw, runStride = l.Wp * G;
@@ -103,28 +90,28 @@ internal sealed partial class InterleavedPlanesAlgorithm : StrideOnePlanes, ICon
         {
             int nb = Math.Min(G, end - n0);
             var planes = pad.Slice((n0 - start) / G * slot, slot);
-            if (!reusePads) InterleavedConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes, 0, hw, input);
+            if (!reusePads) InterleavedConv.Pad(a.X.Slice(n0 * inLen, nb * inLen), nb, _cin, l, planes, 0, hw, a.Input);
             // dx_v[C, v] = Wflip[C, Cout·KH·KW] · rows(dy), dy's planes filled block by block
             // (all at once when no input gradient is wanted, or before Winograd's products)
-            var dyGroup = dy.Slice(n0 * outLen, nb * outLen);
-            var xOfDy = dyIn.IsEmpty ? default : dyIn.X.Span.Slice(n0 * outLen, nb * outLen);
-            if (dx.IsEmpty || Winograd)
+            var dyGroup = a.Dy.Slice(n0 * outLen, nb * outLen);
+            var xOfDy = a.DyIn.IsEmpty ? default : a.DyIn.X.Span.Slice(n0 * outLen, nb * outLen);
+            if (a.Dx.IsEmpty || Winograd)
             {
-                if (dyIn.IsEmpty) InterleavedConv.Pad(dyGroup, nb, _cout, l, dyPad);
-                else InterleavedConv.PadGradient(dyGroup, xOfDy, nb, _cout, l, dyPad, 0, hw, dyIn);
+                if (a.DyIn.IsEmpty) InterleavedConv.Pad(dyGroup, nb, _cout, l, dyPad);
+                else InterleavedConv.PadGradient(dyGroup, xOfDy, nb, _cout, l, dyPad, 0, hw, a.DyIn);
             }
-            if (!dx.IsEmpty)
+            if (!a.Dx.IsEmpty)
             {
-                if (Winograd) WinogradProducts(chunk, _cin, _cout, dyPad, nb, default, dx.Slice(n0 * inLen, nb * inLen));
-                else Products(_cin, kkOut, _w.Backward, dyGroup, default, dyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, dx.Slice(n0 * inLen, nb * inLen));
-                GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
-                if (!inputSums.IsEmpty) GroupEpilogue.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
+                if (Winograd) WinogradProducts(chunk, _cin, _cout, dyPad, nb, default, a.Dx.Slice(n0 * inLen, nb * inLen));
+                else Products(_cin, kkOut, _w.Backward, dyGroup, default, a.DyIn, xOfDy, _cout, dyPad, _offDy, _stage[chunk]!.Span, nb, default, a.Dx.Slice(n0 * inLen, nb * inLen));
+                GroupEpilogue.AddWhileInCache(a.Dx, a.DxAdd, n0 * inLen, nb * inLen);
+                if (!a.InputSums.IsEmpty) GroupEpilogue.InputNormSums(n0, nb, _cin, hw, a.X, a.Input, a.Dx, a.InputSums);
             }
             // dW[Cout, C·KH·KW] += Σ over the valid pixels (one run of W positions per image row)
             RowsKernels.DotProductRows(_cout, kk, l.H, l.W * G, dyPad[l.Origin..], l.ChannelStride, runStride,
-                planes, _offX, runStride, n0 == start ? 0f : 1f, dw, kk, _o);
+                planes, _offX, runStride, n0 == start ? 0f : 1f, a.Dw, kk, _o);
         }
-        GroupEpilogue.BiasGradient(start, end, _cout, _geo.OH * _geo.OW, dy, a.Db);
+        GroupEpilogue.BiasGradient(start, end, _cout, _geo.OH * _geo.OW, a.Dy, a.Db);
     }
 
     /// <summary>out[n, i, v] = Σ_r A[i, r]·rows(planes)[r, v] (+ bias[i]) for the nb images of a group,

@@ -144,10 +144,6 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
 
     public void Forward(int chunk, int start, int end, in ConvForward a)
     {
-        var x = a.X;
-        var bias = a.Bias;
-        var y = a.Y;
-        var outStats = a.OutStats;
         var l = _l;
         int nbMax = l.NbMax, inLen = _cin * _geo.H * _geo.W, outLen = _cout * l.H * l.W, slot = l.BufferLength(4 * _cin);
         var planes = _planes[chunk]!.Span;
@@ -156,21 +152,15 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
         {
             int nb = Math.Min(nbMax, end - n0);
             var px = planes.Slice((n0 - start) / nbMax * slot, slot);
-            SplitPhases(x.Slice(n0 * inLen, nb * inLen), nb, _cin, _geo.H, _geo.W, l, px, _used);
+            SplitPhases(a.X.Slice(n0 * inLen, nb * inLen), nb, _cin, _geo.H, _geo.W, l, px, _used);
             RowsKernels.Product(_cout, l.Cols(nb), _cin * _kh * _kw, _wPacked!.Span, px, _offX, stage, l.OutputStride, _o);
-            ShiftedRowsConv.Compact(stage, l.OutputStride, nb, _cout, l, bias, y.Slice(n0 * outLen, nb * outLen));
-            if (!outStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, l.H * l.W, y, outStats);
+            ShiftedRowsConv.Compact(stage, l.OutputStride, nb, _cout, l, a.Bias, a.Y.Slice(n0 * outLen, nb * outLen));
+            if (!a.OutStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, l.H * l.W, a.Y, a.OutStats);
         }
     }
 
     public void Backward(int chunk, int start, int end, in ConvBackward args)
     {
-        var x = args.X;
-        var dy = args.Dy;
-        var dyIn = args.DyIn;
-        var dw = args.Dw;
-        var dx = args.Dx;
-        var dxAdd = args.DxAdd;
         var l = _l;
         int nbMax = l.NbMax, h = _geo.H, wd = _geo.W, inLen = _cin * h * wd, outLen = _cout * l.H * l.W;
         int slot = l.BufferLength(4 * _cin), s = l.ChannelStride, ldq = l.OutputStride, kk = _kh * _kw;
@@ -183,14 +173,14 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
         {
             int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
             var px = planes.Slice((n0 - start) / nbMax * slot, slot);
-            if (!reuse) SplitPhases(x.Slice(n0 * inLen, nb * inLen), nb, _cin, h, wd, l, px, _used);
-            if (dyIn.IsEmpty) ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes);
-            else ShiftedRowsConv.PadGradient(dy.Slice(n0 * outLen, nb * outLen), dyIn.X.Span.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes, dyIn);
+            if (!reuse) SplitPhases(args.X.Slice(n0 * inLen, nb * inLen), nb, _cin, h, wd, l, px, _used);
+            if (args.DyIn.IsEmpty) ShiftedRowsConv.Pad(args.Dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes);
+            else ShiftedRowsConv.PadGradient(args.Dy.Slice(n0 * outLen, nb * outLen), args.DyIn.X.Span.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPlanes, args.DyIn);
             // dW[Cout, C·KH·KW] (+)= dy_q · rows(phases)ᵀ
-            RowsKernels.DotProduct(_cout, _cin * kk, cols, dyPlanes[l.Origin..], s, px, _offX, n0 == start ? 0f : 1f, dw, _cin * kk, _o);
-            if (dx.IsEmpty) continue; // no input gradient wanted
+            RowsKernels.DotProduct(_cout, _cin * kk, cols, dyPlanes[l.Origin..], s, px, _offX, n0 == start ? 0f : 1f, args.Dw, _cin * kk, _o);
+            if (args.Dx.IsEmpty) continue; // no input gradient wanted
             // dX, two phases (one row parity a) at a time: stage rows [0, C) hold b = 0, [C8, C8 + C) b = 1.
-            var dxImages = dx.Slice(n0 * inLen, nb * inLen);
+            var dxImages = args.Dx.Slice(n0 * inLen, nb * inLen);
             for (int a = 0; a < 2; a++)
             {
                 for (int b = 0; b < 2; b++)
@@ -202,9 +192,9 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
                 }
                 MergePhases(stage, stage.Slice(half), ldq, nb, _cin, h, wd, a, l, dxImages);
             }
-            GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
+            GroupEpilogue.AddWhileInCache(args.Dx, args.DxAdd, n0 * inLen, nb * inLen);
         }
-        GroupEpilogue.BiasGradient(start, end, _cout, _geo.OH * _geo.OW, dy, args.Db);
+        GroupEpilogue.BiasGradient(start, end, _cout, _geo.OH * _geo.OW, args.Dy, args.Db);
     }
 
     /// <summary>Phase planes of nb images [nb, C, H, W]: plane (2a + b)·C + c holds x[j, c, 2i + a, 2jj + b]

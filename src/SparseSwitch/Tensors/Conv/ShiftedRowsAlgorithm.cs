@@ -46,10 +46,6 @@ internal sealed class ShiftedRowsAlgorithm : StrideOnePlanes, IConvAlgorithm
 
     public void Forward(int chunk, int start, int end, in ConvForward a)
     {
-        var x = a.X;
-        var y = a.Y;
-        var input = a.Input;
-        var outStats = a.OutStats;
         var l = _l;
         int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, hw = _geo.H * _geo.W;
         int inLen = _cin * hw, outLen = _cout * hw, slot = l.BufferLength(_cin);
@@ -59,25 +55,17 @@ internal sealed class ShiftedRowsAlgorithm : StrideOnePlanes, IConvAlgorithm
         {
             int nb = Math.Min(nbMax, end - n0);
             var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
-            ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX, input);
+            ShiftedRowsConv.Pad(a.X.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX, a.Input);
             // y_q[Cout, q] = W[Cout, C·KH·KW] · rows(x)
             RowsKernels.Product(_cout, l.Cols(nb), kk, _w.Forward, padX, _offX, stage, ldq, _o);
-            ShiftedRowsConv.Compact(stage, ldq, nb, _cout, l, a.Bias, y.Slice(n0 * outLen, nb * outLen));
-            if (!outStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, hw, y, outStats);
+            ShiftedRowsConv.Compact(stage, ldq, nb, _cout, l, a.Bias, a.Y.Slice(n0 * outLen, nb * outLen));
+            if (!a.OutStats.IsEmpty) GroupEpilogue.OutputPlaneStats(n0, nb, _cout, hw, a.Y, a.OutStats);
         }
     }
 
     /// <summary>dW and dX as products over the padded x and dy; no col2im.</summary>
     public void Backward(int chunk, int start, int end, in ConvBackward a)
     {
-        var x = a.X;
-        var input = a.Input;
-        var dy = a.Dy;
-        var dyIn = a.DyIn;
-        var dw = a.Dw;
-        var dx = a.Dx;
-        var inputSums = a.InputSums;
-        var dxAdd = a.DxAdd;
         var l = _l;
         int nbMax = l.NbMax, ldq = l.OutputStride, kk = _geo.ColRows, kkOut = _cout * _kh * _kw, hw = _geo.H * _geo.W;
         int inLen = _cin * hw, outLen = _cout * hw, s = l.ChannelStride, slot = l.BufferLength(_cin);
@@ -89,18 +77,18 @@ internal sealed class ShiftedRowsAlgorithm : StrideOnePlanes, IConvAlgorithm
         {
             int nb = Math.Min(nbMax, end - n0), cols = l.Cols(nb);
             var padX = pad.Slice((n0 - start) / nbMax * slot, slot);
-            if (!reusePads) ShiftedRowsConv.Pad(x.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX, input);
-            if (dyIn.IsEmpty) ShiftedRowsConv.Pad(dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
-            else ShiftedRowsConv.PadGradient(dy.Slice(n0 * outLen, nb * outLen), dyIn.X.Span.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad, dyIn);
+            if (!reusePads) ShiftedRowsConv.Pad(a.X.Slice(n0 * inLen, nb * inLen), nb, _cin, l, padX, a.Input);
+            if (a.DyIn.IsEmpty) ShiftedRowsConv.Pad(a.Dy.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad);
+            else ShiftedRowsConv.PadGradient(a.Dy.Slice(n0 * outLen, nb * outLen), a.DyIn.X.Span.Slice(n0 * outLen, nb * outLen), nb, _cout, l, dyPad, a.DyIn);
             // dW[Cout, C·KH·KW] += dy_q[Cout, q] · rows(x)ᵀ
-            RowsKernels.DotProduct(_cout, kk, cols, dyPad[l.Origin..], s, padX, _offX, n0 == start ? 0f : 1f, dw, kk, _o);
-            if (dx.IsEmpty) continue; // no input gradient wanted
+            RowsKernels.DotProduct(_cout, kk, cols, dyPad[l.Origin..], s, padX, _offX, n0 == start ? 0f : 1f, a.Dw, kk, _o);
+            if (a.Dx.IsEmpty) continue; // no input gradient wanted
             // dx_q[C, q] = Wflip[C, Cout·KH·KW] · rows(dy)
             RowsKernels.Product(_cin, cols, kkOut, _w.Backward, dyPad, _offDy, stage, ldq, _o);
-            ShiftedRowsConv.Compact(stage, ldq, nb, _cin, l, default, dx.Slice(n0 * inLen, nb * inLen));
-            GroupEpilogue.AddWhileInCache(dx, dxAdd, n0 * inLen, nb * inLen);
-            if (!inputSums.IsEmpty) GroupEpilogue.InputNormSums(n0, nb, _cin, hw, x, input, dx, inputSums);
+            ShiftedRowsConv.Compact(stage, ldq, nb, _cin, l, default, a.Dx.Slice(n0 * inLen, nb * inLen));
+            GroupEpilogue.AddWhileInCache(a.Dx, a.DxAdd, n0 * inLen, nb * inLen);
+            if (!a.InputSums.IsEmpty) GroupEpilogue.InputNormSums(n0, nb, _cin, hw, a.X, a.Input, a.Dx, a.InputSums);
         }
-        GroupEpilogue.BiasGradient(start, end, _cout, _geo.OH * _geo.OW, dy, a.Db);
+        GroupEpilogue.BiasGradient(start, end, _cout, _geo.OH * _geo.OW, a.Dy, a.Db);
     }
 }
