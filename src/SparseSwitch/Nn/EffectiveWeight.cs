@@ -1,20 +1,19 @@
-using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Nn;
 
 /// <summary>The weight a layer actually multiplies with: Data when the parameter has no mask,
-/// else Data ⊙ Mask computed into a reusable buffer (recomputed on every forward, since the
-/// optimiser changes Data and the trainer switches masks between steps).</summary>
+/// else Data with the masked positions zeroed (+0), written into a reusable buffer (recomputed on
+/// every forward, since the optimiser changes Data and the trainer switches masks between steps).</summary>
 internal static class EffectiveWeight
 {
     public static Tensor Compute(Parameter w, ref Tensor? buffer)
     {
         if (w.Mask is not { } mask) return w.Data;
-        if (!mask.SameShape(w.Shape))
-            throw new ArgumentException($"Mask shape {Buffers.ShapeText(mask.Shape)} does not match weight shape {Buffers.ShapeText(w.Shape)}.");
+        if (mask.Length != w.Length)
+            throw new ArgumentException($"Mask has {mask.Length} positions, weight shape {Buffers.ShapeText(w.Shape)} has {w.Length} elements.");
         var buf = Buffers.Ensure(ref buffer, w.Shape);
-        TensorPrimitives.Multiply(w.Data.Span, mask.Span, buf.Span);
+        mask.ApplyTo(w.Data.Span, buf.Span);
         return buf;
     }
 }

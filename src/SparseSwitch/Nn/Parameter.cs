@@ -15,12 +15,13 @@ public sealed class Parameter
     public bool Prunable { get; set; }
 
     /// <summary>
-    /// The active mask (0/1 floats, same shape as <see cref="Data"/>), or null for dense. When set,
-    /// the layer's forward uses Data ⊙ Mask; backward computes the gradient with respect to the
-    /// effective weight Data ⊙ Mask (the "dense gradient" of the masked product), unmasked —
-    /// masking the gradient is the trainer's job.
+    /// The active mask (one bit per element of <see cref="Data"/>), or null for dense: the stored
+    /// mask itself (e.g. a sub-net's mask in a mask set), not a copy, so changing it changes what
+    /// the next forward uses. When set, the layer's forward uses Data ⊙ Mask; backward computes the
+    /// gradient with respect to the effective weight Data ⊙ Mask (the "dense gradient" of the
+    /// masked product), unmasked — masking the gradient is the trainer's job.
     /// </summary>
-    public Tensor? Mask { get; set; }
+    public BitMask? Mask { get; set; }
 
     /// <summary>Whether weight decay applies (PyTorch applies it to every parameter by default).</summary>
     public bool WeightDecay { get; set; } = true;

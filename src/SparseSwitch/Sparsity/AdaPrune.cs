@@ -102,16 +102,10 @@ public static class AdaPrune
 
         // Start from the effective weight of the original model (an unstructured mask is baked in).
         var w = weight.Data.Span;
-        if (weight.Mask is { } old)
-        {
-            var ms = old.Span;
-            for (int i = 0; i < w.Length; i++) w[i] *= ms[i];
-        }
+        weight.Mask?.ApplyTo(w);
         var mask = NmMask.Compute(w, weight.Shape, n, m);
         if (options.Redistribute) RedistributePrunedMass(w, weight.Shape, mask, m);
         mask.ApplyTo(w);
-        var maskFloats = new Tensor(weight.Shape);
-        mask.WriteFloats(maskFloats.Span);
         weight.Mask = null;   // Data holds W ⊙ m exactly from here on
 
         double before = Mse(layer, inputs, targets);

@@ -1,3 +1,5 @@
+using SparseSwitch.Tensors;
+
 namespace SparseSwitch.Sparsity;
 
 /// <summary>

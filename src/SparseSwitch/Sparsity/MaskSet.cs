@@ -7,16 +7,15 @@ namespace SparseSwitch.Sparsity;
 /// <summary>
 /// The K sub-net masks of every prunable parameter (SPEC §2.1), bit-packed, addressed by sub-net
 /// index and parameter path (<c>layer1.0.conv1.weight</c>) or layer index (the order of
-/// <see cref="Paths"/>). <see cref="Activate"/> writes mask k into each <see cref="Parameter.Mask"/>
-/// (one float tensor per layer owned by this set, reused); <see cref="MaskGradients"/> applies g ⊙ m_k.
-/// After changing a mask of the active sub-net, call <see cref="Activate"/> again.
+/// <see cref="Paths"/>). <see cref="Activate"/> points each <see cref="Parameter.Mask"/> at sub-net
+/// k's stored mask (no copy: a later change to an active mask is what the next forward uses);
+/// <see cref="MaskGradients"/> applies g ⊙ m_k.
 /// </summary>
 public sealed class MaskSet
 {
     private readonly string[] _paths;
     private readonly Parameter[] _params;
     private readonly BitMask[][] _masks;      // [subnet][layer]
-    private readonly Tensor[] _floatMasks;
     private readonly Dictionary<string, int> _index;
 
     /// <summary>Number of sub-nets K.</summary>
@@ -29,7 +28,7 @@ public sealed class MaskSet
     /// <summary>Elements of the model's other parameters (non-prunable weights, biases, batch-norm
     /// affine), for the "all weights" figures; 0 when built from a parameter list.</summary>
     public long OtherParameters { get; }
-    /// <summary>The sub-net whose masks were last written by <see cref="Activate"/>, or −1.</summary>
+    /// <summary>The sub-net last activated by <see cref="Activate"/>, or −1.</summary>
     public int Active { get; private set; } = -1;
 
     /// <summary>A set of K all-kept (dense) masks for the given prunable parameters.</summary>
@@ -46,7 +45,6 @@ public sealed class MaskSet
         Subnets = subnets;
         _masks = new BitMask[subnets][];
         for (int k = 0; k < subnets; k++) _masks[k] = _params.Select(p => new BitMask(p.Length, true)).ToArray();
-        _floatMasks = _params.Select(p => new Tensor(p.Shape)).ToArray();
         TotalPrunable = _params.Sum(p => (long)p.Length);
         OtherParameters = otherParameters;
     }
@@ -87,15 +85,11 @@ public sealed class MaskSet
         if ((uint)subnet >= (uint)Subnets) throw new ArgumentOutOfRangeException(nameof(subnet), $"Sub-net {subnet} outside [0, {Subnets}).");
     }
 
-    /// <summary>Writes sub-net k's masks as 0/1 floats into every prunable parameter's Mask.</summary>
+    /// <summary>Points every prunable parameter's Mask at sub-net k's stored mask.</summary>
     public void Activate(int subnet)
     {
         CheckSubnet(subnet);
-        for (int l = 0; l < _params.Length; l++)
-        {
-            _masks[subnet][l].WriteFloats(_floatMasks[l].Span);
-            _params[l].Mask = _floatMasks[l];
-        }
+        for (int l = 0; l < _params.Length; l++) _params[l].Mask = _masks[subnet][l];
         Active = subnet;
     }
 
@@ -166,10 +160,9 @@ public sealed class MaskSet
                 if (!file.Contains(name)) throw new InvalidDataException($"Mask '{name}' missing from the checkpoint.");
                 var t = file[name];
                 if (t.DType != SafeDType.U8) throw new InvalidDataException($"Mask '{name}' has dtype {t.DType}, expected U8.");
-                try { _masks[k][l].CopyFrom(BitMask.FromBytes(t.Bytes.Span, _params[l].Length)); }
+                try { _masks[k][l].SetFromBytes(t.Bytes.Span); }
                 catch (ArgumentException e) { throw new InvalidDataException($"Mask '{name}': {e.Message}", e); }
             }
-        if (Active >= 0) Activate(Active);
     }
 
     public void Save(string path, string prefix = "masks.") =>

@@ -1,4 +1,5 @@
 using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Sparsity;
 

@@ -11,10 +11,16 @@ public static unsafe class NmMask
 {
     /// <summary>Computes the N:M mask of <paramref name="weight"/> (shape <paramref name="shape"/>) into
     /// <paramref name="mask"/>.</summary>
-    public static void Compute(ReadOnlySpan<float> weight, ReadOnlySpan<int> shape, int n, int m, BitMask mask)
+    public static void Compute(ReadOnlySpan<float> weight, ReadOnlySpan<int> shape, int n, int m, BitMask mask) =>
+        Compute(weight, shape, n, m, mask, new float[weight.Length]);
+
+    /// <summary><see cref="Compute(ReadOnlySpan{float}, ReadOnlySpan{int}, int, int, BitMask)"/> with
+    /// caller-owned working space (at least weight.Length floats), so repeated calls allocate nothing.</summary>
+    public static void Compute(ReadOnlySpan<float> weight, ReadOnlySpan<int> shape, int n, int m, BitMask mask, Span<float> scratch)
     {
         if (mask.Length != weight.Length) throw new ArgumentException($"Mask has {mask.Length} positions, weight {weight.Length}.", nameof(mask));
-        var floats = new float[weight.Length];
+        if (scratch.Length < weight.Length) throw new ArgumentException($"Scratch has {scratch.Length} floats, the weight {weight.Length}.", nameof(scratch));
+        var floats = scratch[..weight.Length];
         ComputeFloats(weight, shape, n, m, floats);
         mask.SetFromFloats(floats);
     }
@@ -27,7 +33,7 @@ public static unsafe class NmMask
         return mask;
     }
 
-    /// <summary>Writes the N:M mask as 0/1 floats (the layer mask of <see cref="Nn.Parameter.Mask"/>).
+    /// <summary>Writes the N:M mask as 0/1 floats (packed into bits by <see cref="Compute(ReadOnlySpan{float}, ReadOnlySpan{int}, int, int, BitMask)"/>).
     /// Element e of a group is kept when its rank — the number of group members with larger |w|,
     /// or equal |w| and lower channel — is below N. Runs are split over the <see cref="WorkerPool"/>
     /// (each writes its own elements, so the result does not depend on the thread count).</summary>

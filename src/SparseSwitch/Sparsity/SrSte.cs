@@ -5,9 +5,11 @@ namespace SparseSwitch.Sparsity;
 
 /// <summary>
 /// SR-STE (SPEC §3.4) for a set of prunable weights: dense master weights W; each step the forward
-/// mask S(W) (row-wise N:M of the current |W|) is recomputed into <see cref="Parameter.Mask"/>;
-/// the backward gradient (with respect to the effective weight) passes straight through to all of
-/// W, and <see cref="ApplyDecay"/> adds λ_W·(1 − mask) ⊙ W, decaying the pruned weights. SAD is the
+/// mask S(W) (row-wise N:M of the current |W|) is recomputed into <see cref="Masks"/> — the masks
+/// given to the constructor (e.g. one sub-net's masks of a <see cref="MaskSet"/>) or its own — and
+/// each weight's <see cref="Parameter.Mask"/> is pointed at its mask. The backward gradient (with
+/// respect to the effective weight) passes straight through to all of W, and
+/// <see cref="ApplyDecay"/> adds λ_W·(1 − mask) ⊙ W, decaying the pruned weights. SAD is the
 /// Hamming distance between consecutive masks (summed over layers).
 /// Per step: <see cref="Refresh"/> before forward; after backward <see cref="ApplyDecay"/>, then the
 /// optimiser step (do not mask the gradient).
@@ -16,7 +18,7 @@ public sealed class SrSte
 {
     private readonly Parameter[] _params;
     private readonly BitMask[] _current, _previous;
-    private readonly Tensor[] _floatMasks;
+    private readonly float[] _scratch;   // N:M selection's working space, largest weight
     private bool _hasPrevious;
 
     public int N { get; }
@@ -28,34 +30,42 @@ public sealed class SrSte
     public IReadOnlyList<long> LastSadPerLayer => _sadPerLayer;
     private readonly long[] _sadPerLayer;
 
-    public SrSte(IEnumerable<Parameter> prunable, int n, int m, float lambda = 2e-4f)
+    /// <param name="masks">Where S(W) is stored, one mask per weight (null: masks of its own).</param>
+    public SrSte(IEnumerable<Parameter> prunable, int n, int m, float lambda = 2e-4f, IReadOnlyList<BitMask>? masks = null)
     {
         NmLayout.Check(n, m);
         if (!(lambda >= 0) || float.IsInfinity(lambda)) throw new ArgumentOutOfRangeException(nameof(lambda), $"λ_W must be a finite value ≥ 0 (got {lambda}).");
         _params = prunable.ToArray();
         if (_params.Length == 0) throw new ArgumentException("SR-STE needs at least one prunable parameter.", nameof(prunable));
         N = n; M = m; Lambda = lambda;
-        _current = _params.Select(p => new BitMask(p.Length)).ToArray();
+        if (masks is not null)
+        {
+            if (masks.Count != _params.Length) throw new ArgumentException($"SR-STE has {_params.Length} weights, got {masks.Count} masks.", nameof(masks));
+            for (int l = 0; l < _params.Length; l++)
+                if (masks[l].Length != _params[l].Length)
+                    throw new ArgumentException($"Mask {l} has {masks[l].Length} positions, the weight {_params[l].Length}.", nameof(masks));
+        }
+        _current = masks?.ToArray() ?? _params.Select(p => new BitMask(p.Length)).ToArray();
         _previous = _params.Select(p => new BitMask(p.Length)).ToArray();
-        _floatMasks = _params.Select(p => new Tensor(p.Shape)).ToArray();
+        _scratch = new float[_params.Max(p => p.Length)];
         _sadPerLayer = new long[_params.Length];
     }
 
+    /// <summary>The masks S(W) of the last refresh (the stored masks, live).</summary>
     public IReadOnlyList<BitMask> Masks => _current;
 
-    /// <summary>Recomputes S(W) for every weight, sets Parameter.Mask, and returns the SAD against
-    /// the previous refresh.</summary>
+    /// <summary>Recomputes S(W) for every weight, points Parameter.Mask at it, and returns the SAD
+    /// against the previous refresh.</summary>
     public long Refresh()
     {
         long sad = 0;
         for (int l = 0; l < _params.Length; l++)
         {
             _previous[l].CopyFrom(_current[l]);
-            NmMask.ComputeFloats(_params[l].Data.Span, _params[l].Shape, N, M, _floatMasks[l].Span);
-            _current[l].SetFromFloats(_floatMasks[l].Span);
+            NmMask.Compute(_params[l].Data.Span, _params[l].Shape, N, M, _current[l], _scratch);
             _sadPerLayer[l] = _hasPrevious ? _current[l].HammingDistance(_previous[l]) : 0;
             sad += _sadPerLayer[l];
-            _params[l].Mask = _floatMasks[l];
+            _params[l].Mask = _current[l];
         }
         _hasPrevious = true;
         LastSad = sad;
@@ -71,7 +81,7 @@ public sealed class SrSte
         {
             if (masks[l].Length != _current[l].Length)
                 throw new ArgumentException($"Mask {l} has {masks[l].Length} positions, the weight {_current[l].Length}.", nameof(masks));
-            _current[l].CopyFrom(masks[l]);
+            if (!ReferenceEquals(masks[l], _current[l])) _current[l].CopyFrom(masks[l]);
         }
         _hasPrevious = true;
     }
@@ -81,13 +91,19 @@ public sealed class SrSte
     {
         if (!_hasPrevious) throw new InvalidOperationException("Call Refresh() before ApplyDecay().");
         for (int l = 0; l < _params.Length; l++)
-            AddDecay(_params[l].Data.Span, _floatMasks[l].Span, _params[l].Grad.Span, Lambda);
+            AddDecay(_params[l].Data.Span, _current[l], _params[l].Grad.Span, Lambda);
     }
 
-    /// <summary>grad[i] += λ·(1 − mask[i])·w[i].</summary>
-    public static void AddDecay(ReadOnlySpan<float> w, ReadOnlySpan<float> mask, Span<float> grad, float lambda)
+    /// <summary>grad[i] += λ·(1 − m_i)·w[i], m_i = 1 where the mask keeps position i, else 0
+    /// (evaluated as written, so kept positions add λ·0·w[i]).</summary>
+    public static void AddDecay(ReadOnlySpan<float> w, BitMask mask, Span<float> grad, float lambda)
     {
         if (w.Length != mask.Length || w.Length != grad.Length) throw new ArgumentException("Weight, mask and gradient must have the same length.");
-        for (int i = 0; i < w.Length; i++) grad[i] += lambda * (1f - mask[i]) * w[i];
+        ReadOnlySpan<ulong> words = mask.Words;
+        for (int i = 0; i < w.Length; i++)
+        {
+            float m = (words[i >> 6] >> (i & 63) & 1) != 0 ? 1f : 0f;
+            grad[i] += lambda * (1f - m) * w[i];
+        }
     }
 }

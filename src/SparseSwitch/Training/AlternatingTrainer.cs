@@ -22,7 +22,7 @@ public sealed class AlternatingTrainer
     private readonly CrossEntropyLoss _loss;
     private readonly SwitchableBatchNorm2d[] _bns;
     private readonly Tensor[] _grads;
-    private readonly Tensor?[] _gradMasks;
+    private readonly BitMask?[] _gradMasks;
     private readonly Tensor? _jointAccumulator;
     private readonly Parameter[] _allParams;
     private readonly Stopwatch _clockTime = new();
@@ -94,7 +94,7 @@ public sealed class AlternatingTrainer
 
         var prunable = setup.Prunable;
         _grads = prunable.Select(p => p.Param.Grad).ToArray();
-        _gradMasks = new Tensor?[prunable.Count];
+        _gradMasks = new BitMask?[prunable.Count];
         var correctionMode = r.Mode is TrainMode.Ast ? r.Correction : CorrectionMode.Off;
         Correction = new GradientCorrection(correctionMode, r.Remask, K, prunable.Select(p => p.Param.Shape).ToList());
         if (r.Mode != TrainMode.Dense)
@@ -174,11 +174,8 @@ public sealed class AlternatingTrainer
         float loss = ForwardBackward(batch);
         bool update = !srste && Masks is not null && Clock.Fires(t);
         CountMacs(k, batch.Count, update);
-        if (update)
-        {
-            Updater!.Update(k, Clock.OwnIteration(t), t);
-            Masks!.Activate(k);
-        }
+        // The parameters' masks are sub-net k's stored masks: an update shows in them directly.
+        if (update) Updater!.Update(k, Clock.OwnIteration(t), t);
         if (Masks is not null)
         {
             if (srste) Updater!.AddSrSteDecay(k);
@@ -206,11 +203,7 @@ public sealed class AlternatingTrainer
             float loss = ForwardBackward(batch);
             bool update = Clock.FiresOwn(k, t);
             CountMacs(k, batch.Count, update);
-            if (update)
-            {
-                Updater!.Update(k, t, t);
-                Masks!.Activate(k);
-            }
+            if (update) Updater!.Update(k, t, t);
             Masks!.MaskGradients(k);
             int off = 0;
             foreach (var p in _allParams)

@@ -68,11 +68,4 @@ public static class CorrectionMath
         SubtractScaled(g, gPrev, (float)(dot / norm2));
         return true;
     }
-
-    /// <summary>g ← g ⊙ m.</summary>
-    public static void ApplyMask(Span<float> g, ReadOnlySpan<float> mask)
-    {
-        if (g.Length != mask.Length) throw new ArgumentException($"ApplyMask: lengths {g.Length} and {mask.Length} differ.");
-        System.Numerics.Tensors.TensorPrimitives.Multiply(g, mask, g);
-    }
 }

@@ -76,7 +76,7 @@ public sealed class GradientCorrection
     /// uncorrected values as the next g′. <paramref name="grads"/>[i] and <paramref name="masks"/>[i]
     /// belong to tensor i (a null mask means dense). Returns the number of tensors projected.
     /// </summary>
-    public int Apply(long t, IReadOnlyList<Tensor> grads, IReadOnlyList<Tensor?> masks)
+    public int Apply(long t, IReadOnlyList<Tensor> grads, IReadOnlyList<BitMask?> masks)
     {
         if (grads.Count != _prev.Length) throw new ArgumentException($"Expected {_prev.Length} gradients, got {grads.Count}.");
         if (Mode == CorrectionMode.Off) return 0;
@@ -102,7 +102,7 @@ public sealed class GradientCorrection
                 if (CorrectionMath.Project(g, _prev[i].Span, out LastDot[i]))
                 {
                     Fired[i]++; fired++;
-                    if (Remask && masks[i] is { } m) CorrectionMath.ApplyMask(g, m.Span);
+                    if (Remask && masks[i] is { } m) m.ApplyTo(g);
                 }
             }
             (_prev[i], _scratch[i]) = (_scratch[i], _prev[i]);

@@ -83,7 +83,7 @@ public static class NmConversion
         foreach (var p in model.Parameters())
         {
             if (p.Mask is null) continue;
-            System.Numerics.Tensors.TensorPrimitives.Multiply(p.Data.Span, p.Mask.Span, p.Data.Span);
+            p.Mask.ApplyTo(p.Data.Span);
             p.Mask = null;
         }
     }

@@ -68,7 +68,7 @@ public sealed class SubnetMaskUpdater
         if (nm)
             DenseGroups = Enumerable.Range(0, k).Select(s => masks.Parameters.Select(p => new BitMask(new NmLayout(p.Shape, _specs[s].M).Groups, true)).ToArray()).ToArray();
         if (_r.SrSte)
-            _srste = _specs.Select(s => new SrSte(masks.Parameters, s.N, s.M, (float)_r.SrSteLambda)).ToArray();
+            _srste = _specs.Select((s, k) => new SrSte(masks.Parameters, s.N, s.M, (float)_r.SrSteLambda, masks.Masks(k))).ToArray();
     }
 
     /// <summary>Kept weights of sub-net k in layer l (cached; refreshed whenever masks change).</summary>
@@ -177,13 +177,11 @@ public sealed class SubnetMaskUpdater
             }
     }
 
-    /// <summary>SR-STE: recomputes S(W) for sub-net k (sets the parameters' masks) and mirrors it
-    /// into the mask set.</summary>
+    /// <summary>SR-STE: recomputes S(W) into sub-net k's masks (the parameters' masks point at them).</summary>
     public void RefreshSrSte(int k)
     {
         var s = _srste![k];
         s.Refresh();
-        for (int l = 0; l < _masks.Layers; l++) _masks.Get(k, l).CopyFrom(s.Masks[l]);
         Recount(k);
         LastChange[k] = s.LastSad;
         Updates[k]++;
@@ -197,7 +195,6 @@ public sealed class SubnetMaskUpdater
     public void RestoreSrSte()
     {
         if (_srste is null) return;
-        for (int k = 0; k < _masks.Subnets; k++)
-            _srste[k].RestorePrevious(Enumerable.Range(0, _masks.Layers).Select(l => _masks.Get(k, l)).ToList());
+        for (int k = 0; k < _masks.Subnets; k++) _srste[k].RestorePrevious(_masks.Masks(k));
     }
 }

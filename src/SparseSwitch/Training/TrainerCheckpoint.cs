@@ -1,5 +1,6 @@
 using System.Globalization;
 using SparseSwitch.Sparsity;
+using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Training;
 

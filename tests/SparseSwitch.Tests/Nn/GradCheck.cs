@@ -39,7 +39,7 @@ internal static class GradCheck
         {
             for (int i = 0; i < p.Length; i++)
             {
-                if (p.Mask is { } mask && mask.Span[i] == 0f) continue; // Data there does not reach the output
+                if (p.Mask is { } mask && !mask[i]) continue; // Data there does not reach the output
                 double n = Numeric(ref p.Data.Span[i], Loss, eps);
                 Compare(g.Span[i], n, atol, rtol, $"{what} d{path}[{i}]");
             }

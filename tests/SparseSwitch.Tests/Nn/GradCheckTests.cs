@@ -261,10 +261,10 @@ public class GradCheckTests
         return t;
     }
 
-    private static Tensor RandomMask(Rng rng, int[] shape)
+    private static BitMask RandomMask(Rng rng, int[] shape)
     {
-        var m = new Tensor(shape);
-        for (int i = 0; i < m.Length; i++) m[i] = rng.NextFloat() < 0.5f ? 1f : 0f;
+        var m = new BitMask(Tensor.ShapeLength(shape));
+        for (int i = 0; i < m.Length; i++) m[i] = rng.NextFloat() < 0.5f;
         return m;
     }
 }

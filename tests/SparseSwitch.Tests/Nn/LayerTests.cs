@@ -10,10 +10,10 @@ public class LayerTests
 {
     private static Tensor Random(Rng rng, params int[] shape) => GradCheck.Random(rng, shape);
 
-    private static Tensor Mask(Rng rng, int[] shape)
+    private static BitMask Mask(Rng rng, int[] shape)
     {
-        var m = new Tensor(shape);
-        for (int i = 0; i < m.Length; i++) m[i] = rng.NextFloat() < 0.3f ? 0f : 1f;
+        var m = new BitMask(Tensor.ShapeLength(shape));
+        for (int i = 0; i < m.Length; i++) m[i] = !(rng.NextFloat() < 0.3f);
         return m;
     }
 
@@ -26,7 +26,7 @@ public class LayerTests
         var mask = Mask(rng, masked.Weight.Shape);
         masked.Weight.Mask = mask;
         var before = masked.Weight.Data.Clone();
-        for (int i = 0; i < mask.Length; i++) dense.Weight.Data[i] = masked.Weight.Data[i] * mask[i];
+        for (int i = 0; i < mask.Length; i++) dense.Weight.Data[i] = mask[i] ? masked.Weight.Data[i] : 0f;
         masked.Bias!.Data.Span.CopyTo(dense.Bias!.Data.Span);
         var x = Random(rng, 3, 4, 5, 5);
         var dy = Random(rng, 3, 6, 5, 5);
@@ -35,7 +35,7 @@ public class LayerTests
         Assert.Equal(dense.Weight.Grad.ToArray(), masked.Weight.Grad.ToArray());
         Assert.Equal(before.ToArray(), masked.Weight.Data.ToArray()); // pruned weights stay in Data
         // The gradient is not masked: some pruned positions get a non-zero gradient.
-        Assert.Contains(Enumerable.Range(0, mask.Length), i => mask[i] == 0f && masked.Weight.Grad[i] != 0f);
+        Assert.Contains(Enumerable.Range(0, mask.Length), i => !mask[i] && masked.Weight.Grad[i] != 0f);
     }
 
     [Fact]
@@ -46,7 +46,7 @@ public class LayerTests
         var dense = new Linear(7, 5, true, rng);
         var mask = Mask(rng, masked.Weight.Shape);
         masked.Weight.Mask = mask;
-        for (int i = 0; i < mask.Length; i++) dense.Weight.Data[i] = masked.Weight.Data[i] * mask[i];
+        for (int i = 0; i < mask.Length; i++) dense.Weight.Data[i] = mask[i] ? masked.Weight.Data[i] : 0f;
         masked.Bias!.Data.Span.CopyTo(dense.Bias!.Data.Span);
         var x = Random(rng, 4, 7);
         var dy = Random(rng, 4, 5);
@@ -65,9 +65,9 @@ public class LayerTests
     public void MaskOfWrongShapeIsRejected()
     {
         var lin = new Linear(3, 2);
-        lin.Weight.Mask = new Tensor(3, 2);
+        lin.Weight.Mask = new BitMask(5);
         var e = Assert.Throws<ArgumentException>(() => lin.Forward(new Tensor(1, 3)));
-        Assert.Contains("Mask shape", e.Message);
+        Assert.Contains("Mask has 5 positions", e.Message);
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using FsCheck;
 using FsCheck.Fluent;
 using SparseSwitch.Sparsity;
+using SparseSwitch.Tensors;
 using SparseSwitch.Tests.Support;
 using Xunit;
 

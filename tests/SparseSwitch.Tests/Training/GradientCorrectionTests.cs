@@ -60,16 +60,16 @@ public class GradientCorrectionTests
         Assert.False(CorrectionMath.Project(g.Span, new float[3], out _));
     }
 
-    private static (Tensor[] grads, Tensor?[] masks) Layers(Rng rng, int[] sizes, float maskDensity)
+    private static (Tensor[] grads, BitMask?[] masks) Layers(Rng rng, int[] sizes, float maskDensity)
     {
         var grads = new Tensor[sizes.Length];
-        var masks = new Tensor?[sizes.Length];
+        var masks = new BitMask?[sizes.Length];
         for (int i = 0; i < sizes.Length; i++)
         {
             grads[i] = Random(rng, sizes[i]);
-            var m = new Tensor(sizes[i]);
-            for (int j = 0; j < sizes[i]; j++) m[j] = rng.NextFloat() < maskDensity ? 1 : 0;
-            CorrectionMath.ApplyMask(grads[i].Span, m.Span);
+            var m = new BitMask(sizes[i]);
+            for (int j = 0; j < sizes[i]; j++) m[j] = rng.NextFloat() < maskDensity;
+            m.ApplyTo(grads[i].Span);
             masks[i] = m;
         }
         return (grads, masks);
@@ -132,8 +132,8 @@ public class GradientCorrectionTests
     {
         var gc = new GradientCorrection(CorrectionMode.EveryIteration, remask: true, 2, [[4]]);
         var g0 = Tensor.FromArray([1f, 1f, 0f, 0f], 4);
-        gc.Apply(0, [g0], [Tensor.FromArray([1f, 1f, 0f, 0f], 4)]);
-        var m1 = Tensor.FromArray([1f, 0f, 1f, 0f], 4);
+        gc.Apply(0, [g0], [BitMask.FromFloats([1f, 1f, 0f, 0f])]);
+        var m1 = BitMask.FromFloats([1f, 0f, 1f, 0f]);
         var g1 = Tensor.FromArray([-2f, 0f, 1f, 0f], 4); // ⟨g1, g0⟩ = −2 < 0
         Assert.Equal(1, gc.Apply(1, [g1], [m1]));
         // g − (−2/2)·g0 = [−1, 1, 1, 0], re-masked → [−1, 0, 1, 0]
