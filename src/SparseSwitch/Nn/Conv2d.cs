@@ -12,7 +12,8 @@ namespace SparseSwitch.Nn;
 /// algorithm's instance (<see cref="IConvAlgorithm"/>, kept per algorithm) does the work. Images are
 /// split into one contiguous chunk per thread; each chunk writes its partial dW/db, which are
 /// added in chunk order (deterministic for a given thread count).
-/// With a mask on W the forward and dx use W ⊙ M, and dW is the gradient with respect to W ⊙ M.
+/// With a mask on W (a sub-net's) the forward and dx use W ⊙ M — the algorithms apply the mask as
+/// they pack the weights — and dW is the gradient with respect to W ⊙ M.
 /// </summary>
 public sealed class Conv2d : Module
 {
@@ -30,9 +31,8 @@ public sealed class Conv2d : Module
     public Parameter Weight { get; }
     public Parameter? Bias { get; }
 
-    private Tensor? _y, _dx, _wEff;
+    private Tensor? _y, _dx;
     private Tensor _x = null!;
-    private Tensor _wUsed = null!;
     private ConvGeometry _geo;
     private Tensor?[] _dwPart = [];
     private Tensor?[] _dbPart = [];
@@ -143,7 +143,6 @@ public sealed class Conv2d : Module
         _x = x;
         _inAffine = input;
         ObserveInput(x);
-        _wUsed = EffectiveWeight.Compute(Weight, ref _wEff);
         int b = x.Dim(0);
         Buffers.Ensure(ref _y, b, OutChannels, geo.OH, geo.OW);
         if (_collectStats) Buffers.EnsureArray(ref _outStats, 2 * b * OutChannels);
@@ -163,7 +162,7 @@ public sealed class Conv2d : Module
     {
         int chunks = ParallelRange.ChunkCount(b, Options.Threads);
         _plan = Algorithm(_geo);
-        _plan.Prepare(_geo, new ConvBatch(b, chunks, (b + chunks - 1) / chunks), backward, _wUsed, Options);
+        _plan.Prepare(_geo, new ConvBatch(b, chunks, (b + chunks - 1) / chunks), backward, Weight.Data, Weight.Mask, Options);
         if (!backward) return;
         if (_dwPart.Length < chunks)
         {

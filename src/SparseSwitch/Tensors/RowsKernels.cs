@@ -33,35 +33,53 @@ public static unsafe class RowsKernels
     /// <summary>Floats <see cref="PackA"/> writes for an m × k matrix.</summary>
     public static int PackedALength(int m, int k) => (m + MR - 1) / MR * MR * k;
 
-    /// <summary>packed[p][r][i] = A[p·MR + i, r] (zero for rows ≥ m); A is m × k with row stride lda.</summary>
-    public static void PackA(int m, int k, ReadOnlySpan<float> a, int lda, Span<float> packed)
+    /// <summary>packed[p][r][i] = A[p·MR + i, r] (zero for rows ≥ m); A is m × k with row stride lda.
+    /// With a non-empty <paramref name="mask"/> (bit j for a[j], <see cref="BitMask"/> words) the
+    /// masked entries are packed as +0: the mask is applied as A is packed, not in a pass of its own.</summary>
+    public static void PackA(int m, int k, ReadOnlySpan<float> a, int lda, Span<float> packed, ReadOnlySpan<ulong> mask = default)
     {
         if (m < 0 || k < 0 || lda < k) throw new ArgumentException("RowsKernels.PackA: bad sizes.");
         if (m > 0 && a.Length < (long)(m - 1) * lda + k) throw new ArgumentException("RowsKernels.PackA: A too short.");
         if (packed.Length < PackedALength(m, k)) throw new ArgumentException("RowsKernels.PackA: packed buffer too short.");
+        CheckMask(mask, a.Length);
         if (m == 0 || k == 0) return;
-        fixed (float* pa = a, pp = packed) PackGather(m, k, pa, lda, k, 0, 0, 1, pp);
+        fixed (float* pa = a, pp = packed)
+        fixed (ulong* pm = mask)
+            PackGather(m, k, pa, lda, k, 0, 0, 1, pp, mask.IsEmpty ? null : (uint*)pm);
+    }
+
+    private static void CheckMask(ReadOnlySpan<ulong> mask, int length)
+    {
+        if (!mask.IsEmpty && (long)mask.Length * 64 < length)
+            throw new ArgumentException($"RowsKernels: a mask of {mask.Length} words cannot cover {length} weights.");
+        if (length >= int.MaxValue / 2) throw new ArgumentException("RowsKernels: the weights are too many to pack.");
     }
 
     /// <summary>The dX weights of a stride-1 convolution packed for <see cref="Product"/>:
     /// packed = PackA of Wflip[C, Cout·KH·KW], Wflip[c, (o·KH + ki)·KW + kj] = w[o, c, KH−1−ki, KW−1−kj]
-    /// (w is [Cout, C, KH, KW]), read straight from w.</summary>
-    public static void PackFlipped(int cout, int cin, int kh, int kw, ReadOnlySpan<float> w, Span<float> packed)
+    /// (w is [Cout, C, KH, KW]), read straight from w; a non-empty <paramref name="mask"/> zeroes
+    /// the masked weights as they are packed (as in <see cref="PackA"/>).</summary>
+    public static void PackFlipped(int cout, int cin, int kh, int kw, ReadOnlySpan<float> w, Span<float> packed, ReadOnlySpan<ulong> mask = default)
     {
         int kk = kh * kw;
         if (cout < 0 || cin < 0 || kk <= 0) throw new ArgumentException("RowsKernels.PackFlipped: bad sizes.");
         if (w.Length < (long)cout * cin * kk || packed.Length < PackedALength(cin, cout * kk))
             throw new ArgumentException("RowsKernels.PackFlipped: buffer too short.");
+        CheckMask(mask, w.Length);
         if (cout == 0 || cin == 0) return;
         // Row c, column (o, t) of Wflip is w[o·C·kk + c·kk + kk − 1 − t].
-        fixed (float* pw = w, pp = packed) PackGather(cin, cout * kk, pw, kk, kk, (nint)cin * kk, kk - 1, -1, pp);
+        fixed (float* pw = w, pp = packed)
+        fixed (ulong* pm = mask)
+            PackGather(cin, cout * kk, pw, kk, kk, (nint)cin * kk, kk - 1, -1, pp, mask.IsEmpty ? null : (uint*)pm);
     }
 
     /// <summary>packed[p][r][i] = a[(p·MR + i)·rowStride + col(r)] (zero for rows ≥ m), where column
     /// r = u·inner + t is at col(r) = u·outerStride + innerBase + t·innerStride: a row-major matrix
     /// (inner = k, innerStride = 1) or a regrouped one. A full panel's MR values of a column come in
-    /// one gather.</summary>
-    private static void PackGather(int m, int k, float* a, nint rowStride, int inner, nint outerStride, nint innerBase, nint innerStride, float* packed)
+    /// one gather. With <paramref name="mask"/> (bit j of the 32-bit words for a[j]) masked entries
+    /// are packed as +0, the bits gathered beside the values.</summary>
+    private static void PackGather(int m, int k, float* a, nint rowStride, int inner, nint outerStride, nint innerBase, nint innerStride, float* packed,
+        uint* mask = null)
     {
         int panels = (m + MR - 1) / MR;
         bool gather = Avx2.IsSupported && MR == Vector256<float>.Count && (long)rowStride * (MR - 1) <= int.MaxValue / sizeof(float);
@@ -75,9 +93,27 @@ public static unsafe class RowsKernels
                 for (int t = 0; t < inner && r < k; t++, r++)
                 {
                     float* src = rows + u * outerStride + innerBase + t * innerStride;
-                    if (gather && rowsHere == MR) Avx2.GatherVector256(src, index, sizeof(float)).Store(dst + (long)r * MR);
+                    if (mask is null)
+                    {
+                        if (gather && rowsHere == MR) Avx2.GatherVector256(src, index, sizeof(float)).Store(dst + (long)r * MR);
+                        else
+                            for (int i = 0; i < MR; i++) dst[(long)r * MR + i] = i < rowsHere ? src[i * rowStride] : 0f;
+                        continue;
+                    }
+                    int at = (int)(src - a); // the element index of row 0, for the mask bits
+                    if (gather && rowsHere == MR)
+                    {
+                        var j = index + Vector256.Create(at);
+                        var bits = Avx2.GatherVector256((int*)mask, Avx2.ShiftRightLogical(j, 5), sizeof(uint));
+                        var keep = Avx2.CompareEqual(Avx2.ShiftRightLogicalVariable(bits, (j & Vector256.Create(31)).AsUInt32()) & Vector256.Create(1), Vector256.Create(1));
+                        Avx2.GatherMaskVector256(Vector256<float>.Zero, src, index, keep.AsSingle(), sizeof(float)).Store(dst + (long)r * MR);
+                    }
                     else
-                        for (int i = 0; i < MR; i++) dst[(long)r * MR + i] = i < rowsHere ? src[i * rowStride] : 0f;
+                        for (int i = 0; i < MR; i++)
+                        {
+                            long e = at + (long)i * rowStride;
+                            dst[(long)r * MR + i] = i < rowsHere && (mask[e >> 5] >> (int)(e & 31) & 1) != 0 ? src[i * rowStride] : 0f;
+                        }
                 }
         }
     }

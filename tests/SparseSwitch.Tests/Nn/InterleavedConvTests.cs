@@ -138,11 +138,11 @@ public class InterleavedConvTests
         // Two chunks, as two threads would split the batch; the backward reuses the forward's planes.
         int mid = b / 2;
         var batch = new ConvBatch(b, 2, b - mid);
-        path.Prepare(g, batch, false, weight, EngineOptions.Default);
+        path.Prepare(g, batch, false, weight, null, EngineOptions.Default);
         path.Forward(0, 0, mid, new ConvForward { X = x, Bias = bias, Y = y });
         path.Forward(1, mid, b, new ConvForward { X = x, Bias = bias, Y = y });
         path.ForwardDone();
-        path.Prepare(g, batch, true, weight, EngineOptions.Default);
+        path.Prepare(g, batch, true, weight, null, EngineOptions.Default);
         var dw1 = new float[wt.Length];
         path.Backward(0, 0, mid, new ConvBackward { X = x, Dy = dy, Dw = dw, Dx = dx });
         path.Backward(1, mid, b, new ConvBackward { X = x, Dy = dy, Dw = dw1, Dx = dx });

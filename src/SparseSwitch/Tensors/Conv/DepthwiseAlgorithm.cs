@@ -8,12 +8,14 @@ internal sealed class DepthwiseAlgorithm(int cin, int cout) : IConvAlgorithm
 {
     private ConvGeometry _geo;
     private Tensor _w = null!;
+    private Tensor? _masked;
 
     public ConvAlgorithm Kind => ConvAlgorithm.Depthwise;
     public bool TransformsInput => false;
     public bool TransformsGradient => false;
 
-    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, EngineOptions options) => (_geo, _w) = (g, weight);
+    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, BitMask? mask, EngineOptions options) =>
+        (_geo, _w) = (g, MaskedWeights.Of(weight, mask, ref _masked));
 
     public void ForwardDone() { }
 

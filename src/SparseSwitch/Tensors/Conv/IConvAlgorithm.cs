@@ -60,8 +60,8 @@ internal readonly ref struct ConvBackward
 /// <summary>
 /// One way of computing a convolution y[B, Cout, OH, OW] = W[Cout, Cin/groups, KH, KW] ⋆ x + b.
 /// An instance serves one layer and owns its buffers (reallocated only when shapes change).
-/// <see cref="Prepare"/> sizes them for a geometry and batch and packs the weights (a mask, when
-/// given, is applied as they are packed); then <see cref="Forward"/> or <see cref="Backward"/> runs
+/// <see cref="Prepare"/> sizes them for a geometry and batch and packs the weights (a sub-net's
+/// mask, when given, is applied as they are packed: there is no separate W ⊙ M pass); then <see cref="Forward"/> or <see cref="Backward"/> runs
 /// once per chunk of images, chunks in parallel. The weight and input gradients come from one
 /// Backward because the row algorithms fill dy's planes once for both. The scalar twin of every
 /// algorithm is <see cref="ConvReference"/>.
@@ -78,8 +78,9 @@ internal interface IConvAlgorithm
     bool TransformsGradient { get; }
 
     /// <summary>Sizes the buffers and packs <paramref name="weight"/> (for the forward product, or
-    /// for the input-gradient product when <paramref name="backward"/>).</summary>
-    void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, EngineOptions options);
+    /// for the input-gradient product when <paramref name="backward"/>); the weights that
+    /// <paramref name="mask"/> (when not null) drops are packed as +0, so the products use W ⊙ M.</summary>
+    void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, BitMask? mask, EngineOptions options);
 
     void Forward(int chunk, int start, int end, in ConvForward a);
 

@@ -13,7 +13,7 @@ namespace SparseSwitch.Tensors.Conv;
 internal sealed class Im2ColAlgorithm(int cin, int cout, int groups) : IConvAlgorithm
 {
     private ConvGeometry _geo;
-    private Tensor _w = null!;
+    private Tensor _w = null!, _masked = null!;
     private EngineOptions _o = EngineOptions.Default;
     private Tensor?[] _col = [], _stage = [];
 
@@ -33,9 +33,9 @@ internal sealed class Im2ColAlgorithm(int cin, int cout, int groups) : IConvAlgo
     /// </summary>
     private int ImagesPerGemm => _geo.IsIdentityIm2Col ? 1 : Math.Max(1, (MinGemmColumns + _geo.ColCols - 1) / _geo.ColCols);
 
-    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, EngineOptions options)
+    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, BitMask? mask, EngineOptions options)
     {
-        (_geo, _w, _o) = (g, weight, options);
+        (_geo, _w, _o) = (g, MaskedWeights.Of(weight, mask, ref _masked!), options);
         if (_col.Length < batch.Chunks)
         {
             Array.Resize(ref _col, batch.Chunks);

@@ -27,7 +27,7 @@ internal sealed partial class InterleavedPlanesAlgorithm : StrideOnePlanes, ICon
     /// <summary>Sizes the buffers; packs the weights for the forward product (forward) or the
     /// flipped, transposed weights for the dX product (backward) — with Winograd their transforms
     /// (<see cref="WinogradConv.PackFilters"/>).</summary>
-    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, EngineOptions options)
+    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, BitMask? mask, EngineOptions options)
     {
         int rows = BeginPrepare(g, batch, backward, options);
         int chunks = batch.Chunks, maxChunk = batch.MaxChunk;
@@ -52,8 +52,8 @@ internal sealed partial class InterleavedPlanesAlgorithm : StrideOnePlanes, ICon
             if (backward) Buffers.Ensure(ref _dyPad[c], _cout, l.Hp, l.Wp, G);
             if (!winograd) Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
         }
-        if (winograd) PrepareWinograd(l, chunks, rows, backward, w);
-        else _w.Pack(backward, w, _cout, _cin, _kh, _kw);
+        if (winograd) PrepareWinograd(l, chunks, rows, backward, w, mask);
+        else _w.Pack(backward, w, mask, _cout, _cin, _kh, _kw);
     }
 
     public void Forward(int chunk, int start, int end, in ConvForward a)

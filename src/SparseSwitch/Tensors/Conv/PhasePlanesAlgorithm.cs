@@ -55,12 +55,13 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
     private static (int Phase, int Shift) Tap(int k, int pad) { int t = k - pad; int a = t & 1; return (a, (t - a) / 2); }
 
     /// <summary>Sizes the buffers; packs the forward weights (forward) or the per-phase dX weights (backward).</summary>
-    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, EngineOptions options)
+    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, BitMask? mask, EngineOptions options)
     {
         _geo = g;
         _o = options;
         int chunks = batch.Chunks, maxChunk = batch.MaxChunk;
         var w = weight.Span;
+        var bits = mask is null ? default : MaskedWeights.Words(mask, w.Length);
         _reuse.Prepare(batch.Batch, chunks, backward);
         var l = ShiftedRowsConv.Layout.ForImages(g.H / 2, g.W / 2, 1, 1, maxChunk, options.ShiftedRowsTargetColumns);
         int nbMax = l.NbMax;
@@ -113,7 +114,7 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
         }
         if (!backward)
         {
-            RowsKernels.PackA(_cout, _cin * kk, w, _cin * kk, Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(_cout, _cin * kk)).Span);
+            RowsKernels.PackA(_cout, _cin * kk, w, _cin * kk, Buffers.Ensure(ref _wPacked, RowsKernels.PackedALength(_cout, _cin * kk)).Span, bits);
             return;
         }
         // dX weights per phase: W_ab[c, (o, t)] = w[o, c, ki_t, kj_t] over the phase's taps t.
@@ -130,7 +131,8 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
                 for (int kj = 0; kj < _kw; kj++)
                 {
                     if (Tap(ki, g.PH).Phase != p >> 1 || Tap(kj, g.PW).Phase != (p & 1)) continue;
-                    rowsP[c * _cout * t + o * t + ti++] = w[((o * _cin + c) * _kh + ki) * _kw + kj];
+                    int e = ((o * _cin + c) * _kh + ki) * _kw + kj;
+                    rowsP[c * _cout * t + o * t + ti++] = bits.IsEmpty || (bits[e >> 6] >> (e & 63) & 1) != 0 ? w[e] : 0f;
                 }
             }
             RowsKernels.PackA(_cin, _cout * t, rowsP, _cout * t, Buffers.Ensure(ref _wPhase[p], RowsKernels.PackedALength(_cin, _cout * t)).Span);

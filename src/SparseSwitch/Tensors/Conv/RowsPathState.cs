@@ -16,15 +16,37 @@ internal sealed class RowsWeights
     /// <summary>Wflip[C, Cout·KH·KW] packed (after <see cref="Pack"/> for the backward).</summary>
     public ReadOnlySpan<float> Backward => _flipPacked!.Span;
 
-    public void Pack(bool backward, ReadOnlySpan<float> w, int cout, int cin, int kh, int kw)
+    /// <summary>Packs w (masked entries as +0 when <paramref name="mask"/> is not null).</summary>
+    public void Pack(bool backward, ReadOnlySpan<float> w, BitMask? mask, int cout, int cin, int kh, int kw)
     {
         int kk = kh * kw;
+        var bits = mask is null ? default : MaskedWeights.Words(mask, w.Length);
         if (!backward)
         {
-            RowsKernels.PackA(cout, cin * kk, w, cin * kk, Buffers.Ensure(ref _packed, RowsKernels.PackedALength(cout, cin * kk)).Span);
+            RowsKernels.PackA(cout, cin * kk, w, cin * kk, Buffers.Ensure(ref _packed, RowsKernels.PackedALength(cout, cin * kk)).Span, bits);
             return;
         }
-        RowsKernels.PackFlipped(cout, cin, kh, kw, w, Buffers.Ensure(ref _flipPacked, RowsKernels.PackedALength(cin, cout * kk)).Span);
+        RowsKernels.PackFlipped(cout, cin, kh, kw, w, Buffers.Ensure(ref _flipPacked, RowsKernels.PackedALength(cin, cout * kk)).Span, bits);
+    }
+}
+
+/// <summary>How the algorithms take a sub-net's mask into their weights.</summary>
+internal static class MaskedWeights
+{
+    /// <summary>The mask's words, after checking it covers <paramref name="length"/> weights.</summary>
+    public static ReadOnlySpan<ulong> Words(BitMask mask, int length) => mask.Length == length ? mask.Words
+        : throw new ArgumentException($"A mask of {mask.Length} positions does not fit {length} weights.");
+
+    /// <summary>For the algorithms whose kernels read the weights unpacked (im2col's GEMM, the
+    /// depthwise kernels): w itself without a mask, else W ⊙ M (+0 where masked) in
+    /// <paramref name="buffer"/> — their form of packing.</summary>
+    public static Tensor Of(Tensor w, BitMask? mask, ref Tensor? buffer)
+    {
+        if (mask is null) return w;
+        if (mask.Length != w.Length) Words(mask, w.Length);
+        var b = Buffers.Ensure(ref buffer, w.Shape);
+        mask.ApplyTo(w.Span, b.Span);
+        return b;
     }
 }
 

@@ -20,7 +20,7 @@ internal sealed class ShiftedRowsAlgorithm : StrideOnePlanes, IConvAlgorithm
 
     /// <summary>Sizes the buffers; packs the weights for the forward product (forward) or the
     /// flipped, transposed weights for the dX product (backward).</summary>
-    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, EngineOptions options)
+    public void Prepare(in ConvGeometry g, ConvBatch batch, bool backward, Tensor weight, BitMask? mask, EngineOptions options)
     {
         int rows = BeginPrepare(g, batch, backward, options);
         int chunks = batch.Chunks, maxChunk = batch.MaxChunk;
@@ -41,7 +41,7 @@ internal sealed class ShiftedRowsAlgorithm : StrideOnePlanes, IConvAlgorithm
             if (backward) Buffers.Ensure(ref _dyPad[c], nbMax, l.BufferLength(_cout));
             Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
         }
-        _w.Pack(backward, weight.Span, _cout, _cin, _kh, _kw);
+        _w.Pack(backward, weight.Span, mask, _cout, _cin, _kh, _kw);
     }
 
     public void Forward(int chunk, int start, int end, in ConvForward a)

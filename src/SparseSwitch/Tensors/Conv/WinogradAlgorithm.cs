@@ -15,7 +15,7 @@ internal sealed partial class InterleavedPlanesAlgorithm
     private Tensor? _wPacked;
     private nint[] _offBlock = [], _tileOffBlock = [];
 
-    private void PrepareWinograd(in InterleavedConv.Layout l, int chunks, int rows, bool backward, ReadOnlySpan<float> w)
+    private void PrepareWinograd(in InterleavedConv.Layout l, int chunks, int rows, bool backward, ReadOnlySpan<float> w, BitMask? mask)
     {
         int nt = WinogradConv.BlockTiles(l, _cin, _cout, _o.WinogradBlockBytes), ld = nt * G, most = Math.Max(_cin, _cout);
         if (_blockTiles != nt || _offBlock.Length != most)
@@ -39,7 +39,8 @@ internal sealed partial class InterleavedPlanesAlgorithm
             Buffers.Ensure(ref _wstage[c], most, l.Vectors, G);
         }
         int m = backward ? _cin : _cout, k = backward ? _cout : _cin;
-        WinogradConv.PackFilters(_cout, _cin, w, backward, Buffers.Ensure(ref _wPacked, WinogradConv.PackedLength(m, k)).Span);
+        WinogradConv.PackFilters(_cout, _cin, w, backward, Buffers.Ensure(ref _wPacked, WinogradConv.PackedLength(m, k)).Span,
+            mask is null ? default : MaskedWeights.Words(mask, w.Length));
     }
 
     /// <summary>out[n, i] (i &lt; m) = the 3×3 same convolution of the k channels of the filled

@@ -69,7 +69,7 @@ public static class WinogradConv
     /// <see cref="RowsKernels.PackA"/> packs an m × k matrix (m = Cout, k = Cin) at ξ·PackedALength;
     /// with <paramref name="flipped"/> the filters of the input gradient: U[ξ][c, o] from w[o, c]
     /// rotated by 180° (m = Cin, k = Cout). Written straight into the panels.</summary>
-    public static unsafe void PackFilters(int cout, int cin, ReadOnlySpan<float> w, bool flipped, Span<float> packed)
+    public static unsafe void PackFilters(int cout, int cin, ReadOnlySpan<float> w, bool flipped, Span<float> packed, ReadOnlySpan<ulong> mask = default)
     {
         int m = flipped ? cin : cout, k = flipped ? cout : cin, one = RowsKernels.PackedALength(m, k), mr = RowsKernels.MR;
         if (w.Length < cout * cin * 9 || packed.Length < Points * one)
@@ -78,12 +78,20 @@ public static class WinogradConv
         if (m % mr != 0)
             for (int xi = 0; xi < Points; xi++) packed.Slice(xi * one + m / mr * mr * k, (one - m / mr * mr * k)).Clear();
         float* u = stackalloc float[Points];
+        float* masked = stackalloc float[9];
         fixed (float* pw = w, pp = packed)
         {
             for (int o = 0; o < cout; o++)
                 for (int c = 0; c < cin; c++)
                 {
-                    FilterTransform(pw + (o * cin + c) * 9, flipped, u);
+                    float* f = pw + (o * cin + c) * 9;
+                    if (!mask.IsEmpty)
+                    {
+                        // A sub-net's mask: its dropped weights enter the transform as +0.
+                        for (int i = 0, e = (o * cin + c) * 9; i < 9; i++, e++) masked[i] = (mask[e >> 6] >> (e & 63) & 1) != 0 ? f[i] : 0f;
+                        f = masked;
+                    }
+                    FilterTransform(f, flipped, u);
                     int row = flipped ? c : o, col = flipped ? o : c;
                     float* dst = pp + (long)(row / mr) * mr * k + (long)col * mr + row % mr;
                     for (int xi = 0; xi < Points; xi++) dst[(long)xi * one] = u[xi];
