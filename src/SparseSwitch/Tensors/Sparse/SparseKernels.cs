@@ -16,6 +16,7 @@ public static unsafe class SparseKernels
     /// y[r] = Σ_j A.Values[j] · x[A.Columns[j]] over row r's entries, for rows [from, to): a sparse
     /// matrix–vector product (a Linear layer at batch 1), gathering x 16 entries at a time.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Spmv(CsrMatrix a, ReadOnlySpan<float> x, Span<float> y, int from, int to)
     {
         CheckSpmv(a, x, y, from, to);
@@ -73,6 +74,7 @@ public static unsafe class SparseKernels
     /// off[c] = c·n it is a Linear layer over n images (Yᵀ = A · Xᵀ); with off the row offsets of a
     /// padded image (<c>ShiftedRowsConv.RowOffsets</c>) it is a direct sparse convolution.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RowsProduct(CsrMatrix a, ReadOnlySpan<float> b, ReadOnlySpan<nint> off, int n, Span<float> c, int ldc, int from, int to)
     {
         CheckRows(a, b, off, n, c, ldc, from, to);
@@ -86,21 +88,21 @@ public static unsafe class SparseKernels
                 RowsScalar(rs, cs, vs, pb, po, n, pc, ldc, from, to);
                 return;
             }
-            for (int r = from; r < to; r++)
-            {
-                int s = rs[r], e = rs[r + 1];
-                float* cr = pc + (long)r * ldc;
-                int q = 0;
-                for (; q + 128 <= n; q += 128) Block8(cs, vs, pb + q, po, s, e, cr + q);
-                for (; q + 64 <= n; q += 64) Block4(cs, vs, pb + q, po, s, e, cr + q);
-                for (; q < n; q += 16)
+            // Column tiles outside, rows inside: a tile of the dense operand (all its rows, 64 or
+            // 128 columns) stays in cache while every output row reads it.
+            int q = 0;
+            for (; q + 128 <= n; q += 128)
+                for (int r = from; r < to; r++) Block8(cs, vs, pb + q, po, rs[r], rs[r + 1], pc + (long)r * ldc + q);
+            for (; q + 64 <= n; q += 64)
+                for (int r = from; r < to; r++) Block4(cs, vs, pb + q, po, rs[r], rs[r + 1], pc + (long)r * ldc + q);
+            for (; q < n; q += 16)
+                for (int r = from; r < to; r++)
                 {
                     var acc = Vector512<float>.Zero;
-                    for (int j = s; j < e; j++)
+                    for (int j = rs[r]; j < rs[r + 1]; j++)
                         acc = Avx512F.FusedMultiplyAdd(Vector512.Create(vs[j]), Avx512F.LoadVector512(pb + q + po[cs[j]]), acc);
-                    Avx512F.Store(cr + q, acc);
+                    Avx512F.Store(pc + (long)r * ldc + q, acc);
                 }
-            }
         }
     }
 
