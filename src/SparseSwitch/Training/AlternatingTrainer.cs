@@ -106,7 +106,7 @@ public sealed class AlternatingTrainer
         if (r.Mode != TrainMode.Dense)
         {
             Masks = new MaskSet(Table, K);
-            Updater = new SubnetMaskUpdater(this, Masks, setup.MaskRng);
+            Updater = new SubnetMaskUpdater(Masks, Subnets, r, Clock, TotalIterations, setup.MaskRng);
             Updater.Initialise();
         }
         if (r.Mode == TrainMode.Joint)
