@@ -9,16 +9,19 @@ namespace SparseSwitch.Optim;
 /// gradients. Building the table rebinds every parameter's <see cref="Parameter.Data"/> and
 /// <see cref="Parameter.Grad"/> into those buffers (values are kept), so zeroing gradients,
 /// masking, optimiser steps and checkpoint I/O can each be one flat loop. Every entry starts on a
-/// 16-float (64-byte) boundary; the padding between entries is zero in every buffer.
+/// 64-float (256-byte) boundary, so in a flat bit mask (<see cref="NewMask"/>) bit i belongs to
+/// element i of the flat buffers and every entry's bits start on a 64-bit word; the padding between
+/// entries is zero in every buffer and every mask.
 /// Build the table right after the model, before anything keeps views of the parameters.
-/// Optimiser state or masks laid out the same way come from <see cref="NewBuffer"/> and
-/// <see cref="Slice"/>.
+/// Optimiser state laid out the same way comes from <see cref="NewBuffer"/> and <see cref="Slice"/>,
+/// masks from <see cref="NewMask"/> and <see cref="MaskSlice"/>.
 /// </summary>
 public sealed class ParameterTable
 {
     public sealed record Entry(string Name, int[] Shape, int Offset, int Length, Parameter Param);
 
-    public const int Alignment = 16;
+    /// <summary>Entry offsets are multiples of this many floats (one 64-bit mask word).</summary>
+    public const int Alignment = 64;
 
     private readonly Entry[] _entries;
     private readonly Dictionary<string, int> _index = new();
@@ -75,6 +78,18 @@ public sealed class ParameterTable
         if (flat.Length != TotalLength) throw new ArgumentException($"Flat buffer has {flat.Length} elements; the table lays out {TotalLength}.", nameof(flat));
         var e = _entries[index];
         return flat.View(e.Offset, e.Shape);
+    }
+
+    /// <summary>A new all-zero bit mask laid out like <see cref="Data"/> (bit i ↔ element i).</summary>
+    public BitMask NewMask() => new(TotalLength);
+
+    /// <summary>Entry <paramref name="index"/>'s part of a flat mask laid out by this table, as a
+    /// view (its positions past the entry's length, the padding, stay 0).</summary>
+    public BitMask MaskSlice(BitMask flat, int index)
+    {
+        if (flat.Length != TotalLength) throw new ArgumentException($"Flat mask has {flat.Length} positions; the table lays out {TotalLength}.", nameof(flat));
+        var e = _entries[index];
+        return flat.Slice(e.Offset, e.Length);
     }
 
     /// <summary>Zeroes every gradient in one pass.</summary>

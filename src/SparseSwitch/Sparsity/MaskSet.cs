@@ -1,4 +1,5 @@
 using SparseSwitch.Nn;
+using SparseSwitch.Optim;
 using SparseSwitch.Serialization;
 using SparseSwitch.Tensors;
 
@@ -10,13 +11,20 @@ namespace SparseSwitch.Sparsity;
 /// <see cref="Paths"/>). <see cref="Activate"/> points each <see cref="Parameter.Mask"/> at sub-net
 /// k's stored mask (no copy: a later change to an active mask is what the next forward uses);
 /// <see cref="MaskGradients"/> applies g ⊙ m_k.
+/// <para>Each sub-net's masks are views on one flat mask (<see cref="Flat"/>). Built over a
+/// <see cref="ParameterTable"/>, the flat mask is laid out like the table's buffers — bit i is
+/// element i, every other parameter's bits are 1 (kept), padding 0 — so masking all gradients or
+/// copying a sub-net's masks is one loop; built from a parameter list, it packs the layers one
+/// after another, each from a 64-bit word.</para>
 /// </summary>
 public sealed class MaskSet
 {
     private readonly string[] _paths;
     private readonly Parameter[] _params;
-    private readonly BitMask[][] _masks;      // [subnet][layer]
+    private readonly BitMask[] _flat;         // [subnet]
+    private readonly BitMask[][] _masks;      // [subnet][layer]: views on _flat[subnet]
     private readonly Dictionary<string, int> _index;
+    private readonly ParameterTable? _table;
 
     /// <summary>Number of sub-nets K.</summary>
     public int Subnets { get; }
@@ -33,20 +41,70 @@ public sealed class MaskSet
 
     /// <summary>A set of K all-kept (dense) masks for the given prunable parameters.</summary>
     public MaskSet(IEnumerable<(string Path, Parameter Param)> prunable, int subnets, long otherParameters = 0)
+        : this(prunable.ToList(), subnets, otherParameters, null)
+    {
+    }
+
+    /// <summary>A set of K all-kept (dense) masks for the table's parameters marked
+    /// <see cref="Parameter.Prunable"/> (in table order), each sub-net's flat mask laid out like the
+    /// table; the other parameters count for the "all weights" figures.</summary>
+    public MaskSet(ParameterTable table, int subnets)
+        : this(table.Entries.Where(e => e.Param.Prunable).Select(e => (e.Name, e.Param)).ToList(), subnets,
+            table.Entries.Where(e => !e.Param.Prunable).Sum(e => (long)e.Length), table)
+    {
+    }
+
+    private MaskSet(List<(string Path, Parameter Param)> list, int subnets, long otherParameters, ParameterTable? table)
     {
         if (subnets < 1) throw new ArgumentOutOfRangeException(nameof(subnets), $"The number of sub-nets K must be at least 1 (got {subnets}).");
-        var list = prunable.ToList();
-        if (list.Count == 0) throw new ArgumentException("A mask set needs at least one prunable parameter.", nameof(prunable));
+        if (list.Count == 0) throw new ArgumentException("A mask set needs at least one prunable parameter.", nameof(list));
         _paths = list.Select(p => p.Path).ToArray();
         _params = list.Select(p => p.Param).ToArray();
         _index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < _paths.Length; i++)
-            if (!_index.TryAdd(_paths[i], i)) throw new ArgumentException($"Parameter path '{_paths[i]}' appears twice.", nameof(prunable));
+            if (!_index.TryAdd(_paths[i], i)) throw new ArgumentException($"Parameter path '{_paths[i]}' appears twice.", nameof(list));
         Subnets = subnets;
+        _table = table;
+        _flat = new BitMask[subnets];
         _masks = new BitMask[subnets][];
-        for (int k = 0; k < subnets; k++) _masks[k] = _params.Select(p => new BitMask(p.Length, true)).ToArray();
+        if (table is not null)
+        {
+            var entries = _paths.Select(table.IndexOf).ToArray();
+            for (int k = 0; k < subnets; k++)
+            {
+                _flat[k] = table.NewMask();
+                for (int e = 0; e < table.Entries.Count; e++) table.MaskSlice(_flat[k], e).SetAll(true);
+                _masks[k] = entries.Select(e => table.MaskSlice(_flat[k], e)).ToArray();
+            }
+        }
+        else
+        {
+            var offsets = new int[_params.Length];
+            long end = 0;
+            for (int l = 0; l < _params.Length; l++)
+            {
+                offsets[l] = checked((int)end);
+                end += (_params[l].Length + 63L) / 64 * 64;
+            }
+            for (int k = 0; k < subnets; k++)
+            {
+                _flat[k] = new BitMask(checked((int)end));
+                _masks[k] = _params.Select((p, l) => _flat[k].Slice(offsets[l], p.Length)).ToArray();
+                foreach (var m in _masks[k]) m.SetAll(true);
+            }
+        }
         TotalPrunable = _params.Sum(p => (long)p.Length);
         OtherParameters = otherParameters;
+    }
+
+    /// <summary>The table whose layout the flat masks follow (null when built from a parameter list).</summary>
+    public ParameterTable? Table => _table;
+
+    /// <summary>Sub-net k's flat mask, which every mask of the sub-net is a view on (live).</summary>
+    public BitMask Flat(int subnet)
+    {
+        CheckSubnet(subnet);
+        return _flat[subnet];
     }
 
     /// <summary>Masks for every parameter of <paramref name="model"/> marked <see cref="Parameter.Prunable"/>.</summary>
@@ -100,11 +158,13 @@ public sealed class MaskSet
         Active = -1;
     }
 
-    /// <summary>Grad ← Grad ⊙ m_k for every prunable parameter.</summary>
+    /// <summary>Grad ← Grad ⊙ m_k for every prunable parameter (over a table: one pass over the
+    /// table's flat gradient, which the other parameters' all-kept bits leave as they are).</summary>
     public void MaskGradients(int subnet)
     {
         CheckSubnet(subnet);
-        for (int l = 0; l < _params.Length; l++) _masks[subnet][l].ApplyTo(_params[l].Grad.Span);
+        if (_table is not null) _flat[subnet].ApplyTo(_table.Grad.Span);
+        else for (int l = 0; l < _params.Length; l++) _masks[subnet][l].ApplyTo(_params[l].Grad.Span);
     }
 
     /// <summary>Sets every mask of sub-net k to row-wise N:M of the current weights (SPEC §3.1).</summary>
@@ -126,7 +186,7 @@ public sealed class MaskSet
     public void Copy(int from, int to)
     {
         CheckSubnet(from); CheckSubnet(to);
-        for (int l = 0; l < _params.Length; l++) _masks[to][l].CopyFrom(_masks[from][l]);
+        _flat[to].CopyFrom(_flat[from]);
     }
 
     /// <summary>Kept weights of sub-net k over all prunable layers.</summary>

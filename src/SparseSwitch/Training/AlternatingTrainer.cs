@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using SparseSwitch.Data;
 using SparseSwitch.Nn;
+using SparseSwitch.Optim;
 using SparseSwitch.Optim.Schedules;
 using SparseSwitch.Sparsity;
 using SparseSwitch.Tensors;
@@ -14,17 +15,17 @@ namespace SparseSwitch.Training;
 /// clock fires (<see cref="MaskUpdateClock"/>); mask the prunable gradients with m_k (straight
 /// through under SR-STE); gradient correction; optimiser step at the scheduled learning rate.
 /// t counts across epochs. <see cref="RunEpoch"/> trains one epoch, <see cref="Evaluate"/> tests
-/// every sub-net with its own batch-norm set, <see cref="Checkpoint"/> saves and restores it all.
+/// every sub-net with its own batch-norm set, <see cref="TrainerCheckpoint"/> saves and restores it all.
+/// Weights, gradients, momentum, masks and g′ are laid out by the setup's flat
+/// <see cref="ParameterTable"/>: zeroing and masking the gradients are one pass each.
 /// </summary>
 public sealed class AlternatingTrainer
 {
     private readonly TrainingSetup _setup;
     private readonly CrossEntropyLoss _loss;
     private readonly SwitchableBatchNorm2d[] _bns;
-    private readonly Tensor[] _grads;
-    private readonly BitMask?[] _gradMasks;
     private readonly Tensor? _jointAccumulator;
-    private readonly Parameter[] _allParams;
+    private readonly int[] _prunableIndex;   // per table entry: index in Setup.Prunable, or −1
     private readonly Stopwatch _clockTime = new();
     private readonly double[] _epochLossSum;
     private readonly long[] _epochLossCount;
@@ -34,6 +35,8 @@ public sealed class AlternatingTrainer
     public int K => _setup.Subnets.Count;
     public Module Model => _setup.Model;
     public TrainingSetup Setup => _setup;
+    /// <summary>The flat parameter table (the setup's).</summary>
+    public ParameterTable Table => _setup.Table;
     public OptimizerGroups Optimizers { get; }
     public LrSchedule Schedule { get; }
     /// <summary>Null for the dense baseline.</summary>
@@ -72,7 +75,7 @@ public sealed class AlternatingTrainer
         int sets = setup.BatchNormSets;
         if (_bns.Any(b => b.Sets != sets))
             throw new ArgumentException($"The model's switchable batch-norm layers must have {sets} sets (one per sub-net).");
-        Optimizers = new OptimizerGroups(Model, _bns.Length > 0 ? sets : 0, r);
+        Optimizers = new OptimizerGroups(Model, Table, _bns.Length > 0 ? sets : 0, r);
         BatchesPerEpoch = setup.TrainLoader.BatchesPerEpoch;
         TotalIterations = (long)BatchesPerEpoch * r.Epochs;
         Schedule = MakeSchedule(r, BatchesPerEpoch, TotalIterations);
@@ -92,21 +95,22 @@ public sealed class AlternatingTrainer
         _usesPerSample = setup.Prunable.Select(p => Flops.Entries.FirstOrDefault(e => ReferenceEquals(e.Weight, p.Param))?.UsesPerSample ?? 0).ToArray();
         _unmaskedForwardMacs = Flops.Entries.Where(e => !prunableSet.Contains(e.Weight)).Sum(e => e.Weight.Length * e.UsesPerSample);
 
-        var prunable = setup.Prunable;
-        _grads = prunable.Select(p => p.Param.Grad).ToArray();
-        _gradMasks = new BitMask?[prunable.Count];
+        // The prunable weights, in table order, are the layers of the mask set and of the correction.
+        var prunableEntries = setup.Prunable.Select(p => Table.IndexOf(p.Path)).ToArray();
+        _prunableIndex = Enumerable.Repeat(-1, Table.Entries.Count).ToArray();
+        for (int l = 0; l < prunableEntries.Length; l++) _prunableIndex[prunableEntries[l]] = l;
+        if (!prunableEntries.SequenceEqual(Enumerable.Range(0, Table.Entries.Count).Where(i => Table.Entries[i].Param.Prunable)))
+            throw new InvalidOperationException("The setup's prunable layers must be the table's parameters marked Prunable, in table order.");
         var correctionMode = r.Mode is TrainMode.Ast ? r.Correction : CorrectionMode.Off;
-        Correction = new GradientCorrection(correctionMode, r.Remask, K, prunable.Select(p => p.Param.Shape).ToList());
+        Correction = new GradientCorrection(correctionMode, r.Remask, K, Table, prunableEntries);
         if (r.Mode != TrainMode.Dense)
         {
-            var others = Model.NamedParameters().Where(p => !p.Param.Prunable).Sum(p => (long)p.Param.Length);
-            Masks = new MaskSet(prunable, K, others);
-            Updater = new SubnetMaskUpdater(this, Masks, setup.MaskRng);
+            Masks = new MaskSet(Table, K);
+            Updater = new SubnetMaskUpdater(Masks, Subnets, r, Clock, TotalIterations, setup.MaskRng);
             Updater.Initialise();
         }
-        _allParams = Model.Parameters().ToArray();
         if (r.Mode == TrainMode.Joint)
-            _jointAccumulator = new Tensor(_allParams.Sum(p => p.Length));
+            _jointAccumulator = Table.NewBuffer();
         _epochLossSum = new double[K];
         _epochLossCount = new long[K];
     }
@@ -121,6 +125,10 @@ public sealed class AlternatingTrainer
             _ => new StepSchedule(r.Lr, long.MaxValue, 1.0, warm),
         };
     }
+
+    /// <summary>Index of table entry <paramref name="entry"/> among the prunable weights (its layer in
+    /// <see cref="Masks"/> and in <see cref="Correction"/>), or −1 if it is not prunable.</summary>
+    public int PrunableIndex(int entry) => _prunableIndex[entry];
 
     /// <summary>Switches the model to sub-net k: masks m_k and batch-norm set k.</summary>
     public void Activate(int k)
@@ -169,8 +177,7 @@ public sealed class AlternatingTrainer
         bool srste = Recipe.SrSte;
         Activate(k);
         if (srste) Updater!.RefreshSrSte(k);
-        Optimizers.Shared.ZeroGrad();
-        for (int i = 0; i < Optimizers.PerSet.Count; i++) Optimizers.PerSet[i].ZeroGrad();
+        Table.ZeroGrad();
         float loss = ForwardBackward(batch);
         bool update = !srste && Masks is not null && Clock.Fires(t);
         CountMacs(k, batch.Count, update);
@@ -181,47 +188,38 @@ public sealed class AlternatingTrainer
             if (srste) Updater!.AddSrSteDecay(k);
             else Masks.MaskGradients(k);
         }
-        for (int i = 0; i < _grads.Length; i++) _gradMasks[i] = _setup.Prunable[i].Param.Mask;
-        Correction.Apply(t, _grads, _gradMasks);
+        Correction.Apply(t, Masks?.Masks(k));
         Optimizers.Step(Schedule.At(t), _bns.Length > 0 ? k : -1);
         _epochLossSum[k] += loss;
         _epochLossCount[k]++;
         OnIteration?.Invoke(t, k, loss);
     }
 
-    /// <summary>Joint baseline: every sub-net's masked gradient on the same batch, summed, one step.</summary>
+    /// <summary>Joint baseline: every sub-net's masked gradient on the same batch, summed (over the
+    /// whole flat gradient), one step.</summary>
     private void JointStep(Batch batch)
     {
         long t = Iteration;
         var acc = _jointAccumulator!.Span;
+        var grad = Table.Grad.Span;
         acc.Clear();
         float lossSum = 0;
         for (int k = 0; k < K; k++)
         {
             Activate(k);
-            foreach (var p in _allParams) p.ZeroGrad();
+            Table.ZeroGrad();
             float loss = ForwardBackward(batch);
             bool update = Clock.FiresOwn(k, t);
             CountMacs(k, batch.Count, update);
             if (update) Updater!.Update(k, t, t);
             Masks!.MaskGradients(k);
-            int off = 0;
-            foreach (var p in _allParams)
-            {
-                System.Numerics.Tensors.TensorPrimitives.Add(acc.Slice(off, p.Length), p.Grad.Span, acc.Slice(off, p.Length));
-                off += p.Length;
-            }
+            System.Numerics.Tensors.TensorPrimitives.Add(acc, grad, acc);
             _epochLossSum[k] += loss;
             _epochLossCount[k]++;
             lossSum += loss;
             OnIteration?.Invoke(t, k, loss);
         }
-        int o2 = 0;
-        foreach (var p in _allParams)
-        {
-            acc.Slice(o2, p.Length).CopyTo(p.Grad.Span);
-            o2 += p.Length;
-        }
+        acc.CopyTo(grad);
         Optimizers.Step(Schedule.At(t), -1);
     }
 

@@ -29,9 +29,6 @@ public sealed class CheckpointWriter
     public void AddBytes(string name, byte[] bytes) =>
         _entries.Add((name, SafeDType.U8, [bytes.Length], bytes));
 
-    /// <summary>Entries already in safetensors form (e.g. <c>MaskSet.ToEntries</c>).</summary>
-    public void AddRaw(IEnumerable<(string Name, SafeDType DType, long[] Shape, ReadOnlyMemory<byte> Bytes)> entries) => _entries.AddRange(entries);
-
     public void Meta(string key, string value) => _meta[key] = value;
 
     public void Save(string path) => SafeTensors.SaveRaw(path, _entries, _meta);
@@ -51,9 +48,6 @@ public sealed class CheckpointReader
     }
 
     public bool Contains(string name) => _file.Contains(name);
-
-    /// <summary>The parsed file (for readers that take one, e.g. <c>MaskSet.LoadEntries</c>).</summary>
-    public SafeTensors.File File => _file;
 
     private SafeTensor Get(string name, SafeDType dtype)
     {
@@ -76,6 +70,15 @@ public sealed class CheckpointReader
     public ulong[] ULongs(string name) => MemoryMarshal.Cast<byte, ulong>(Get(name, SafeDType.I64).Bytes.Span).ToArray();
     public double[] Doubles(string name) => MemoryMarshal.Cast<byte, double>(Get(name, SafeDType.F64).Bytes.Span).ToArray();
     public byte[] Bytes(string name) => Get(name, SafeDType.U8).Bytes.ToArray();
+
+    /// <summary>Loads U8 entry <paramref name="name"/> (bit-packed, as <see cref="BitMask.ToBytes"/>
+    /// writes it) into <paramref name="mask"/>.</summary>
+    public void ReadMask(string name, BitMask mask)
+    {
+        var t = Get(name, SafeDType.U8);
+        try { mask.SetFromBytes(t.Bytes.Span); }
+        catch (ArgumentException e) { throw new SafeTensorsFormatException($"{Path}: entry '{name}': {e.Message}"); }
+    }
 
     public string Meta(string key) =>
         _file.Meta(key) ?? throw new SafeTensorsFormatException($"{Path}: checkpoint metadata has no key '{key}'.");

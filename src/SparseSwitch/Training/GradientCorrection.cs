@@ -1,3 +1,4 @@
+using SparseSwitch.Optim;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Training;
@@ -17,49 +18,64 @@ public enum CorrectionMode
 }
 
 /// <summary>
-/// Gradient correction state for a list of prunable weight tensors: the previous iteration's masked,
-/// uncorrected gradient g′ per tensor and per-tensor counters. Call <see cref="Apply"/> once per
-/// iteration, after the gradients were masked with the current sub-net's mask.
+/// Gradient correction over entries of a <see cref="ParameterTable"/> (the prunable weights): the
+/// previous iteration's masked, uncorrected gradient g′ of every entry, kept in one flat buffer laid
+/// out like the table, and per-entry counters. Each entry is tested and projected on its own. Call
+/// <see cref="Apply"/> once per iteration, after the gradients in the table were masked with the
+/// current sub-net's mask.
 /// With <see cref="Remask"/> the corrected gradient is multiplied by the current mask again
 /// (the projection adds multiples of g′, which lives on the previous sub-net's mask); without it
 /// (the default, as the published method states it) ⟨g, g′⟩ ≥ 0 holds exactly after correction.
 /// </summary>
 public sealed class GradientCorrection
 {
-    private readonly Tensor[] _prev;
-    private readonly Tensor[] _scratch;
+    private readonly ParameterTable _table;
+    private readonly int[] _entries;
+    private Tensor _prev, _scratch;   // laid out like the table; empty when Mode is Off
 
     public CorrectionMode Mode { get; }
     public bool Remask { get; }
     public int K { get; }
 
-    /// <summary>Whether <c>_prev</c> holds the gradient of the previous iteration.</summary>
+    /// <summary>Whether g′ holds the gradient of the previous iteration.</summary>
     public bool HasPrevious { get; private set; }
 
-    /// <summary>Per tensor: how many times the test was made.</summary>
+    /// <summary>Per corrected entry: how many times the test was made.</summary>
     public long[] Tested { get; }
-    /// <summary>Per tensor: how many times a projection happened.</summary>
+    /// <summary>Per corrected entry: how many times a projection happened.</summary>
     public long[] Fired { get; }
 
-    /// <summary>Per tensor, from the last <see cref="Apply"/>: ⟨g, g′⟩ before correction (NaN when not tested).</summary>
+    /// <summary>Per corrected entry, from the last <see cref="Apply"/>: ⟨g, g′⟩ before correction (NaN when not tested).</summary>
     public double[] LastDot { get; }
 
-    public GradientCorrection(CorrectionMode mode, bool remask, int k, IReadOnlyList<int[]> shapes)
+    /// <param name="entries">The table entries to correct (indices into <see cref="ParameterTable.Entries"/>),
+    /// in the order of the counters.</param>
+    public GradientCorrection(CorrectionMode mode, bool remask, int k, ParameterTable table, IReadOnlyList<int> entries)
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), "Number of sub-nets must be at least 1.");
+        ArgumentNullException.ThrowIfNull(table);
         Mode = mode; Remask = remask; K = k;
+        _table = table;
+        _entries = entries.ToArray();
+        foreach (int e in _entries)
+            if ((uint)e >= (uint)table.Entries.Count) throw new ArgumentOutOfRangeException(nameof(entries), $"Table entry {e} outside [0, {table.Entries.Count}).");
         bool buffers = mode != CorrectionMode.Off;
-        _prev = shapes.Select(s => buffers ? new Tensor(s) : new Tensor(0)).ToArray();
-        _scratch = shapes.Select(s => buffers ? new Tensor(s) : new Tensor(0)).ToArray();
-        Tested = new long[shapes.Count];
-        Fired = new long[shapes.Count];
-        LastDot = new double[shapes.Count];
+        _prev = buffers ? table.NewBuffer() : new Tensor(0);
+        _scratch = buffers ? table.NewBuffer() : new Tensor(0);
+        Tested = new long[_entries.Length];
+        Fired = new long[_entries.Length];
+        LastDot = new double[_entries.Length];
     }
 
-    public int Count => _prev.Length;
+    /// <summary>Number of corrected entries.</summary>
+    public int Count => _entries.Length;
 
-    /// <summary>The stored g′ tensors (checkpointed).</summary>
-    public IReadOnlyList<Tensor> Previous => _prev;
+    /// <summary>The table entry corrected as number <paramref name="i"/>.</summary>
+    public int EntryOf(int i) => _entries[i];
+
+    /// <summary>g′ of corrected entry <paramref name="i"/>, a live view with the parameter's shape
+    /// (checkpointed; empty, shape [0], when <see cref="Mode"/> is Off).</summary>
+    public Tensor Previous(int i) => Mode == CorrectionMode.Off ? _prev : _table.Slice(_prev, _entries[i]);
 
     /// <summary>Whether iteration <paramref name="t"/> is tested under this mode.</summary>
     public bool TestsAt(long t) => Mode switch
@@ -72,50 +88,54 @@ public sealed class GradientCorrection
     };
 
     /// <summary>
-    /// Corrects the masked gradients of iteration <paramref name="t"/> in place and stores their
-    /// uncorrected values as the next g′. <paramref name="grads"/>[i] and <paramref name="masks"/>[i]
-    /// belong to tensor i (a null mask means dense). Returns the number of tensors projected.
+    /// Corrects the masked gradients of iteration <paramref name="t"/> in the table in place and
+    /// stores their uncorrected values as the next g′. <paramref name="masks"/>[i] is the current
+    /// sub-net's mask of corrected entry i (null: dense). Returns the number of entries projected.
     /// </summary>
-    public int Apply(long t, IReadOnlyList<Tensor> grads, IReadOnlyList<BitMask?> masks)
+    public int Apply(long t, IReadOnlyList<BitMask>? masks)
     {
-        if (grads.Count != _prev.Length) throw new ArgumentException($"Expected {_prev.Length} gradients, got {grads.Count}.");
+        if (masks is not null && masks.Count != _entries.Length) throw new ArgumentException($"Expected {_entries.Length} masks, got {masks.Count}.", nameof(masks));
         if (Mode == CorrectionMode.Off) return 0;
         bool test = TestsAt(t);
         int fired = 0;
-        for (int i = 0; i < _prev.Length; i++)
+        var grad = _table.Grad.Span;
+        var prev = _prev.Span;
+        var scratch = _scratch.Span;
+        for (int i = 0; i < _entries.Length; i++)
         {
-            var g = grads[i].Span;
+            var e = _table.Entries[_entries[i]];
+            var g = grad.Slice(e.Offset, e.Length);
+            var gPrev = prev.Slice(e.Offset, e.Length);
             LastDot[i] = double.NaN;
             if (Mode == CorrectionMode.Reference)
             {
                 // The defect reproduced: g′ := g, then the test ⟨g, g′⟩ < 0 can never hold.
-                g.CopyTo(_prev[i].Span);
+                g.CopyTo(gPrev);
                 Tested[i]++;
-                if (CorrectionMath.Project(g, _prev[i].Span, out LastDot[i])) { Fired[i]++; fired++; }
+                if (CorrectionMath.Project(g, gPrev, out LastDot[i])) { Fired[i]++; fired++; }
                 continue;
             }
             // Keep the uncorrected g: it becomes the next g′.
-            g.CopyTo(_scratch[i].Span);
+            g.CopyTo(scratch.Slice(e.Offset, e.Length));
             if (test)
             {
                 Tested[i]++;
-                if (CorrectionMath.Project(g, _prev[i].Span, out LastDot[i]))
+                if (CorrectionMath.Project(g, gPrev, out LastDot[i]))
                 {
                     Fired[i]++; fired++;
-                    if (Remask && masks[i] is { } m) m.ApplyTo(g);
+                    if (Remask && masks is not null) masks[i].ApplyTo(g);
                 }
             }
-            (_prev[i], _scratch[i]) = (_scratch[i], _prev[i]);
         }
+        if (Mode != CorrectionMode.Reference) (_prev, _scratch) = (_scratch, _prev);
         HasPrevious = true;
         return fired;
     }
 
-    /// <summary>Restores g′ and counters (checkpoint resume).</summary>
-    public void Restore(IReadOnlyList<Tensor> previous, bool hasPrevious, ReadOnlySpan<long> tested, ReadOnlySpan<long> fired)
+    /// <summary>Restores the flags and counters (checkpoint resume); g′ is restored by writing
+    /// into <see cref="Previous"/>.</summary>
+    public void Restore(bool hasPrevious, ReadOnlySpan<long> tested, ReadOnlySpan<long> fired)
     {
-        if (Mode == CorrectionMode.Off) { HasPrevious = hasPrevious; tested.CopyTo(Tested); fired.CopyTo(Fired); return; }
-        for (int i = 0; i < _prev.Length; i++) previous[i].Span.CopyTo(_prev[i].Span);
         HasPrevious = hasPrevious;
         tested.CopyTo(Tested);
         fired.CopyTo(Fired);

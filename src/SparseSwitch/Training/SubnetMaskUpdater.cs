@@ -7,7 +7,9 @@ namespace SparseSwitch.Training;
 /// What a mask-update event does to sub-net k (SPEC §2.3–§2.5, §2.8, §2.9, §3.4), composed from the
 /// Sparsity operations (<see cref="GlobalMagnitudePruning"/>, <see cref="PruneRegrow"/>,
 /// <see cref="DensitySchedule"/>, <see cref="Erk"/>, <see cref="NestedBounds"/>, <see cref="NmMask"/>,
-/// <see cref="SrSte"/>) on the run's <see cref="MaskSet"/>.
+/// <see cref="SrSte"/>) on the run's <see cref="MaskSet"/>. It is given what it needs — the
+/// sub-nets, the recipe, the update clock and the run's length — and knows nothing of the trainer
+/// that calls it.
 /// <para><b>Unstructured.</b> At ramp event j of n_k: global magnitude pruning of the raw |W| to the
 /// cubic target d_k + (d_init − d_k)(1 − j/n_k)³, then per-layer prune-and-regrow at the
 /// cosine-decayed rate p_t. After the ramp: prune-and-regrow only (a sub-net whose ramp had no event
@@ -25,11 +27,12 @@ namespace SparseSwitch.Training;
 /// </summary>
 public sealed class SubnetMaskUpdater
 {
-    private readonly AlternatingTrainer _trainer;
     private readonly MaskSet _masks;
     private readonly Rng _rng;
-    private readonly IReadOnlyList<SubnetSpec> _specs;
+    private readonly SubnetList _specs;
     private readonly TrainRecipe _r;
+    private readonly MaskUpdateClock _clock;
+    private readonly long _totalIterations;
     private readonly int[] _denseToSparse;
     private readonly SrSte[]? _srste;
     private readonly long[][] _kept;
@@ -45,12 +48,21 @@ public sealed class SubnetMaskUpdater
 
     public Rng Rng => _rng;
 
-    public SubnetMaskUpdater(AlternatingTrainer trainer, MaskSet masks, Rng rng)
+    /// <param name="masks">The run's masks, one sub-net per item of <paramref name="subnets"/>.</param>
+    /// <param name="recipe">Schedule and options (density ramp, prune rate, regrowth, nesting, SR-STE).</param>
+    /// <param name="clock">When each sub-net's masks change (ramp events are numbered by it).</param>
+    /// <param name="totalIterations">Global iterations of the whole run (the prune-rate cosine's length).</param>
+    /// <param name="rng">Stream for mask choices (ERK initial masks, N:M dense groups).</param>
+    public SubnetMaskUpdater(MaskSet masks, SubnetList subnets, TrainRecipe recipe, MaskUpdateClock clock, long totalIterations, Rng rng)
     {
-        _trainer = trainer; _masks = masks; _rng = rng;
-        _specs = trainer.Subnets;
-        _r = trainer.Recipe;
+        _masks = masks; _rng = rng;
+        _specs = subnets;
+        _r = recipe;
+        _clock = clock;
+        _totalIterations = totalIterations;
         int k = masks.Subnets;
+        if (subnets.Count != k) throw new ArgumentException($"{subnets.Count} sub-nets for a mask set of {k}.", nameof(subnets));
+        if (clock.K != k) throw new ArgumentException($"The update clock counts {clock.K} sub-nets, the mask set {k}.", nameof(clock));
         Updates = new long[k];
         LastChange = new long[k];
         Reached = new bool[k];
@@ -113,7 +125,7 @@ public sealed class SubnetMaskUpdater
 
     private void UpdateUnstructured(int k, long own, long t)
     {
-        var clock = _trainer.Clock;
+        var clock = _clock;
         bool ramp = clock.IsRampEventOwn(k, own);
         var nested = _r.Nested ? NestedBounds.For(_masks, k, _denseToSparse) : null;
         if (ramp || !Reached[k])
@@ -124,13 +136,13 @@ public sealed class SubnetMaskUpdater
             if (j >= n) Reached[k] = true;
             GlobalMagnitudePruning.Prune(_masks, k, target, nested);
         }
-        double rate = DensitySchedule.PruneRateCosine(t, _trainer.TotalIterations, _r.PruneRate, _r.PruneRateFinal);
+        double rate = DensitySchedule.PruneRateCosine(t, _totalIterations, _r.PruneRate, _r.PruneRateFinal);
         PruneRegrow.Step(_masks, k, rate, _r.Regrow == RegrowSource.Dense ? RegrowGradient.Dense : RegrowGradient.Masked, nested);
     }
 
     private void UpdateNm(int k, long own)
     {
-        var clock = _trainer.Clock;
+        var clock = _clock;
         var spec = _specs[k];
         double f = 0;
         if (clock.IsRampEventOwn(k, own) && !Reached[k])

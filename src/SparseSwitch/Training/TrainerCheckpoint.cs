@@ -1,17 +1,20 @@
 using System.Globalization;
-using SparseSwitch.Sparsity;
-using SparseSwitch.Tensors;
+using SparseSwitch.Serialization;
 
 namespace SparseSwitch.Training;
 
 /// <summary>
-/// Everything a run needs to continue exactly as if it had not stopped, in one safetensors file:
-/// <c>model.*</c> (every parameter and buffer, so every batch-norm set), <c>optim.*</c> (momentum
-/// buffers and step counts of every optimiser group), <c>mask.{k}.{layer}</c> (bit-packed U8, <see cref="MaskSet.ToEntries"/>),
-/// <c>nmdense.{k}.{layer}</c> (N:M ramp dense groups), <c>corr.*</c> (g′ buffers and counters),
-/// <c>rng.mask</c>, <c>counters</c>, <c>cost</c>, <c>subnet.*</c>, and the recipe as metadata. The
-/// data loader's position is the next epoch (checkpoints are taken at epoch ends; batches depend only
-/// on seed, epoch and index). The learning-rate schedule is a function of the iteration counter.
+/// Everything a run needs to continue exactly as if it had not stopped, in one safetensors file.
+/// Per parameter — one pass over the flat parameter table — <c>model.{path}</c> (its values),
+/// <c>{group}.{path}.momentum_buffer</c> (group <c>optim.shared</c> or <c>optim.bn{k}</c>, see
+/// <see cref="OptimizerGroups"/>), and for the prunable ones <c>mask.{k}.{path}</c> (bit-packed U8),
+/// <c>nmdense.{k}.{path}</c> (N:M ramp dense groups) and <c>corr.prev.{i}</c> (g′ of the i-th
+/// prunable weight); then <c>model.{path}</c> of every buffer (so every batch-norm set),
+/// <c>{group}.step</c>, <c>subnet.*</c>, <c>rng.mask</c>, <c>corr.tested</c>/<c>corr.fired</c>,
+/// <c>counters</c>, <c>cost</c>, and the recipe as metadata. The names and layout are those of
+/// format <see cref="Format"/> as first written, so earlier checkpoints load. The data loader's
+/// position is the next epoch (checkpoints are taken at epoch ends; batches depend only on seed,
+/// epoch and index). The learning-rate schedule is a function of the iteration counter.
 /// </summary>
 public static class TrainerCheckpoint
 {
@@ -22,27 +25,35 @@ public static class TrainerCheckpoint
         var w = new CheckpointWriter();
         w.Meta("format", Format);
         w.Meta("recipe", tr.Recipe.ToJson());
-        foreach (var (name, t) in tr.Model.StateDict()) w.Add("model." + name, t);
-        foreach (var (prefix, opt) in tr.Optimizers.All())
+        var table = tr.Table;
+        var opt = tr.Optimizers;
+        var masks = tr.Masks;
+        var dense = tr.Updater?.DenseGroups;
+        var c = tr.Correction;
+        for (int i = 0; i < table.Entries.Count; i++)
         {
-            foreach (var (name, t) in opt.StateTensors()) w.Add($"{prefix}.{name}", t);
-            w.Add($"{prefix}.step", new long[] { opt.StepCount });
-        }
-        if (tr.Masks is { } masks)
-        {
-            w.AddRaw(masks.ToEntries("mask."));
-            var up = tr.Updater!;
-            if (up.DenseGroups is { } dg)
+            var e = table.Entries[i];
+            w.Add("model." + e.Name, table.Slice(table.Data, i));
+            if (opt.Momentum is { } mom) w.Add($"{OptimizerGroups.Prefix(opt.GroupOf(i))}.{e.Name}.momentum_buffer", table.Slice(mom, i));
+            int prunable = tr.PrunableIndex(i);
+            if (prunable < 0) continue;
+            if (masks is not null)
                 for (int k = 0; k < masks.Subnets; k++)
-                    for (int i = 0; i < masks.Layers; i++)
-                        w.AddBytes($"nmdense.{k}.{masks.Paths[i]}", dg[k][i].ToBytes());
+                {
+                    w.AddBytes($"mask.{k}.{e.Name}", masks.Get(k, prunable).ToBytes());
+                    if (dense is not null) w.AddBytes($"nmdense.{k}.{e.Name}", dense[k][prunable].ToBytes());
+                }
+            w.Add($"corr.prev.{prunable}", c.Previous(prunable));
+        }
+        foreach (var (name, b) in tr.Model.NamedBuffers()) w.Add("model." + name, b);
+        foreach (var (prefix, sgd) in opt.All()) w.Add($"{prefix}.step", new long[] { sgd.StepCount });
+        if (tr.Updater is { } up)
+        {
             w.Add("subnet.updates", up.Updates);
             w.Add("subnet.change", up.LastChange);
             w.Add("subnet.reached", (ReadOnlySpan<long>)up.Reached.Select(b => b ? 1L : 0L).ToArray());
             w.Add("rng.mask", up.Rng.GetState());
         }
-        var c = tr.Correction;
-        for (int i = 0; i < c.Count; i++) w.Add($"corr.prev.{i}", c.Previous[i]);
         w.Add("corr.tested", c.Tested);
         w.Add("corr.fired", c.Fired);
         w.Add("counters", new long[] { tr.Iteration, tr.NextEpoch, tr.ForwardPasses, tr.BackwardPasses, c.HasPrevious ? 1 : 0 });
@@ -55,26 +66,36 @@ public static class TrainerCheckpoint
     {
         var r = new CheckpointReader(path);
         string format = r.Meta("format");
-        if (format != Format) throw new SparseSwitch.Serialization.SafeTensorsFormatException($"{path}: checkpoint format '{format}', expected '{Format}'.");
+        if (format != Format) throw new SafeTensorsFormatException($"{path}: checkpoint format '{format}', expected '{Format}'.");
         var saved = TrainRecipe.FromJson(r.Meta("recipe"));
         if (saved with { Threads = tr.Recipe.Threads } != tr.Recipe with { Threads = tr.Recipe.Threads })
             throw new ArgumentException($"{path}: the checkpoint was written by a different recipe; resume with the run folder's recipe.");
-        foreach (var (name, t) in tr.Model.StateDict()) r.ReadInto("model." + name, t);
-        foreach (var (prefix, opt) in tr.Optimizers.All())
+        var table = tr.Table;
+        var opt = tr.Optimizers;
+        var masks = tr.Masks;
+        var dense = tr.Updater?.DenseGroups;
+        var c = tr.Correction;
+        for (int i = 0; i < table.Entries.Count; i++)
         {
-            foreach (var (name, t) in opt.StateTensors()) r.ReadInto($"{prefix}.{name}", t);
-            opt.StepCount = r.Longs($"{prefix}.step")[0];
-        }
-        if (tr.Masks is { } masks)
-        {
-            masks.LoadEntries(r.File, "mask.");
-            var up = tr.Updater!;
-            for (int k = 0; k < masks.Subnets; k++) up.Recount(k);
-            up.RestoreSrSte();
-            if (up.DenseGroups is { } dg)
+            var e = table.Entries[i];
+            r.ReadInto("model." + e.Name, table.Slice(table.Data, i));
+            if (opt.Momentum is { } mom) r.ReadInto($"{OptimizerGroups.Prefix(opt.GroupOf(i))}.{e.Name}.momentum_buffer", table.Slice(mom, i));
+            int prunable = tr.PrunableIndex(i);
+            if (prunable < 0) continue;
+            if (masks is not null)
                 for (int k = 0; k < masks.Subnets; k++)
-                    for (int i = 0; i < masks.Layers; i++)
-                        dg[k][i].CopyFrom(BitMask.FromBytes(r.Bytes($"nmdense.{k}.{masks.Paths[i]}"), dg[k][i].Length));
+                {
+                    r.ReadMask($"mask.{k}.{e.Name}", masks.Get(k, prunable));
+                    if (dense is not null) r.ReadMask($"nmdense.{k}.{e.Name}", dense[k][prunable]);
+                }
+            r.ReadInto($"corr.prev.{prunable}", c.Previous(prunable));
+        }
+        foreach (var (name, b) in tr.Model.NamedBuffers()) r.ReadInto("model." + name, b);
+        foreach (var (prefix, sgd) in opt.All()) sgd.StepCount = r.Longs($"{prefix}.step")[0];
+        if (tr.Updater is { } up)
+        {
+            for (int k = 0; k < masks!.Subnets; k++) up.Recount(k);
+            up.RestoreSrSte();
             r.Longs("subnet.updates").CopyTo(up.Updates, 0);
             r.Longs("subnet.change").CopyTo(up.LastChange, 0);
             var reached = r.Longs("subnet.reached");
@@ -82,14 +103,7 @@ public static class TrainerCheckpoint
             up.Rng.SetState(r.ULongs("rng.mask"));
         }
         var counters = r.Longs("counters");
-        var c = tr.Correction;
-        var prev = Enumerable.Range(0, c.Count).Select(i =>
-        {
-            var t = c.Previous[i].Clone();
-            r.ReadInto($"corr.prev.{i}", t);
-            return t;
-        }).ToList();
-        c.Restore(prev, counters[4] != 0, r.Longs("corr.tested"), r.Longs("corr.fired"));
+        c.Restore(counters[4] != 0, r.Longs("corr.tested"), r.Longs("corr.fired"));
         tr.Iteration = counters[0];
         tr.NextEpoch = (int)counters[1];
         tr.ForwardPasses = counters[2];

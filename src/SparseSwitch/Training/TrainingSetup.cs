@@ -1,13 +1,15 @@
 using SparseSwitch.Data;
 using SparseSwitch.Nn;
 using SparseSwitch.Nn.Models;
+using SparseSwitch.Optim;
 using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Training;
 
 /// <summary>
 /// Turns a recipe into the objects a run needs: data sets and loaders, the model (with one
-/// batch-norm set per sub-net) and its prunable layers. Random streams are derived from the recipe's
+/// batch-norm set per sub-net), its prunable layers and the flat parameter table that holds its
+/// parameters and gradients (built right after the model). Random streams are derived from the recipe's
 /// seed in a fixed order, so a seed fixes initialisation, data order, augmentation and mask choices.
 /// </summary>
 public sealed class TrainingSetup : IDisposable
@@ -23,6 +25,8 @@ public sealed class TrainingSetup : IDisposable
     /// <summary>The engine options of the run (the recipe's thread count over the process default).</summary>
     public EngineOptions Options { get; }
     public IReadOnlyList<(string Path, Parameter Param)> Prunable { get; }
+    /// <summary>Every parameter of the model, rebound into flat buffers (weights, gradients).</summary>
+    public ParameterTable Table { get; }
     /// <summary>Stream for mask choices (random N:M dense groups, ERK initial masks).</summary>
     public Rng MaskRng { get; }
 
@@ -57,6 +61,7 @@ public sealed class TrainingSetup : IDisposable
         }
         if (recipe.Mode != TrainMode.Dense && Prunable.Count == 0)
             throw new ArgumentException($"model: '{recipe.Model}' has no prunable layers.");
+        Table = new ParameterTable(Model.NamedParameters());
     }
 
     private readonly Rng _modelRng;

@@ -1,5 +1,6 @@
 using SparseSwitch.Nn;
 using SparseSwitch.Optim;
+using SparseSwitch.Tensors;
 using Xunit;
 
 namespace SparseSwitch.Tests.Optim;
@@ -14,21 +15,27 @@ public class ParameterTableTests
         for (int i = 0; i < b.Length; i++) b.Data[i] = -i;
         b.Grad.Fill(4);
         var table = new ParameterTable([("a", a), ("b", b), ("c", c)]);
-        Assert.Equal([0, 16, 32], table.Entries.Select(e => e.Offset));
-        Assert.Equal(48, table.TotalLength);
+        Assert.Equal([0, 64, 128], table.Entries.Select(e => e.Offset));
+        Assert.Equal(192, table.TotalLength);
         Assert.Equal(15 + 7 + 16, table.ParameterCount);
         Assert.Equal(7f, table.Data[6]);
-        Assert.Equal(-3f, table.Data[19]);
+        Assert.Equal(-3f, table.Data[67]);
         // Writes through the parameter show in the table and the other way round.
         a.Data[0] = 42; Assert.Equal(42f, table.Data[0]);
-        table.Data[32] = 9; Assert.Equal(9f, c.Data[0]);
-        Assert.Equal(4f, table.Grad[16]);
+        table.Data[128] = 9; Assert.Equal(9f, c.Data[0]);
+        Assert.Equal(4f, table.Grad[64]);
         table.ZeroGrad();
         Assert.All(b.Grad.ToArray(), g => Assert.Equal(0f, g));
         var state = table.NewBuffer();
         table.Slice(state, table.IndexOf("b"))[2] = 5;
-        Assert.Equal(5f, state[18]);
+        Assert.Equal(5f, state[66]);
         Assert.Throws<KeyNotFoundException>(() => table.IndexOf("z"));
+        // A flat mask: bit i is element i; each entry's view starts on a word.
+        var mask = table.NewMask();
+        table.MaskSlice(mask, 1).SetAll(true);
+        Assert.Equal(7, mask.Count());
+        Assert.True(mask[64] && mask[70] && !mask[71]);
+        Assert.Throws<ArgumentException>(() => table.MaskSlice(new BitMask(10), 0));
     }
 
     [Fact]

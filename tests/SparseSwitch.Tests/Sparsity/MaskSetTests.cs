@@ -1,4 +1,5 @@
 using SparseSwitch.Nn;
+using SparseSwitch.Optim;
 using SparseSwitch.Serialization;
 using SparseSwitch.Sparsity;
 using SparseSwitch.Tensors;
@@ -27,6 +28,36 @@ internal static class TestParams
 
 public class MaskSetTests
 {
+    [Fact]
+    public void OverATableEachSubnetIsOneFlatMaskAndMaskingIsOnePass()
+    {
+        var conv = TestParams.Make(1, 8, 4, 3, 3);
+        var bias = new Parameter(8);
+        var fc = TestParams.Make(2, 10, 16);
+        new Rng(3).FillNormal(bias.Grad.Span, 0, 1);
+        var table = new ParameterTable([("conv.weight", conv), ("conv.bias", bias), ("fc.weight", fc)]);
+        var set = new MaskSet(table, 2);
+        Assert.Same(table, set.Table);
+        Assert.Equal(["conv.weight", "fc.weight"], set.Paths);
+        Assert.Equal(8, set.OtherParameters);
+        GlobalMagnitudePruning.Prune(set, 1, 0.25);
+        var flat = set.Flat(1);
+        Assert.Equal(table.TotalLength, flat.Length);
+        // The sub-net's masks are views on its flat mask; the bias is all kept; padding is clear.
+        Assert.Equal(set.Kept(1) + 8, flat.Count());
+        int fcOffset = table.Entries[2].Offset;
+        for (int i = 0; i < fc.Length; i++) Assert.Equal(set.Get(1, 1)[i], flat[fcOffset + i]);
+        var g = table.Grad.ToArray();
+        set.MaskGradients(1);
+        var fcGrad = fc.Grad.ToArray();
+        for (int i = 0; i < fc.Length; i++) Assert.Equal(set.Get(1, 1)[i] ? g[fcOffset + i] : 0f, fcGrad[i]);
+        Assert.Equal(g.AsSpan(table.Entries[1].Offset, 8).ToArray(), bias.Grad.ToArray());
+        set.Copy(1, 0);
+        Assert.Equal(0, set.Flat(0).HammingDistance(flat));
+        set.Activate(0);
+        Assert.Same(set.Get(0, 0), conv.Mask);
+    }
+
     [Fact]
     public void ActivatePointsAtTheStoredMasksAndMaskGradientsMultiplies()
     {

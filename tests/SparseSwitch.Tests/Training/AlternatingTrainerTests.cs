@@ -107,6 +107,52 @@ public class AlternatingTrainerTests
         }
     }
 
+    [Theory]
+    [InlineData("0.5,0.2", false)]
+    [InlineData("2:4,1:4", false)]
+    [InlineData("0.5,0.2", true)]
+    public void Checkpoints_keep_the_entry_names_and_shapes_of_format_1(string subnets, bool dense)
+    {
+        // The names the format was first written with, derived from the model as that code did.
+        var r = TrainerFixtures.Recipe(subnets) with { Epochs = 1, PruneEnd = 1, Mode = dense ? TrainMode.Dense : TrainMode.Ast };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        tr.RunEpoch();
+        string file = Path.Combine(Path.GetTempPath(), "ss-ckpt-" + Guid.NewGuid().ToString("N") + ".safetensors");
+        try
+        {
+            TrainerCheckpoint.Save(tr, file);
+            var f = SparseSwitch.Serialization.SafeTensors.Load(file);
+            var expected = new Dictionary<string, long[]>();
+            foreach (var (name, t) in tr.Model.StateDict()) expected["model." + name] = t.Shape.Select(d => (long)d).ToArray();
+            foreach (var (prefix, opt) in tr.Optimizers.All())
+            {
+                foreach (var (name, t) in opt.StateTensors()) expected[$"{prefix}.{name}"] = t.Shape.Select(d => (long)d).ToArray();
+                expected[$"{prefix}.step"] = [1];
+            }
+            var prunable = setup.Prunable;
+            if (!dense)
+                for (int k = 0; k < tr.K; k++)
+                    foreach (var (path, p) in prunable)
+                    {
+                        expected[$"mask.{k}.{path}"] = [(p.Length + 7) / 8];
+                        if (tr.Subnets.IsNm) expected[$"nmdense.{k}.{path}"] = [(tr.Updater!.DenseGroups![k][prunable.ToList().FindIndex(x => x.Path == path)].Length + 7) / 8];
+                    }
+            for (int i = 0; i < prunable.Count; i++)
+                expected[$"corr.prev.{i}"] = tr.Correction.Mode == CorrectionMode.Off ? [0] : prunable[i].Param.Shape.Select(d => (long)d).ToArray();
+            if (!dense) foreach (var n in new[] { "subnet.updates", "subnet.change", "subnet.reached" }) expected[n] = [tr.K];
+            if (!dense) expected["rng.mask"] = [f["rng.mask"].Shape[0]];
+            expected["corr.tested"] = [prunable.Count];
+            expected["corr.fired"] = [prunable.Count];
+            expected["counters"] = [5];
+            expected["cost"] = [3];
+            Assert.Equal(expected.Keys.Order(), f.Names.Order());
+            foreach (var (name, shape) in expected) Assert.Equal(shape, f[name].Shape);
+            Assert.Equal(TrainerCheckpoint.Format, f.Meta("format"));
+        }
+        finally { File.Delete(file); }
+    }
+
     [Fact]
     public void Resume_under_SR_STE_measures_the_first_mask_change_against_the_checkpointed_masks()
     {

@@ -1,3 +1,5 @@
+using SparseSwitch.Nn;
+using SparseSwitch.Optim;
 using SparseSwitch.Tensors;
 using SparseSwitch.Training;
 using Xunit;
@@ -60,19 +62,32 @@ public class GradientCorrectionTests
         Assert.False(CorrectionMath.Project(g.Span, new float[3], out _));
     }
 
-    private static (Tensor[] grads, BitMask?[] masks) Layers(Rng rng, int[] sizes, float maskDensity)
+    /// <summary>A table of the given layers with an uncorrected parameter after the first, and a
+    /// correction over the layers.</summary>
+    private static (GradientCorrection gc, Tensor[] grads, Parameter other) Build(CorrectionMode mode, bool remask, int k, int[] sizes)
     {
-        var grads = new Tensor[sizes.Length];
-        var masks = new BitMask?[sizes.Length];
-        for (int i = 0; i < sizes.Length; i++)
+        var other = new Parameter(9);
+        var layers = sizes.Select(n => new Parameter(n)).ToArray();
+        var named = new List<(string, Parameter)> { ("l0", layers[0]), ("other", other) };
+        for (int i = 1; i < sizes.Length; i++) named.Add(($"l{i}", layers[i]));
+        var table = new ParameterTable(named);
+        var entries = Enumerable.Range(0, sizes.Length).Select(i => table.IndexOf($"l{i}")).ToList();
+        return (new GradientCorrection(mode, remask, k, table, entries), layers.Select(p => p.Grad).ToArray(), other);
+    }
+
+    /// <summary>Fills every layer's gradient with random values masked by a random mask.</summary>
+    private static BitMask[] Fill(Rng rng, Tensor[] grads, float maskDensity)
+    {
+        var masks = new BitMask[grads.Length];
+        for (int i = 0; i < grads.Length; i++)
         {
-            grads[i] = Random(rng, sizes[i]);
-            var m = new BitMask(sizes[i]);
-            for (int j = 0; j < sizes[i]; j++) m[j] = rng.NextFloat() < maskDensity;
+            rng.FillUniform(grads[i].Span, -1, 1);
+            var m = new BitMask(grads[i].Length);
+            for (int j = 0; j < m.Length; j++) m[j] = rng.NextFloat() < maskDensity;
             m.ApplyTo(grads[i].Span);
             masks[i] = m;
         }
-        return (grads, masks);
+        return masks;
     }
 
     [Theory]
@@ -81,15 +96,18 @@ public class GradientCorrectionTests
     public void After_correction_every_layer_has_nonnegative_inner_product_with_previous(CorrectionMode mode)
     {
         int[] sizes = [5, 64, 333];
-        var gc = new GradientCorrection(mode, remask: false, k: 3, sizes.Select(s => new[] { s }).ToList());
+        var (gc, grads, other) = Build(mode, remask: false, k: 3, sizes);
         var rng = new Rng(11);
         Tensor[]? previousUncorrected = null;
         long fired = 0;
         for (long t = 0; t < 60; t++)
         {
-            var (grads, masks) = Layers(rng, sizes, 0.6f);
+            var masks = Fill(rng, grads, 0.6f);
+            rng.FillUniform(other.Grad.Span, -1, 1);
+            var otherBefore = other.Grad.ToArray();
             var uncorrected = grads.Select(g => g.Clone()).ToArray();
-            fired += gc.Apply(t, grads, masks);
+            fired += gc.Apply(t, masks);
+            Assert.Equal(otherBefore, other.Grad.ToArray());
             bool tested = previousUncorrected != null && (mode == CorrectionMode.EveryIteration || t % 3 != 0);
             for (int i = 0; i < sizes.Length; i++)
             {
@@ -101,7 +119,7 @@ public class GradientCorrectionTests
                 if (gc.LastDot[i] < 0) Assert.True(Math.Abs(d) <= 1e-5 * scale, $"t={t} layer {i}: projected but ⟨g,g′⟩ = {d}");
             }
             // g′ for the next iteration is the uncorrected gradient.
-            for (int i = 0; i < sizes.Length; i++) Assert.Equal(uncorrected[i].ToArray(), gc.Previous[i].ToArray());
+            for (int i = 0; i < sizes.Length; i++) Assert.Equal(uncorrected[i].ToArray(), gc.Previous(i).ToArray());
             previousUncorrected = uncorrected;
         }
         Assert.True(fired > 0);
@@ -114,13 +132,13 @@ public class GradientCorrectionTests
     public void Reference_mode_never_fires_and_never_changes_the_gradient()
     {
         int[] sizes = [17, 200];
-        var gc = new GradientCorrection(CorrectionMode.Reference, false, 3, sizes.Select(s => new[] { s }).ToList());
+        var (gc, grads, _) = Build(CorrectionMode.Reference, false, 3, sizes);
         var rng = new Rng(5);
         for (long t = 0; t < 40; t++)
         {
-            var (grads, masks) = Layers(rng, sizes, 0.5f);
+            var masks = Fill(rng, grads, 0.5f);
             var before = grads.Select(g => g.ToArray()).ToArray();
-            Assert.Equal(0, gc.Apply(t, grads, masks));
+            Assert.Equal(0, gc.Apply(t, masks));
             for (int i = 0; i < sizes.Length; i++) Assert.Equal(before[i], grads[i].ToArray());
         }
         Assert.All(gc.Fired, f => Assert.Equal(0, f));
@@ -130,14 +148,26 @@ public class GradientCorrectionTests
     [Fact]
     public void Remask_keeps_the_corrected_gradient_inside_the_current_mask()
     {
-        var gc = new GradientCorrection(CorrectionMode.EveryIteration, remask: true, 2, [[4]]);
-        var g0 = Tensor.FromArray([1f, 1f, 0f, 0f], 4);
-        gc.Apply(0, [g0], [BitMask.FromFloats([1f, 1f, 0f, 0f])]);
+        var (gc, grads, _) = Build(CorrectionMode.EveryIteration, remask: true, 2, [4]);
+        var g = grads[0];
+        Tensor.FromArray([1f, 1f, 0f, 0f], 4).Span.CopyTo(g.Span);
+        gc.Apply(0, [BitMask.FromFloats([1f, 1f, 0f, 0f])]);
         var m1 = BitMask.FromFloats([1f, 0f, 1f, 0f]);
-        var g1 = Tensor.FromArray([-2f, 0f, 1f, 0f], 4); // ⟨g1, g0⟩ = −2 < 0
-        Assert.Equal(1, gc.Apply(1, [g1], [m1]));
+        Tensor.FromArray([-2f, 0f, 1f, 0f], 4).Span.CopyTo(g.Span); // ⟨g1, g0⟩ = −2 < 0
+        Assert.Equal(1, gc.Apply(1, [m1]));
         // g − (−2/2)·g0 = [−1, 1, 1, 0], re-masked → [−1, 0, 1, 0]
-        Assert.Equal([-1f, 0f, 1f, 0f], g1.ToArray());
-        Assert.Equal([-2f, 0f, 1f, 0f], gc.Previous[0].ToArray());
+        Assert.Equal([-1f, 0f, 1f, 0f], g.ToArray());
+        Assert.Equal([-2f, 0f, 1f, 0f], gc.Previous(0).ToArray());
+    }
+
+    [Fact]
+    public void Off_mode_keeps_no_buffers_and_changes_nothing()
+    {
+        var (gc, grads, _) = Build(CorrectionMode.Off, false, 2, [3, 5]);
+        Fill(new Rng(2), grads, 0.5f);
+        var before = grads.Select(g => g.ToArray()).ToArray();
+        Assert.Equal(0, gc.Apply(1, null));
+        Assert.Equal(before, grads.Select(g => g.ToArray()).ToArray());
+        Assert.Equal(0, gc.Previous(1).Length);
     }
 }
