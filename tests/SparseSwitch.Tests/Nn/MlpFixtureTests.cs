@@ -13,7 +13,7 @@ public class MlpFixtureTests
     [Fact]
     public void SequentialMlpMatchesPyTorch()
     {
-        var f = SafeTensors.Load(Path.Combine(Paths.Fixtures, "mlp_784_300_100_10.safetensors"));
+        var f = SafeTensors.Load(Paths.Fixture("mlp_784_300_100_10.safetensors"));
         var net = new Sequential(new Flatten(), new Linear(784, 300), new ReLU(), new Linear(300, 100), new ReLU(), new Linear(100, 10));
         var state = f.Names.Where(n => n.StartsWith("state.", StringComparison.Ordinal))
             .ToDictionary(n => n["state.".Length..], n => f.Float(n));

@@ -28,7 +28,7 @@ public class SafeTensorsTests
     [Fact]
     public void ReadsEveryFixtureFile()
     {
-        var files = Directory.GetFiles(Paths.Fixtures, "*.safetensors");
+        var files = Paths.FixtureFiles().ToList();
         Assert.NotEmpty(files);
         foreach (var path in files)
         {
