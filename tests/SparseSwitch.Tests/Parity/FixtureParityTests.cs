@@ -16,7 +16,7 @@ public interface IParityOp
 /// SPARSESWITCH_FIXTURES (<see cref="Paths.FixtureFolders"/>) — and dispatches on its op; an op
 /// without an implementation fails.</summary>
 [Trait("Category", "Parity")]
-[Collection(EngineThreadsCollection.Name)] // some ops switch Engine.MatmulPrecision
+[Collection(EngineThreadsCollection.Name)] // the whole-network ops switch the matmul precision
 public class FixtureParityTests
 {
     private static readonly Dictionary<string, IParityOp> Ops = typeof(FixtureParityTests).Assembly.GetTypes()
@@ -50,5 +50,12 @@ public class FixtureParityTests
     {
         var ops = Directory.GetFiles(Paths.CommittedFixtures, "*.safetensors").Select(f => SafeTensors.Load(f).Meta("op")).ToHashSet();
         Assert.Equal(Ops.Keys.Order(), ops.Order()!);
+    }
+
+    [Fact]
+    public void TheCommittedWholeNetworkFixturesKeepPreActivationsAwayFromZero()
+    {
+        foreach (var name in new[] { "mlp_784_300_100_10.safetensors", "resnet20_cifar.safetensors" })
+            Assert.True(ModelParity.HasReluMargin(SafeTensors.Load(Paths.Fixture(name))), $"{name} records no min_abs_pre_relu ≥ {ModelParity.MinPreReluMargin}");
     }
 }
