@@ -164,9 +164,12 @@ public static class Datasets
         return names;
     }
 
-    /// <summary>Compares the MD5 of each present file's (decompressed) content with the published value.</summary>
-    public static void VerifyChecksums(DatasetSpec spec, string dir)
+    /// <summary>Compares the MD5 of each present file's (decompressed) content with the published
+    /// value; returns how many files were checked (files that are absent, or have no published
+    /// value, are not).</summary>
+    public static int VerifyChecksums(DatasetSpec spec, string dir)
     {
+        int verified = 0;
         foreach (var (file, md5) in spec.ContentMd5)
         {
             if (md5 is null) continue;
@@ -176,7 +179,9 @@ public static class Datasets
             if (!string.Equals(got, md5, StringComparison.OrdinalIgnoreCase))
                 throw new DataFormatException(path, "content checksum",
                     $"MD5 of the content is {got}, the published value is {md5}; the file is damaged or not the official one");
+            verified++;
         }
+        return verified;
     }
 
     /// <summary>MD5 (lower-case hex) of a file's content, decompressed if it is gzip.</summary>

@@ -121,7 +121,8 @@ public abstract class Module
     }
 
     /// <summary>Copies values from a state dict into this module. Missing or unexpected keys and
-    /// shape mismatches are errors (strict, like PyTorch's default).</summary>
+    /// shape mismatches are errors (strict, like PyTorch's default); everything is checked before
+    /// anything is copied, so a refused state dict leaves the module unchanged.</summary>
     public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
     {
         var own = StateDict();
@@ -134,12 +135,10 @@ public abstract class Module
                     $"State dict does not match the model. Missing: [{string.Join(", ", missing)}]. Unexpected: [{string.Join(", ", unexpected)}].");
         }
         foreach (var (k, t) in own)
-        {
-            if (!state.TryGetValue(k, out var src)) continue;
-            if (!src.SameShape(t.Shape))
+            if (state.TryGetValue(k, out var src) && !src.SameShape(t.Shape))
                 throw new InvalidDataException($"'{k}': shape [{string.Join(", ", src.Shape)}] in the state dict, [{string.Join(", ", t.Shape)}] in the model.");
-            src.Span.CopyTo(t.Span);
-        }
+        foreach (var (k, t) in own)
+            if (state.TryGetValue(k, out var src)) src.Span.CopyTo(t.Span);
     }
 
     public void ZeroGrad()

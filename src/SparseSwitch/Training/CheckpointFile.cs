@@ -1,4 +1,7 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
 using SparseSwitch.Serialization;
 using SparseSwitch.Tensors;
 
@@ -7,7 +10,8 @@ namespace SparseSwitch.Training;
 /// <summary>
 /// Collects the named parts of a training checkpoint (F32 tensors, I64 counters, U8 bit-packed
 /// masks, string metadata) and writes them as one safetensors file, atomically (a temporary file
-/// renamed over the target). Values are copied when added, so the live tensors may change after.
+/// renamed over the target), with a SHA-256 of its content in the metadata
+/// (<see cref="CheckpointChecksum"/>). Values are copied when added, so the live tensors may change after.
 /// </summary>
 public sealed class CheckpointWriter
 {
@@ -31,10 +35,56 @@ public sealed class CheckpointWriter
 
     public void Meta(string key, string value) => _meta[key] = value;
 
-    public void Save(string path) => SafeTensors.SaveRaw(path, _entries, _meta);
+    public void Save(string path)
+    {
+        var meta = new Dictionary<string, string>(_meta) { [CheckpointChecksum.Key] = CheckpointChecksum.Compute(_entries, _meta) };
+        SafeTensors.SaveRaw(path, _entries, meta);
+    }
 }
 
-/// <summary>Reads back what <see cref="CheckpointWriter"/> wrote; errors name the file and the entry.</summary>
+/// <summary>The SHA-256 a checkpoint records of its own content (metadata key <see cref="Key"/>):
+/// every other metadata entry, and every tensor's name, dtype, shape and bytes, in name order. A
+/// damaged file whose header still parses is told apart from a good one by it. Checkpoints
+/// without it (written before it existed) are read unchecked.</summary>
+public static class CheckpointChecksum
+{
+    public const string Key = "sha256";
+
+    public static string Compute(IEnumerable<(string Name, SafeDType DType, long[] Shape, ReadOnlyMemory<byte> Bytes)> entries,
+        IEnumerable<KeyValuePair<string, string>> metadata)
+    {
+        using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var length = new byte[8];
+        void Bytes(ReadOnlySpan<byte> b)
+        {
+            BinaryPrimitives.WriteInt64LittleEndian(length, b.Length);
+            h.AppendData(length);
+            h.AppendData(b);
+        }
+        void Text(string s) => Bytes(Encoding.UTF8.GetBytes(s));
+        foreach (var (k, v) in metadata.Where(kv => kv.Key != Key).OrderBy(kv => kv.Key, StringComparer.Ordinal)) { Text(k); Text(v); }
+        foreach (var (name, dtype, shape, data) in entries.OrderBy(e => e.Name, StringComparer.Ordinal))
+        {
+            Text(name);
+            Text(dtype.ToString());
+            Text(string.Join(",", shape));
+            Bytes(data.Span);
+        }
+        return Convert.ToHexStringLower(h.GetHashAndReset());
+    }
+
+    /// <summary>Throws if <paramref name="file"/> records a checksum that its content does not match.</summary>
+    public static void Verify(SafeTensors.File file, string path)
+    {
+        if (file.Meta(Key) is not { } recorded) return;
+        string actual = Compute(file.Names.Select(n => (n, file[n].DType, file[n].Shape, file[n].Bytes)), file.Metadata);
+        if (!string.Equals(actual, recorded, StringComparison.OrdinalIgnoreCase))
+            throw new SafeTensorsFormatException($"{path}: the checkpoint is damaged: the SHA-256 of its content is {actual}, the file records {recorded}.");
+    }
+}
+
+/// <summary>Reads back what <see cref="CheckpointWriter"/> wrote, after checking its checksum; errors
+/// name the file and the entry.</summary>
 public sealed class CheckpointReader
 {
     private readonly SafeTensors.File _file;
@@ -45,6 +95,7 @@ public sealed class CheckpointReader
         Path = path;
         if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"{path}: no checkpoint to resume from.");
         _file = SafeTensors.Load(path);
+        CheckpointChecksum.Verify(_file, path);
     }
 
     public bool Contains(string name) => _file.Contains(name);

@@ -28,8 +28,52 @@ public class RealDatasetTests
     [SharedDataFact("mnist")]
     public void Mnist_content_checksums_match_the_published_values()
     {
-        Datasets.VerifyChecksums(DatasetCatalog.Mnist, Dir("mnist"));
+        Assert.Equal(4, Datasets.VerifyChecksums(DatasetCatalog.Mnist, Dir("mnist")));
     }
+
+    [SharedDataFact("cifar10")]
+    public void Cifar10_content_checksums_match_the_published_values()
+    {
+        // Batches 1-5; the official test batch is not in the shared folder (and has no published value here).
+        Assert.Equal(5, Datasets.VerifyChecksums(DatasetCatalog.Cifar10, Dir("cifar10")));
+    }
+
+    [Fact]
+    public void Checksum_verification_counts_the_files_it_checked_and_detects_a_mismatch()
+    {
+        var dir = Directory.CreateTempSubdirectory("ss-md5-").FullName;
+        try
+        {
+            byte[] a = [1, 2, 3, 4, 5], b = [9, 8, 7];
+            var spec = DatasetCatalog.Mnist with
+            {
+                Name = "tiny",
+                ContentMd5 = new Dictionary<string, string?>
+                {
+                    ["a.bin"] = Md5(a),
+                    ["b.bin"] = Md5(b),        // stored gzip-compressed: its content is checked
+                    ["c.bin"] = Md5([0]),      // absent: not checked
+                    ["d.bin"] = null,          // no published value: not checked
+                },
+            };
+            File.WriteAllBytes(Path.Combine(dir, "a.bin"), a);
+            using (var gz = new System.IO.Compression.GZipStream(File.Create(Path.Combine(dir, "b.bin.gz")), System.IO.Compression.CompressionLevel.Fastest))
+                gz.Write(b);
+            File.WriteAllBytes(Path.Combine(dir, "d.bin"), [42]);
+            Assert.Equal(2, Datasets.VerifyChecksums(spec, dir));
+            Assert.Equal(0, Datasets.VerifyChecksums(spec, Path.Combine(dir, "empty")));
+
+            // One byte changed: the mismatch names the file and both checksums.
+            File.WriteAllBytes(Path.Combine(dir, "a.bin"), [1, 2, 3, 4, 6]);
+            var e = Assert.Throws<DataFormatException>(() => Datasets.VerifyChecksums(spec, dir));
+            Assert.Equal(Path.Combine(dir, "a.bin"), e.FilePath);
+            Assert.Contains(Md5([1, 2, 3, 4, 6]), e.Message);
+            Assert.Contains(Md5(a), e.Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    private static string Md5(byte[] data) => Convert.ToHexStringLower(System.Security.Cryptography.MD5.HashData(data));
 
     [SharedDataFact("cifar10")]
     public void Cifar10_without_test_batch_holds_out_batch_5()

@@ -1,4 +1,3 @@
-using System.Runtime.Intrinsics;
 using SparseSwitch.Nn;
 using SparseSwitch.Tensors;
 using SparseSwitch.Tests.Support;
@@ -17,11 +16,11 @@ public class InterleavedConvTests
 {
     private const int G = InterleavedConv.G;
 
-    [Fact]
+    private static bool Applies(int c, int size, int k = 3) => InterleavedConv.Applies(new ConvGeometry(c, size, size, k, k, 1, 1, k / 2, k / 2), EngineOptions.Default);
+
+    [CpuFact(CpuFeature.Avx512)]
     public void AppliesWherePaddingWasteOrDepthPaysForTheTransposes()
     {
-        static bool Applies(int c, int size, int k = 3) => InterleavedConv.Applies(new ConvGeometry(c, size, size, k, k, 1, 1, k / 2, k / 2), EngineOptions.Default);
-        if (!Applies(16, 16)) return; // no AVX-512: never
         Assert.True(Applies(16, 16));   // 11 % padding waste under shifted rows
         Assert.True(Applies(64, 8));    // 21 %
         Assert.True(Applies(8, 8));     // depth 72
@@ -32,10 +31,16 @@ public class InterleavedConvTests
         Assert.False(Applies(64, 8, 1)); // 1×1 kernels are not "same" convolutions with padding
     }
 
-    [Fact]
+    [CpuFact(CpuFeature.Avx512, present: false)]
+    public void NeverAppliesWithoutAvx512()
+    {
+        foreach (var (c, size) in new[] { (16, 16), (64, 8), (8, 8), (4, 8), (16, 32), (3, 32) })
+            Assert.False(Applies(c, size));
+    }
+
+    [CpuFact(CpuFeature.Avx512)]
     public unsafe void Transpose16MatchesIndexSwap()
     {
-        if (!InterleavedConv.Applies(new ConvGeometry(8, 8, 8, 3, 3, 1, 1, 1, 1), EngineOptions.Default)) return; // no AVX-512
         var src = new float[G * G];
         for (int i = 0; i < src.Length; i++) src[i] = i * 0.5f - 7f;
         var dst = new float[G * G];
@@ -51,14 +56,13 @@ public class InterleavedConvTests
                 Assert.Equal(src[i * G + j], dst[j * G + i]);
     }
 
-    [Theory]
+    [CpuTheory(CpuFeature.Avx512)]
     [InlineData(1, 3, 5, 7, 1, 1)]
     [InlineData(5, 2, 4, 8, 2, 2)]
     [InlineData(16, 2, 6, 6, 1, 1)]
     [InlineData(16, 1, 1, 1, 1, 1)]
     public void PadPutsEveryPixelInItsLaneAndLeavesThePaddingZero(int nb, int c, int h, int w, int ph, int pw)
     {
-        if (!Vector512.IsHardwareAccelerated) return;
         var l = new InterleavedConv.Layout(h, w, ph, pw);
         var rng = new Rng((ulong)(nb * 100 + h * 10 + w));
         var images = new float[nb * c * h * w];
@@ -88,13 +92,12 @@ public class InterleavedConvTests
         Assert.Throws<ArgumentException>(() => InterleavedConv.Pad(images, nb, c, l, planes, 3, hw));
     }
 
-    [Theory]
+    [CpuTheory(CpuFeature.Avx512)]
     [InlineData(16, 3, 6, 8, 0, 48, false)]
     [InlineData(7, 2, 6, 8, 16, 32, true)]
     [InlineData(3, 4, 5, 5, 16, 9, true)] // count not a multiple of 16
     public void CompactReadsEachImagesLane(int nb, int c, int h, int w, int v0, int count, bool withBias)
     {
-        if (!Vector512.IsHardwareAccelerated) return;
         var l = new InterleavedConv.Layout(h, w, 1, 1);
         int ld = InterleavedConv.Layout.StageStride, hw = h * w;
         var rng = new Rng(7);
@@ -114,14 +117,13 @@ public class InterleavedConvTests
                 }
     }
 
-    [Theory]
+    [CpuTheory(CpuFeature.Avx512)]
     [InlineData(18, 3, 16, 32, 32, 3, 3)] // the ResNet stem's shape: more than one group, a short one
     [InlineData(5, 2, 3, 8, 9, 5, 5)]
     [InlineData(17, 12, 8, 7, 3, 3, 1)]
     public void PathMatchesScalarConvolutionOnAnyStrideOneSameGeometry(int b, int cin, int cout, int h, int w, int kh, int kw)
     {
         var g = new ConvGeometry(cin, h, w, kh, kw, 1, 1, kh / 2, kw / 2);
-        if (!Vector512.IsHardwareAccelerated) return;
         var rng = new Rng((ulong)(b * 31 + cin * 7 + h));
         var x = new float[b * cin * h * w];
         var dy = new float[b * cout * h * w];

@@ -90,7 +90,7 @@ public class LayerTests
     public void BatchNormKeysMatchTheResNetFixture()
     {
         // The fixture's state dict has no num_batches_tracked; ours must not either.
-        var f = SparseSwitch.Serialization.SafeTensors.Load(Path.Combine(Support.Paths.Fixtures, "resnet20_cifar.safetensors"));
+        var f = SparseSwitch.Serialization.SafeTensors.Load(Support.Paths.Fixture("resnet20_cifar.safetensors"));
         var fixtureBn1 = f.Names.Where(n => n.StartsWith("state.bn1.", StringComparison.Ordinal)).Select(n => n["state.bn1.".Length..]).Order().ToArray();
         var ours = new BatchNorm2d(16).StateDict().Keys.Order().ToArray();
         Assert.Equal(fixtureBn1, ours);

@@ -1,6 +1,6 @@
-using System.Runtime.Intrinsics;
 using SparseSwitch.Nn;
 using SparseSwitch.Tensors;
+using SparseSwitch.Tests.Support;
 using Xunit;
 
 using SparseSwitch.Tensors.Conv;
@@ -17,13 +17,12 @@ public class WinogradConvTests
 {
     private const int G = InterleavedConv.G;
 
-    [Theory]
+    [CpuTheory(CpuFeature.Avx512)] // the transforms are AVX-512 code; Applies keeps them off elsewhere
     [InlineData(4, 6, false)]
     [InlineData(2, 2, false)]
     [InlineData(6, 4, true)]
     public void TransformsOfIntegerDataGiveTheDirectCorrelationExactly(int h, int w, bool flipped)
     {
-        if (!Vector512.IsHardwareAccelerated) return; // the transforms are AVX-512 code; Applies keeps them off elsewhere
         var rng = new Rng((ulong)(h * 10 + w + (flipped ? 100 : 0)));
         var l = new InterleavedConv.Layout(h, w, 1, 1);
         var planes = new float[l.ChannelStride];
@@ -60,7 +59,7 @@ public class WinogradConvTests
     public void AppliesOnlyToEvenThreeByThreeSameConvolutionsWithEnoughChannels()
     {
         var g = new ConvGeometry(64, 8, 8, 3, 3, 1, 1, 1, 1);
-        Assert.Equal(Vector512.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Avx512F.IsSupported, WinogradConv.Applies(g, 64, 64, EngineOptions.Default));
+        Assert.Equal(Cpu.Has(CpuFeature.Avx512), WinogradConv.Applies(g, 64, 64, EngineOptions.Default));
         Assert.False(WinogradConv.Applies(g with { H = 7 }, 64, 64, EngineOptions.Default));
         Assert.False(WinogradConv.Applies(g with { SH = 2, SW = 2 }, 64, 64, EngineOptions.Default));
         Assert.False(WinogradConv.Applies(g with { KH = 5, KW = 5, PH = 2, PW = 2 }, 64, 64, EngineOptions.Default));

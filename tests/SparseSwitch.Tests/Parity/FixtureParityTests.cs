@@ -1,4 +1,3 @@
-using System.Reflection;
 using SparseSwitch.Serialization;
 using SparseSwitch.Tests.Support;
 using Xunit;
@@ -13,8 +12,9 @@ public interface IParityOp
     void Run(SafeTensors.File fixture, string path);
 }
 
-/// <summary>Discovers every fixture file and dispatches on its op; an op without an
-/// implementation fails.</summary>
+/// <summary>Discovers every fixture file — the committed ones and those of any folder named in
+/// SPARSESWITCH_FIXTURES (<see cref="Paths.FixtureFolders"/>) — and dispatches on its op; an op
+/// without an implementation fails.</summary>
 [Trait("Category", "Parity")]
 public class FixtureParityTests
 {
@@ -23,19 +23,13 @@ public class FixtureParityTests
         .Select(t => (IParityOp)Activator.CreateInstance(t)!)
         .ToDictionary(o => o.Op);
 
-    public static IEnumerable<object[]> Files()
-    {
-        var dir = Paths.Fixtures;
-        if (!Directory.Exists(dir)) throw new DirectoryNotFoundException($"Fixture folder '{dir}' not found (set SPARSESWITCH_FIXTURES).");
-        return Directory.GetFiles(dir, "*.safetensors").OrderBy(f => f, StringComparer.Ordinal)
-            .Select(f => new object[] { Path.GetFileName(f) });
-    }
+    public static IEnumerable<object[]> Files() => Paths.FixtureFiles().Select(f => new object[] { Paths.Id(f) });
 
     [Theory]
     [MemberData(nameof(Files))]
     public void MatchesPyTorch(string file)
     {
-        var path = Path.Combine(Paths.Fixtures, file);
+        var path = Paths.Resolve(file);
         var fixture = SafeTensors.Load(path);
         var op = fixture.Meta("op") ?? throw new Xunit.Sdk.XunitException($"{file}: no 'op' in __metadata__.");
         if (!Ops.TryGetValue(op, out var impl))
@@ -44,5 +38,23 @@ public class FixtureParityTests
     }
 
     [Fact]
-    public void FixtureFolderIsNotEmpty() => Assert.NotEmpty(Files());
+    public void EveryFixtureFolderHoldsFixtures()
+    {
+        foreach (var dir in Paths.FixtureFolders)
+            Assert.True(Directory.GetFiles(dir, "*.safetensors").Length > 0, $"{dir} holds no *.safetensors file");
+    }
+
+    [Fact]
+    public void TheCommittedFixturesCoverEveryOp()
+    {
+        var ops = Directory.GetFiles(Paths.CommittedFixtures, "*.safetensors").Select(f => SafeTensors.Load(f).Meta("op")).ToHashSet();
+        Assert.Equal(Ops.Keys.Order(), ops.Order()!);
+    }
+
+    [Fact]
+    public void TheCommittedWholeNetworkFixturesKeepPreActivationsAwayFromZero()
+    {
+        foreach (var name in new[] { "mlp_784_300_100_10.safetensors", "resnet20_cifar.safetensors" })
+            Assert.True(ModelParity.HasReluMargin(SafeTensors.Load(Paths.Fixture(name))), $"{name} records no min_abs_pre_relu ≥ {ModelParity.MinPreReluMargin}");
+    }
 }

@@ -105,22 +105,28 @@ public class PruningTests
             int r = PruneRegrow.Step(p, mask, 0.2, RegrowGradient.Dense);
             Assert.Equal((int)Math.Ceiling(0.2 * nnz), r);
             Assert.Equal(nnz, mask.Count());
-            // Kept-before positions still kept must be the nnz − r largest |W| of the old set (any dropped ≤ any survivor).
+            // The drop takes the r old-kept positions of smallest |W| (ties: lower index); every
+            // other old-kept position survives, and any position dropped for good has |W| no
+            // larger than any survivor's.
+            var oldKept = Enumerable.Range(0, p.Length).Where(i => before[i])
+                .OrderBy(i => Math.Abs(p.Data.Span[i])).ThenBy(i => i).ToArray();
+            var survivors = oldKept[r..];
+            Assert.All(survivors, i => Assert.True(mask[i], $"seed {seed}: old-kept position {i} (|W| {Math.Abs(p.Data.Span[i])}) was dropped"));
             float maxDropped = 0, minSurvivor = float.PositiveInfinity;
             for (int i = 0; i < p.Length; i++)
-            {
-                if (!before[i]) continue;
-                float a = Math.Abs(p.Data.Span[i]);
-                if (mask[i]) minSurvivor = Math.Min(minSurvivor, a);
-            }
-            // Regrown positions have the largest |g| among positions not kept after the drop.
-            var grown = new List<int>();
-            for (int i = 0; i < p.Length; i++) if (mask[i] && !before[i]) grown.Add(i);
-            Assert.True(grown.Count <= r);
-            float minGrown = grown.Count == 0 ? float.PositiveInfinity : grown.Min(i => Math.Abs(p.Grad.Span[i]));
+                if (before[i] && !mask[i]) maxDropped = Math.Max(maxDropped, Math.Abs(p.Data.Span[i]));
+            foreach (int i in survivors) minSurvivor = Math.Min(minSurvivor, Math.Abs(p.Data.Span[i]));
+            Assert.True(maxDropped <= minSurvivor, $"seed {seed}: a dropped weight |W| = {maxDropped} exceeds a survivor's {minSurvivor}");
+            // Regrown: the r positions of largest |g| among those not kept after the drop (the
+            // just-dropped ones compete).
+            var isSurvivor = new bool[p.Length];
+            foreach (int i in survivors) isSurvivor[i] = true;
+            var grown = Enumerable.Range(0, p.Length).Where(i => mask[i] && !isSurvivor[i]).ToList();
+            Assert.Equal(r, grown.Count);
+            float minGrown = grown.Min(i => Math.Abs(p.Grad.Span[i]));
             for (int i = 0; i < p.Length; i++)
-                if (!before[i] && !mask[i]) Assert.True(Math.Abs(p.Grad.Span[i]) <= minGrown);
-            _ = maxDropped;
+                if (!isSurvivor[i] && !mask[i])
+                    Assert.True(Math.Abs(p.Grad.Span[i]) <= minGrown, $"seed {seed}: position {i} has a larger |g| than a regrown one");
         }
     }
 
