@@ -24,10 +24,11 @@ internal static class Buffers
         return view;
     }
 
-    /// <summary>An array of exactly <paramref name="length"/> elements, reused while the length holds.</summary>
+    /// <summary>An array of at least <paramref name="length"/> elements: kept while it holds enough,
+    /// replaced by one of exactly that length when not (callers slice it to the length they use).</summary>
     public static T[] EnsureArray<T>(ref T[]? a, int length)
     {
-        if (a is null || a.Length != length) a = new T[length];
+        if (a is null || a.Length < length) a = new T[length];
         return a;
     }
 

@@ -269,7 +269,7 @@ public sealed class Conv2d : Module
         ForwardChunkPaths(chunk, start, end);
         // The row paths take y's plane statistics group by group, while y is in cache.
         if (_collectStats && !_interleaved && !_shifted && !_strided)
-            GroupEpilogue.OutputPlaneStats(start, end - start, OutChannels, _geo.OH * _geo.OW, _y!.Span, _outStats);
+            GroupEpilogue.OutputPlaneStats(start, end - start, OutChannels, _geo.OH * _geo.OW, _y!.Span, OutStatsSpan);
     }
 
     private void ForwardChunkPaths(int chunk, int start, int end)
@@ -399,19 +399,19 @@ public sealed class Conv2d : Module
         return ComputeInputGradient ? _dx! : (_noInputGradient ??= new Tensor(0));
     }
 
-    private Span<double> InSumsSpan => _haveInSums ? _inSums : default;
-    private Span<double> OutStatsSpan => _collectStats ? _outStats : default;
+    private Span<double> InSumsSpan => _haveInSums ? _inSums.AsSpan(0, 2 * _x.Dim(0) * InChannels) : default;
+    private Span<double> OutStatsSpan => _collectStats ? _outStats.AsSpan(0, 2 * _y!.Dim(0) * OutChannels) : default;
 
     /// <summary>After a Forward asked for them (<see cref="Forward(Tensor, in ChannelAffine, bool)"/>):
     /// the plane statistics of y, at 2·(b·C + c) (pass them to <see cref="BatchNorm2d.ForwardDeferred"/>).
     /// Empty otherwise.</summary>
-    public ReadOnlySpan<double> OutputPlaneStats => _collectStats ? _outStats : default;
+    public ReadOnlySpan<double> OutputPlaneStats => OutStatsSpan;
 
     /// <summary>After a Backward of a forward that read a deferred batch-norm's output
     /// (<see cref="Forward(Tensor, in ChannelAffine)"/>) on a row path: that batch-norm's backward
     /// plane sums for the dx just returned, taken while dx was in cache (pass them to
     /// <see cref="BatchNorm2d.BackwardDeferred"/>). Empty otherwise.</summary>
-    public ReadOnlySpan<double> InputNormSums => _haveInSums ? _inSums : default;
+    public ReadOnlySpan<double> InputNormSums => InSumsSpan;
 
     /// <summary>dL/dx of this chunk's images, or empty when no input gradient is wanted.</summary>
     private Span<float> InputGradientSpan => ComputeInputGradient ? _dx!.Span : default;
