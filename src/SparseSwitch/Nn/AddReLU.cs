@@ -96,10 +96,13 @@ public sealed class AddReLU
     /// every plane (b, c) at 2·(b·C + c), (Σ g, Σ g·(main − μ)) of the gradient g just returned —
     /// the batch-norm's backward sums, taken while g was in cache
     /// (<see cref="BatchNorm2d.BackwardDeferred"/>). Empty otherwise.</summary>
-    public ReadOnlySpan<double> MainNormSums => _haveSums ? _sums : default;
+    public ReadOnlySpan<double> MainNormSums => _haveSums ? _sums.AsSpan(0, SumsLength) : default;
 
     /// <summary>The same for the shortcut's deferred batch-norm (empty when it had none).</summary>
-    public ReadOnlySpan<double> ShortcutNormSums => _haveSums && !_shortcutAffine.IsEmpty ? _shortcutSums : default;
+    public ReadOnlySpan<double> ShortcutNormSums => _haveSums && !_shortcutAffine.IsEmpty ? _shortcutSums.AsSpan(0, SumsLength) : default;
+
+    /// <summary>Two sums per plane of the last backward's gradient (the arrays may hold more).</summary>
+    private int SumsLength => 2 * _g!.Dim(0) * _g.Dim(1);
 
     private void BackwardPlanes(int chunk, int start, int end)
     {

@@ -186,7 +186,7 @@ public sealed class Conv2d : Module
             Input = _inAffine,
             Bias = Bias is null ? default : Bias.Data.Span,
             Y = _y!.Span,
-            OutStats = _collectStats ? _outStats : default,
+            OutStats = OutStatsSpan,
         });
 
     public override Tensor Backward(Tensor dy) => Backward(dy, default);
@@ -246,16 +246,19 @@ public sealed class Conv2d : Module
         return ComputeInputGradient ? _dx! : (_noInputGradient ??= new Tensor(0));
     }
 
+    private Span<double> InSumsSpan => _haveInSums ? _inSums.AsSpan(0, 2 * _x.Dim(0) * InChannels) : default;
+    private Span<double> OutStatsSpan => _collectStats ? _outStats.AsSpan(0, 2 * _y!.Dim(0) * OutChannels) : default;
+
     /// <summary>After a Forward asked for them (<see cref="Forward(Tensor, in ChannelAffine, bool)"/>):
     /// the plane statistics of y, at 2·(b·C + c) (pass them to <see cref="BatchNorm2d.ForwardDeferred"/>).
     /// Empty otherwise.</summary>
-    public ReadOnlySpan<double> OutputPlaneStats => _collectStats ? _outStats : default;
+    public ReadOnlySpan<double> OutputPlaneStats => OutStatsSpan;
 
     /// <summary>After a Backward of a forward that read a deferred batch-norm's output
     /// (<see cref="Forward(Tensor, in ChannelAffine, bool)"/>) through its algorithm: that
     /// batch-norm's backward plane sums for the dx just returned, taken while dx was in cache (pass
     /// them to <see cref="BatchNorm2d.BackwardDeferred"/>). Empty otherwise.</summary>
-    public ReadOnlySpan<double> InputNormSums => _haveInSums ? _inSums : default;
+    public ReadOnlySpan<double> InputNormSums => InSumsSpan;
 
     private void BackwardChunk(int chunk, int start, int end) =>
         _plan.Backward(chunk, start, end, new ConvBackward
@@ -267,7 +270,7 @@ public sealed class Conv2d : Module
             Dw = _dwPart[chunk]!.Span,
             Db = Bias is null ? default : _dbPart[chunk]!.Span,
             Dx = ComputeInputGradient ? _dx!.Span : default,
-            InputSums = _haveInSums ? _inSums : default,
+            InputSums = InSumsSpan,
             DxAdd = _dxAdd is null ? default : _dxAdd.Span,
         });
 }

@@ -1,14 +1,34 @@
 
 namespace SparseSwitch.Tensors;
 
-/// <summary>Module-owned reusable buffers. Like <see cref="Tensor.Ensure"/>, but the shape is a
-/// span, so a call with an unchanged shape allocates nothing (not even the params array).</summary>
+/// <summary>Module-owned reusable buffers, each with one owner (the field passed by reference).
+/// A buffer keeps its storage when a smaller shape comes (the evaluation's last batch, a smaller
+/// training batch): the new shape is a view on it, and storage is reallocated only when more is
+/// needed. So a buffer's contents after a change of shape are whatever was there, not zeros;
+/// readers that need zeros where nothing is written use <see cref="EnsureCleared"/>.</summary>
 internal static class Buffers
 {
+    /// <summary>Like <see cref="Tensor.Ensure"/>, but the shape is a span, so a call with an
+    /// unchanged shape allocates nothing (not even the params array); a change of shape allocates
+    /// a tensor object and, only when the storage is too small, new storage.</summary>
     public static Tensor Ensure(ref Tensor? t, params ReadOnlySpan<int> shape)
     {
-        if (t is null || !t.SameShape(shape)) t = new Tensor(shape.ToArray());
+        if (t is null) t = new Tensor(shape.ToArray());
+        else if (!t.SameShape(shape)) t = t.Reshaped(shape);
         return t;
+    }
+
+    /// <summary><see cref="Ensure"/> for a buffer whose readers take the places nobody writes to be
+    /// zero (the padding of the convolution paths' planes): all zeros after a change of shape (new
+    /// storage is zero already; kept storage is cleared). Returns whether the contents were reset,
+    /// i.e. whatever was written into the buffer before is gone.</summary>
+    public static bool EnsureCleared(ref Tensor? t, params ReadOnlySpan<int> shape)
+    {
+        var before = t;
+        Ensure(ref t, shape);
+        if (ReferenceEquals(before, t)) return false;
+        if (before is not null && t.SharesStorage(before)) t.Clear();
+        return true;
     }
 
     /// <summary>A cached reshaped view of <paramref name="source"/>: rebuilt only when the source
@@ -23,10 +43,11 @@ internal static class Buffers
         return view;
     }
 
-    /// <summary>An array of exactly <paramref name="length"/> elements, reused while the length holds.</summary>
+    /// <summary>An array of at least <paramref name="length"/> elements: kept while it holds enough,
+    /// replaced by one of exactly that length when not (callers slice it to the length they use).</summary>
     public static T[] EnsureArray<T>(ref T[]? a, int length)
     {
-        if (a is null || a.Length != length) a = new T[length];
+        if (a is null || a.Length < length) a = new T[length];
         return a;
     }
 

@@ -6,12 +6,17 @@ namespace SparseSwitch.Tensors;
 /// A float32 tensor: contiguous row-major storage with a shape. The storage is a pinned array
 /// whose first element is 64-byte aligned, or a view into another tensor's storage (used by the
 /// flat parameter table). Shapes are NCHW for images, [out, in] for Linear weights and
-/// [out, in/groups, kh, kw] for convolution weights, as in PyTorch.
+/// [out, in/groups, kh, kw] for convolution weights, as in PyTorch. A tensor that owns its storage
+/// may hold more floats than its shape needs: <see cref="Ensure"/> keeps a buffer's storage when a
+/// smaller shape comes and reallocates only when more is needed.
 /// </summary>
 public sealed class Tensor
 {
     private float[] _buffer;
     private int _offset;
+    // Whether the storage from _offset to its end is this tensor's to grow into (made by the
+    // constructor, or a reshaping of such a tensor by Ensure); false for views of other storage.
+    private bool _ownsStorage;
 
     public int[] Shape { get; private set; }
     public int Length { get; private set; }
@@ -21,6 +26,7 @@ public sealed class Tensor
         Shape = (int[])shape.Clone();
         Length = checked(ShapeLength(shape));
         (_buffer, _offset) = AllocateAligned(Length);
+        _ownsStorage = true;
     }
 
     private Tensor(float[] buffer, int offset, int[] shape)
@@ -66,6 +72,7 @@ public sealed class Tensor
         Span.CopyTo(storage.Span);
         _buffer = storage._buffer;
         _offset = storage._offset;
+        _ownsStorage = false;
     }
 
     public Span<float> Span
@@ -100,13 +107,32 @@ public sealed class Tensor
         return (int)n;
     }
 
-    /// <summary>Ensures <paramref name="t"/> exists with exactly this shape, reallocating only when
-    /// the shape changed. Layers use it for their output and scratch buffers so that steady-state
-    /// steps allocate nothing.</summary>
+    /// <summary>Ensures <paramref name="t"/> exists with exactly this shape. Layers use it for their
+    /// output and scratch buffers so that steady-state steps allocate nothing. After a change of
+    /// shape <paramref name="t"/> is a new tensor object, on the same storage when that holds
+    /// enough (<see cref="Reshaped"/>): a buffer sized for the largest batch serves smaller ones
+    /// without reallocating, so the contents are not zero then, and the tensor of the old shape
+    /// sees the writes to the new one.</summary>
     public static Tensor Ensure(ref Tensor? t, params int[] shape)
     {
-        if (t is null || !t.SameShape(shape)) t = new Tensor(shape);
+        if (t is null) t = new Tensor(shape);
+        else if (!t.SameShape(shape)) t = t.Reshaped(shape);
         return t;
+    }
+
+    /// <summary>Floats of storage from this tensor's start on (at least <see cref="Length"/>).</summary>
+    internal int Capacity => _buffer.Length - _offset;
+
+    /// <summary>Whether two tensors read and write the same storage.</summary>
+    internal bool SharesStorage(Tensor other) => ReferenceEquals(_buffer, other._buffer);
+
+    /// <summary>A tensor of this shape: on this tensor's storage when it owns it and it holds
+    /// enough (old contents left in place), otherwise newly allocated (zeros).</summary>
+    internal Tensor Reshaped(ReadOnlySpan<int> shape)
+    {
+        int length = ShapeLength(shape);
+        if (!_ownsStorage || length > Capacity) return new Tensor(shape.ToArray());
+        return new Tensor(_buffer, _offset, shape.ToArray()) { _ownsStorage = true };
     }
 
     private static unsafe (float[] buffer, int offset) AllocateAligned(int length)

@@ -33,8 +33,7 @@ public sealed class IdentityPadShortcut : Module
         int n = x.Dim(0), h = x.Dim(2), w = x.Dim(3), s = Stride;
         int ho = (h + s - 1) / s, wo = (w + s - 1) / s;
         _xShape = x.Shape;
-        if (_y is null || _y.Dim(0) != n || _y.Dim(2) != ho || _y.Dim(3) != wo) _y = new Tensor(n, OutChannels, ho, wo);
-        var y = _y;
+        var y = Buffers.Ensure(ref _y, n, OutChannels, ho, wo);
         y.Clear();
         var xs = x.Span; var ys = y.Span;
         for (int b = 0; b < n; b++)
@@ -53,7 +52,7 @@ public sealed class IdentityPadShortcut : Module
         if (_y is null) throw new InvalidOperationException("IdentityPadShortcut.Backward called before Forward.");
         if (!dy.SameShape(_y.Shape)) throw new ArgumentException($"IdentityPadShortcut.Backward: dy [{string.Join(", ", dy.Shape)}], expected [{string.Join(", ", _y.Shape)}].");
         int n = _xShape[0], h = _xShape[2], w = _xShape[3], s = Stride, ho = _y.Dim(2), wo = _y.Dim(3);
-        var dx = Tensor.Ensure(ref _dx, _xShape);
+        var dx = Buffers.Ensure(ref _dx, _xShape);
         dx.Clear();
         var ds = dy.Span; var dxs = dx.Span;
         for (int b = 0; b < n; b++)

@@ -43,13 +43,13 @@ internal sealed partial class InterleavedPlanesAlgorithm : StrideOnePlanes, ICon
             InterleavedConv.RowOffsets(_cin, _kh, _kw, l, _offX);
             InterleavedConv.RowOffsets(_cout, _kh, _kw, l, _offDy);
             InterleavedConv.TileOffsets(l, _tileOff);
+            ClearPlanes();
         }
         _l = l;
         for (int c = 0; c < chunks; c++)
         {
-            // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
-            Buffers.Ensure(ref _pad[c], (maxChunk + G - 1) / G, _cin, l.Hp, l.Wp, G);
-            if (backward) Buffers.Ensure(ref _dyPad[c], _cout, l.Hp, l.Wp, G);
+            EnsurePlanes(c, (maxChunk + G - 1) / G, _cin, l.Hp, l.Wp, G);
+            if (backward) EnsureDyPlanes(c, _cout, l.Hp, l.Wp, G);
             if (!winograd) Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
         }
         if (winograd) PrepareWinograd(l, chunks, rows, backward, w, mask);

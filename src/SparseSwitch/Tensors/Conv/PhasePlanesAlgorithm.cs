@@ -97,6 +97,10 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
             }
             _used = 0;
             for (int p = 0; p < 4; p++) if (_taps[p] > 0) _used |= 1 << p;
+            // Pixels and padding moved: clear the planes (their padding is read as zero).
+            foreach (var t in _planes) t?.Clear();
+            foreach (var t in _dyPlanes) t?.Clear();
+            _reuse.Invalidate();
         }
         if (_planes.Length < chunks)
         {
@@ -108,8 +112,9 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
         int rows = Math.Max(Round8(_cout), 2 * Round8(_cin));
         for (int c = 0; c < chunks; c++)
         {
-            Buffers.Ensure(ref _planes[c], groups, l.BufferLength(4 * _cin));
-            if (backward) Buffers.Ensure(ref _dyPlanes[c], nbMax, l.BufferLength(_cout));
+            // Zero padding: a change of shape clears them (a buffer keeps its storage across batch sizes).
+            if (Buffers.EnsureCleared(ref _planes[c], groups, l.BufferLength(4 * _cin))) _reuse.Invalidate();
+            if (backward) Buffers.EnsureCleared(ref _dyPlanes[c], nbMax, l.BufferLength(_cout));
             Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
         }
         if (!backward)

@@ -90,6 +90,25 @@ internal abstract class StrideOnePlanes
         }
         return (Math.Max(_cin, _cout) + RowsKernels.MR - 1) / RowsKernels.MR * RowsKernels.MR;
     }
+
+    /// <summary>The layout changed (pixels and padding moved): every plane buffer is cleared, and
+    /// the forward's planes cannot serve a backward.</summary>
+    protected void ClearPlanes()
+    {
+        foreach (var t in _pad) t?.Clear();
+        foreach (var t in _dyPad) t?.Clear();
+        _reuse.Invalidate();
+    }
+
+    /// <summary>Sizes a chunk's planes of x, of dy: their padding is read as zero, so a change of
+    /// shape clears them (<see cref="Buffers.EnsureCleared"/>; a buffer keeps its storage across
+    /// batch sizes), and cleared planes of x cannot serve a backward.</summary>
+    protected void EnsurePlanes(int chunk, params ReadOnlySpan<int> shape)
+    {
+        if (Buffers.EnsureCleared(ref _pad[chunk], shape)) _reuse.Invalidate();
+    }
+
+    protected void EnsureDyPlanes(int chunk, params ReadOnlySpan<int> shape) => Buffers.EnsureCleared(ref _dyPad[chunk], shape);
 }
 
 /// <summary>Whether the planes a forward filled can serve the backward: made by a forward over all
@@ -108,6 +127,9 @@ internal struct PlaneReuse
     }
 
     public void ForwardDone() => (_valid, _madeBatch, _madeChunks) = (true, _batch, _chunks);
+
+    /// <summary>The planes were cleared or reallocated: the next backward refills them.</summary>
+    public void Invalidate() => _valid = false;
 
     public readonly bool Reusable => _valid && _madeBatch == _batch && _madeChunks == _chunks;
 }

@@ -32,13 +32,13 @@ internal sealed class ShiftedRowsAlgorithm : StrideOnePlanes, IConvAlgorithm
             _offDy = new nint[_cout * kk];
             ShiftedRowsConv.RowOffsets(_cin, _kh, _kw, l, _offX);
             ShiftedRowsConv.RowOffsets(_cout, _kh, _kw, l, _offDy);
+            ClearPlanes();
         }
         _l = l;
         for (int c = 0; c < chunks; c++)
         {
-            // Shapes carry the layout: a change reallocates, and a new buffer's padding is zero.
-            Buffers.Ensure(ref _pad[c], (maxChunk + nbMax - 1) / nbMax, l.BufferLength(_cin));
-            if (backward) Buffers.Ensure(ref _dyPad[c], nbMax, l.BufferLength(_cout));
+            EnsurePlanes(c, (maxChunk + nbMax - 1) / nbMax, l.BufferLength(_cin));
+            if (backward) EnsureDyPlanes(c, nbMax, l.BufferLength(_cout));
             Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
         }
         _w.Pack(backward, weight.Span, mask, _cout, _cin, _kh, _kw);
