@@ -210,8 +210,9 @@ internal static class GemmMicroKernel
 
     /// <summary>True where the CPU has 16 vector registers (x64 without AVX-512): the 24
     /// accumulators of <see cref="Run{TV, TO}"/> would spill, so full tiles run as two 4-row
-    /// halves (<see cref="RunHalf{TV, TO}"/>). Settable so tests can run that path anywhere.</summary>
-    internal static bool FewRegisters = !Avx512F.IsSupported && !System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported;
+    /// halves (<see cref="RunHalf{TV, TO, TB}"/>). A constant to the JIT; tests compare the two
+    /// kernels directly.</summary>
+    internal static readonly bool FewRegisters = !Avx512F.IsSupported && !System.Runtime.Intrinsics.Arm.AdvSimd.IsSupported;
 
     /// <summary>A full MR×NR tile: <see cref="Run{TV, TO}"/>, or two halves where registers are few
     /// (identical bits either way: each element sees the same fused multiply-adds in order).</summary>
