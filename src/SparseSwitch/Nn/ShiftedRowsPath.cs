@@ -35,7 +35,7 @@ internal sealed class ShiftedRowsPath : StrideOnePlanes
         for (int c = 0; c < chunks; c++)
         {
             EnsurePlanes(c, (maxChunk + nbMax - 1) / nbMax, l.BufferLength(_cin));
-            if (backward) EnsureDyPlanes(c, nbMax, l.BufferLength(_cout));
+            if (backward) EnsureDyPlanes(c, l.BufferLength(_cout)); // one group of images at a time
             Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
         }
         _w.Pack(backward, w, _cout, _cin, _kh, _kw);
