@@ -54,3 +54,12 @@ internal static class Buffers
 
     public static string ShapeText(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
 }
+
+/// <summary>A buffer that several layers take turns with, owned by the model that hands it out:
+/// layers whose outputs are never needed at the same time (the input gradients of the same layer
+/// in successive residual blocks, each read by the block below before the next is written). Each
+/// user sizes it through <see cref="Buffers.Ensure"/> and writes all of it.</summary>
+internal sealed class SharedBuffer
+{
+    public Tensor? Tensor;
+}

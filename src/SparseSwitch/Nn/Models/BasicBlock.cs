@@ -48,6 +48,18 @@ public sealed class BasicBlock : Module
         return s;
     }
 
+    /// <summary>Has the backward write the join's gradient, conv2's and conv1's input gradients into
+    /// buffers the model shares between blocks (<see cref="CifarResNet"/>): within a block the
+    /// three are distinct and the shortcut's gradient is the join's or the shortcut's own, and a
+    /// block's input gradient is read by the block below (its join) before that writes any of its own.
+    /// Nulls give the layers their own buffers back.</summary>
+    internal void ShareGradientBuffers(SharedBuffer? join, SharedBuffer? conv2Input, SharedBuffer? conv1Input)
+    {
+        _join.GradientBuffer = join;
+        Conv2.InputGradientBuffer = conv2Input;
+        Conv1.InputGradientBuffer = conv1Input;
+    }
+
     /// <summary>Whether the batch-norms leave their outputs to their consumers
     /// (<see cref="IDeferrableNorm"/>): bn1 + ReLU is applied while conv2 fills its padded planes
     /// and bn2 inside the join, so neither normalised tensor is written, and their statistics are
