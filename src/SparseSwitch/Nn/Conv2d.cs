@@ -242,8 +242,8 @@ public sealed class Conv2d : Module
         {
             // col holds im2col (or, in backward, dcol) of nb images; stage holds y or dy of nb images.
             if (IsDepthwise) continue;
-            if (!_geo.IsIdentityIm2Col) Buffers.Ensure(ref _col[c], _geo.ColRows, nb * _geo.ColCols);
-            if (nb > 1) Buffers.Ensure(ref _stage[c], OutChannels, nb * _geo.ColCols);
+            if (!_geo.IsIdentityIm2Col) Scratch.Ensure(ref _col[c], ScratchRole.Im2Col, c, _geo.ColRows, nb * _geo.ColCols);
+            if (nb > 1) Scratch.Ensure(ref _stage[c], ScratchRole.ProductStage, c, OutChannels, nb * _geo.ColCols);
         }
     }
 
@@ -386,7 +386,7 @@ public sealed class Conv2d : Module
         if (_haveInSums) Buffers.EnsureArray(ref _inSums, 2 * b * InChannels);
         for (int c = 0; c < _chunks; c++)
         {
-            Buffers.Ensure(ref _dwPart[c], Weight.Shape);
+            Scratch.Ensure(ref _dwPart[c], ScratchRole.WeightGradientPart, c, Weight.Shape);
             if (Bias is not null) Buffers.Ensure(ref _dbPart[c], OutChannels);
         }
         _backward.Run(b);

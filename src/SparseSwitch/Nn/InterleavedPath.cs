@@ -51,7 +51,7 @@ internal sealed class InterleavedPath : StrideOnePlanes
         {
             EnsurePlanes(c, (maxChunk + G - 1) / G, _cin, l.Hp, l.Wp, G);
             if (backward) EnsureDyPlanes(c, _cout, l.Hp, l.Wp, G);
-            if (!winograd) Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
+            if (!winograd) Scratch.Ensure(ref _stage[c], ScratchRole.ProductStage, c, rows, InterleavedConv.Layout.StageStride);
         }
         Winograd = winograd;
         if (winograd) PrepareWinograd(l, chunks, rows, backward, w);
@@ -77,9 +77,9 @@ internal sealed class InterleavedPath : StrideOnePlanes
         }
         for (int c = 0; c < chunks; c++)
         {
-            Buffers.Ensure(ref _wv[c], WinogradConv.Points, WinogradConv.PointStride(most, ld));
-            Buffers.Ensure(ref _wm[c], WinogradConv.Points, WinogradConv.PointStride(rows, ld));
-            Buffers.Ensure(ref _wstage[c], most, l.Vectors, G);
+            Scratch.Ensure(ref _wv[c], ScratchRole.WinogradInput, c, WinogradConv.Points, WinogradConv.PointStride(most, ld));
+            Scratch.Ensure(ref _wm[c], ScratchRole.WinogradProduct, c, WinogradConv.Points, WinogradConv.PointStride(rows, ld));
+            Scratch.Ensure(ref _wstage[c], ScratchRole.WinogradStage, c, most, l.Vectors, G);
         }
         int m = backward ? _cin : _cout, k = backward ? _cout : _cin;
         WinogradConv.PackFilters(_cout, _cin, w, backward, Buffers.Ensure(ref _wPacked, WinogradConv.PackedLength(m, k)).Span);

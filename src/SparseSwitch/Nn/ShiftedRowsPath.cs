@@ -36,7 +36,7 @@ internal sealed class ShiftedRowsPath : StrideOnePlanes
         {
             EnsurePlanes(c, (maxChunk + nbMax - 1) / nbMax, l.BufferLength(_cin));
             if (backward) EnsureDyPlanes(c, l.BufferLength(_cout)); // one group of images at a time
-            Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
+            Scratch.Ensure(ref _stage[c], ScratchRole.ProductStage, c, rows, l.OutputStride);
         }
         _w.Pack(backward, w, _cout, _cin, _kh, _kw);
     }

@@ -105,7 +105,7 @@ internal sealed class StridedRowsConv
             // Zero padding: a change of shape clears them (a buffer keeps its storage across batch sizes).
             if (Buffers.EnsureCleared(ref _planes[c], groups, l.BufferLength(4 * _cin))) _reuse.Invalidate();
             if (backward) Buffers.EnsureCleared(ref _dyPlanes[c], l.BufferLength(_cout)); // one group of images at a time
-            Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
+            Scratch.Ensure(ref _stage[c], ScratchRole.ProductStage, c, rows, l.OutputStride);
         }
         if (!backward)
         {
