@@ -29,6 +29,10 @@ public sealed class AddReLU
         _backward = new ParallelRange((_, s, e) => Elementwise.ReluBackward(_y!.Span[s..e], _dy.Span[s..e], _g!.Span[s..e]));
     }
 
+    /// <summary>Where Backward writes its gradient when set: a buffer the model shares between joins
+    /// whose gradients are never needed at once (<see cref="Models.CifarResNet"/>); null: the join's own.</summary>
+    internal SharedBuffer? GradientBuffer { get; set; }
+
     /// <summary>y = max(main + shortcut, 0) (owned buffer, reused across calls).</summary>
     public Tensor Forward(Tensor main, Tensor shortcut)
     {
@@ -80,7 +84,7 @@ public sealed class AddReLU
         if (!dy.SameShape(_y.Shape))
             throw new ArgumentException($"AddReLU.Backward: dy shape {Buffers.ShapeText(dy.Shape)}, expected {Buffers.ShapeText(_y.Shape)}.");
         _dy = dy;
-        Buffers.Ensure(ref _g, dy.Shape);
+        _g = Buffers.Ensure(ref GradientBuffer is { } shared ? ref shared.Tensor : ref _g, dy.Shape);
         _haveSums = !_mainAffine.IsEmpty;
         if (_haveSums)
         {

@@ -60,6 +60,10 @@ public sealed class Conv2d : Module
     /// an empty tensor (shape [0]).</summary>
     public bool ComputeInputGradient { get; set; } = true;
 
+    /// <summary>Where Backward writes dL/dx when set: a buffer the model shares between layers whose
+    /// input gradients are never needed at once (<see cref="Models.CifarResNet"/>); null: the layer's own.</summary>
+    internal SharedBuffer? InputGradientBuffer { get; set; }
+
     public Conv2d(int inChannels, int outChannels, int kernelSize, int stride = 1, int padding = 0,
         int groups = 1, bool bias = true, int dilation = 1, Rng? rng = null)
         : this(inChannels, outChannels, (kernelSize, kernelSize), (stride, stride), (padding, padding), groups, bias, (dilation, dilation), rng)
@@ -171,7 +175,7 @@ public sealed class Conv2d : Module
         }
         for (int c = 0; c < chunks; c++)
         {
-            Buffers.Ensure(ref _dwPart[c], Weight.Shape);
+            Scratch.Ensure(ref _dwPart[c], ScratchRole.WeightGradientPart, c, Weight.Shape);
             if (Bias is not null) Buffers.Ensure(ref _dbPart[c], OutChannels);
         }
     }
@@ -211,7 +215,7 @@ public sealed class Conv2d : Module
             throw new ArgumentException($"Conv2d.Backward: the gradient transform is for {Buffers.ShapeText(dyTransform.X.Shape)}, dy is {Buffers.ShapeText(dy.Shape)}.");
         int b = _x.Dim(0);
         _dy = dy;
-        if (ComputeInputGradient) Buffers.Ensure(ref _dx, _x.Shape);
+        if (ComputeInputGradient) _dx = Buffers.Ensure(ref InputGradientBuffer is { } shared ? ref shared.Tensor : ref _dx, _x.Shape);
         Prepare(b, true);
         _dyAffine = dyTransform;
         if (!_dyAffine.IsEmpty && (!_plan.TransformsGradient || Bias is not null))

@@ -53,3 +53,51 @@ internal static class Buffers
 
     public static string ShapeText(ReadOnlySpan<int> shape) => "[" + string.Join(", ", shape.ToArray()) + "]";
 }
+
+/// <summary>A buffer that several layers take turns with, owned by the model that hands it out:
+/// layers whose outputs are never needed at the same time (the input gradients of the same layer
+/// in successive residual blocks, each read by the block below before the next is written). Each
+/// user sizes it through <see cref="Buffers.Ensure"/> and writes all of it.</summary>
+internal sealed class SharedBuffer
+{
+    public Tensor? Tensor;
+}
+
+/// <summary>What a layer borrows <see cref="Scratch"/> storage for.</summary>
+internal enum ScratchRole
+{
+    /// <summary>A product's output before it is compacted into y or dx (the row paths, im2col's batched GEMMs).</summary>
+    ProductStage,
+    /// <summary>im2col's unfolded input (and, in the backward, its gradient).</summary>
+    Im2Col,
+    /// <summary>Winograd's transformed input tiles, products and output stage.</summary>
+    WinogradInput,
+    WinogradProduct,
+    WinogradStage,
+    /// <summary>A chunk's part of a weight gradient, added into the gradient after the loop.</summary>
+    WeightGradientPart,
+}
+
+/// <summary>
+/// Storage that layers borrow for the length of one call (a product's staging rows, transformed
+/// tiles, a chunk's partial weight gradient): nothing in it outlives the call, so the layers run by
+/// one thread share it, one storage per role and chunk (chunks run at the same time), sized for
+/// the largest user and kept by the thread. A layer keeps its view while the storage stands, so
+/// steady-state calls allocate nothing. Its readers take nothing to be zero: the contents are
+/// whatever the last user left.
+/// </summary>
+internal static class Scratch
+{
+    [ThreadStatic] private static Dictionary<(ScratchRole, int), Tensor>? _storage;
+
+    /// <summary>Sets <paramref name="view"/> to a tensor of this shape on this thread's storage for
+    /// (<paramref name="role"/>, <paramref name="chunk"/>), growing that storage when it is too small.</summary>
+    public static Tensor Ensure(ref Tensor? view, ScratchRole role, int chunk, params ReadOnlySpan<int> shape)
+    {
+        int length = Tensor.ShapeLength(shape);
+        ref var storage = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_storage ??= [], (role, chunk), out _);
+        if (storage is null || storage.Length < length) storage = new Tensor(length);
+        if (view is null || !view.SharesStorage(storage) || !view.SameShape(shape)) view = storage.View(0, shape.ToArray());
+        return view;
+    }
+}

@@ -63,6 +63,11 @@ public sealed class AlternatingTrainer
     private readonly long _denseForwardMacs;
     private readonly long _unmaskedForwardMacs;
     private readonly long[] _usesPerSample;
+    // Evaluation at most a training batch at a time (ForwardInSlices): views of the test batch,
+    // the batch each was made for, and the whole batch's output.
+    private Tensor?[] _evalSlices = [];
+    private Tensor?[] _evalSliceSources = [];
+    private Tensor? _evalOutput;
 
     public AlternatingTrainer(TrainingSetup setup)
     {
@@ -251,13 +256,54 @@ public sealed class AlternatingTrainer
         long correct = 0, count = 0;
         foreach (var batch in _setup.TestLoader.Epoch(0))
         {
-            var logits = Model.Forward(batch.Images);
+            var logits = ForwardInSlices(batch.Images);
             lossSum += (double)_loss.Forward(logits, batch.Labels) * batch.Count;
             correct += CrossEntropyLoss.CountCorrect(logits, batch.Labels);
             count += batch.Count;
         }
         Model.Train();
         return (lossSum / Math.Max(count, 1), (double)correct / Math.Max(count, 1));
+    }
+
+    /// <summary>The model's output for a test batch (at least 256 images, more than a training
+    /// batch may hold), computed in slices of at most a training batch into one tensor: the layers'
+    /// buffers, sized by training, then serve evaluation without more storage. An image's output
+    /// does not depend on the batch it goes through (eval mode: batch-norm uses its running
+    /// statistics, and the kernels compute an image's outputs in the same order whatever the
+    /// batch), except that a batch of one image takes the matrix-vector products: slices are of
+    /// equal size, and a batch that would leave slices of one image goes through whole.</summary>
+    private Tensor ForwardInSlices(Tensor images)
+    {
+        int b = images.Dim(0), step = Recipe.BatchSize;
+        int slices = (b + step - 1) / step;
+        if (slices < 2 || b < 2 * slices) return Model.Forward(images);
+        int imageLength = images.Length / b;
+        if (_evalSlices.Length < slices) Array.Resize(ref _evalSlices, slices);
+        if (_evalSliceSources.Length < slices) Array.Resize(ref _evalSliceSources, slices);
+        Tensor? output = null;
+        for (int i = 0; i < slices; i++)
+        {
+            var (start, end) = ParallelRange.Bounds(i, slices, b);
+            int n = end - start;
+            ref var view = ref _evalSlices[i];
+            if (view is null || !ReferenceEquals(_evalSliceSources[i], images) || view.Dim(0) != n)
+            {
+                int[] shape = (int[])images.Shape.Clone();
+                shape[0] = n;
+                view = images.View(start * imageLength, shape);
+                _evalSliceSources[i] = images;
+            }
+            var y = Model.Forward(view);
+            int outLength = y.Length / n;
+            if (output is null)
+            {
+                int[] shape = (int[])y.Shape.Clone();
+                shape[0] = b;
+                output = Buffers.Ensure(ref _evalOutput, shape);
+            }
+            y.Span.CopyTo(output.Span.Slice(start * outLength, n * outLength));
+        }
+        return output!;
     }
 
     /// <summary>Metrics of every sub-net after the epoch just trained. Densities: prunable layers,

@@ -82,6 +82,11 @@ public static class TrainingRun
                 string.Create(c, $"[{m.Spec}] loss {m.TrainLoss:F3} acc {100 * m.TestAccuracy:F2}% density {m.DensityPrunable:F4}")));
             if (tr.Correction.Mode != CorrectionMode.Off) line += $"  projections {tr.Correction.Fired.Sum()}/{tr.Correction.Tested.Sum()}";
             Say(progress, folder, line);
+            // An epoch leaves garbage on the large object heap (its mask updates' scratch, the
+            // checkpoint's bytes, the metrics), which only a full collection frees; the budget that
+            // starts one grows with what lives there (the data set), so without this the process
+            // grows by that garbage epoch after epoch. Collected here, its space serves the next epoch.
+            GC.Collect();
         }
         return new RunSummary(recipe.Mode, recipe.Seed, last, tr.ForwardPasses, tr.BackwardPasses, tr.TrainMacsDense, tr.TrainMacsMasked, tr.WallSeconds);
     }

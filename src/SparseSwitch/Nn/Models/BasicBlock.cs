@@ -50,6 +50,21 @@ public sealed class BasicBlock : Module
         return s;
     }
 
+    /// <summary>Has the backward write the join's gradient, conv2's and conv1's input gradients into
+    /// buffers the model shares between blocks (<see cref="CifarResNet"/>): within a block the
+    /// three are distinct and the shortcut's gradient is the join's or the shortcut's own, and a
+    /// block's input gradient is read by the block below (its join) before that writes any of its own.
+    /// A shortcut's input gradient, read by conv1 as it writes its own, may take the join buffer of
+    /// the blocks below (their joins write it only after this block is done). Nulls give the layers
+    /// their own buffers back.</summary>
+    internal void ShareGradientBuffers(SharedBuffer? join, SharedBuffer? conv2Input, SharedBuffer? conv1Input, SharedBuffer? shortcutInput = null)
+    {
+        _join.GradientBuffer = join;
+        Conv2.InputGradientBuffer = conv2Input;
+        Conv1.InputGradientBuffer = conv1Input;
+        if (Shortcut is IdentityPadShortcut pad) pad.InputGradientBuffer = shortcutInput;
+        else if (ProjectionParts() is var (sc, _)) sc.InputGradientBuffer = shortcutInput;
+    }
 
     public override Tensor Forward(Tensor x)
     {

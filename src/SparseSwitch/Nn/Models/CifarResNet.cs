@@ -44,13 +44,24 @@ public class CifarResNet : Module
         Bn1 = RegisterModule("bn1", new BatchNorm2d(stemWidth, fuseRelu: true)); // stem bn + relu
         var layers = new List<Sequential>();
         int inPlanes = stemWidth;
+        // The blocks' gradients run down the chain one block at a time, so blocks of one shape share
+        // their backward buffers (BasicBlock.ShareGradientBuffers): the join's and conv2's input
+        // gradients per stage, conv1's per input shape (channels and resolution), and a shortcut's
+        // input gradient takes the join buffer of the stage below.
+        var conv1Input = new Dictionary<(int Planes, int Level), SharedBuffer>();
+        var joins = new Dictionary<(int Planes, int Level), SharedBuffer>();
         for (int s = 0; s < blocks.Length; s++)
         {
             var stage = new Sequential();
+            SharedBuffer join = joins[(widths[s], s)] = new(), conv2Input = new();
             for (int b = 0; b < blocks[s]; b++)
             {
                 int stride = s > 0 && b == 0 ? 2 : 1;
-                stage.Add(new BasicBlock(inPlanes, widths[s], stride, shortcut, bnSets, rng));
+                var block = new BasicBlock(inPlanes, widths[s], stride, shortcut, bnSets, rng);
+                var inputKey = (inPlanes, stride == 2 ? s - 1 : s);
+                if (!conv1Input.TryGetValue(inputKey, out var input)) conv1Input[inputKey] = input = new SharedBuffer();
+                block.ShareGradientBuffers(join, conv2Input, input, joins.GetValueOrDefault(inputKey) is { } below && below != join ? below : null);
+                stage.Add(block);
                 inPlanes = widths[s];
             }
             layers.Add(RegisterModule($"layer{s + 1}", stage));

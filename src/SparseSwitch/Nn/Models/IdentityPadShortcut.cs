@@ -26,6 +26,10 @@ public sealed class IdentityPadShortcut : Module
 
     private int Pad => (OutChannels - InChannels) / 2;
 
+    /// <summary>Where Backward writes dL/dx when set: a buffer the model shares between layers whose
+    /// input gradients are never needed at once (<see cref="CifarResNet"/>); null: the shortcut's own.</summary>
+    internal SharedBuffer? InputGradientBuffer { get; set; }
+
     public override Tensor Forward(Tensor x)
     {
         if (x.Rank != 4 || x.Dim(1) != InChannels)
@@ -52,7 +56,7 @@ public sealed class IdentityPadShortcut : Module
         if (_y is null) throw new InvalidOperationException("IdentityPadShortcut.Backward called before Forward.");
         if (!dy.SameShape(_y.Shape)) throw new ArgumentException($"IdentityPadShortcut.Backward: dy [{string.Join(", ", dy.Shape)}], expected [{string.Join(", ", _y.Shape)}].");
         int n = _xShape[0], h = _xShape[2], w = _xShape[3], s = Stride, ho = _y.Dim(2), wo = _y.Dim(3);
-        var dx = Buffers.Ensure(ref _dx, _xShape);
+        var dx = Buffers.Ensure(ref InputGradientBuffer is { } shared ? ref shared.Tensor : ref _dx, _xShape);
         dx.Clear();
         var ds = dy.Span; var dxs = dx.Span;
         for (int b = 0; b < n; b++)

@@ -45,8 +45,8 @@ internal sealed class Im2ColAlgorithm(int cin, int cout, int groups) : IConvAlgo
         for (int c = 0; c < batch.Chunks; c++)
         {
             // col holds im2col (or, in backward, dcol) of nb images; stage holds y or dy of nb images.
-            if (!g.IsIdentityIm2Col) Buffers.Ensure(ref _col[c], g.ColRows, nb * g.ColCols);
-            if (nb > 1) Buffers.Ensure(ref _stage[c], cout, nb * g.ColCols);
+            if (!g.IsIdentityIm2Col) Scratch.Ensure(ref _col[c], ScratchRole.Im2Col, c, g.ColRows, nb * g.ColCols);
+            if (nb > 1) Scratch.Ensure(ref _stage[c], ScratchRole.ProductStage, c, cout, nb * g.ColCols);
         }
     }
 

@@ -50,7 +50,7 @@ internal sealed partial class InterleavedPlanesAlgorithm : StrideOnePlanes, ICon
         {
             EnsurePlanes(c, (maxChunk + G - 1) / G, _cin, l.Hp, l.Wp, G);
             if (backward) EnsureDyPlanes(c, _cout, l.Hp, l.Wp, G);
-            if (!winograd) Buffers.Ensure(ref _stage[c], rows, InterleavedConv.Layout.StageStride);
+            if (!winograd) Scratch.Ensure(ref _stage[c], ScratchRole.ProductStage, c, rows, InterleavedConv.Layout.StageStride);
         }
         if (winograd) PrepareWinograd(l, chunks, rows, backward, w, mask);
         else _w.Pack(backward, w, mask, _cout, _cin, _kh, _kw);

@@ -114,8 +114,8 @@ internal sealed class PhasePlanesAlgorithm : IConvAlgorithm
         {
             // Zero padding: a change of shape clears them (a buffer keeps its storage across batch sizes).
             if (Buffers.EnsureCleared(ref _planes[c], groups, l.BufferLength(4 * _cin))) _reuse.Invalidate();
-            if (backward) Buffers.EnsureCleared(ref _dyPlanes[c], nbMax, l.BufferLength(_cout));
-            Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
+            if (backward) Buffers.EnsureCleared(ref _dyPlanes[c], l.BufferLength(_cout)); // one group of images at a time
+            Scratch.Ensure(ref _stage[c], ScratchRole.ProductStage, c, rows, l.OutputStride);
         }
         if (!backward)
         {

@@ -38,8 +38,8 @@ internal sealed class ShiftedRowsAlgorithm : StrideOnePlanes, IConvAlgorithm
         for (int c = 0; c < chunks; c++)
         {
             EnsurePlanes(c, (maxChunk + nbMax - 1) / nbMax, l.BufferLength(_cin));
-            if (backward) EnsureDyPlanes(c, nbMax, l.BufferLength(_cout));
-            Buffers.Ensure(ref _stage[c], rows, l.OutputStride);
+            if (backward) EnsureDyPlanes(c, l.BufferLength(_cout)); // one group of images at a time
+            Scratch.Ensure(ref _stage[c], ScratchRole.ProductStage, c, rows, l.OutputStride);
         }
         _w.Pack(backward, weight.Span, mask, _cout, _cin, _kh, _kw);
     }

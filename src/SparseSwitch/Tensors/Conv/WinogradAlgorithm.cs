@@ -34,9 +34,9 @@ internal sealed partial class InterleavedPlanesAlgorithm
         }
         for (int c = 0; c < chunks; c++)
         {
-            Buffers.Ensure(ref _wv[c], WinogradConv.Points, WinogradConv.PointStride(most, ld));
-            Buffers.Ensure(ref _wm[c], WinogradConv.Points, WinogradConv.PointStride(rows, ld));
-            Buffers.Ensure(ref _wstage[c], most, l.Vectors, G);
+            Scratch.Ensure(ref _wv[c], ScratchRole.WinogradInput, c, WinogradConv.Points, WinogradConv.PointStride(most, ld));
+            Scratch.Ensure(ref _wm[c], ScratchRole.WinogradProduct, c, WinogradConv.Points, WinogradConv.PointStride(rows, ld));
+            Scratch.Ensure(ref _wstage[c], ScratchRole.WinogradStage, c, most, l.Vectors, G);
         }
         int m = backward ? _cin : _cout, k = backward ? _cout : _cin;
         WinogradConv.PackFilters(_cout, _cin, w, backward, Buffers.Ensure(ref _wPacked, WinogradConv.PackedLength(m, k)).Span,
