@@ -11,7 +11,7 @@ P1 recipe, three epochs):
   dotnet build -c Release
   python3 bench/memory_trace.py -- src/SparseSwitch.Cli/bin/Release/net10.0/SparseSwitch.Cli train \
       --model resnet20-a --data cifar10 --augment --subnets 0.1,0.05,0.02 --epochs 3 --batch-size 128 \
-      --lr 0.1 --momentum 0.9 --wd 5e-4 --schedule cosine --prune-start 0 --prune-end 10 \
+      --lr 0.1 --momentum 0.9 --wd 5e-4 --schedule cosine --prune-start 0 --prune-end 3 \
       --update-every 33 --prune-rate 0.5 --threads 2 --out /tmp/mem-p1
 """
 import argparse
