@@ -24,6 +24,9 @@ public sealed class LeNet5 : Module
 
     public LeNetVariant Variant { get; }
 
+    /// <summary>The modules Forward runs, in order (for the inference lowering and export).</summary>
+    internal IReadOnlyList<Module> Chain => _chain;
+
     public LeNet5(int inChannels = 1, int imageSize = 28, int numClasses = 10, LeNetVariant variant = LeNetVariant.Classic, Rng? rng = null)
     {
         if (inChannels < 1) throw new ArgumentOutOfRangeException(nameof(inChannels), inChannels, "inChannels must be ≥ 1.");

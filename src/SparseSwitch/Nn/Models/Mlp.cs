@@ -14,6 +14,9 @@ public sealed class Mlp : Module
 
     public IReadOnlyList<Linear> Linears { get; }
 
+    /// <summary>The modules Forward runs, in order (for the inference lowering and export).</summary>
+    internal IReadOnlyList<Module> Layers => _layers;
+
     public Mlp(int inFeatures = 784, int[]? hidden = null, int numClasses = 10, Rng? rng = null, bool pruneClassifier = true)
     {
         hidden ??= [300, 100];

@@ -1,0 +1,245 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Inference;
+
+/// <summary>How <see cref="InferenceModel.Compile"/> picks each product layer's weight format.</summary>
+public enum FormatChoice
+{
+    /// <summary>Time every candidate on this machine, for each layer, sub-net and batch size, and keep the fastest.</summary>
+    Measure,
+    /// <summary>CSR where a layer keeps at most <see cref="InferenceOptions.SparseBelowDensity"/> of its weights, dense elsewhere.</summary>
+    Density,
+    /// <summary>Every product dense (masked weights as zeros).</summary>
+    Dense,
+    /// <summary>Every masked product in CSR (unmasked layers stay dense).</summary>
+    Sparse,
+}
+
+/// <summary>Settings of a compiled model.</summary>
+public sealed record InferenceOptions
+{
+    /// <summary>Threads, precision and kernel tuning of the engine.</summary>
+    public EngineOptions Engine { get; init; } = EngineOptions.Default;
+    /// <summary>Images a plan runs together when a call brings more than one (batch 1 has its own plan).</summary>
+    public int GroupSize { get; init; } = 8;
+    public FormatChoice Formats { get; init; } = FormatChoice.Measure;
+    public double SparseBelowDensity { get; init; } = 0.4;
+    /// <summary>Timed repetitions per candidate when measuring (medians, candidates interleaved).</summary>
+    public int MeasureRepetitions { get; init; } = 5;
+}
+
+/// <summary>One layer of a compiled plan as reported: what it computes, its format and weight bytes.</summary>
+public sealed record PlanLayer(string Description, WeightFormat? Format, long WeightBytes, double? DenseMs, double? SparseMs);
+
+/// <summary>
+/// A model compiled for inference: one plan per sub-net and per batch class (one image; groups
+/// of <see cref="InferenceOptions.GroupSize"/>), each a list of steps over preallocated buffers,
+/// batch-norm folded into the weights, ReLU and residual joins in the products' epilogues, each
+/// product layer in its own format (<see cref="FormatChoice"/>). All plans stay resident, so
+/// switching sub-nets between calls costs nothing. <see cref="Run"/> allocates nothing once a
+/// workspace exists for the calling concurrency, and may be called from several threads at once
+/// (each call takes its own workspace).
+/// </summary>
+public sealed class InferenceModel
+{
+    private readonly Plan[][] _plans; // [subnet][0: one image, 1: groups]
+    private readonly ConcurrentBag<Workspace>[] _free = [new(), new()];
+    private readonly InferenceOptions _options;
+
+    public int SubnetCount => _plans.Length;
+    public ActivationShape InputShape { get; }
+    public int OutputLength { get; }
+    public InferenceOptions Options => _options;
+
+    private InferenceModel(Plan[][] plans, ActivationShape input, int outputLength, InferenceOptions options)
+    {
+        _plans = plans;
+        InputShape = input;
+        OutputLength = outputLength;
+        _options = options;
+    }
+
+    /// <summary>Compiles <paramref name="model"/> (weights loaded) for each sub-net: sub-net k uses
+    /// <paramref name="masks"/>[k] (parameter path → mask; null or a missing entry: dense) and batch-norm set k.</summary>
+    public static InferenceModel Compile(Module model, int inChannels, int imageSize, IReadOnlyList<IReadOnlyDictionary<string, BitMask>?> masks, InferenceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(masks);
+        if (masks.Count == 0) throw new ArgumentException("InferenceModel.Compile: at least one sub-net is needed.", nameof(masks));
+        options ??= new InferenceOptions();
+        if (options.GroupSize < 1) throw new ArgumentOutOfRangeException(nameof(options), options.GroupSize, "GroupSize must be ≥ 1.");
+        var plans = new Plan[masks.Count][];
+        ActivationShape input = default;
+        int outputLength = 0;
+        for (int k = 0; k < masks.Count; k++)
+        {
+            var net = Lowering.Lower(model, inChannels, imageSize, masks[k], k);
+            input = net.InputShape;
+            outputLength = net.OutputShape.Length;
+            plans[k] = [Plan.Build(net, 1, options), Plan.Build(net, options.GroupSize, options)];
+        }
+        return new InferenceModel(plans, input, outputLength, options);
+    }
+
+    /// <summary>output[batch, classes] = sub-net <paramref name="subnet"/>'s logits for
+    /// input[batch, C, H, W] (eval mode).</summary>
+    public void Run(int subnet, ReadOnlySpan<float> input, Span<float> output, int batch)
+    {
+        if ((uint)subnet >= (uint)_plans.Length)
+            throw new ArgumentOutOfRangeException(nameof(subnet), subnet, $"The model has {_plans.Length} sub-nets (0 … {_plans.Length - 1}).");
+        if (batch < 1) throw new ArgumentOutOfRangeException(nameof(batch), batch, "batch must be ≥ 1.");
+        int inLen = InputShape.Length;
+        if (input.Length != (long)batch * inLen)
+            throw new ArgumentException($"Input has {input.Length} values; {batch} images of {InputShape} need {(long)batch * inLen}.", nameof(input));
+        if (output.Length != (long)batch * OutputLength)
+            throw new ArgumentException($"Output has {output.Length} values; {batch} images need {(long)batch * OutputLength}.", nameof(output));
+        int which = batch == 1 ? 0 : 1;
+        var plan = _plans[subnet][which];
+        var ws = Rent(which);
+        try
+        {
+            for (int j0 = 0; j0 < batch; j0 += plan.Capacity)
+            {
+                int nb = Math.Min(plan.Capacity, batch - j0);
+                plan.Run(ws, input.Slice(j0 * inLen, nb * inLen), output.Slice(j0 * OutputLength, nb * OutputLength), nb);
+            }
+        }
+        finally
+        {
+            _free[which].Add(ws);
+        }
+    }
+
+    private Workspace Rent(int which) => _free[which].TryTake(out var ws) ? ws : _plans[0][which].NewWorkspace(_plans.Select(p => p[which]));
+
+    /// <summary>The layers of sub-net <paramref name="subnet"/>'s plan for one image (<paramref name="batchOfOne"/>) or for groups.</summary>
+    public IReadOnlyList<PlanLayer> Layers(int subnet, bool batchOfOne = true) => _plans[subnet][batchOfOne ? 0 : 1].Report;
+
+    /// <summary>Bytes of weights held by sub-net <paramref name="subnet"/>'s plans (both batch classes).</summary>
+    public long WeightBytes(int subnet) => _plans[subnet].Sum(p => p.WeightBytes);
+
+    /// <summary>Bytes of one workspace of each batch class (a concurrent call needs its own).</summary>
+    public long WorkspaceBytes => _plans[0][0].NewWorkspace([.. _plans.Select(p => p[0])]).Bytes + _plans[0][1].NewWorkspace([.. _plans.Select(p => p[1])]).Bytes;
+
+    /// <summary>A list of steps for up to Capacity images.</summary>
+    private sealed class Plan
+    {
+        public required Step[] Steps;
+        public required int Capacity;
+        public required int[] ValueLengths;
+        public required int InputValue, OutputValue;
+        public required EngineOptions Engine;
+        public required List<PlanLayer> Report;
+
+        public long WeightBytes => Steps.Sum(s => s.WeightBytes);
+
+        public static Plan Build(LoweredNetwork net, int capacity, InferenceOptions options)
+        {
+            var steps = new Step[net.Layers.Count];
+            var report = new List<PlanLayer>();
+            var plan = new Plan
+            {
+                Steps = steps, Capacity = capacity, Engine = options.Engine, Report = report,
+                ValueLengths = net.Shapes.Select(s => capacity * s.Length).ToArray(),
+                InputValue = 0, OutputValue = net.OutputValue,
+            };
+            var measured = new Dictionary<int, (double Dense, double Sparse)>();
+            for (int i = 0; i < steps.Length; i++)
+                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], options), options.Engine);
+            if (options.Formats == FormatChoice.Measure) plan.Measure(net, options, measured);
+            for (int i = 0; i < steps.Length; i++)
+            {
+                var t = measured.TryGetValue(i, out var m) ? m : ((double, double)?)null;
+                report.Add(new PlanLayer(steps[i].Describe, steps[i].Format, steps[i].WeightBytes, t?.Item1, t?.Item2));
+            }
+            return plan;
+        }
+
+        private static WeightFormat Initial(LayerSpec layer, InferenceOptions options)
+        {
+            BitMask? mask = layer switch { ConvSpec c => c.Mask, LinearSpec l => l.Mask, _ => null };
+            if (mask is null) return WeightFormat.Dense;
+            return options.Formats switch
+            {
+                FormatChoice.Sparse => WeightFormat.Csr,
+                FormatChoice.Density => mask.Density <= options.SparseBelowDensity ? WeightFormat.Csr : WeightFormat.Dense,
+                _ => WeightFormat.Dense,
+            };
+        }
+
+        private static Step Create(LoweredNetwork net, LayerSpec layer, int capacity, WeightFormat format, EngineOptions engine) => layer switch
+        {
+            ConvSpec c => new ConvStep(c, capacity, format, engine),
+            LinearSpec l => new LinearStep(l, capacity, format, engine),
+            MaxPoolSpec p => new MaxPoolStep(p, net.Shapes[p.Input], net.Shapes[p.Output], capacity),
+            GlobalAvgPoolSpec g => new GlobalAvgPoolStep(g, net.Shapes[g.Input], capacity),
+            ReluSpec r => new ReluStep(r, net.Shapes[r.Input], capacity),
+            PadShortcutSpec s => new PadShortcutStep(s, net.Shapes[s.Input], net.Shapes[s.Output], capacity),
+            _ => throw new NotSupportedException($"No inference step for {layer.GetType().Name}."),
+        };
+
+        /// <summary>Times the dense and CSR forms of every masked product on a full group of random
+        /// images (the candidates interleaved, medians) and keeps the faster.</summary>
+        private void Measure(LoweredNetwork net, InferenceOptions options, Dictionary<int, (double, double)> measured)
+        {
+            var ws = NewWorkspace([this]);
+            var rng = new Rng(12345);
+            rng.FillNormal(ws.Values[InputValue].AsSpan(), 0, 1);
+            foreach (var s in Steps) ws.Body.Run(s, Capacity); // realistic activations for every layer
+            int reps = Math.Max(1, options.MeasureRepetitions);
+            for (int i = 0; i < Steps.Length; i++)
+            {
+                var layer = net.Layers[i];
+                BitMask? mask = layer switch { ConvSpec c => c.Mask, LinearSpec l => l.Mask, _ => null };
+                if (mask is null) continue;
+                var dense = Create(net, layer, Capacity, WeightFormat.Dense, options.Engine);
+                var sparse = Create(net, layer, Capacity, WeightFormat.Csr, options.Engine);
+                var td = new double[reps];
+                var tsp = new double[reps];
+                ws.Body.Run(dense, Capacity);
+                ws.Body.Run(sparse, Capacity);
+                for (int r = 0; r < reps; r++)
+                {
+                    td[r] = Time(ws, dense, Capacity);
+                    tsp[r] = Time(ws, sparse, Capacity);
+                }
+                double d = Median(td), sp = Median(tsp);
+                measured[i] = (d, sp);
+                Steps[i] = sp < d ? sparse : dense;
+            }
+        }
+
+        private static double Time(Workspace ws, Step step, int nb)
+        {
+            long t0 = Stopwatch.GetTimestamp();
+            ws.Body.Run(step, nb);
+            return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+        }
+
+        private static double Median(double[] v)
+        {
+            var s = v.ToArray();
+            Array.Sort(s);
+            return s.Length % 2 == 1 ? s[s.Length / 2] : 0.5 * (s[s.Length / 2 - 1] + s[s.Length / 2]);
+        }
+
+        /// <summary>A workspace that serves every plan in <paramref name="plans"/> (same network, other sub-nets).</summary>
+        public Workspace NewWorkspace(IEnumerable<Plan> plans)
+        {
+            var needs = new WorkspaceNeeds();
+            foreach (var p in plans)
+                foreach (var s in p.Steps) s.Require(needs);
+            return new Workspace(ValueLengths, needs, Engine);
+        }
+
+        public void Run(Workspace ws, ReadOnlySpan<float> input, Span<float> output, int nb)
+        {
+            input.CopyTo(ws.Values[InputValue]);
+            foreach (var s in Steps) ws.Body.Run(s, nb);
+            ws.Values[OutputValue].AsSpan(0, output.Length).CopyTo(output);
+        }
+    }
+}

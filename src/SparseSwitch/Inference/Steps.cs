@@ -1,0 +1,438 @@
+using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
+using SparseSwitch.Tensors;
+using SparseSwitch.Tensors.Conv;
+using SparseSwitch.Tensors.Sparse;
+
+namespace SparseSwitch.Inference;
+
+/// <summary>How a product layer holds its weights in a compiled plan.</summary>
+public enum WeightFormat
+{
+    /// <summary>Packed dense panels (zeros of the mask included), the GEMM micro-kernel's form.</summary>
+    Dense,
+    /// <summary>Compressed sparse rows: only the kept weights, each adding a shifted row of the input.</summary>
+    Csr,
+}
+
+/// <summary>What the steps of one plan need beside the activations: the padded planes of each
+/// stride-1 layout, and the largest staging, unfolding and transposition buffers.</summary>
+internal sealed class WorkspaceNeeds
+{
+    public readonly Dictionary<PlanesKey, int> Planes = [];
+    public int Stage, Col, Transposed;
+}
+
+/// <summary>Zero-padded planes of <see cref="Channels"/> channels in one layout: layers with the
+/// same key share them (each writes only pixels, so the padding stays zero).</summary>
+internal readonly record struct PlanesKey(int Channels, ShiftedRowsConv.Layout Layout);
+
+/// <summary>The buffers one call of a plan runs in. Not shared between concurrent calls.</summary>
+internal sealed class Workspace
+{
+    public readonly float[][] Values;
+    public readonly Dictionary<PlanesKey, float[]> Planes = [];
+    public readonly float[] Stage, Col, Transposed;
+    public readonly StepBody Body;
+
+    public Workspace(IReadOnlyList<int> valueLengths, WorkspaceNeeds needs, EngineOptions engine)
+    {
+        Values = valueLengths.Select(n => new float[n]).ToArray();
+        foreach (var (key, length) in needs.Planes) Planes[key] = new float[length];
+        Stage = new float[needs.Stage];
+        Col = new float[needs.Col];
+        Transposed = new float[needs.Transposed];
+        Body = new StepBody(this, engine);
+    }
+
+    public long Bytes => 4L * (Values.Sum(v => (long)v.Length) + Planes.Values.Sum(p => (long)p.Length) + Stage.Length + Col.Length + Transposed.Length);
+}
+
+/// <summary>Runs one phase of one step over the threads' parts (set, then handed to the pool).</summary>
+internal sealed class StepBody(Workspace ws, EngineOptions engine) : IParallelBody
+{
+    public Step Step = null!;
+    public int Phase, Parts, Images;
+
+    public void Execute(int index) => Step.Execute(ws, Phase, index, Parts, Images);
+
+    public void Run(Step step, int images)
+    {
+        Step = step;
+        Images = images;
+        Parts = Math.Max(1, engine.Threads);
+        for (int phase = 0; phase < step.Phases; phase++)
+        {
+            Phase = phase;
+            if (Parts == 1 || !step.Parallel(phase)) for (int i = 0; i < Parts; i++) Step.Execute(ws, phase, i, Parts, images);
+            else WorkerPool.For(Parts, this, engine);
+        }
+    }
+}
+
+/// <summary>One operation of a compiled plan, for up to <see cref="Capacity"/> images at a time.</summary>
+internal abstract class Step(int input, int output, int capacity)
+{
+    public int Input { get; } = input;
+    public int Output { get; } = output;
+    public int Capacity { get; } = capacity;
+    public virtual int Phases => 1;
+    public virtual bool Parallel(int phase) => true;
+    public virtual void Require(WorkspaceNeeds needs) { }
+    /// <summary>Bytes of weights this step holds.</summary>
+    public virtual long WeightBytes => 0;
+    public virtual WeightFormat? Format => null;
+    public abstract string Describe { get; }
+    /// <summary>Part <paramref name="part"/> of <paramref name="parts"/> of phase <paramref name="phase"/> for nb images.</summary>
+    public abstract void Execute(Workspace ws, int phase, int part, int parts, int nb);
+
+    protected static (int Start, int End) Share(int part, int parts, int count) =>
+        ((int)((long)count * part / parts), (int)((long)count * (part + 1) / parts));
+
+    protected static int RoundUp(int n, int multiple) => (n + multiple - 1) / multiple * multiple;
+}
+
+/// <summary>
+/// A convolution with folded batch-norm as one product W[Cout, C·KH·KW] · rows(x): stride-1
+/// "same" convolutions read the rows in place from zero-padded planes (shifted rows), others from
+/// an unfolded copy (im2col). Phase 0 fills the planes or the unfolded matrix (channels split among
+/// the threads); phase 1 computes each thread's output channels (dense: whole 8-row panels; CSR:
+/// balanced by kept weights) and writes them, bias, residual and ReLU applied, to the output.
+/// </summary>
+internal sealed class ConvStep : Step
+{
+    private readonly ConvSpec _s;
+    private readonly bool _shifted;
+    private readonly ShiftedRowsConv.Layout _l;
+    private readonly int _ldq, _ldcol, _threads;
+    private readonly nint[] _off;
+    private readonly float[]? _packed;
+    private readonly CsrMatrix? _csr;
+    private readonly int[] _bounds;
+    private readonly EngineOptions _engine;
+
+    public ConvStep(ConvSpec s, int capacity, WeightFormat format, EngineOptions engine) : base(s.Input, s.Output, capacity)
+    {
+        _s = s;
+        _engine = engine;
+        var g = s.Geometry;
+        _shifted = ShiftedRowsConv.Applies(g);
+        int k = g.ColRows;
+        _off = new nint[k];
+        if (_shifted)
+        {
+            _l = new ShiftedRowsConv.Layout(g.H, g.W, g.PH, g.PW, capacity);
+            ShiftedRowsConv.RowOffsets(g.C, g.KH, g.KW, _l, _off);
+            _ldq = _l.OutputStride;
+        }
+        else
+        {
+            _ldcol = RoundUp(capacity * g.ColCols, RowsKernels.TileColumns);
+            for (int r = 0; r < k; r++) _off[r] = (nint)r * _ldcol;
+            _ldq = _ldcol;
+        }
+        _threads = Math.Max(1, engine.Threads);
+        _bounds = new int[_threads + 1];
+        if (format == WeightFormat.Dense)
+        {
+            _packed = new float[RowsKernels.PackedALength(s.OutChannels, k)];
+            RowsKernels.PackA(s.OutChannels, k, s.Weight, k, _packed);
+            int panels = (s.OutChannels + RowsKernels.MR - 1) / RowsKernels.MR;
+            for (int t = 0; t <= _threads; t++) _bounds[t] = Math.Min(s.OutChannels, (int)((long)panels * t / _threads) * RowsKernels.MR);
+        }
+        else
+        {
+            _csr = CsrMatrix.FromDense(s.Weight, s.OutChannels, k, s.Mask);
+            SparseKernels.BalancedRows(_csr, _bounds);
+        }
+    }
+
+    public override int Phases => 2;
+    public override bool Parallel(int phase) => phase == 1 || _s.Geometry.C > 1;
+    public override WeightFormat? Format => _packed is null ? WeightFormat.Csr : WeightFormat.Dense;
+    public override long WeightBytes => _packed is not null ? 4L * _packed.Length : _csr!.Bytes;
+    public override string Describe => $"{_s.Name}: conv {_s.Geometry.KH}×{_s.Geometry.KW}/{_s.Geometry.SH} {_s.Geometry.C}→{_s.OutChannels} on {_s.Geometry.H}×{_s.Geometry.W}, {(_shifted ? "shifted rows" : "im2col")}, {Format}";
+
+    private PlanesKey Key => new(_s.Geometry.C, _l);
+
+    public override void Require(WorkspaceNeeds needs)
+    {
+        int rows = RoundUp(_s.OutChannels, RowsKernels.MR);
+        needs.Stage = Math.Max(needs.Stage, rows * _ldq);
+        if (_shifted) needs.Planes[Key] = _l.BufferLength(_s.Geometry.C);
+        else needs.Col = Math.Max(needs.Col, _s.Geometry.ColRows * _ldcol + RowsKernels.TileColumns + 16);
+    }
+
+    private int Cols(int nb) => _shifted ? _l.Cols(nb) : nb * _s.Geometry.ColCols;
+
+    public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
+    {
+        var g = _s.Geometry;
+        if (phase == 0)
+        {
+            var (c0, c1) = Share(part, parts, g.C);
+            if (c0 == c1) return;
+            var x = ws.Values[Input];
+            int hw = g.H * g.W;
+            if (_shifted)
+            {
+                var planes = ws.Planes[Key];
+                int s = _l.ChannelStride, wp = _l.Wp, imageRows = _l.RowsPerImage * wp;
+                for (int c = c0; c < c1; c++)
+                for (int j = 0; j < nb; j++)
+                {
+                    int src = (j * g.C + c) * hw, dst = c * s + _l.Origin + j * imageRows;
+                    for (int y = 0; y < g.H; y++) x.AsSpan(src + y * g.W, g.W).CopyTo(planes.AsSpan(dst + y * wp, g.W));
+                }
+            }
+            else
+            {
+                var sub = g with { C = c1 - c0 };
+                int kk = g.KH * g.KW;
+                for (int j = 0; j < nb; j++)
+                    Im2Col.Unfold(sub, x.AsSpan((j * g.C + c0) * hw, (c1 - c0) * hw), ws.Col.AsSpan(c0 * kk * _ldcol + j * g.ColCols), _ldcol);
+            }
+            return;
+        }
+        // Parts beyond the threads the bounds were made for take nothing (the pool never asks for more).
+        if (part >= _threads) return;
+        int r0 = _bounds[part], r1 = _bounds[part + 1];
+        if (r0 >= r1) return;
+        int cols = Cols(nb);
+        ReadOnlySpan<float> b = _shifted ? ws.Planes[Key] : ws.Col;
+        if (_packed is not null)
+            RowsKernels.Product(r1 - r0, cols, g.ColRows, _packed.AsSpan(r0 * g.ColRows), b, _off, ws.Stage.AsSpan(r0 * _ldq), _ldq, _engine);
+        else
+            SparseKernels.RowsProduct(_csr!, b, _off, RoundUp(cols, SparseKernels.ColumnMultiple), ws.Stage, _ldq, r0, r1);
+        int oh = g.OH, ow = g.OW;
+        int imageStride = _shifted ? _l.RowsPerImage * _l.Wp : oh * ow, rowStride = _shifted ? _l.Wp : ow;
+        Epilogue.Rows(ws.Stage, _ldq, imageStride, rowStride, r0, r1, nb, _s.OutChannels, oh, ow, _s.Bias,
+            _s.Residual >= 0 ? ws.Values[_s.Residual] : null, _s.Relu, ws.Values[Output]);
+    }
+}
+
+/// <summary>y = act(W x + b). Dense: each thread's output rows as dot products. CSR: at one image a
+/// sparse matrix–vector product; at more, the images transposed into columns (phase 0) and each
+/// kept weight adding a row of them.</summary>
+internal sealed class LinearStep : Step
+{
+    private readonly LinearSpec _s;
+    private readonly CsrMatrix? _csr;
+    private readonly nint[] _off;
+    private readonly int[] _bounds;
+    private readonly int _threads, _ld;
+
+    public LinearStep(LinearSpec s, int capacity, WeightFormat format, EngineOptions engine) : base(s.Input, s.Output, capacity)
+    {
+        _s = s;
+        _threads = Math.Max(1, engine.Threads);
+        _bounds = new int[_threads + 1];
+        _ld = RoundUp(capacity, SparseKernels.ColumnMultiple);
+        _off = new nint[s.InFeatures];
+        for (int c = 0; c < s.InFeatures; c++) _off[c] = (nint)c * _ld;
+        if (format == WeightFormat.Csr)
+        {
+            _csr = CsrMatrix.FromDense(s.Weight, s.OutFeatures, s.InFeatures, s.Mask);
+            SparseKernels.BalancedRows(_csr, _bounds);
+        }
+        else
+            for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutFeatures * t / _threads);
+    }
+
+    public override int Phases => 2;
+    public override bool Parallel(int phase) => phase == 1;
+    public override WeightFormat? Format => _csr is null ? WeightFormat.Dense : WeightFormat.Csr;
+    public override long WeightBytes => _csr is null ? 4L * _s.Weight.Length : _csr.Bytes;
+    public override string Describe => $"{_s.Name}: linear {_s.InFeatures}→{_s.OutFeatures}, {Format}";
+
+    public override void Require(WorkspaceNeeds needs)
+    {
+        if (Capacity == 1) return; // the CSR form's columns (the measurement tries it on every layer)
+        needs.Transposed = Math.Max(needs.Transposed, _s.InFeatures * _ld);
+        needs.Stage = Math.Max(needs.Stage, _s.OutFeatures * _ld);
+    }
+
+    public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
+    {
+        int inF = _s.InFeatures, outF = _s.OutFeatures;
+        var x = ws.Values[Input];
+        var y = ws.Values[Output];
+        bool columns = _csr is not null && nb > 1;
+        if (phase == 0)
+        {
+            if (!columns || part != 0) return;
+            var t = ws.Transposed;
+            for (int j = 0; j < nb; j++)
+                for (int c = 0; c < inF; c++) t[c * _ld + j] = x[j * inF + c];
+            return;
+        }
+        if (part >= _threads) return;
+        int r0 = _bounds[part], r1 = _bounds[part + 1];
+        if (r0 >= r1) return;
+        var bias = _s.Bias;
+        if (_csr is null)
+        {
+            var w = _s.Weight.AsSpan();
+            for (int o = r0; o < r1; o++)
+            for (int j = 0; j < nb; j++)
+                y[j * outF + o] = Act(TensorPrimitives.Dot(w.Slice(o * inF, inF), x.AsSpan(j * inF, inF)) + bias[o]);
+        }
+        else if (!columns)
+        {
+            SparseKernels.Spmv(_csr, x.AsSpan(0, inF), y.AsSpan(0, outF), r0, r1);
+            for (int o = r0; o < r1; o++) y[o] = Act(y[o] + bias[o]);
+        }
+        else
+        {
+            SparseKernels.RowsProduct(_csr, ws.Transposed, _off, _ld, ws.Stage, _ld, r0, r1);
+            for (int o = r0; o < r1; o++)
+            for (int j = 0; j < nb; j++) y[j * outF + o] = Act(ws.Stage[o * _ld + j] + bias[o]);
+        }
+    }
+
+    private float Act(float v) => _s.Relu && !(v > 0f) ? 0f : v;
+}
+
+/// <summary>Max-pooling (padding counts as −∞), images × channels split among the threads.</summary>
+internal sealed class MaxPoolStep(MaxPoolSpec s, ActivationShape input, ActivationShape output, int capacity) : Step(s.Input, s.Output, capacity)
+{
+    public override string Describe => $"maxpool {s.Kernel}/{s.Stride} {input}→{output}";
+
+    public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
+    {
+        var x = ws.Values[Input];
+        var y = ws.Values[Output];
+        int h = input.H, w = input.W, oh = output.H, ow = output.W;
+        var (p0, p1) = Share(part, parts, nb * input.C);
+        for (int p = p0; p < p1; p++)
+        {
+            int xb = p * h * w, yb = p * oh * ow;
+            for (int i = 0; i < oh; i++)
+            for (int j = 0; j < ow; j++)
+            {
+                float m = float.NegativeInfinity;
+                for (int a = 0; a < s.Kernel; a++)
+                {
+                    int yy = i * s.Stride - s.Padding + a;
+                    if ((uint)yy >= (uint)h) continue;
+                    for (int c = 0; c < s.Kernel; c++)
+                    {
+                        int xx = j * s.Stride - s.Padding + c;
+                        if ((uint)xx >= (uint)w) continue;
+                        float v = x[xb + yy * w + xx];
+                        if (v > m || float.IsNaN(v)) m = v;
+                    }
+                }
+                y[yb + i * ow + j] = m;
+            }
+        }
+    }
+}
+
+/// <summary>The mean of each plane.</summary>
+internal sealed class GlobalAvgPoolStep(GlobalAvgPoolSpec s, ActivationShape input, int capacity) : Step(s.Input, s.Output, capacity)
+{
+    public override string Describe => $"global average pool {input}";
+
+    public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
+    {
+        var x = ws.Values[Input];
+        var y = ws.Values[Output];
+        int hw = input.H * input.W;
+        var (p0, p1) = Share(part, parts, nb * input.C);
+        for (int p = p0; p < p1; p++) y[p] = TensorPrimitives.Sum(x.AsSpan(p * hw, hw)) / hw;
+    }
+}
+
+/// <summary>max(x, 0) where no product before it could take it.</summary>
+internal sealed class ReluStep(ReluSpec s, ActivationShape shape, int capacity) : Step(s.Input, s.Output, capacity)
+{
+    public override string Describe => $"relu {shape}";
+
+    public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
+    {
+        var (i0, i1) = Share(part, parts, nb * shape.Length);
+        TensorPrimitives.Max(ws.Values[Input].AsSpan(i0, i1 - i0), 0f, ws.Values[Output].AsSpan(i0, i1 - i0));
+    }
+}
+
+/// <summary>Option-A shortcut: y[o, i, j] = x[o − pad, i·s, j·s] for the channels the input has, 0 for the rest.</summary>
+internal sealed class PadShortcutStep(PadShortcutSpec s, ActivationShape input, ActivationShape output, int capacity) : Step(s.Input, s.Output, capacity)
+{
+    public override string Describe => $"option-A shortcut {input}→{output}";
+
+    public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
+    {
+        var x = ws.Values[Input];
+        var y = ws.Values[Output];
+        int pad = (output.C - input.C) / 2, h = input.H, w = input.W, oh = output.H, ow = output.W, st = s.Stride;
+        var (p0, p1) = Share(part, parts, nb * output.C);
+        for (int p = p0; p < p1; p++)
+        {
+            int j = p / output.C, o = p % output.C, c = o - pad;
+            var dst = y.AsSpan(p * oh * ow, oh * ow);
+            if ((uint)c >= (uint)input.C) { dst.Clear(); continue; }
+            int xb = (j * input.C + c) * h * w;
+            for (int i = 0; i < oh; i++)
+            for (int q = 0; q < ow; q++) dst[i * ow + q] = x[xb + i * st * w + q * st];
+        }
+    }
+}
+
+/// <summary>The convolutions' epilogue: out[j, o, y, x] = act(stage[o·ldq + j·imageStride + y·rowStride + x] + bias[o] (+ residual)).</summary>
+internal static class Epilogue
+{
+    public static void Rows(float[] stage, int ldq, int imageStride, int rowStride, int r0, int r1, int nb, int channels, int oh, int ow,
+        float[] bias, float[]? residual, bool relu, float[] output)
+    {
+        int plane = oh * ow;
+        for (int o = r0; o < r1; o++)
+        {
+            float b = bias[o];
+            for (int j = 0; j < nb; j++)
+            {
+                int dst = (j * channels + o) * plane;
+                for (int y = 0; y < oh; y++)
+                {
+                    var src = stage.AsSpan(o * ldq + j * imageStride + y * rowStride, ow);
+                    var d = output.AsSpan(dst + y * ow, ow);
+                    var r = residual is null ? default : residual.AsSpan(dst + y * ow, ow);
+                    Row(src, b, r, relu, d);
+                }
+            }
+        }
+    }
+
+    private static void Row(ReadOnlySpan<float> src, float bias, ReadOnlySpan<float> residual, bool relu, Span<float> dst)
+    {
+        int n = src.Length, i = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vb = Vector512.Create(bias);
+            for (; i + 16 <= n; i += 16)
+            {
+                var v = Vector512.Create(src.Slice(i, 16)) + vb;
+                if (!residual.IsEmpty) v += Vector512.Create(residual.Slice(i, 16));
+                if (relu) v = Vector512.Max(v, Vector512<float>.Zero);
+                v.CopyTo(dst.Slice(i, 16));
+            }
+        }
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var vb = Vector256.Create(bias);
+            for (; i + 8 <= n; i += 8)
+            {
+                var v = Vector256.Create(src.Slice(i, 8)) + vb;
+                if (!residual.IsEmpty) v += Vector256.Create(residual.Slice(i, 8));
+                if (relu) v = Vector256.Max(v, Vector256<float>.Zero);
+                v.CopyTo(dst.Slice(i, 8));
+            }
+        }
+        for (; i < n; i++)
+        {
+            float v = src[i] + bias;
+            if (!residual.IsEmpty) v += residual[i];
+            dst[i] = relu && !(v > 0f) ? 0f : v;
+        }
+    }
+}
