@@ -118,6 +118,30 @@ public sealed class InferenceModel
     /// <summary>The layers of sub-net <paramref name="subnet"/>'s plan for one image (<paramref name="batchOfOne"/>) or for groups.</summary>
     public IReadOnlyList<PlanLayer> Layers(int subnet, bool batchOfOne = true) => _plans[subnet][batchOfOne ? 0 : 1].Report;
 
+    /// <summary>Median milliseconds of each step of sub-net <paramref name="subnet"/>'s plan for
+    /// <paramref name="batch"/> images (1, or up to the group size) on random input, over
+    /// <paramref name="repetitions"/> runs: where a plan's time goes.</summary>
+    public IReadOnlyList<(string Step, double Ms)> ProfileSteps(int subnet, int batch, int repetitions = 9)
+    {
+        int which = batch == 1 ? 0 : 1;
+        var plan = _plans[subnet][which];
+        if (batch < 1 || batch > plan.Capacity) throw new ArgumentOutOfRangeException(nameof(batch), batch, $"batch must be 1 … {_plans[subnet][1].Capacity}.");
+        var ws = Rent(which);
+        try
+        {
+            new Rng(7).FillNormal(ws.Values[plan.InputValue].AsSpan(0, batch * InputShape.Length), 0, 1);
+            var times = new double[plan.Steps.Length][];
+            for (int i = 0; i < times.Length; i++) times[i] = new double[repetitions];
+            for (int r = 0; r < repetitions; r++)
+                for (int i = 0; i < plan.Steps.Length; i++) times[i][r] = Plan.Time(ws, plan.Steps[i], batch);
+            return plan.Steps.Select((s, i) => (s.Describe, Plan.Median(times[i]))).ToList();
+        }
+        finally
+        {
+            _free[which].Add(ws);
+        }
+    }
+
     /// <summary>Bytes of weights held by sub-net <paramref name="subnet"/>'s plans (both batch classes).</summary>
     public long WeightBytes(int subnet) => _plans[subnet].Sum(p => p.WeightBytes);
 
@@ -212,14 +236,14 @@ public sealed class InferenceModel
             }
         }
 
-        private static double Time(Workspace ws, Step step, int nb)
+        public static double Time(Workspace ws, Step step, int nb)
         {
             long t0 = Stopwatch.GetTimestamp();
             ws.Body.Run(step, nb);
             return Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
         }
 
-        private static double Median(double[] v)
+        public static double Median(double[] v)
         {
             var s = v.ToArray();
             Array.Sort(s);

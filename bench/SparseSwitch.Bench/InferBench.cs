@@ -1,0 +1,128 @@
+using System.Globalization;
+using SparseSwitch.Inference;
+using SparseSwitch.Nn;
+using SparseSwitch.Nn.Models;
+using SparseSwitch.Sparsity;
+using SparseSwitch.Tensors;
+
+namespace SparseSwitch.Bench;
+
+/// <summary>
+/// infer: eval-mode forward of compiled sub-nets against the dense model, all in one run. For each
+/// model (--models wrn32,resnet20) one multi-sub-net model is built: dense, unstructured 90/95/98 %
+/// (magnitude masks of the random initial weights, per layer) and 2:4/1:4/1:8 (N:M along each
+/// weight row), compiled with measured formats. Reports batch-1 latency (ms) and batch-64
+/// throughput (img/s) of every sub-net; ratio = the dense model's time / the sub-net's. With
+/// --peers, ONNX Runtime and PyTorch run the dense model too and the ratio is against the best
+/// dense of the run.
+/// </summary>
+public sealed class InferBench : IBench
+{
+    public string Name => "infer";
+    public string Description => "compiled sub-nets (90/95/98 %, 2:4/1:4/1:8) vs the dense model: batch-1 latency and batch-64 throughput (--models wrn32,resnet20 [--batch 64])";
+
+    private static readonly string[] Subnets = ["dense", "unstructured-90%", "unstructured-95%", "unstructured-98%", "2:4", "1:4", "1:8"];
+
+    public int Run(BenchOptions options, Harness harness)
+    {
+        string[] models = ["wrn32", "resnet20"];
+        int big = 64;
+        bool profile = false;
+        for (int i = 0; i < options.Rest.Count; i++)
+        {
+            switch (options.Rest[i])
+            {
+                case "--models": models = options.Rest[++i].Split(','); break;
+                case "--profile": profile = true; break;
+                case "--batch": big = int.Parse(options.Rest[++i], CultureInfo.InvariantCulture); break;
+                default: Console.Error.WriteLine($"infer: unknown option {options.Rest[i]}"); return 2;
+            }
+        }
+        int threads = options.ThreadCountsOr(2)[0];
+        var engine = EngineOptions.Default with { Threads = threads };
+        harness.BeginBench(Name);
+        foreach (var name in models)
+        {
+            var (model, masks) = Build(name);
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var compiled = InferenceModel.Compile(model, 3, 32, masks, new InferenceOptions { Engine = engine });
+            Console.WriteLine($"{name}: compiled {Subnets.Length} sub-nets in {sw.Elapsed.TotalSeconds:0.0} s (formats measured), {threads} threads");
+            for (int k = 0; k < Subnets.Length; k++)
+            {
+                var layers = compiled.Layers(k);
+                int csr = layers.Count(l => l.Format == WeightFormat.Csr), products = layers.Count(l => l.Format is not null);
+                Console.WriteLine($"  {Subnets[k],-18} {csr}/{products} products in CSR at batch 1, {compiled.Layers(k, false).Count(l => l.Format == WeightFormat.Csr)} in groups; weights {compiled.WeightBytes(k) / 2 / 1024.0:0} KiB per plan");
+            }
+            if (profile)
+            {
+                foreach (int k in new[] { 0, 3 })
+                    foreach (int b in new[] { 1, compiled.Options.GroupSize })
+                    {
+                        var steps = compiled.ProfileSteps(k, b);
+                        Console.WriteLine($"  {Subnets[k]}, {b} image(s): {steps.Sum(s => s.Ms):0.000} ms");
+                        foreach (var (step, ms) in steps) Console.WriteLine($"    {ms,8:0.000} ms  {step}");
+                    }
+                continue;
+            }
+            foreach (int batch in new[] { 1, big })
+            {
+                var rng = new Rng(5);
+                var x = new float[batch * 3 * 32 * 32];
+                rng.FillNormal(x, 0, 1);
+                var y = new float[batch * 10];
+                var variants = Enumerable.Range(0, Subnets.Length)
+                    .Select(k => new Harness.Variant(Subnets[k], () => compiled.Run(k, x, y, batch))).ToArray();
+                var t = harness.Measure(variants);
+                double dense = t.MedianSeconds[0];
+                for (int k = 0; k < Subnets.Length; k++)
+                {
+                    string c = $"{name} {Subnets[k]} batch={batch}";
+                    if (batch == 1) harness.ReportTime(c, t.MedianSeconds[k] * 1e3, dense * 1e3, "ms", k == 0 ? "our dense" : "vs our dense");
+                    else harness.ReportThroughput(c, batch / t.MedianSeconds[k], batch / dense, "img/s", t.MedianSeconds[k], dense, k == 0 ? "our dense" : "vs our dense");
+                }
+            }
+        }
+        harness.Finish();
+        return 0;
+    }
+
+    /// <summary>The model with K = 7 batch-norm sets and the masks of each sub-net (null: dense).</summary>
+    internal static (Module Model, List<IReadOnlyDictionary<string, BitMask>?> Masks) Build(string name)
+    {
+        var model = ModelZoo.Create(name, 3, 32, 10, Subnets.Length, new Rng(1));
+        model.Eval();
+        var masks = new List<IReadOnlyDictionary<string, BitMask>?> { null };
+        foreach (var spec in Subnets.Skip(1))
+        {
+            var m = new Dictionary<string, BitMask>();
+            foreach (var (path, p) in model.NamedParameters())
+            {
+                if (!p.Prunable) continue;
+                if (spec.Contains(':'))
+                {
+                    int n = spec[0] - '0', mm = spec[2] - '0';
+                    int rows = p.Shape[0], cols = p.Length / rows;
+                    m[path] = cols % mm == 0 ? NmMask.Compute(p.Data.Span, [rows, cols], n, mm) : new BitMask(p.Length, true);
+                }
+                else
+                {
+                    double density = 1 - double.Parse(spec["unstructured-".Length..^1], CultureInfo.InvariantCulture) / 100;
+                    m[path] = Magnitude(p.Data.Span, density);
+                }
+            }
+            masks.Add(m);
+        }
+        return (model, masks);
+    }
+
+    private static BitMask Magnitude(ReadOnlySpan<float> w, double density)
+    {
+        int keep = Math.Max(1, (int)Math.Round(w.Length * density));
+        var order = Enumerable.Range(0, w.Length).ToArray();
+        var mags = w.ToArray().Select(MathF.Abs).ToArray();
+        Array.Sort(mags, order);
+        var mask = new BitMask(w.Length);
+        for (int i = w.Length - keep; i < w.Length; i++) mask[order[i]] = true;
+        return mask;
+    }
+}
