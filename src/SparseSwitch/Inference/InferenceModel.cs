@@ -113,7 +113,10 @@ public sealed class InferenceModel
         }
     }
 
-    private Workspace Rent(int which) => _free[which].TryTake(out var ws) ? ws : _plans[0][which].NewWorkspace(_plans.Select(p => p[which]));
+    private Workspace Rent(int which) => _free[which].TryTake(out var ws) ? ws : NewWorkspace(which);
+
+    // Apart from Rent: a lambda's closure would be allocated on every call of the method holding it.
+    private Workspace NewWorkspace(int which) => _plans[0][which].NewWorkspace(_plans.Select(p => p[which]));
 
     /// <summary>The layers of sub-net <paramref name="subnet"/>'s plan for one image (<paramref name="batchOfOne"/>) or for groups.</summary>
     public IReadOnlyList<PlanLayer> Layers(int subnet, bool batchOfOne = true) => _plans[subnet][batchOfOne ? 0 : 1].Report;
@@ -146,7 +149,7 @@ public sealed class InferenceModel
     public long WeightBytes(int subnet) => _plans[subnet].Sum(p => p.WeightBytes);
 
     /// <summary>Bytes of one workspace of each batch class (a concurrent call needs its own).</summary>
-    public long WorkspaceBytes => _plans[0][0].NewWorkspace([.. _plans.Select(p => p[0])]).Bytes + _plans[0][1].NewWorkspace([.. _plans.Select(p => p[1])]).Bytes;
+    public long WorkspaceBytes => NewWorkspace(0).Bytes + NewWorkspace(1).Bytes;
 
     /// <summary>A list of steps for up to Capacity images.</summary>
     private sealed class Plan
