@@ -8,6 +8,8 @@ Run it the way BASELINES.md describes (the C# bench starts it with that environm
 
 Modes:
   default   measure each model, print img/s (median and mean over --rounds samples)
+  --eval    time an eval-mode forward under torch.inference_mode() instead of a training step
+            (the infer bench's PyTorch peer)
   --serve   read commands from stdin, one per line, answer one line each (used by the C# bench
             to interleave its rounds with ours):  "run MODEL REPS" -> seconds for REPS steps;
             "quit". Models are built on first use and kept.
@@ -84,7 +86,7 @@ MODELS = {
 
 
 class Step:
-    def __init__(self, name, batch, channels_last):
+    def __init__(self, name, batch, channels_last, eval_mode=False):
         ctor, shape, conv = MODELS[name]
         torch.manual_seed(0)
         self.model = ctor()
@@ -94,9 +96,17 @@ class Step:
             self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = torch.randint(0, 10, (batch,))
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
-        self.model.train()
+        self.eval_mode = eval_mode
+        if eval_mode:
+            self.model.eval()
+        else:
+            self.model.train()
 
     def __call__(self):
+        if self.eval_mode:
+            with torch.inference_mode():
+                self.model(self.x)
+            return
         self.opt.zero_grad(set_to_none=False)
         loss = F.cross_entropy(self.model(self.x), self.y)
         loss.backward()
@@ -118,6 +128,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--serve", action="store_true")
+    ap.add_argument("--eval", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     steps = {}
@@ -126,7 +137,7 @@ def main():
         if name not in MODELS:
             raise SystemExit(f"unknown model '{name}'; known: {', '.join(MODELS)}")
         if name not in steps:
-            steps[name] = Step(name, a.batch, not a.no_channels_last)
+            steps[name] = Step(name, a.batch, not a.no_channels_last, a.eval)
         return steps[name]
 
     if a.serve:

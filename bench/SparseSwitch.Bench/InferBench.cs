@@ -13,8 +13,8 @@ namespace SparseSwitch.Bench;
 /// (magnitude masks of the random initial weights, per layer) and 2:4/1:4/1:8 (N:M along each
 /// weight row), compiled with measured formats. Reports batch-1 latency (ms) and batch-64
 /// throughput (img/s) of every sub-net; ratio = the dense model's time / the sub-net's. With
-/// --peers, ONNX Runtime and PyTorch run the dense model too and the ratio is against the best
-/// dense of the run.
+/// PyTorch 1.13 (eval, channels_last, where /usr/bin/python3 has torch; --no-peers: not) runs the
+/// dense model too and the sub-nets' ratio is against the best dense of the run.
 /// </summary>
 public sealed class InferBench : IBench
 {
@@ -27,13 +27,14 @@ public sealed class InferBench : IBench
     {
         string[] models = ["wrn32", "resnet20"];
         int big = 64;
-        bool profile = false;
+        bool profile = false, peers = true;
         for (int i = 0; i < options.Rest.Count; i++)
         {
             switch (options.Rest[i])
             {
                 case "--models": models = options.Rest[++i].Split(','); break;
                 case "--profile": profile = true; break;
+                case "--no-peers": peers = false; break;
                 case "--batch": big = int.Parse(options.Rest[++i], CultureInfo.InvariantCulture); break;
                 default: Console.Error.WriteLine($"infer: unknown option {options.Rest[i]}"); return 2;
             }
@@ -71,15 +72,26 @@ public sealed class InferBench : IBench
                 rng.FillNormal(x, 0, 1);
                 var y = new float[batch * 10];
                 var variants = Enumerable.Range(0, Subnets.Length)
-                    .Select(k => new Harness.Variant(Subnets[k], () => compiled.Run(k, x, y, batch))).ToArray();
-                var t = harness.Measure(variants);
+                    .Select(k => new Harness.Variant(Subnets[k], () => compiled.Run(k, x, y, batch))).ToList();
+                string? why = null;
+                using var torch = peers ? TorchPeer.Start("pytorch", ["OMP_WAIT_POLICY=PASSIVE"], threads, batch, out why, eval: true) : null;
+                if (peers && torch is null) Console.WriteLine("  PyTorch peer not run: " + why);
+                if (torch is not null && torch.Run(name, 1) > 0) variants.Add(new Harness.Variant("pytorch", () => torch.Run(name, 1)));
+                var t = harness.Measure([.. variants]);
                 double dense = t.MedianSeconds[0];
-                for (int k = 0; k < Subnets.Length; k++)
+                var peerTimes = t.Names.Skip(Subnets.Length).Select((n, i) => (Name: n, Seconds: t.MedianSeconds[Subnets.Length + i])).ToList();
+                var best = peerTimes.Append(("ours", dense)).MinBy(p => p.Item2);
+                string unit = batch == 1 ? "ms" : "img/s";
+                double Figure(double seconds) => batch == 1 ? seconds * 1e3 : batch / seconds;
+                void Report(string c, double ours, double baseline, string note)
                 {
-                    string c = $"{name} {Subnets[k]} batch={batch}";
-                    if (batch == 1) harness.ReportTime(c, t.MedianSeconds[k] * 1e3, dense * 1e3, "ms", k == 0 ? "our dense" : "vs our dense");
-                    else harness.ReportThroughput(c, batch / t.MedianSeconds[k], batch / dense, "img/s", t.MedianSeconds[k], dense, k == 0 ? "our dense" : "vs our dense");
+                    if (batch == 1) harness.ReportTime(c, Figure(ours), Figure(baseline), unit, note);
+                    else harness.ReportThroughput(c, Figure(ours), Figure(baseline), unit, ours, baseline, note);
                 }
+                foreach (var (peer, seconds) in peerTimes)
+                    Report($"{name} dense-vs-{peer} batch={batch}", dense, seconds, $"baseline: {peer} dense");
+                for (int k = 0; k < Subnets.Length; k++)
+                    Report($"{name} {Subnets[k]} batch={batch}", t.MedianSeconds[k], best.Item2, $"vs best dense ({best.Item1})");
             }
         }
         harness.Finish();

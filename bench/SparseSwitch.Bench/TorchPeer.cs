@@ -17,7 +17,9 @@ public sealed class TorchPeer : IDisposable
 
     private TorchPeer(Process process, string label) { _process = process; Label = label; }
 
-    public static TorchPeer? Start(string label, string[] env, int threads, int batch, out string? why)
+    /// <summary>Starts the peer; with <paramref name="eval"/> a "step" is an eval-mode forward under
+    /// torch.inference_mode() instead of a training step.</summary>
+    public static TorchPeer? Start(string label, string[] env, int threads, int batch, out string? why, bool eval = false)
     {
         why = null;
         const string python = "/usr/bin/python3";
@@ -30,6 +32,7 @@ public sealed class TorchPeer : IDisposable
         };
         foreach (var a in new[] { script, "--serve", "--threads", threads.ToString(CultureInfo.InvariantCulture), "--batch", batch.ToString(CultureInfo.InvariantCulture) })
             psi.ArgumentList.Add(a);
+        if (eval) psi.ArgumentList.Add("--eval");
         psi.Environment.Remove("OPENBLAS_CORETYPE");
         psi.Environment.Remove("OPENBLAS_L2_SIZE");
         psi.Environment["ATEN_CPU_CAPABILITY"] = "avx512";
