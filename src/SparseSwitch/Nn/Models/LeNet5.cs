@@ -24,6 +24,10 @@ public sealed class LeNet5 : Module
 
     public LeNetVariant Variant { get; }
 
+    /// <summary>The layers Forward runs, in order (the registered ones and the parameter-free
+    /// ReLUs, pools and flatten between them): what the ONNX exporter walks.</summary>
+    internal IReadOnlyList<Module> Chain => _chain;
+
     public LeNet5(int inChannels = 1, int imageSize = 28, int numClasses = 10, LeNetVariant variant = LeNetVariant.Classic, Rng? rng = null)
     {
         if (inChannels < 1) throw new ArgumentOutOfRangeException(nameof(inChannels), inChannels, "inChannels must be ≥ 1.");

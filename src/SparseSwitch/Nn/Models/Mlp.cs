@@ -14,6 +14,10 @@ public sealed class Mlp : Module
 
     public IReadOnlyList<Linear> Linears { get; }
 
+    /// <summary>The layers Forward runs, in order (flatten, linears and ReLUs): what the ONNX
+    /// exporter walks.</summary>
+    internal IReadOnlyList<Module> Layers => _layers;
+
     public Mlp(int inFeatures = 784, int[]? hidden = null, int numClasses = 10, Rng? rng = null, bool pruneClassifier = true)
     {
         hidden ??= [300, 100];
