@@ -10,6 +10,7 @@ public static class CommandRegistry
     {
         yield return VersionCommand.Build();
         yield return ConvertCommand.Build();
+        yield return ExportCommand.Build();
         foreach (var c in TrainCommands.Build()) yield return c;
         yield return DataCommands.Build();
     }

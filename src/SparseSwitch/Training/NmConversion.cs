@@ -21,12 +21,11 @@ public static class NmConversion
         NmLayout.Check(n, m);
         if (calibrationImages < 1) throw new ArgumentOutOfRangeException(nameof(calibrationImages), "Calibration needs at least one image.");
         var folder = new RunFolder(runDir);
-        if (!File.Exists(folder.CheckpointFile))
-            throw new FileNotFoundException($"{runDir}: no checkpoint.safetensors; train first (sparseswitch train --out {runDir}).");
+        string checkpoint = folder.RequireCheckpoint();
         var recipe = folder.ReadRecipe();
         using var setup = new TrainingSetup(recipe);
         var trainer = new AlternatingTrainer(setup);
-        TrainerCheckpoint.Load(trainer, folder.CheckpointFile);
+        TrainerCheckpoint.Load(trainer, checkpoint);
         var model = setup.Model;
         var (_, denseAcc) = trainer.Evaluate(0);
         progress?.WriteLine($"{recipe.Model} from {runDir}: test accuracy {denseAcc:P2} before conversion (sub-net 0, {trainer.Subnets[0]})");

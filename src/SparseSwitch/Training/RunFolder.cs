@@ -21,6 +21,18 @@ public sealed class RunFolder
         Directory.CreateDirectory(path);
     }
 
+    /// <summary>An existing run folder (not created when missing: that is an error).</summary>
+    public static RunFolder Open(string path)
+    {
+        if (!Directory.Exists(path)) throw new DirectoryNotFoundException($"{path}: no such run folder.");
+        return new RunFolder(path);
+    }
+
+    /// <summary>The checkpoint file, which must exist.</summary>
+    public string RequireCheckpoint() =>
+        File.Exists(CheckpointFile) ? CheckpointFile
+            : throw new FileNotFoundException($"{Path}: no checkpoint.safetensors; train first (sparseswitch train --out {Path}).");
+
     public void WriteRecipe(TrainRecipe recipe) => WriteAtomically(RecipeFile, recipe.ToJson());
 
     public TrainRecipe ReadRecipe()

@@ -48,7 +48,7 @@ public sealed class TrainingSetup : IDisposable
         var root = new Rng(recipe.Seed);
         var modelRng = root.Fork();
         MaskRng = root.Fork();
-        int sets = recipe.Mode == TrainMode.Independent ? 1 : Subnets.Count;
+        int sets = BatchNormSetsFor(recipe);
         _modelRng = modelRng;
         Model = modelFactory?.Invoke(this) ?? CreateModel(recipe.Model, train.Channels, train.Height, train.NumClasses, sets, modelRng);
         Model.UseOptions(Options);
@@ -70,7 +70,11 @@ public sealed class TrainingSetup : IDisposable
     public Rng ModelRng => _modelRng;
 
     /// <summary>Number of batch-norm sets the model must have.</summary>
-    public int BatchNormSets => Recipe.Mode == TrainMode.Independent ? 1 : Subnets.Count;
+    public int BatchNormSets => BatchNormSetsFor(Recipe);
+
+    /// <summary>Number of batch-norm sets a recipe's model has: one per sub-net it trains (one in
+    /// mode independent, whose runs train one sub-net each).</summary>
+    public static int BatchNormSetsFor(TrainRecipe recipe) => recipe.Mode == TrainMode.Independent ? 1 : recipe.SubnetsToTrain.Count;
 
     public static (ImageDataset Train, ImageDataset Test) LoadData(TrainRecipe r)
     {

@@ -1,0 +1,104 @@
+using System.CommandLine;
+using System.Globalization;
+using SparseSwitch.Data;
+using SparseSwitch.Export;
+using SparseSwitch.Training;
+
+namespace SparseSwitch.Cli.Commands;
+
+/// <summary><c>export</c>: one sub-net of a trained model as an ONNX file (its masks applied to
+/// the weights, its own batch-norm set, eval mode).</summary>
+public static class ExportCommand
+{
+    public static Command Build()
+    {
+        var source = new Argument<string>("source") { Description = "Run folder of a training run (holds recipe.json and checkpoint.safetensors)." };
+        var subnet = new Option<string>("--subnet")
+        {
+            Description = "Sub-net to export: its index (0-based) or its spec as the run lists it (0.05, 2:4).",
+            DefaultValueFactory = _ => "0",
+        };
+        var format = new Option<string>("--format") { Description = "Output format: onnx (opset 17; the only one so far).", DefaultValueFactory = _ => "onnx" };
+        var output = new Option<string>("--out") { Description = "File to write.", Required = true };
+        var c = new Command("export",
+            "Export one sub-net of a trained model: an ONNX graph of its eval-mode forward (weights times the sub-net's masks, its batch-norm set, " +
+            "running statistics) with input 'input' [N, C, H, W] (normalised images, as in training) and output 'logits' [N, classes].\n" +
+            "Example: sparseswitch export runs/ast --subnet 0.05 --format onnx --out resnet20-5pct.onnx");
+        c.Arguments.Add(source);
+        foreach (var o in new Option[] { subnet, format, output }) c.Options.Add(o);
+        c.SetAction(p =>
+        {
+            if (!string.Equals(p.GetValue(format), "onnx", StringComparison.OrdinalIgnoreCase))
+                throw new UsageException($"--format: '{p.GetValue(format)}' is not supported; the only format is onnx.");
+            var sub = LoadSource(p.GetValue(source)!, p.GetValue(subnet)!);
+            string path = p.GetValue(output)!;
+            WriteAtomically(path, stream => OnnxExporter.ExportSubnet(sub.Model, sub.Masks, sub.BatchNormSet, stream, sub.Channels, sub.ImageSize, Metadata(sub)));
+            long kept = sub.Masks.Values.Sum(m => m.Count()), total = sub.Masks.Values.Sum(m => (long)m.Length);
+            string weights = total > 0
+                ? string.Create(CultureInfo.InvariantCulture, $"{kept:N0} of {total:N0} prunable weights kept ({(double)kept / total:F4})")
+                : "dense";
+            Console.WriteLine($"wrote {path}: {sub.Recipe.Model} sub-net {sub.Index} [{sub.Spec}], batch-norm set {sub.BatchNormSet}, {weights}");
+            return 0;
+        });
+        return c;
+    }
+
+    /// <summary>The model and sub-net to export from <paramref name="source"/> (a training run
+    /// folder) and <paramref name="subnet"/> (an index or a sub-net's spec).</summary>
+    internal static TrainedSubnet LoadSource(string source, string subnet)
+    {
+        if (!Directory.Exists(source))
+            throw new UsageException($"{source}: not a run folder (SOURCE is a training run folder holding recipe.json and checkpoint.safetensors).");
+        return TrainedSubnet.Load(source, SubnetIndex(TrainedSubnet.Subnets(source), subnet));
+    }
+
+    /// <summary>An index (0-based), or the position of the spec among <paramref name="subnets"/>.</summary>
+    private static int SubnetIndex(SubnetList subnets, string text)
+    {
+        string available = string.Join(", ", subnets.Select((s, k) => $"{k}: {s}"));
+        if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int index))
+            return index < subnets.Count ? index : throw new UsageException($"--subnet: there is no sub-net {index}; the run has {available}.");
+        SubnetSpec spec;
+        try { spec = SubnetList.Parse(text)[0]; }
+        catch (ArgumentException) { throw new UsageException($"--subnet: '{text}' is neither an index nor a sub-net spec; the run has {available}."); }
+        for (int k = 0; k < subnets.Count; k++)
+            if (subnets[k] == spec) return k;
+        throw new UsageException($"--subnet: the run has no sub-net {spec}; it has {available}.");
+    }
+
+    private static Dictionary<string, string> Metadata(TrainedSubnet sub)
+    {
+        var m = new Dictionary<string, string>
+        {
+            ["model"] = sub.Recipe.Model,
+            ["data"] = sub.Recipe.Data,
+            ["subnet"] = sub.Index.ToString(CultureInfo.InvariantCulture),
+            ["subnet_spec"] = sub.Spec.ToExactString(),
+            ["batch_norm_set"] = sub.BatchNormSet.ToString(CultureInfo.InvariantCulture),
+        };
+        if (!sub.Recipe.Data.Equals("synthetic", StringComparison.OrdinalIgnoreCase))
+        {
+            // The input is normalised as in training: x = (pixel/255 − mean[c]) / std[c].
+            var n = Normalization.For(sub.Recipe.Data);
+            m["normalization_mean"] = string.Join(",", n.Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+            m["normalization_std"] = string.Join(",", n.Std.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+        }
+        return m;
+    }
+
+    /// <summary>Writes through a temporary file renamed over <paramref name="path"/>: a failed export
+    /// leaves no partial file.</summary>
+    private static void WriteAtomically(string path, Action<Stream> write)
+    {
+        string tmp = path + ".tmp-" + Environment.ProcessId;
+        try
+        {
+            using (var f = File.Create(tmp)) write(f);
+            File.Move(tmp, path, overwrite: true);
+        }
+        finally
+        {
+            if (File.Exists(tmp)) File.Delete(tmp);
+        }
+    }
+}

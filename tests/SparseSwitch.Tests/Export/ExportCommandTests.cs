@@ -1,0 +1,92 @@
+using Microsoft.ML.OnnxRuntime;
+using SparseSwitch.Nn.Models;
+using SparseSwitch.Tensors;
+using SparseSwitch.Tests.Support;
+using SparseSwitch.Training;
+using Xunit;
+using DenseTensor = Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>;
+using Tensor = SparseSwitch.Tensors.Tensor;
+
+namespace SparseSwitch.Tests.Export;
+
+/// <summary><c>sparseswitch export</c> end to end on a tiny AST run: the file it writes computes
+/// the chosen sub-net (its masks, its batch-norm set) in ONNX Runtime; wrong sub-nets, formats and
+/// sources are usage errors.</summary>
+[Collection(ConsoleCollection.Name)]
+public sealed class ExportCommandTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ss-export-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private string TrainRun()
+    {
+        var run = Path.Combine(_dir, "run");
+        var (code, _, err) = CliRunner.Run("train", "--model", "resnet20-a", "--subnets", "0.1,0.05", "--epochs", "1", "--train-limit", "64",
+            "--test-limit", "32", "--batch-size", "32", "--prune-start", "0", "--prune-end", "1", "--update-every", "1", "--seed", "6", "--out", run);
+        Assert.True(code == 0, err);
+        return run;
+    }
+
+    [Fact]
+    public void ExportWritesTheChosenSubnetAsOnnx()
+    {
+        var run = TrainRun();
+        var file = Path.Combine(_dir, "sub1.onnx");
+        var (code, output, err) = CliRunner.Run("export", run, "--subnet", "0.05", "--format", "onnx", "--out", file);
+        Assert.True(code == 0, err);
+        Assert.Contains($"wrote {file}: resnet20-a sub-net 1 [0.05], batch-norm set 1", output);
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp-*"));
+
+        // By index: the same file.
+        var byIndex = Path.Combine(_dir, "by-index.onnx");
+        Assert.Equal(0, CliRunner.Run("export", run, "--subnet", "1", "--out", byIndex).Code);
+        Assert.Equal(File.ReadAllBytes(file), File.ReadAllBytes(byIndex));
+
+        var proto = Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(file));
+        var meta = proto.MetadataProps.ToDictionary(p => p.Key, p => p.Value);
+        Assert.Equal(("resnet20-a", "1", "0.05", "1"), (meta["model"], meta["subnet"], meta["subnet_spec"], meta["batch_norm_set"]));
+
+        // Our model with sub-net 1's masks and batch-norm set gives ONNX Runtime's logits.
+        var sub = TrainedSubnet.Load(run, 1);
+        foreach (var (path, p) in sub.Model.NamedParameters()) p.Mask = sub.Masks.GetValueOrDefault(path);
+        SubNets.SetActive(sub.Model, 1);
+        sub.Model.Eval();
+        var x = new Tensor(2, 3, 32, 32);
+        new Rng(9).FillNormal(x.Span, 0, 1);
+        var ours = sub.Model.Forward(x).Span.ToArray();
+        using var session = new InferenceSession(file);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("input", new DenseTensor(x.Span.ToArray(), [2, 3, 32, 32]))]);
+        var ort = results.Single().AsEnumerable<float>().ToArray();
+        Assert.Equal(ours.Length, ort.Length);
+        for (int i = 0; i < ours.Length; i++)
+            Assert.True(Math.Abs(ours[i] - ort[i]) <= 1e-4 * Math.Max(1, Math.Abs(ours[i])), $"logit {i}: ours {ours[i]}, ONNX Runtime {ort[i]}");
+
+        // Sub-net 0 is another function.
+        var other = Path.Combine(_dir, "sub0.onnx");
+        Assert.Equal(0, CliRunner.Run("export", run, "--subnet", "0", "--out", other).Code);
+        Assert.NotEqual(File.ReadAllBytes(file), File.ReadAllBytes(other));
+    }
+
+    [Fact]
+    public void ExportRefusesAnUnknownSubnetFormatOrSource()
+    {
+        var run = TrainRun();
+        var file = Path.Combine(_dir, "x.onnx");
+        foreach (var (args, expected) in new (string[], string)[]
+        {
+            (["export", run, "--subnet", "2", "--out", file], "there is no sub-net 2; the run has 0: 0.1, 1: 0.05"),
+            (["export", run, "--subnet", "2:4", "--out", file], "the run has no sub-net 2:4"),
+            (["export", run, "--subnet", "dense", "--out", file], "'dense' is neither an index nor a sub-net spec"),
+            (["export", run, "--format", "tflite", "--out", file], "--format: 'tflite' is not supported"),
+            (["export", Path.Combine(_dir, "missing"), "--out", file], "not a run folder"),
+        })
+        {
+            var (code, _, err) = CliRunner.Run(args);
+            Assert.Equal(2, code);
+            Assert.Contains(expected, err);
+        }
+        Assert.False(File.Exists(file));
+        Assert.Contains("Example: sparseswitch export", CliRunner.Run("export", "--help").Out);
+    }
+}
