@@ -13,7 +13,7 @@ namespace SparseSwitch.Bench;
 /// (magnitude masks of the random initial weights, per layer) and 2:4/1:4/1:8 (N:M along each
 /// weight row), compiled with measured formats. Reports batch-1 latency (ms) and batch-64
 /// throughput (img/s) of every sub-net; ratio = the dense model's time / the sub-net's. With
-/// PyTorch 1.13 (eval, channels_last, where /usr/bin/python3 has torch; --no-peers: not) runs the
+/// ONNX Runtime 1.32 (the exported dense model, all graph optimisations) and PyTorch 1.13 (eval, channels_last, where /usr/bin/python3 has torch; --no-peers: not) runs the
 /// dense model too and the sub-nets' ratio is against the best dense of the run.
 /// </summary>
 public sealed class InferBench : IBench
@@ -46,7 +46,7 @@ public sealed class InferBench : IBench
         {
             var (model, masks) = Build(name);
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            var compiled = InferenceModel.Compile(model, 3, 32, masks, new InferenceOptions { Engine = engine });
+            var compiled = InferenceModel.Compile(model, 3, 32, masks, new InferenceOptions { Engine = engine }, Patterns);
             Console.WriteLine($"{name}: compiled {Subnets.Length} sub-nets in {sw.Elapsed.TotalSeconds:0.0} s (formats measured), {threads} threads");
             for (int k = 0; k < Subnets.Length; k++)
             {
@@ -77,6 +77,17 @@ public sealed class InferBench : IBench
                 using var torch = peers ? TorchPeer.Start("pytorch", ["OMP_WAIT_POLICY=PASSIVE"], threads, batch, out why, eval: true) : null;
                 if (peers && torch is null) Console.WriteLine("  PyTorch peer not run: " + why);
                 if (torch is not null && torch.Run(name, 1) > 0) variants.Add(new Harness.Variant("pytorch", () => torch.Run(name, 1)));
+                var ortOut = new float[batch * 10];
+                using var ort = peers ? new OrtPeer(model, 3, 32, 10, batch, threads, x, ortOut) : null;
+                if (ort is not null)
+                {
+                    // The same dense model, as a check that both run the same function.
+                    ort.Run();
+                    compiled.Run(0, x, y, batch);
+                    double diff = y.Zip(ortOut, (a, b) => Math.Abs(a - b)).Max(), scale = Math.Max(1, y.Max(Math.Abs));
+                    if (diff > 1e-3 * scale) Console.WriteLine($"  warning: ONNX Runtime's logits differ from ours by {diff:g3}");
+                    variants.Add(new Harness.Variant("onnxruntime", ort.Run));
+                }
                 var t = harness.Measure([.. variants]);
                 double dense = t.MedianSeconds[0];
                 var peerTimes = t.Names.Skip(Subnets.Length).Select((n, i) => (Name: n, Seconds: t.MedianSeconds[Subnets.Length + i])).ToList();
@@ -113,8 +124,7 @@ public sealed class InferBench : IBench
                 if (spec.Contains(':'))
                 {
                     int n = spec[0] - '0', mm = spec[2] - '0';
-                    int rows = p.Shape[0], cols = p.Length / rows;
-                    m[path] = cols % mm == 0 ? NmMask.Compute(p.Data.Span, [rows, cols], n, mm) : new BitMask(p.Length, true);
+                    m[path] = NmMask.Compute(p.Data.Span, p.Shape, n, mm);
                 }
                 else
                 {
@@ -126,6 +136,9 @@ public sealed class InferBench : IBench
         }
         return (model, masks);
     }
+
+    /// <summary>Each sub-net's N:M pattern (null: none).</summary>
+    internal static NmPattern?[] Patterns => [.. Subnets.Select(s => s.Contains(':') ? new NmPattern(s[0] - '0', s[2] - '0') : (NmPattern?)null)];
 
     private static BitMask Magnitude(ReadOnlySpan<float> w, double density)
     {

@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using SparseSwitch.Nn;
 using SparseSwitch.Tensors;
+using SparseSwitch.Tensors.Sparse;
 
 namespace SparseSwitch.Inference;
 
@@ -14,7 +15,7 @@ public enum FormatChoice
     Density,
     /// <summary>Every product dense (masked weights as zeros).</summary>
     Dense,
-    /// <summary>Every masked product in CSR (unmasked layers stay dense).</summary>
+    /// <summary>Every masked product sparse: N:M packed where the sub-net has a pattern its masks follow, CSR otherwise (unmasked layers stay dense).</summary>
     Sparse,
 }
 
@@ -31,8 +32,9 @@ public sealed record InferenceOptions
     public int MeasureRepetitions { get; init; } = 5;
 }
 
-/// <summary>One layer of a compiled plan as reported: what it computes, its format and weight bytes.</summary>
-public sealed record PlanLayer(string Description, WeightFormat? Format, long WeightBytes, double? DenseMs, double? SparseMs);
+/// <summary>One layer of a compiled plan as reported: what it computes, its format, weight bytes, and
+/// the measured milliseconds of each candidate format (empty when not measured).</summary>
+public sealed record PlanLayer(string Description, WeightFormat? Format, long WeightBytes, IReadOnlyDictionary<WeightFormat, double> MeasuredMs);
 
 /// <summary>
 /// A model compiled for inference: one plan per sub-net and per batch class (one image; groups
@@ -63,13 +65,16 @@ public sealed class InferenceModel
     }
 
     /// <summary>Compiles <paramref name="model"/> (weights loaded) for each sub-net: sub-net k uses
-    /// <paramref name="masks"/>[k] (parameter path → mask; null or a missing entry: dense) and batch-norm set k.</summary>
-    public static InferenceModel Compile(Module model, int inChannels, int imageSize, IReadOnlyList<IReadOnlyDictionary<string, BitMask>?> masks, InferenceOptions? options = null)
+    /// <paramref name="masks"/>[k] (parameter path → mask; null or a missing entry: dense) and batch-norm set k.
+    /// <paramref name="patterns"/>[k], when given, is sub-net k's N:M pattern: its layers may then take the N:M packed form.</summary>
+    public static InferenceModel Compile(Module model, int inChannels, int imageSize, IReadOnlyList<IReadOnlyDictionary<string, BitMask>?> masks,
+        InferenceOptions? options = null, IReadOnlyList<NmPattern?>? patterns = null)
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentNullException.ThrowIfNull(masks);
         if (masks.Count == 0) throw new ArgumentException("InferenceModel.Compile: at least one sub-net is needed.", nameof(masks));
         options ??= new InferenceOptions();
+        if (patterns is not null && patterns.Count != masks.Count) throw new ArgumentException($"InferenceModel.Compile: {patterns.Count} patterns for {masks.Count} sub-nets.", nameof(patterns));
         if (options.GroupSize < 1) throw new ArgumentOutOfRangeException(nameof(options), options.GroupSize, "GroupSize must be ≥ 1.");
         var plans = new Plan[masks.Count][];
         ActivationShape input = default;
@@ -79,7 +84,8 @@ public sealed class InferenceModel
             var net = Lowering.Lower(model, inChannels, imageSize, masks[k], k);
             input = net.InputShape;
             outputLength = net.OutputShape.Length;
-            plans[k] = [Plan.Build(net, 1, options), Plan.Build(net, options.GroupSize, options)];
+            var pattern = patterns?[k];
+            plans[k] = [Plan.Build(net, 1, options, pattern), Plan.Build(net, options.GroupSize, options, pattern)];
         }
         return new InferenceModel(plans, input, outputLength, options);
     }
@@ -163,7 +169,7 @@ public sealed class InferenceModel
 
         public long WeightBytes => Steps.Sum(s => s.WeightBytes);
 
-        public static Plan Build(LoweredNetwork net, int capacity, InferenceOptions options)
+        public static Plan Build(LoweredNetwork net, int capacity, InferenceOptions options, NmPattern? pattern)
         {
             var steps = new Step[net.Layers.Count];
             var report = new List<PlanLayer>();
@@ -173,34 +179,43 @@ public sealed class InferenceModel
                 ValueLengths = net.Shapes.Select(s => capacity * s.Length).ToArray(),
                 InputValue = 0, OutputValue = net.OutputValue,
             };
-            var measured = new Dictionary<int, (double Dense, double Sparse)>();
+            var measured = new Dictionary<int, Dictionary<WeightFormat, double>>();
             for (int i = 0; i < steps.Length; i++)
-                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], options), options.Engine);
-            if (options.Formats == FormatChoice.Measure) plan.Measure(net, options, measured);
+                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], options, pattern), options.Engine, pattern);
+            if (options.Formats == FormatChoice.Measure) plan.Measure(net, options, pattern, measured);
             for (int i = 0; i < steps.Length; i++)
-            {
-                var t = measured.TryGetValue(i, out var m) ? m : ((double, double)?)null;
-                report.Add(new PlanLayer(steps[i].Describe, steps[i].Format, steps[i].WeightBytes, t?.Item1, t?.Item2));
-            }
+                report.Add(new PlanLayer(steps[i].Describe, steps[i].Format, steps[i].WeightBytes,
+                    measured.TryGetValue(i, out var m) ? m : new Dictionary<WeightFormat, double>()));
             return plan;
         }
 
-        private static WeightFormat Initial(LayerSpec layer, InferenceOptions options)
+        private static WeightFormat Initial(LayerSpec layer, InferenceOptions options, NmPattern? pattern)
         {
-            BitMask? mask = layer switch { ConvSpec c => c.Mask, LinearSpec l => l.Mask, _ => null };
+            BitMask? mask = MaskOf(layer);
             if (mask is null) return WeightFormat.Dense;
+            var sparse = Follows(layer, pattern) ? WeightFormat.NmPacked : WeightFormat.Csr;
             return options.Formats switch
             {
-                FormatChoice.Sparse => WeightFormat.Csr,
-                FormatChoice.Density => mask.Density <= options.SparseBelowDensity ? WeightFormat.Csr : WeightFormat.Dense,
+                FormatChoice.Sparse => sparse,
+                FormatChoice.Density => mask.Density <= options.SparseBelowDensity ? sparse : WeightFormat.Dense,
                 _ => WeightFormat.Dense,
             };
         }
 
-        private static Step Create(LoweredNetwork net, LayerSpec layer, int capacity, WeightFormat format, EngineOptions engine) => layer switch
+        private static BitMask? MaskOf(LayerSpec layer) => layer switch { ConvSpec c => c.Mask, LinearSpec l => l.Mask, _ => null };
+
+        /// <summary>Whether the layer's mask keeps at most N of every group of M (its N:M packed form exists).</summary>
+        private static bool Follows(LayerSpec layer, NmPattern? pattern) => pattern is { } p && layer switch
         {
-            ConvSpec c => new ConvStep(c, capacity, format, engine),
-            LinearSpec l => new LinearStep(l, capacity, format, engine),
+            ConvSpec c => NmMatrix.TryPack(c.Weight, c.OutChannels, c.Geometry.C, c.Geometry.KH * c.Geometry.KW, p.N, p.M, c.Mask) is not null,
+            LinearSpec l => NmMatrix.TryPack(l.Weight, l.OutFeatures, l.InFeatures, 1, p.N, p.M, l.Mask) is not null,
+            _ => false,
+        };
+
+        private static Step Create(LoweredNetwork net, LayerSpec layer, int capacity, WeightFormat format, EngineOptions engine, NmPattern? pattern) => layer switch
+        {
+            ConvSpec c => new ConvStep(c, capacity, format, engine, pattern),
+            LinearSpec l => new LinearStep(l, capacity, format, engine, pattern),
             MaxPoolSpec p => new MaxPoolStep(p, net.Shapes[p.Input], net.Shapes[p.Output], capacity),
             GlobalAvgPoolSpec g => new GlobalAvgPoolStep(g, net.Shapes[g.Input], capacity),
             ReluSpec r => new ReluStep(r, net.Shapes[r.Input], capacity),
@@ -208,9 +223,10 @@ public sealed class InferenceModel
             _ => throw new NotSupportedException($"No inference step for {layer.GetType().Name}."),
         };
 
-        /// <summary>Times the dense and CSR forms of every masked product on a full group of random
-        /// images (the candidates interleaved, medians) and keeps the faster.</summary>
-        private void Measure(LoweredNetwork net, InferenceOptions options, Dictionary<int, (double, double)> measured)
+        /// <summary>Times every form of every masked product (dense, CSR, and N:M packed where the
+        /// mask follows the pattern) on a full group of random images, the candidates interleaved,
+        /// medians, and keeps the fastest.</summary>
+        private void Measure(LoweredNetwork net, InferenceOptions options, NmPattern? pattern, Dictionary<int, Dictionary<WeightFormat, double>> measured)
         {
             var ws = NewWorkspace([this]);
             var rng = new Rng(12345);
@@ -220,22 +236,16 @@ public sealed class InferenceModel
             for (int i = 0; i < Steps.Length; i++)
             {
                 var layer = net.Layers[i];
-                BitMask? mask = layer switch { ConvSpec c => c.Mask, LinearSpec l => l.Mask, _ => null };
-                if (mask is null) continue;
-                var dense = Create(net, layer, Capacity, WeightFormat.Dense, options.Engine);
-                var sparse = Create(net, layer, Capacity, WeightFormat.Csr, options.Engine);
-                var td = new double[reps];
-                var tsp = new double[reps];
-                ws.Body.Run(dense, Capacity);
-                ws.Body.Run(sparse, Capacity);
+                if (MaskOf(layer) is null) continue;
+                var formats = Follows(layer, pattern) ? new[] { WeightFormat.Dense, WeightFormat.Csr, WeightFormat.NmPacked } : [WeightFormat.Dense, WeightFormat.Csr];
+                var candidates = formats.Select(f => Create(net, layer, Capacity, f, options.Engine, pattern)).ToArray();
+                var times = candidates.Select(_ => new double[reps]).ToArray();
+                foreach (var c in candidates) ws.Body.Run(c, Capacity);
                 for (int r = 0; r < reps; r++)
-                {
-                    td[r] = Time(ws, dense, Capacity);
-                    tsp[r] = Time(ws, sparse, Capacity);
-                }
-                double d = Median(td), sp = Median(tsp);
-                measured[i] = (d, sp);
-                Steps[i] = sp < d ? sparse : dense;
+                    for (int c = 0; c < candidates.Length; c++) times[c][r] = Time(ws, candidates[c], Capacity);
+                var medians = times.Select(Median).ToArray();
+                measured[i] = formats.Zip(medians).ToDictionary(p => p.First, p => p.Second);
+                Steps[i] = candidates[Array.IndexOf(medians, medians.Min())];
             }
         }
 

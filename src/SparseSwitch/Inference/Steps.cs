@@ -13,6 +13,14 @@ public enum WeightFormat
     Dense,
     /// <summary>Compressed sparse rows: only the kept weights, each adding a shifted row of the input.</summary>
     Csr,
+    /// <summary>N:M packed: N values and one-byte in-group indices per group of M (sub-nets with an N:M pattern).</summary>
+    NmPacked,
+}
+
+/// <summary>A sub-net's N:M pattern (groups of M input channels at one kernel position keep at most N).</summary>
+public readonly record struct NmPattern(int N, int M)
+{
+    public override string ToString() => $"{N}:{M}";
 }
 
 /// <summary>What the steps of one plan need beside the activations: the padded planes of each
@@ -108,10 +116,11 @@ internal sealed class ConvStep : Step
     private readonly nint[] _off;
     private readonly float[]? _packed;
     private readonly CsrMatrix? _csr;
+    private readonly NmMatrix? _nm;
     private readonly int[] _bounds;
     private readonly EngineOptions _engine;
 
-    public ConvStep(ConvSpec s, int capacity, WeightFormat format, EngineOptions engine) : base(s.Input, s.Output, capacity)
+    public ConvStep(ConvSpec s, int capacity, WeightFormat format, EngineOptions engine, NmPattern? pattern = null) : base(s.Input, s.Output, capacity)
     {
         _s = s;
         _engine = engine;
@@ -140,6 +149,12 @@ internal sealed class ConvStep : Step
             int panels = (s.OutChannels + RowsKernels.MR - 1) / RowsKernels.MR;
             for (int t = 0; t <= _threads; t++) _bounds[t] = Math.Min(s.OutChannels, (int)((long)panels * t / _threads) * RowsKernels.MR);
         }
+        else if (format == WeightFormat.NmPacked)
+        {
+            _nm = (pattern is { } nm ? NmMatrix.TryPack(s.Weight, s.OutChannels, g.C, g.KH * g.KW, nm.N, nm.M, s.Mask) : null)
+                ?? throw new ArgumentException($"{s.Name}: its mask does not follow the N:M pattern {pattern?.ToString() ?? "(none given)"}.");
+            for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutChannels * t / _threads);
+        }
         else
         {
             _csr = CsrMatrix.FromDense(s.Weight, s.OutChannels, k, s.Mask);
@@ -149,8 +164,8 @@ internal sealed class ConvStep : Step
 
     public override int Phases => 2;
     public override bool Parallel(int phase) => phase == 1 || _s.Geometry.C > 1;
-    public override WeightFormat? Format => _packed is null ? WeightFormat.Csr : WeightFormat.Dense;
-    public override long WeightBytes => _packed is not null ? 4L * _packed.Length : _csr!.Bytes;
+    public override WeightFormat? Format => _packed is not null ? WeightFormat.Dense : _nm is not null ? WeightFormat.NmPacked : WeightFormat.Csr;
+    public override long WeightBytes => _packed is not null ? 4L * _packed.Length : _nm is not null ? _nm.Bytes : _csr!.Bytes;
     public override string Describe => $"{_s.Name}: conv {_s.Geometry.KH}×{_s.Geometry.KW}/{_s.Geometry.SH} {_s.Geometry.C}→{_s.OutChannels} on {_s.Geometry.H}×{_s.Geometry.W}, {(_shifted ? "shifted rows" : "im2col")}, {Format}";
 
     private PlanesKey Key => new(_s.Geometry.C, _l);
@@ -202,6 +217,8 @@ internal sealed class ConvStep : Step
         ReadOnlySpan<float> b = _shifted ? ws.Planes[Key] : ws.Col;
         if (_packed is not null)
             RowsKernels.Product(r1 - r0, cols, g.ColRows, _packed.AsSpan(r0 * g.ColRows), b, _off, ws.Stage.AsSpan(r0 * _ldq), _ldq, _engine);
+        else if (_nm is not null)
+            NmKernels.RowsProduct(_nm, b, _off, RoundUp(cols, SparseKernels.ColumnMultiple), ws.Stage, _ldq, r0, r1);
         else
             SparseKernels.RowsProduct(_csr!, b, _off, RoundUp(cols, SparseKernels.ColumnMultiple), ws.Stage, _ldq, r0, r1);
         int oh = g.OH, ow = g.OW;
@@ -218,11 +235,12 @@ internal sealed class LinearStep : Step
 {
     private readonly LinearSpec _s;
     private readonly CsrMatrix? _csr;
+    private readonly NmMatrix? _nm;
     private readonly nint[] _off;
     private readonly int[] _bounds;
     private readonly int _threads, _ld;
 
-    public LinearStep(LinearSpec s, int capacity, WeightFormat format, EngineOptions engine) : base(s.Input, s.Output, capacity)
+    public LinearStep(LinearSpec s, int capacity, WeightFormat format, EngineOptions engine, NmPattern? pattern = null) : base(s.Input, s.Output, capacity)
     {
         _s = s;
         _threads = Math.Max(1, engine.Threads);
@@ -234,15 +252,18 @@ internal sealed class LinearStep : Step
         {
             _csr = CsrMatrix.FromDense(s.Weight, s.OutFeatures, s.InFeatures, s.Mask);
             SparseKernels.BalancedRows(_csr, _bounds);
+            return;
         }
-        else
-            for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutFeatures * t / _threads);
+        if (format == WeightFormat.NmPacked)
+            _nm = (pattern is { } nm ? NmMatrix.TryPack(s.Weight, s.OutFeatures, s.InFeatures, 1, nm.N, nm.M, s.Mask) : null)
+                ?? throw new ArgumentException($"{s.Name}: its mask does not follow the N:M pattern {pattern?.ToString() ?? "(none given)"}.");
+        for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutFeatures * t / _threads);
     }
 
     public override int Phases => 2;
     public override bool Parallel(int phase) => phase == 1;
-    public override WeightFormat? Format => _csr is null ? WeightFormat.Dense : WeightFormat.Csr;
-    public override long WeightBytes => _csr is null ? 4L * _s.Weight.Length : _csr.Bytes;
+    public override WeightFormat? Format => _csr is not null ? WeightFormat.Csr : _nm is not null ? WeightFormat.NmPacked : WeightFormat.Dense;
+    public override long WeightBytes => _csr is not null ? _csr.Bytes : _nm is not null ? _nm.Bytes : 4L * _s.Weight.Length;
     public override string Describe => $"{_s.Name}: linear {_s.InFeatures}→{_s.OutFeatures}, {Format}";
 
     public override void Require(WorkspaceNeeds needs)
@@ -257,7 +278,7 @@ internal sealed class LinearStep : Step
         int inF = _s.InFeatures, outF = _s.OutFeatures;
         var x = ws.Values[Input];
         var y = ws.Values[Output];
-        bool columns = _csr is not null && nb > 1;
+        bool columns = (_csr is not null || _nm is not null) && nb > 1;
         if (phase == 0)
         {
             if (!columns || part != 0) return;
@@ -270,27 +291,52 @@ internal sealed class LinearStep : Step
         int r0 = _bounds[part], r1 = _bounds[part + 1];
         if (r0 >= r1) return;
         var bias = _s.Bias;
-        if (_csr is null)
+        if (_csr is null && _nm is null)
         {
             var w = _s.Weight.AsSpan();
             for (int o = r0; o < r1; o++)
             for (int j = 0; j < nb; j++)
                 y[j * outF + o] = Act(TensorPrimitives.Dot(w.Slice(o * inF, inF), x.AsSpan(j * inF, inF)) + bias[o]);
         }
-        else if (!columns)
+        else if (!columns && _csr is not null)
         {
             SparseKernels.Spmv(_csr, x.AsSpan(0, inF), y.AsSpan(0, outF), r0, r1);
             for (int o = r0; o < r1; o++) y[o] = Act(y[o] + bias[o]);
         }
+        else if (!columns)
+        {
+            // N:M at one image: the image as a one-column matrix (16 wide, of which one is used).
+            NmVector(x.AsSpan(0, inF), y.AsSpan(0, outF), r0, r1);
+            for (int o = r0; o < r1; o++) y[o] = Act(y[o] + bias[o]);
+        }
         else
         {
-            SparseKernels.RowsProduct(_csr, ws.Transposed, _off, _ld, ws.Stage, _ld, r0, r1);
+            if (_nm is not null) NmKernels.RowsProduct(_nm, ws.Transposed, _off, _ld, ws.Stage, _ld, r0, r1);
+            else SparseKernels.RowsProduct(_csr!, ws.Transposed, _off, _ld, ws.Stage, _ld, r0, r1);
             for (int o = r0; o < r1; o++)
             for (int j = 0; j < nb; j++) y[j * outF + o] = Act(ws.Stage[o * _ld + j] + bias[o]);
         }
     }
 
     private float Act(float v) => _s.Relu && !(v > 0f) ? 0f : v;
+
+    /// <summary>y[r] = Σ v · x[column] over row r's N:M entries, for rows [r0, r1).</summary>
+    private void NmVector(ReadOnlySpan<float> x, Span<float> y, int r0, int r1)
+    {
+        var a = _nm!;
+        int per = a.Groups * a.N;
+        for (int r = r0; r < r1; r++)
+        {
+            float sum = 0f;
+            int e = r * per;
+            for (int gi = 0; gi < a.Groups; gi++)
+            {
+                int b = a.GroupBase[gi];
+                for (int t = 0; t < a.N; t++, e++) sum += a.Values[e] * x[b + a.Index[e]];
+            }
+            y[r] = sum;
+        }
+    }
 }
 
 /// <summary>Max-pooling (padding counts as −∞), images × channels split among the threads.</summary>

@@ -107,6 +107,39 @@ public class InferenceModelTests
             Assert.Contains(compiled.Layers(2), l => l.Format == WeightFormat.Csr);
     }
 
+    [Theory]
+    [InlineData("resnet20-a", 3, 16, FormatChoice.Sparse)]
+    [InlineData("resnet20", 3, 16, FormatChoice.Measure)]
+    [InlineData("lenet5-caffe", 1, 28, FormatChoice.Sparse)]
+    [InlineData("mlp", 1, 28, FormatChoice.Sparse)]
+    public void NmSubnetsInTheirPackedFormGiveTheMaskedModelsLogits(string name, int channels, int size, FormatChoice formats)
+    {
+        var (model, _) = Trained(name, channels, size, [1.0, 1.0, 1.0]);
+        NmPattern?[] patterns = [null, new NmPattern(2, 4), new NmPattern(1, 8)];
+        var masks = new List<IReadOnlyDictionary<string, BitMask>?> { null };
+        foreach (var p in patterns.Skip(1))
+            masks.Add(model.NamedParameters().Where(e => e.Param.Prunable)
+                .ToDictionary(e => e.Path, e => SparseSwitch.Sparsity.NmMask.Compute(e.Param.Data.Span, e.Param.Shape, p!.Value.N, p.Value.M)));
+        var compiled = InferenceModel.Compile(model, channels, size, masks,
+            new InferenceOptions { Engine = EngineOptions.Default with { Threads = 2 }, Formats = formats, GroupSize = 4, MeasureRepetitions = 1 }, patterns);
+        var x = new Tensor(5, channels, size, size);
+        new Rng(8).FillNormal(x.Span, 0, 1);
+        for (int k = 0; k < 3; k++)
+            foreach (int batch in new[] { 1, 5 })
+            {
+                var xb = x.View(0, batch, channels, size, size);
+                var expected = Reference(model, masks[k], k, xb);
+                var actual = new float[batch * 10];
+                compiled.Run(k, xb.Span, actual, batch);
+                AssertClose(expected, actual, $"{name} sub-net {k} batch {batch}");
+            }
+        if (formats == FormatChoice.Sparse)
+            foreach (int k in new[] { 1, 2 })
+                Assert.All(compiled.Layers(k).Where(l => l.Format is not null && l.Format != WeightFormat.Dense), l => Assert.Equal(WeightFormat.NmPacked, l.Format));
+        else
+            Assert.All(compiled.Layers(1).Where(l => l.MeasuredMs.Count > 0), l => Assert.Contains(WeightFormat.NmPacked, l.MeasuredMs.Keys));
+    }
+
     [Fact]
     public void WrongSizesAndSubnetsAreRefused()
     {
