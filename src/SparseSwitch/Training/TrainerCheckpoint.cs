@@ -1,5 +1,7 @@
 using System.Globalization;
+using SparseSwitch.Nn;
 using SparseSwitch.Serialization;
+using SparseSwitch.Tensors;
 
 namespace SparseSwitch.Training;
 
@@ -33,19 +35,19 @@ public static class TrainerCheckpoint
         for (int i = 0; i < table.Entries.Count; i++)
         {
             var e = table.Entries[i];
-            w.Add("model." + e.Name, table.Slice(table.Data, i));
+            w.Add(ModelKey(e.Name), table.Slice(table.Data, i));
             if (opt.Momentum is { } mom) w.Add($"{OptimizerGroups.Prefix(opt.GroupOf(i))}.{e.Name}.momentum_buffer", table.Slice(mom, i));
             int prunable = tr.PrunableIndex(i);
             if (prunable < 0) continue;
             if (masks is not null)
                 for (int k = 0; k < masks.Subnets; k++)
                 {
-                    w.AddBytes($"mask.{k}.{e.Name}", masks.Get(k, prunable).ToBytes());
+                    w.AddBytes(MaskKey(k, e.Name), masks.Get(k, prunable).ToBytes());
                     if (dense is not null) w.AddBytes($"nmdense.{k}.{e.Name}", dense[k][prunable].ToBytes());
                 }
             w.Add($"corr.prev.{prunable}", c.Previous(prunable));
         }
-        foreach (var (name, b) in tr.Model.NamedBuffers()) w.Add("model." + name, b);
+        foreach (var (name, b) in tr.Model.NamedBuffers()) w.Add(ModelKey(name), b);
         foreach (var (prefix, sgd) in opt.All()) w.Add($"{prefix}.step", new long[] { sgd.StepCount });
         if (tr.Updater is { } up)
         {
@@ -64,12 +66,7 @@ public static class TrainerCheckpoint
     /// <summary>Restores a trainer built from the same recipe to the saved state.</summary>
     public static void Load(AlternatingTrainer tr, string path)
     {
-        var r = new CheckpointReader(path);
-        string format = r.Meta("format");
-        if (format != Format) throw new SafeTensorsFormatException($"{path}: checkpoint format '{format}', expected '{Format}'.");
-        var saved = TrainRecipe.FromJson(r.Meta("recipe"));
-        if (saved with { Threads = tr.Recipe.Threads } != tr.Recipe with { Threads = tr.Recipe.Threads })
-            throw new ArgumentException($"{path}: the checkpoint was written by a different recipe; resume with the run folder's recipe.");
+        var r = Open(path, tr.Recipe);
         var table = tr.Table;
         var opt = tr.Optimizers;
         var masks = tr.Masks;
@@ -78,19 +75,19 @@ public static class TrainerCheckpoint
         for (int i = 0; i < table.Entries.Count; i++)
         {
             var e = table.Entries[i];
-            r.ReadInto("model." + e.Name, table.Slice(table.Data, i));
+            r.ReadInto(ModelKey(e.Name), table.Slice(table.Data, i));
             if (opt.Momentum is { } mom) r.ReadInto($"{OptimizerGroups.Prefix(opt.GroupOf(i))}.{e.Name}.momentum_buffer", table.Slice(mom, i));
             int prunable = tr.PrunableIndex(i);
             if (prunable < 0) continue;
             if (masks is not null)
                 for (int k = 0; k < masks.Subnets; k++)
                 {
-                    r.ReadMask($"mask.{k}.{e.Name}", masks.Get(k, prunable));
+                    r.ReadMask(MaskKey(k, e.Name), masks.Get(k, prunable));
                     if (dense is not null) r.ReadMask($"nmdense.{k}.{e.Name}", dense[k][prunable]);
                 }
             r.ReadInto($"corr.prev.{prunable}", c.Previous(prunable));
         }
-        foreach (var (name, b) in tr.Model.NamedBuffers()) r.ReadInto("model." + name, b);
+        foreach (var (name, b) in tr.Model.NamedBuffers()) r.ReadInto(ModelKey(name), b);
         foreach (var (prefix, sgd) in opt.All()) sgd.StepCount = r.Longs($"{prefix}.step")[0];
         if (tr.Updater is { } up)
         {
@@ -113,6 +110,40 @@ public static class TrainerCheckpoint
         tr.TrainMacsMasked = cost[1];
         tr.WallSeconds = cost[2];
     }
+
+    /// <summary>The trained model of a checkpoint without a trainer: loads every parameter and buffer
+    /// into <paramref name="model"/> (built as the recipe builds it) and returns each sub-net's masks
+    /// of the <paramref name="prunable"/> parameters ([sub-net][parameter]; none in mode dense) and
+    /// the number of epochs the checkpoint covers.</summary>
+    public static (BitMask[][] Masks, int Epochs) ReadModel(string path, TrainRecipe recipe, Module model,
+        IReadOnlyList<(string Path, Parameter Param)> prunable)
+    {
+        var r = Open(path, recipe);
+        foreach (var (name, t) in model.StateDict()) r.ReadInto(ModelKey(name), t);
+        int subnets = recipe.Mode == TrainMode.Dense ? 0 : recipe.SubnetsToTrain.Count;
+        var masks = new BitMask[subnets][];
+        for (int k = 0; k < subnets; k++)
+        {
+            masks[k] = prunable.Select(p => new BitMask(p.Param.Length)).ToArray();
+            for (int l = 0; l < prunable.Count; l++) r.ReadMask(MaskKey(k, prunable[l].Path), masks[k][l]);
+        }
+        return (masks, (int)r.Longs("counters")[1]);
+    }
+
+    /// <summary>Opens a checkpoint after checking its format and that <paramref name="recipe"/> wrote it.</summary>
+    private static CheckpointReader Open(string path, TrainRecipe recipe)
+    {
+        var r = new CheckpointReader(path);
+        string format = r.Meta("format");
+        if (format != Format) throw new SafeTensorsFormatException($"{path}: checkpoint format '{format}', expected '{Format}'.");
+        var saved = TrainRecipe.FromJson(r.Meta("recipe"));
+        if (saved with { Threads = recipe.Threads } != recipe with { Threads = recipe.Threads })
+            throw new ArgumentException($"{path}: the checkpoint was written by a different recipe than the run folder's recipe.json.");
+        return r;
+    }
+
+    private static string ModelKey(string path) => "model." + path;
+    private static string MaskKey(int subnet, string path) => $"mask.{subnet}.{path}";
 
     public static string Describe(string path)
     {
