@@ -37,15 +37,20 @@ public sealed class Normalization
 
     /// <summary>Standard values for a named data set; for synthetic (or unknown names) the values
     /// are computed from <paramref name="train"/>.</summary>
-    public static Normalization For(string name, ImageDataset? train = null) => name.ToLowerInvariant() switch
+    public static Normalization For(string name, ImageDataset? train = null) =>
+        Standard(name) ?? (train is not null ? Compute(train)
+            : throw new ArgumentException($"No standard normalisation for data set '{name}'; pass the training set to compute it."));
+
+    /// <summary>The standard values of a named data set, or null where there are none (synthetic,
+    /// unknown names).</summary>
+    public static Normalization? Standard(string name) => name.ToLowerInvariant() switch
     {
         "mnist" => Mnist,
         "fashion-mnist" => FashionMnist,
         "kmnist" => Kmnist,
         "cifar10" => Cifar10,
         "cifar100" => Cifar100,
-        _ => train is not null ? Compute(train)
-            : throw new ArgumentException($"No standard normalisation for data set '{name}'; pass the training set to compute it."),
+        _ => null,
     };
 
     /// <summary>Per-channel mean and (population) standard deviation of the data set's pixels on

@@ -2,10 +2,6 @@ using System.Diagnostics;
 
 namespace SparseSwitch.Inference;
 
-/// <summary>One measured latency: sub-net <see cref="Subnet"/> at <see cref="Batch"/> images on
-/// <see cref="Threads"/> threads took <see cref="MedianMs"/> per call (median of interleaved repetitions).</summary>
-public sealed record LatencyEntry(int Subnet, int Batch, int Threads, double MedianMs);
-
 /// <summary>What <see cref="SubnetSelector.Select"/> decided: the sub-net, its measured latency and
 /// accuracy, and whether it fits the budget (when none does: the fastest, and by how much it misses).</summary>
 public sealed record Selection(int Subnet, double LatencyMs, double Accuracy, bool Fits, double MissMs)
@@ -52,10 +48,27 @@ public static class SubnetSelector
             for (int s = 0; s < k; s++)
             {
                 Array.Sort(samples[s]);
-                table.Add(new LatencyEntry(s, batch, model.Options.Engine.Threads, samples[s][rounds / 2]));
+                table.Add(new LatencyEntry(s, batch, model.Options.Engine.Threads, samples[s][rounds / 2], MachineDescription));
             }
         }
         return table;
+    }
+
+    /// <summary>The CPU model (Linux /proc/cpuinfo), the processor count and the SIMD width: where a latency was measured.</summary>
+    public static string MachineDescription { get; } = Describe();
+
+    private static string Describe()
+    {
+        string cpu = "unknown CPU";
+        try
+        {
+            foreach (var line in File.ReadLines("/proc/cpuinfo"))
+                if (line.StartsWith("model name", StringComparison.Ordinal)) { cpu = line[(line.IndexOf(':') + 1)..].Trim(); break; }
+        }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        string simd = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512" : System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated ? "AVX2" : "128-bit SIMD";
+        return $"{cpu}, {Environment.ProcessorCount} processors, {simd}";
     }
 
     private static double Time(InferenceModel model, int subnet, float[] x, float[] y, int batch, int reps)
@@ -76,9 +89,9 @@ public static class SubnetSelector
         ArgumentNullException.ThrowIfNull(table);
         ArgumentNullException.ThrowIfNull(accuracies);
         if (double.IsNaN(budgetMs)) throw new ArgumentException("Select: the budget is NaN.", nameof(budgetMs));
-        var rows = table.Where(e => e.Batch == batch).ToList();
+        var rows = table.Where(e => e.BatchSize == batch).ToList();
         if (rows.Count == 0)
-            throw new ArgumentException($"Select: the latency table has no entry for batch {batch} (it has {string.Join(", ", table.Select(e => e.Batch).Distinct().Order())}); profile that batch size first.", nameof(batch));
+            throw new ArgumentException($"Select: the latency table has no entry for batch {batch} (it has {string.Join(", ", table.Select(e => e.BatchSize).Distinct().Order())}); profile that batch size first.", nameof(batch));
         foreach (var e in rows)
             if ((uint)e.Subnet >= (uint)accuracies.Count)
                 throw new ArgumentException($"Select: the table names sub-net {e.Subnet}, but only {accuracies.Count} accuracies are given.", nameof(accuracies));

@@ -37,8 +37,11 @@ public sealed record TrainedSubnet(
         }
         var data = DatasetCatalog.Get(recipe.Data);
         var model = TrainingSetup.CreateModel(recipe.Model, data.Channels, data.Height, data.NumClasses,
-            TrainingSetup.BatchNormSetsFor(recipe), new Rng(recipe.Seed));
-        var masks = TrainerCheckpoint.LoadModel(model, recipe, folder.RequireCheckpoint());
-        return new TrainedSubnet(recipe, model, index, subnets[index], k, masks[k], data.Channels, data.Height);
+            TrainingSetup.BatchNormSetsOf(recipe), new Rng(recipe.Seed));
+        var prunable = TrainingSetup.MarkPrunable(model, recipe);
+        var (masks, _) = TrainerCheckpoint.ReadModel(folder.RequireCheckpoint(), recipe, model, prunable);
+        var subnetMasks = masks.Length == 0 ? new Dictionary<string, BitMask>()
+            : prunable.Select((p, l) => (p.Path, Mask: masks[k][l])).ToDictionary(e => e.Path, e => e.Mask);
+        return new TrainedSubnet(recipe, model, index, subnets[index], k, subnetMasks, data.Channels, data.Height);
     }
 }

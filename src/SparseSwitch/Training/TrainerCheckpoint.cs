@@ -111,34 +111,26 @@ public static class TrainerCheckpoint
         tr.WallSeconds = cost[2];
     }
 
-    /// <summary>Reads only the model of a checkpoint: every parameter and buffer (so every
-    /// batch-norm set) into <paramref name="model"/>, built from <paramref name="recipe"/> like the
-    /// trainer's, and the masks of each of the recipe's sub-nets by parameter path (empty for a
-    /// dense run). No optimiser or trainer state is read, and the model's masks are not set.</summary>
-    public static IReadOnlyList<IReadOnlyDictionary<string, BitMask>> LoadModel(Module model, TrainRecipe recipe, string path)
+    /// <summary>The trained model of a checkpoint without a trainer: loads every parameter and buffer
+    /// into <paramref name="model"/> (built as the recipe builds it) and returns each sub-net's masks
+    /// of the <paramref name="prunable"/> parameters ([sub-net][parameter]; none in mode dense) and
+    /// the number of epochs the checkpoint covers.</summary>
+    public static (BitMask[][] Masks, int Epochs) ReadModel(string path, TrainRecipe recipe, Module model,
+        IReadOnlyList<(string Path, Parameter Param)> prunable)
     {
         var r = Open(path, recipe);
-        var masks = Enumerable.Range(0, recipe.SubnetsToTrain.Count).Select(_ => new Dictionary<string, BitMask>()).ToArray();
-        foreach (var (name, p) in model.NamedParameters())
+        foreach (var (name, t) in model.StateDict()) r.ReadInto(ModelKey(name), t);
+        int subnets = recipe.Mode == TrainMode.Dense ? 0 : recipe.SubnetsToTrain.Count;
+        var masks = new BitMask[subnets][];
+        for (int k = 0; k < subnets; k++)
         {
-            r.ReadInto(ModelKey(name), p.Data);
-            for (int k = 0; k < masks.Length; k++)
-            {
-                if (!r.Contains(MaskKey(k, name))) continue;
-                var mask = new BitMask(p.Length);
-                r.ReadMask(MaskKey(k, name), mask);
-                masks[k][name] = mask;
-            }
+            masks[k] = prunable.Select(p => new BitMask(p.Param.Length)).ToArray();
+            for (int l = 0; l < prunable.Count; l++) r.ReadMask(MaskKey(k, prunable[l].Path), masks[k][l]);
         }
-        foreach (var (name, b) in model.NamedBuffers()) r.ReadInto(ModelKey(name), b);
-        return masks;
+        return (masks, (int)r.Longs("counters")[1]);
     }
 
-    private static string ModelKey(string path) => "model." + path;
-    private static string MaskKey(int subnet, string path) => $"mask.{subnet}.{path}";
-
-    /// <summary>The checkpoint at <paramref name="path"/>, after checking its format and that
-    /// <paramref name="recipe"/> (its thread count aside) is the one it was written with.</summary>
+    /// <summary>Opens a checkpoint after checking its format and that <paramref name="recipe"/> wrote it.</summary>
     private static CheckpointReader Open(string path, TrainRecipe recipe)
     {
         var r = new CheckpointReader(path);
@@ -146,9 +138,12 @@ public static class TrainerCheckpoint
         if (format != Format) throw new SafeTensorsFormatException($"{path}: checkpoint format '{format}', expected '{Format}'.");
         var saved = TrainRecipe.FromJson(r.Meta("recipe"));
         if (saved with { Threads = recipe.Threads } != recipe with { Threads = recipe.Threads })
-            throw new ArgumentException($"{path}: the checkpoint was written by a different recipe; resume with the run folder's recipe.");
+            throw new ArgumentException($"{path}: the checkpoint was written by a different recipe than the run folder's recipe.json.");
         return r;
     }
+
+    private static string ModelKey(string path) => "model." + path;
+    private static string MaskKey(int subnet, string path) => $"mask.{subnet}.{path}";
 
     public static string Describe(string path)
     {

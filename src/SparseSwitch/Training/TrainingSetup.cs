@@ -39,7 +39,7 @@ public sealed class TrainingSetup : IDisposable
         Options = recipe.Threads > 0 ? EngineOptions.Default with { Threads = recipe.Threads } : EngineOptions.Default;
         var (train, test) = data ?? LoadData(recipe);
         Train = train; Test = test;
-        var norm = recipe.Data.Equals("synthetic", StringComparison.OrdinalIgnoreCase) ? Normalization.Compute(train) : Normalization.For(recipe.Data, train);
+        var norm = InputNormalization(recipe, () => train);
         var augment = recipe.Augment ? Augmentation.Standard : null;
         // Prefetch 0: batches are prepared on the training thread, so no thread competes with the
         // kernels for the cores and the timing of a run does not depend on a producer thread.
@@ -48,17 +48,10 @@ public sealed class TrainingSetup : IDisposable
         var root = new Rng(recipe.Seed);
         var modelRng = root.Fork();
         MaskRng = root.Fork();
-        int sets = BatchNormSetsFor(recipe);
         _modelRng = modelRng;
-        Model = modelFactory?.Invoke(this) ?? CreateModel(recipe.Model, train.Channels, train.Height, train.NumClasses, sets, modelRng);
+        Model = modelFactory?.Invoke(this) ?? CreateModel(recipe.Model, train.Channels, train.Height, train.NumClasses, BatchNormSetsOf(recipe), modelRng);
         Model.UseOptions(Options);
-        Prunable = Model.NamedParameters().Where(p => p.Param.Prunable).ToList();
-        if (!recipe.ClassifierPrunable && Prunable.Count > 0)
-        {
-            var last = Model.NamedParameters().Where(p => p.Param.Shape.Length >= 2).Last();
-            last.Param.Prunable = false;
-            Prunable = Prunable.Where(p => !ReferenceEquals(p.Param, last.Param)).ToList();
-        }
+        Prunable = MarkPrunable(Model, recipe);
         if (recipe.Mode != TrainMode.Dense && Prunable.Count == 0)
             throw new ArgumentException($"model: '{recipe.Model}' has no prunable layers.");
         Table = new ParameterTable(Model.NamedParameters());
@@ -70,11 +63,31 @@ public sealed class TrainingSetup : IDisposable
     public Rng ModelRng => _modelRng;
 
     /// <summary>Number of batch-norm sets the model must have.</summary>
-    public int BatchNormSets => BatchNormSetsFor(Recipe);
+    public int BatchNormSets => BatchNormSetsOf(Recipe);
 
-    /// <summary>Number of batch-norm sets a recipe's model has: one per sub-net it trains (one in
-    /// mode independent, whose runs train one sub-net each).</summary>
-    public static int BatchNormSetsFor(TrainRecipe recipe) => recipe.Mode == TrainMode.Independent ? 1 : recipe.SubnetsToTrain.Count;
+    /// <summary>Number of batch-norm sets a model trained by <paramref name="recipe"/> has: one per
+    /// sub-net, one in mode independent (each run trains one sub-net).</summary>
+    public static int BatchNormSetsOf(TrainRecipe recipe) => recipe.Mode == TrainMode.Independent ? 1 : recipe.SubnetsToTrain.Count;
+
+    /// <summary>The prunable parameters of <paramref name="model"/> under <paramref name="recipe"/>:
+    /// those the model marks, less the classifier (the last weight of rank ≥ 2, unmarked here) when
+    /// the recipe keeps it dense.</summary>
+    public static List<(string Path, Parameter Param)> MarkPrunable(Module model, TrainRecipe recipe)
+    {
+        var prunable = model.NamedParameters().Where(p => p.Param.Prunable).ToList();
+        if (!recipe.ClassifierPrunable && prunable.Count > 0)
+        {
+            var last = model.NamedParameters().Where(p => p.Param.Shape.Length >= 2).Last();
+            last.Param.Prunable = false;
+            prunable = prunable.Where(p => !ReferenceEquals(p.Param, last.Param)).ToList();
+        }
+        return prunable;
+    }
+
+    /// <summary>The input normalisation of a run: the data set's standard values, or for synthetic
+    /// data (no standard values) those measured on the training set, which is only read then.</summary>
+    public static Normalization InputNormalization(TrainRecipe recipe, Func<ImageDataset> train) =>
+        Normalization.Standard(recipe.Data) ?? Normalization.Compute(train());
 
     public static (ImageDataset Train, ImageDataset Test) LoadData(TrainRecipe r)
     {

@@ -7,8 +7,8 @@ public class SelectionTests
 {
     private static readonly LatencyEntry[] Table =
     [
-        new(0, 1, 2, 5.0), new(1, 1, 2, 2.5), new(2, 1, 2, 1.2), new(3, 1, 2, 2.0),
-        new(0, 64, 2, 150), new(1, 64, 2, 60), new(2, 64, 2, 30), new(3, 64, 2, 50),
+        new(0, 1, 2, 5.0, "test"), new(1, 1, 2, 2.5, "test"), new(2, 1, 2, 1.2, "test"), new(3, 1, 2, 2.0, "test"),
+        new(0, 64, 2, 150, "test"), new(1, 64, 2, 60, "test"), new(2, 64, 2, 30, "test"), new(3, 64, 2, 50, "test"),
     ];
     private static readonly double[] Accuracy = [92.0, 91.0, 88.5, 91.0];
 
@@ -45,7 +45,7 @@ public class SelectionTests
     [Fact]
     public void ASingleSubnet()
     {
-        LatencyEntry[] one = [new(0, 1, 2, 3.0)];
+        LatencyEntry[] one = [new(0, 1, 2, 3.0, "test")];
         Assert.True(SubnetSelector.Select(one, [90.0], 3.5, 1).Fits);
         var miss = SubnetSelector.Select(one, [90.0], 2.0, 1);
         Assert.False(miss.Fits);
@@ -58,7 +58,7 @@ public class SelectionTests
     {
         Assert.Contains("no entry for batch 8", Assert.Throws<ArgumentException>(() => SubnetSelector.Select(Table, Accuracy, 10, 8)).Message);
         Assert.Contains("accuracies", Assert.Throws<ArgumentException>(() => SubnetSelector.Select(Table, [90.0, 80.0], 10, 1)).Message);
-        Assert.Throws<ArgumentException>(() => SubnetSelector.Select([new(0, 1, 2, 1.0), new(0, 1, 2, 2.0)], [90.0], 10, 1));
+        Assert.Throws<ArgumentException>(() => SubnetSelector.Select([new(0, 1, 2, 1.0, "test"), new(0, 1, 2, 2.0, "test")], [90.0], 10, 1));
         Assert.Throws<ArgumentException>(() => SubnetSelector.Select(Table, Accuracy, double.NaN, 1));
     }
 
@@ -71,6 +71,6 @@ public class SelectionTests
         Assert.Equal(4, table.Count);
         foreach (int k in new[] { 0, 1 })
             foreach (int b in new[] { 1, 6 })
-                Assert.Single(table, e => e.Subnet == k && e.Batch == b && e.MedianMs > 0 && double.IsFinite(e.MedianMs));
+                Assert.Single(table, e => e.Subnet == k && e.BatchSize == b && e.MedianMs > 0 && double.IsFinite(e.MedianMs));
     }
 }
