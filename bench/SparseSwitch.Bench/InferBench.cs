@@ -52,7 +52,7 @@ public sealed class InferBench : IBench
             {
                 var layers = compiled.Layers(k);
                 int csr = layers.Count(l => l.Format == WeightFormat.Csr), products = layers.Count(l => l.Format is not null);
-                Console.WriteLine($"  {Subnets[k],-18} {csr}/{products} products in CSR at batch 1, {compiled.Layers(k, false).Count(l => l.Format == WeightFormat.Csr)} in groups; weights {compiled.WeightBytes(k) / 2 / 1024.0:0} KiB per plan");
+                Console.WriteLine($"  {Subnets[k],-18} {csr}/{products} products in CSR at batch 1, {compiled.Layers(k, false).Count(l => l.Format == WeightFormat.Csr)} in groups; weights {compiled.WeightBytes(k) / 1024.0:0} KiB (both batch classes)");
             }
             if (profile)
             {

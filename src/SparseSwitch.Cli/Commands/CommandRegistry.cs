@@ -13,6 +13,7 @@ public static class CommandRegistry
         yield return ExportCommand.Build();
         foreach (var c in TrainCommands.Build()) yield return c;
         foreach (var c in ModelCommands.Build()) yield return c;
+        foreach (var c in InferenceCommands.Build()) yield return c;
         yield return DataCommands.Build();
     }
 }

@@ -2,6 +2,9 @@ using System.CommandLine;
 using System.Globalization;
 using SparseSwitch.Data;
 using SparseSwitch.Export;
+using SparseSwitch.Inference;
+using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
 using SparseSwitch.Training;
 
 namespace SparseSwitch.Cli.Commands;
@@ -12,7 +15,7 @@ public static class ExportCommand
 {
     public static Command Build()
     {
-        var source = new Argument<string>("source") { Description = "Run folder of a training run (holds recipe.json and checkpoint.safetensors)." };
+        var source = new Argument<string>("source") { Description = "Run folder of a training run (holds recipe.json and checkpoint.safetensors), or a model file written by 'sparseswitch pack'." };
         var subnet = new Option<string>("--subnet")
         {
             Description = "Sub-net to export: its index (0-based) or its spec as the run lists it (0.05, 2:4).",
@@ -23,24 +26,56 @@ public static class ExportCommand
         var c = new Command("export",
             "Export one sub-net of a trained model: an ONNX graph of its eval-mode forward (weights times the sub-net's masks, its batch-norm set, " +
             "running statistics) with input 'input' [N, C, H, W] (normalised images, as in training) and output 'logits' [N, classes].\n" +
-            "Example: sparseswitch export runs/ast --subnet 0.05 --format onnx --out resnet20-5pct.onnx");
+            "Example: sparseswitch export runs/ast --subnet 0.05 --format onnx --out resnet20-5pct.onnx\n" +
+            "Example: sparseswitch export model.safetensors --subnet 2 --out subnet2.onnx");
         c.Arguments.Add(source);
         foreach (var o in new Option[] { subnet, format, output }) c.Options.Add(o);
         c.SetAction(p =>
         {
             if (!string.Equals(p.GetValue(format), "onnx", StringComparison.OrdinalIgnoreCase))
                 throw new UsageException($"--format: '{p.GetValue(format)}' is not supported; the only format is onnx.");
-            var sub = LoadSource(p.GetValue(source)!, p.GetValue(subnet)!);
+            string from = p.GetValue(source)!;
+            var sub = File.Exists(from) ? LoadModelFile(from, p.GetValue(subnet)!) : FromRun(LoadSource(from, p.GetValue(subnet)!));
             string path = p.GetValue(output)!;
-            WriteAtomically(path, stream => OnnxExporter.ExportSubnet(sub.Model, sub.Masks, sub.BatchNormSet, stream, sub.Channels, sub.ImageSize, Metadata(sub)));
+            WriteAtomically(path, stream => OnnxExporter.ExportSubnet(sub.Model, sub.Masks, sub.BatchNormSet, stream, sub.Channels, sub.ImageSize, sub.Metadata));
             long kept = sub.Masks.Values.Sum(m => m.Count()), total = sub.Masks.Values.Sum(m => (long)m.Length);
             string weights = total > 0
                 ? string.Create(CultureInfo.InvariantCulture, $"{kept:N0} of {total:N0} prunable weights kept ({(double)kept / total:F4})")
                 : "dense";
-            Console.WriteLine($"wrote {path}: {sub.Recipe.Model} sub-net {sub.Index} [{sub.Spec}], batch-norm set {sub.BatchNormSet}, {weights}");
+            Console.WriteLine($"wrote {path}: {sub.Architecture} sub-net {sub.Index} [{sub.Spec}], batch-norm set {sub.BatchNormSet}, {weights}");
             return 0;
         });
         return c;
+    }
+
+    /// <summary>What an export writes: a model with its weights, the sub-net's masks and batch-norm set.</summary>
+    internal sealed record ExportSource(string Architecture, Module Model, int Index, string Spec, int BatchNormSet,
+        IReadOnlyDictionary<string, BitMask> Masks, int Channels, int ImageSize, Dictionary<string, string> Metadata);
+
+    private static ExportSource FromRun(TrainedSubnet sub) =>
+        new(sub.Recipe.Model, sub.Model, sub.Index, sub.Spec.ToExactString(), sub.BatchNormSet, sub.Masks, sub.Channels, sub.ImageSize, Metadata(sub));
+
+    /// <summary>Sub-net <paramref name="subnet"/> (index or spec) of a model file.</summary>
+    internal static ExportSource LoadModelFile(string path, string subnet)
+    {
+        var a = ModelArtifact.Read(path);
+        string available = string.Join(", ", a.Subnets.Select((s, k) => $"{k}: {s.Spec}"));
+        int k = int.TryParse(subnet, NumberStyles.None, CultureInfo.InvariantCulture, out int i) ? i
+            : a.Subnets.Select((s, j) => (s, j)).FirstOrDefault(e => e.s.Spec == subnet, (null!, -1)).Item2;
+        if (k < 0 || k >= a.SubnetCount) throw new UsageException($"--subnet: '{subnet}' is not a sub-net of {path}; it has {available}.");
+        var metadata = new Dictionary<string, string>
+        {
+            ["model"] = a.Architecture,
+            ["data"] = a.Info.Data,
+            ["subnet"] = k.ToString(CultureInfo.InvariantCulture),
+            ["subnet_spec"] = a.Subnets[k].Spec,
+            ["normalization_mean"] = string.Join(",", a.Info.Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture))),
+            ["normalization_std"] = string.Join(",", a.Info.Std.Select(v => v.ToString("R", CultureInfo.InvariantCulture))),
+        };
+        var module = a.CreateModule();
+        int set = SparseSwitch.Nn.Models.SubNets.CountSets(module) > 1 ? k : 0;
+        metadata["batch_norm_set"] = set.ToString(CultureInfo.InvariantCulture);
+        return new ExportSource(a.Architecture, module, k, a.Subnets[k].Spec, set, a.Masks(k), a.InChannels, a.ImageSize, metadata);
     }
 
     /// <summary>The model and sub-net to export from <paramref name="source"/> (a training run

@@ -79,15 +79,43 @@ public sealed class InferenceModel
         var plans = new Plan[masks.Count][];
         ActivationShape input = default;
         int outputLength = 0;
+        long denseBytes = 0;
         for (int k = 0; k < masks.Count; k++)
         {
             var net = Lowering.Lower(model, inChannels, imageSize, masks[k], k);
             input = net.InputShape;
             outputLength = net.OutputShape.Length;
             var pattern = patterns?[k];
-            plans[k] = [Plan.Build(net, 1, options, pattern), Plan.Build(net, options.GroupSize, options, pattern)];
+            var cache = new WeightCache();
+            plans[k] = [Plan.Build(net, 1, options, pattern, cache), Plan.Build(net, options.GroupSize, options, pattern, cache)];
+            if (k == 0) denseBytes = net.Layers.Sum(l => l switch { ConvSpec c => 4L * (c.Weight.Length + c.Bias.Length), LinearSpec f => 4L * (f.Weight.Length + f.Bias.Length), _ => 0 });
         }
-        return new InferenceModel(plans, input, outputLength, options);
+        return new InferenceModel(plans, input, outputLength, options) { DenseWeightBytes = denseBytes };
+    }
+
+    /// <summary>Bytes of the dense model's weights and biases (batch-norm folded): what one dense plan holds.</summary>
+    public long DenseWeightBytes { get; private init; }
+
+    /// <summary>Compiles every sub-net of a model file (its masks, batch-norm sets and N:M patterns).</summary>
+    public static InferenceModel Compile(ModelArtifact artifact, InferenceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(artifact);
+        options ??= new InferenceOptions();
+        var module = artifact.CreateModule(options.Engine);
+        var masks = Enumerable.Range(0, artifact.SubnetCount).Select(k => (IReadOnlyDictionary<string, BitMask>?)artifact.Masks(k)).ToList();
+        var patterns = artifact.Subnets.Select(PatternOf).ToList();
+        return Compile(module, artifact.InChannels, artifact.ImageSize, masks, options, patterns);
+    }
+
+    /// <summary>The N:M pattern of an N:M sub-net ("2:4"), null for a density one.</summary>
+    public static NmPattern? PatternOf(SubnetInfo subnet)
+    {
+        if (subnet.Kind != SubnetKind.Nm) return null;
+        var parts = subnet.Spec.Split(':');
+        if (parts.Length != 2 || !int.TryParse(parts[0], System.Globalization.CultureInfo.InvariantCulture, out int n)
+            || !int.TryParse(parts[1], System.Globalization.CultureInfo.InvariantCulture, out int m))
+            throw new ModelFormatException($"Sub-net '{subnet.Spec}' is marked N:M but its spec is not N:M.");
+        return new NmPattern(n, m);
     }
 
     /// <summary>output[batch, classes] = sub-net <paramref name="subnet"/>'s logits for
@@ -151,8 +179,10 @@ public sealed class InferenceModel
         }
     }
 
-    /// <summary>Bytes of weights held by sub-net <paramref name="subnet"/>'s plans (both batch classes).</summary>
-    public long WeightBytes(int subnet) => _plans[subnet].Sum(p => p.WeightBytes);
+    /// <summary>Bytes of weights held by sub-net <paramref name="subnet"/>'s plans (both batch classes; a
+    /// layer in the same format in both is held once).</summary>
+    public long WeightBytes(int subnet) => _plans[subnet].SelectMany(p => p.Steps).Where(s => s.Weights is not null)
+        .DistinctBy(s => s.Weights, ReferenceEqualityComparer.Instance).Sum(s => s.WeightBytes);
 
     /// <summary>Bytes of one workspace of each batch class (a concurrent call needs its own).</summary>
     public long WorkspaceBytes => NewWorkspace(0).Bytes + NewWorkspace(1).Bytes;
@@ -169,7 +199,7 @@ public sealed class InferenceModel
 
         public long WeightBytes => Steps.Sum(s => s.WeightBytes);
 
-        public static Plan Build(LoweredNetwork net, int capacity, InferenceOptions options, NmPattern? pattern)
+        public static Plan Build(LoweredNetwork net, int capacity, InferenceOptions options, NmPattern? pattern, WeightCache cache)
         {
             var steps = new Step[net.Layers.Count];
             var report = new List<PlanLayer>();
@@ -181,12 +211,33 @@ public sealed class InferenceModel
             };
             var measured = new Dictionary<int, Dictionary<WeightFormat, double>>();
             for (int i = 0; i < steps.Length; i++)
-                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], options, pattern), options.Engine, pattern);
-            if (options.Formats == FormatChoice.Measure) plan.Measure(net, options, pattern, measured);
+                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], options, pattern), options.Engine, pattern, cache);
+            if (options.Formats == FormatChoice.Measure) plan.Measure(net, options, pattern, cache, measured);
+            FusePlanes(steps, net);
             for (int i = 0; i < steps.Length; i++)
                 report.Add(new PlanLayer(steps[i].Describe, steps[i].Format, steps[i].WeightBytes,
                     measured.TryGetValue(i, out var m) ? m : new Dictionary<WeightFormat, double>()));
             return plan;
+        }
+
+        /// <summary>A convolution whose output is read by stride-1 convolutions writes their padded
+        /// planes itself, in its epilogue (the readers skip filling them), and writes the plain output
+        /// only when something else reads it too (a residual join, a shortcut, a pooling).</summary>
+        private static void FusePlanes(Step[] steps, LoweredNetwork net)
+        {
+            for (int i = 0; i < steps.Length; i++)
+            {
+                if (steps[i] is not ConvStep producer) continue;
+                var readers = steps.Where(s => s.Input == producer.Output).ToList();
+                var shifted = readers.OfType<ConvStep>().Where(c => c.Shifted).ToList();
+                if (shifted.Count == 0 || shifted.Select(c => c.Key).Distinct().Count() != 1) continue;
+                producer.OutputPlanes = shifted[0].Key;
+                foreach (var c in shifted) c.InputPlanesFilled = true;
+                bool otherReaders = readers.Count > shifted.Count
+                    || net.Layers.Any(l => l is ConvSpec { Residual: >= 0 } c && c.Residual == producer.Output)
+                    || producer.Output == net.OutputValue;
+                producer.WritesOutput = otherReaders;
+            }
         }
 
         private static WeightFormat Initial(LayerSpec layer, InferenceOptions options, NmPattern? pattern)
@@ -212,10 +263,10 @@ public sealed class InferenceModel
             _ => false,
         };
 
-        private static Step Create(LoweredNetwork net, LayerSpec layer, int capacity, WeightFormat format, EngineOptions engine, NmPattern? pattern) => layer switch
+        private static Step Create(LoweredNetwork net, LayerSpec layer, int capacity, WeightFormat format, EngineOptions engine, NmPattern? pattern, WeightCache cache) => layer switch
         {
-            ConvSpec c => new ConvStep(c, capacity, format, engine, pattern),
-            LinearSpec l => new LinearStep(l, capacity, format, engine, pattern),
+            ConvSpec c => new ConvStep(c, capacity, format, engine, cache, pattern),
+            LinearSpec l => new LinearStep(l, capacity, format, engine, cache, pattern),
             MaxPoolSpec p => new MaxPoolStep(p, net.Shapes[p.Input], net.Shapes[p.Output], capacity),
             GlobalAvgPoolSpec g => new GlobalAvgPoolStep(g, net.Shapes[g.Input], capacity),
             ReluSpec r => new ReluStep(r, net.Shapes[r.Input], capacity),
@@ -226,7 +277,7 @@ public sealed class InferenceModel
         /// <summary>Times every form of every masked product (dense, CSR, and N:M packed where the
         /// mask follows the pattern) on a full group of random images, the candidates interleaved,
         /// medians, and keeps the fastest.</summary>
-        private void Measure(LoweredNetwork net, InferenceOptions options, NmPattern? pattern, Dictionary<int, Dictionary<WeightFormat, double>> measured)
+        private void Measure(LoweredNetwork net, InferenceOptions options, NmPattern? pattern, WeightCache cache, Dictionary<int, Dictionary<WeightFormat, double>> measured)
         {
             var ws = NewWorkspace([this]);
             var rng = new Rng(12345);
@@ -238,7 +289,7 @@ public sealed class InferenceModel
                 var layer = net.Layers[i];
                 if (MaskOf(layer) is null) continue;
                 var formats = Follows(layer, pattern) ? new[] { WeightFormat.Dense, WeightFormat.Csr, WeightFormat.NmPacked } : [WeightFormat.Dense, WeightFormat.Csr];
-                var candidates = formats.Select(f => Create(net, layer, Capacity, f, options.Engine, pattern)).ToArray();
+                var candidates = formats.Select(f => Create(net, layer, Capacity, f, options.Engine, pattern, cache)).ToArray();
                 var times = candidates.Select(_ => new double[reps]).ToArray();
                 foreach (var c in candidates) ws.Body.Run(c, Capacity);
                 for (int r = 0; r < reps; r++)

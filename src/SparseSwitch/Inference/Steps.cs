@@ -23,6 +23,25 @@ public readonly record struct NmPattern(int N, int M)
     public override string ToString() => $"{N}:{M}";
 }
 
+/// <summary>A compilation's packed weights by layer and format, so that a sub-net's plans for one
+/// image and for groups share what they hold alike.</summary>
+internal sealed class WeightCache
+{
+    private readonly Dictionary<(LayerSpec, WeightFormat), object?> _made = new(new KeyComparer());
+
+    public T? Get<T>(LayerSpec layer, WeightFormat format, Func<T?> make) where T : class
+    {
+        if (!_made.TryGetValue((layer, format), out var w)) _made[(layer, format)] = w = make();
+        return (T?)w;
+    }
+
+    private sealed class KeyComparer : IEqualityComparer<(LayerSpec, WeightFormat)>
+    {
+        public bool Equals((LayerSpec, WeightFormat) a, (LayerSpec, WeightFormat) b) => ReferenceEquals(a.Item1, b.Item1) && a.Item2 == b.Item2;
+        public int GetHashCode((LayerSpec, WeightFormat) k) => HashCode.Combine(System.Runtime.CompilerServices.RuntimeHelpers.GetHashCode(k.Item1), k.Item2);
+    }
+}
+
 /// <summary>What the steps of one plan need beside the activations: the padded planes of each
 /// stride-1 layout, and the largest staging, unfolding and transposition buffers.</summary>
 internal sealed class WorkspaceNeeds
@@ -31,9 +50,10 @@ internal sealed class WorkspaceNeeds
     public int Stage, Col, Transposed;
 }
 
-/// <summary>Zero-padded planes of <see cref="Channels"/> channels in one layout: layers with the
-/// same key share them (each writes only pixels, so the padding stays zero).</summary>
-internal readonly record struct PlanesKey(int Channels, ShiftedRowsConv.Layout Layout);
+/// <summary>The zero-padded planes of activation <see cref="Value"/> (<see cref="Channels"/> channels
+/// in one layout): filled by the step that produces the value or by the first reader, read by every
+/// stride-1 convolution of it. Only pixels are ever written, so the padding stays zero.</summary>
+internal readonly record struct PlanesKey(int Value, int Channels, ShiftedRowsConv.Layout Layout);
 
 /// <summary>The buffers one call of a plan runs in. Not shared between concurrent calls.</summary>
 internal sealed class Workspace
@@ -90,6 +110,8 @@ internal abstract class Step(int input, int output, int capacity)
     /// <summary>Bytes of weights this step holds.</summary>
     public virtual long WeightBytes => 0;
     public virtual WeightFormat? Format => null;
+    /// <summary>The object holding this step's weights (shared by the plans of one sub-net that use the same format).</summary>
+    public virtual object? Weights => null;
     public abstract string Describe { get; }
     /// <summary>Part <paramref name="part"/> of <paramref name="parts"/> of phase <paramref name="phase"/> for nb images.</summary>
     public abstract void Execute(Workspace ws, int phase, int part, int parts, int nb);
@@ -120,7 +142,7 @@ internal sealed class ConvStep : Step
     private readonly int[] _bounds;
     private readonly EngineOptions _engine;
 
-    public ConvStep(ConvSpec s, int capacity, WeightFormat format, EngineOptions engine, NmPattern? pattern = null) : base(s.Input, s.Output, capacity)
+    public ConvStep(ConvSpec s, int capacity, WeightFormat format, EngineOptions engine, WeightCache weights, NmPattern? pattern = null) : base(s.Input, s.Output, capacity)
     {
         _s = s;
         _engine = engine;
@@ -144,31 +166,48 @@ internal sealed class ConvStep : Step
         _bounds = new int[_threads + 1];
         if (format == WeightFormat.Dense)
         {
-            _packed = new float[RowsKernels.PackedALength(s.OutChannels, k)];
-            RowsKernels.PackA(s.OutChannels, k, s.Weight, k, _packed);
+            _packed = weights.Get(s, format, () =>
+            {
+                var packed = new float[RowsKernels.PackedALength(s.OutChannels, k)];
+                RowsKernels.PackA(s.OutChannels, k, s.Weight, k, packed);
+                return packed;
+            });
             int panels = (s.OutChannels + RowsKernels.MR - 1) / RowsKernels.MR;
             for (int t = 0; t <= _threads; t++) _bounds[t] = Math.Min(s.OutChannels, (int)((long)panels * t / _threads) * RowsKernels.MR);
         }
         else if (format == WeightFormat.NmPacked)
         {
-            _nm = (pattern is { } nm ? NmMatrix.TryPack(s.Weight, s.OutChannels, g.C, g.KH * g.KW, nm.N, nm.M, s.Mask) : null)
+            _nm = weights.Get(s, format, () => pattern is { } nm ? NmMatrix.TryPack(s.Weight, s.OutChannels, g.C, g.KH * g.KW, nm.N, nm.M, s.Mask) : null)
                 ?? throw new ArgumentException($"{s.Name}: its mask does not follow the N:M pattern {pattern?.ToString() ?? "(none given)"}.");
             for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutChannels * t / _threads);
         }
         else
         {
-            _csr = CsrMatrix.FromDense(s.Weight, s.OutChannels, k, s.Mask);
+            _csr = weights.Get(s, format, () => CsrMatrix.FromDense(s.Weight, s.OutChannels, k, s.Mask));
             SparseKernels.BalancedRows(_csr, _bounds);
         }
     }
 
     public override int Phases => 2;
-    public override bool Parallel(int phase) => phase == 1 || _s.Geometry.C > 1;
+    public override bool Parallel(int phase) => phase == 1 || (_s.Geometry.C > 1 && !InputPlanesFilled);
     public override WeightFormat? Format => _packed is not null ? WeightFormat.Dense : _nm is not null ? WeightFormat.NmPacked : WeightFormat.Csr;
+    public override object? Weights => (object?)_packed ?? (object?)_nm ?? _csr;
     public override long WeightBytes => _packed is not null ? 4L * _packed.Length : _nm is not null ? _nm.Bytes : _csr!.Bytes;
     public override string Describe => $"{_s.Name}: conv {_s.Geometry.KH}×{_s.Geometry.KW}/{_s.Geometry.SH} {_s.Geometry.C}→{_s.OutChannels} on {_s.Geometry.H}×{_s.Geometry.W}, {(_shifted ? "shifted rows" : "im2col")}, {Format}";
 
-    private PlanesKey Key => new(_s.Geometry.C, _l);
+    public PlanesKey Key => new(Input, _s.Geometry.C, _l);
+
+    /// <summary>Whether the input's planes are filled by the step that produces it (phase 0 has nothing to do).</summary>
+    public bool InputPlanesFilled { get; set; }
+
+    /// <summary>Planes of this step's output that its epilogue fills for the convolutions reading it.</summary>
+    public PlanesKey? OutputPlanes { get; set; }
+
+    /// <summary>Whether the output is also wanted as it is (a residual, a pooling, another kind of reader):
+    /// when not, only <see cref="OutputPlanes"/> are written.</summary>
+    public bool WritesOutput { get; set; } = true;
+
+    public bool Shifted => _shifted;
 
     public override void Require(WorkspaceNeeds needs)
     {
@@ -176,6 +215,7 @@ internal sealed class ConvStep : Step
         needs.Stage = Math.Max(needs.Stage, rows * _ldq);
         if (_shifted) needs.Planes[Key] = _l.BufferLength(_s.Geometry.C);
         else needs.Col = Math.Max(needs.Col, _s.Geometry.ColRows * _ldcol + RowsKernels.TileColumns + 16);
+        if (OutputPlanes is { } k) needs.Planes[k] = k.Layout.BufferLength(k.Channels);
     }
 
     private int Cols(int nb) => _shifted ? _l.Cols(nb) : nb * _s.Geometry.ColCols;
@@ -185,6 +225,7 @@ internal sealed class ConvStep : Step
         var g = _s.Geometry;
         if (phase == 0)
         {
+            if (InputPlanesFilled) return;
             var (c0, c1) = Share(part, parts, g.C);
             if (c0 == c1) return;
             var x = ws.Values[Input];
@@ -224,7 +265,8 @@ internal sealed class ConvStep : Step
         int oh = g.OH, ow = g.OW;
         int imageStride = _shifted ? _l.RowsPerImage * _l.Wp : oh * ow, rowStride = _shifted ? _l.Wp : ow;
         Epilogue.Rows(ws.Stage, _ldq, imageStride, rowStride, r0, r1, nb, _s.OutChannels, oh, ow, _s.Bias,
-            _s.Residual >= 0 ? ws.Values[_s.Residual] : null, _s.Relu, ws.Values[Output]);
+            _s.Residual >= 0 ? ws.Values[_s.Residual] : null, _s.Relu, WritesOutput ? ws.Values[Output] : null,
+            OutputPlanes is { } k ? ws.Planes[k] : null, OutputPlanes?.Layout ?? default);
     }
 }
 
@@ -240,7 +282,7 @@ internal sealed class LinearStep : Step
     private readonly int[] _bounds;
     private readonly int _threads, _ld;
 
-    public LinearStep(LinearSpec s, int capacity, WeightFormat format, EngineOptions engine, NmPattern? pattern = null) : base(s.Input, s.Output, capacity)
+    public LinearStep(LinearSpec s, int capacity, WeightFormat format, EngineOptions engine, WeightCache weights, NmPattern? pattern = null) : base(s.Input, s.Output, capacity)
     {
         _s = s;
         _threads = Math.Max(1, engine.Threads);
@@ -250,12 +292,12 @@ internal sealed class LinearStep : Step
         for (int c = 0; c < s.InFeatures; c++) _off[c] = (nint)c * _ld;
         if (format == WeightFormat.Csr)
         {
-            _csr = CsrMatrix.FromDense(s.Weight, s.OutFeatures, s.InFeatures, s.Mask);
+            _csr = weights.Get(s, format, () => CsrMatrix.FromDense(s.Weight, s.OutFeatures, s.InFeatures, s.Mask));
             SparseKernels.BalancedRows(_csr, _bounds);
             return;
         }
         if (format == WeightFormat.NmPacked)
-            _nm = (pattern is { } nm ? NmMatrix.TryPack(s.Weight, s.OutFeatures, s.InFeatures, 1, nm.N, nm.M, s.Mask) : null)
+            _nm = weights.Get(s, format, () => pattern is { } nm ? NmMatrix.TryPack(s.Weight, s.OutFeatures, s.InFeatures, 1, nm.N, nm.M, s.Mask) : null)
                 ?? throw new ArgumentException($"{s.Name}: its mask does not follow the N:M pattern {pattern?.ToString() ?? "(none given)"}.");
         for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutFeatures * t / _threads);
     }
@@ -263,6 +305,7 @@ internal sealed class LinearStep : Step
     public override int Phases => 2;
     public override bool Parallel(int phase) => phase == 1;
     public override WeightFormat? Format => _csr is not null ? WeightFormat.Csr : _nm is not null ? WeightFormat.NmPacked : WeightFormat.Dense;
+    public override object? Weights => (object?)_csr ?? (object?)_nm ?? _s.Weight;
     public override long WeightBytes => _csr is not null ? _csr.Bytes : _nm is not null ? _nm.Bytes : 4L * _s.Weight.Length;
     public override string Describe => $"{_s.Name}: linear {_s.InFeatures}→{_s.OutFeatures}, {Format}";
 
@@ -428,10 +471,13 @@ internal sealed class PadShortcutStep(PadShortcutSpec s, ActivationShape input, 
 /// <summary>The convolutions' epilogue: out[j, o, y, x] = act(stage[o·ldq + j·imageStride + y·rowStride + x] + bias[o] (+ residual)).</summary>
 internal static class Epilogue
 {
+    /// <summary>With <paramref name="planes"/>, each output row also goes to its place in those planes
+    /// (layout <paramref name="l"/>: the readers' padded input); with <paramref name="output"/> null, only there.</summary>
     public static void Rows(float[] stage, int ldq, int imageStride, int rowStride, int r0, int r1, int nb, int channels, int oh, int ow,
-        float[] bias, float[]? residual, bool relu, float[] output)
+        float[] bias, float[]? residual, bool relu, float[]? output, float[]? planes, ShiftedRowsConv.Layout l)
     {
         int plane = oh * ow;
+        int s = planes is null ? 0 : l.ChannelStride, wp = l.Wp, imageRows = l.RowsPerImage * l.Wp;
         for (int o = r0; o < r1; o++)
         {
             float b = bias[o];
@@ -441,9 +487,15 @@ internal static class Epilogue
                 for (int y = 0; y < oh; y++)
                 {
                     var src = stage.AsSpan(o * ldq + j * imageStride + y * rowStride, ow);
-                    var d = output.AsSpan(dst + y * ow, ow);
                     var r = residual is null ? default : residual.AsSpan(dst + y * ow, ow);
-                    Row(src, b, r, relu, d);
+                    var p = planes is null ? default : planes.AsSpan(o * s + l.Origin + j * imageRows + y * wp, ow);
+                    if (output is null) Row(src, b, r, relu, p);
+                    else
+                    {
+                        var d = output.AsSpan(dst + y * ow, ow);
+                        Row(src, b, r, relu, d);
+                        if (planes is not null) d.CopyTo(p);
+                    }
                 }
             }
         }
