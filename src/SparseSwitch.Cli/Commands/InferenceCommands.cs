@@ -75,7 +75,7 @@ public static class InferenceCommands
             string formats = string.Join(", ", layers.Where(l => l.Format is not null).GroupBy(l => l.Format!.Value).Select(g => $"{g.Count()} {g.Key}"));
             double last = table.Single(e => e.Subnet == k && e.BatchSize == sizes[^1]).MedianMs;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{k,-4} {s.Spec,-8} {s.Density,8:F4} {s.TestAccuracy,8:F2}% ") +
+                $"{k,-4} {s.Spec,-8} {s.Density,8:F4} {100 * s.TestAccuracy,8:F2}% ") +
                 string.Join(" ", sizes.Select(b => string.Create(CultureInfo.InvariantCulture, $"{table.Single(e => e.Subnet == k && e.BatchSize == b).MedianMs,13:F3}"))) +
                 string.Create(CultureInfo.InvariantCulture, $" {sizes[^1] / last * 1e3,12:F0} {model.WeightBytes(k) / 1024.0,12:F0}  {formats}"));
         }
@@ -183,7 +183,7 @@ public static class InferenceCommands
         int classes = model.OutputLength, image = model.InputShape.Length;
         var y = new float[batch * classes];
         model.Run(k, x.AsSpan(0, Math.Min(batch, n) * image), y.AsSpan(0, Math.Min(batch, n) * classes), Math.Min(batch, n)); // warm-up
-        Console.WriteLine($"sub-net {k} [{a.Subnets[k].Spec}], test accuracy {a.Subnets[k].TestAccuracy.ToString("F2", CultureInfo.InvariantCulture)} % in the model file");
+        Console.WriteLine($"sub-net {k} [{a.Subnets[k].Spec}], test accuracy {(100 * a.Subnets[k].TestAccuracy).ToString("F2", CultureInfo.InvariantCulture)} % in the model file");
         for (int i0 = 0; i0 < n; i0 += batch)
         {
             int nb = Math.Min(batch, n - i0);
@@ -229,8 +229,8 @@ public static class InferenceCommands
                 for (int j = 0; j < nb; j++) if (ArgMax(y.AsSpan(j * classes, classes)) == labels[i0 + j]) correct++;
             }
             double perBatch = Stopwatch.GetElapsedTime(t0).TotalMilliseconds / ((n + batch - 1) / batch);
-            double acc = 100.0 * correct / n, stored = a.Subnets[k].TestAccuracy;
-            allEqual &= Math.Abs(acc - stored) < 1e-9;
+            double acc = 100.0 * correct / n, stored = 100 * a.Subnets[k].TestAccuracy; // the file holds fractions
+            allEqual &= Math.Abs((double)correct / n - a.Subnets[k].TestAccuracy) < 1e-12;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{k,-4} {a.Subnets[k].Spec,-8} {acc,8:F2}% {stored,8:F2}% {diff / scale,28:E2}  {perBatch,12:F3}"));
         }

@@ -7,7 +7,7 @@ namespace SparseSwitch.Inference;
 public sealed record Selection(int Subnet, double LatencyMs, double Accuracy, bool Fits, double MissMs)
 {
     public override string ToString() => Fits
-        ? $"sub-net {Subnet} ({LatencyMs:0.###} ms, accuracy {Accuracy:0.##} %)"
+        ? $"sub-net {Subnet} ({LatencyMs:0.###} ms, accuracy {Accuracy:0.####})"
         : $"no sub-net fits: the fastest, sub-net {Subnet}, takes {LatencyMs:0.###} ms ({MissMs:0.###} ms over the budget)";
 }
 

@@ -98,6 +98,21 @@ public sealed class InferenceCommandsTests : IClassFixture<InferenceCommandsTest
     }
 
     [Fact]
+    public void EvaluateRunsEverySubnetAndComparesWithTheFile()
+    {
+        var (code, output, err) = CliRunner.Run("infer", _p.Model, "--data", "synthetic", "--count", "32", "--evaluate", "--batch", "8", "--threads", "2");
+        Assert.True(code == 0, err);
+        var rows = output.Split('\n').Where(l => l.Length > 0 && char.IsDigit(l[0])).ToArray();
+        Assert.Equal(3, rows.Length);
+        foreach (var row in rows)
+        {
+            var f = row.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            Assert.True(double.Parse(f[4], System.Globalization.CultureInfo.InvariantCulture) < 1e-4, row); // compiled vs masked model
+        }
+        Assert.Contains("every sub-net's accuracy equals the model file's", output);
+    }
+
+    [Fact]
     public void BadInferInputsAreUsageErrors()
     {
         string raw = RawImages(1, out _);
