@@ -22,7 +22,9 @@ public sealed class Harness
     public Harness(BenchOptions options) => Options = options;
 
     /// <summary>One variant: a name and an action that runs the measured work once.</summary>
-    public readonly record struct Variant(string Name, Action Run);
+    /// <summary>A variant to time; <paramref name="Before"/> and <paramref name="After"/> run around each
+    /// of its warm-up and timed samples, untimed (e.g. resuming and pausing a peer process).</summary>
+    public readonly record struct Variant(string Name, Action Run, Action? Before = null, Action? After = null);
 
     /// <summary>The result of measuring one case: median seconds per run of each variant (the
     /// fastest sample instead with --fastest).</summary>
@@ -38,6 +40,8 @@ public sealed class Harness
 
     public void BeginBench(string name) => _bench = name;
 
+
+
     /// <summary>Warm-up, then <c>rounds</c> rounds alternating between the variants; each sample is
     /// the mean over enough repetitions to last at least <c>minSampleSeconds</c>.</summary>
     public Timing Measure(params Variant[] variants)
@@ -48,8 +52,10 @@ public sealed class Harness
         // Warm-up (JIT tiers, caches, thread pool) and calibration of repetitions per sample.
         for (int v = 0; v < variants.Length; v++)
         {
+            variants[v].Before?.Invoke();
             for (int i = 0; i < 3; i++) variants[v].Run();
             double once = TimeOnce(variants[v].Run, 1);
+            variants[v].After?.Invoke();
             reps[v] = Math.Max(1, (int)Math.Ceiling(minSample / Math.Max(once, 1e-7)));
         }
         var samples = new double[variants.Length][];
@@ -60,7 +66,9 @@ public sealed class Harness
             for (int i = 0; i < variants.Length; i++)
             {
                 int v = r % 2 == 0 ? i : variants.Length - 1 - i;
+                variants[v].Before?.Invoke();
                 samples[v][r] = TimeOnce(variants[v].Run, reps[v]) / reps[v];
+                variants[v].After?.Invoke();
             }
         }
         return new Timing

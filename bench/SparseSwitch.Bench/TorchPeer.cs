@@ -82,8 +82,15 @@ public sealed class TorchPeer : IDisposable
         return null;
     }
 
+    /// <summary>Stops the peer process (SIGSTOP) while others are timed: its idle threads may spin
+    /// and take cores. <see cref="Resume"/> continues it.</summary>
+    public void Pause() => ProcessSignals.Send(_process, ProcessSignals.Stop);
+
+    public void Resume() => ProcessSignals.Send(_process, ProcessSignals.Continue);
+
     public void Dispose()
     {
+        Resume();
         try
         {
             _process.StandardInput.WriteLine("quit");
