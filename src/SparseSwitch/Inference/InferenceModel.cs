@@ -325,7 +325,7 @@ public sealed class InferenceModel
 
         public void Run(Workspace ws, ReadOnlySpan<float> input, Span<float> output, int nb)
         {
-            input.CopyTo(ws.Values[InputValue]);
+            input.CopyTo(ws.Values[InputValue].AsSpan());
             foreach (var s in Steps) ws.Body.Run(s, nb);
             ws.Values[OutputValue].AsSpan(0, output.Length).CopyTo(output);
         }

@@ -58,22 +58,30 @@ internal readonly record struct PlanesKey(int Value, int Channels, ShiftedRowsCo
 /// <summary>The buffers one call of a plan runs in. Not shared between concurrent calls.</summary>
 internal sealed class Workspace
 {
-    public readonly float[][] Values;
-    public readonly Dictionary<PlanesKey, float[]> Planes = [];
-    public readonly float[] Stage, Col, Transposed;
+    public readonly ArraySegment<float>[] Values;
+    public readonly Dictionary<PlanesKey, ArraySegment<float>> Planes = [];
+    public readonly ArraySegment<float> Stage, Col, Transposed;
     public readonly StepBody Body;
 
     public Workspace(IReadOnlyList<int> valueLengths, WorkspaceNeeds needs, EngineOptions engine)
     {
-        Values = valueLengths.Select(n => new float[n]).ToArray();
-        foreach (var (key, length) in needs.Planes) Planes[key] = new float[length];
-        Stage = new float[needs.Stage];
-        Col = new float[needs.Col];
-        Transposed = new float[needs.Transposed];
+        Values = valueLengths.Select(Aligned).ToArray();
+        foreach (var (key, length) in needs.Planes) Planes[key] = Aligned(length);
+        Stage = Aligned(needs.Stage);
+        Col = Aligned(needs.Col);
+        Transposed = Aligned(needs.Transposed);
         Body = new StepBody(this, engine);
     }
 
-    public long Bytes => 4L * (Values.Sum(v => (long)v.Length) + Planes.Values.Sum(p => (long)p.Length) + Stage.Length + Col.Length + Transposed.Length);
+    /// <summary>Storage whose first float is 64-byte aligned, as the kernels' layouts assume (a plane's
+    /// pixel rows start on cache lines; unaligned, every vector load of a row spans two lines).</summary>
+    private static ArraySegment<float> Aligned(int length)
+    {
+        var (buffer, offset) = SparseSwitch.Tensors.Tensor.AllocateAligned(length);
+        return new ArraySegment<float>(buffer, offset, length);
+    }
+
+    public long Bytes => 4L * (Values.Sum(v => (long)v.Count) + Planes.Values.Sum(p => (long)p.Count) + Stage.Count + Col.Count + Transposed.Count);
 }
 
 /// <summary>Runs one phase of one step over the threads' parts (set, then handed to the pool).</summary>
@@ -256,17 +264,18 @@ internal sealed class ConvStep : Step
         if (r0 >= r1) return;
         int cols = Cols(nb);
         ReadOnlySpan<float> b = _shifted ? ws.Planes[Key] : ws.Col;
+        var stage = ws.Stage.AsSpan();
         if (_packed is not null)
-            RowsKernels.Product(r1 - r0, cols, g.ColRows, _packed.AsSpan(r0 * g.ColRows), b, _off, ws.Stage.AsSpan(r0 * _ldq), _ldq, _engine);
+            RowsKernels.Product(r1 - r0, cols, g.ColRows, _packed.AsSpan(r0 * g.ColRows), b, _off, stage[(r0 * _ldq)..], _ldq, _engine);
         else if (_nm is not null)
-            NmKernels.RowsProduct(_nm, b, _off, RoundUp(cols, SparseKernels.ColumnMultiple), ws.Stage, _ldq, r0, r1);
+            NmKernels.RowsProduct(_nm, b, _off, RoundUp(cols, SparseKernels.ColumnMultiple), stage, _ldq, r0, r1);
         else
-            SparseKernels.RowsProduct(_csr!, b, _off, RoundUp(cols, SparseKernels.ColumnMultiple), ws.Stage, _ldq, r0, r1);
+            SparseKernels.RowsProduct(_csr!, b, _off, RoundUp(cols, SparseKernels.ColumnMultiple), stage, _ldq, r0, r1);
         int oh = g.OH, ow = g.OW;
         int imageStride = _shifted ? _l.RowsPerImage * _l.Wp : oh * ow, rowStride = _shifted ? _l.Wp : ow;
         Epilogue.Rows(ws.Stage, _ldq, imageStride, rowStride, r0, r1, nb, _s.OutChannels, oh, ow, _s.Bias,
-            _s.Residual >= 0 ? ws.Values[_s.Residual] : null, _s.Relu, WritesOutput ? ws.Values[Output] : null,
-            OutputPlanes is { } k ? ws.Planes[k] : null, OutputPlanes?.Layout ?? default);
+            _s.Residual >= 0 ? ws.Values[_s.Residual] : default, _s.Relu, WritesOutput ? ws.Values[Output] : default,
+            OutputPlanes is { } k ? ws.Planes[k] : default, OutputPlanes?.Layout ?? default);
     }
 }
 
@@ -473,11 +482,11 @@ internal static class Epilogue
 {
     /// <summary>With <paramref name="planes"/>, each output row also goes to its place in those planes
     /// (layout <paramref name="l"/>: the readers' padded input); with <paramref name="output"/> null, only there.</summary>
-    public static void Rows(float[] stage, int ldq, int imageStride, int rowStride, int r0, int r1, int nb, int channels, int oh, int ow,
-        float[] bias, float[]? residual, bool relu, float[]? output, float[]? planes, ShiftedRowsConv.Layout l)
+    public static void Rows(ArraySegment<float> stage, int ldq, int imageStride, int rowStride, int r0, int r1, int nb, int channels, int oh, int ow,
+        float[] bias, ArraySegment<float> residual, bool relu, ArraySegment<float> output, ArraySegment<float> planes, ShiftedRowsConv.Layout l)
     {
         int plane = oh * ow;
-        int s = planes is null ? 0 : l.ChannelStride, wp = l.Wp, imageRows = l.RowsPerImage * l.Wp;
+        int s = planes.Array is null ? 0 : l.ChannelStride, wp = l.Wp, imageRows = l.RowsPerImage * l.Wp;
         for (int o = r0; o < r1; o++)
         {
             float b = bias[o];
@@ -487,14 +496,14 @@ internal static class Epilogue
                 for (int y = 0; y < oh; y++)
                 {
                     var src = stage.AsSpan(o * ldq + j * imageStride + y * rowStride, ow);
-                    var r = residual is null ? default : residual.AsSpan(dst + y * ow, ow);
-                    var p = planes is null ? default : planes.AsSpan(o * s + l.Origin + j * imageRows + y * wp, ow);
-                    if (output is null) Row(src, b, r, relu, p);
+                    var r = residual.Array is null ? default : residual.AsSpan(dst + y * ow, ow);
+                    var p = planes.Array is null ? default : planes.AsSpan(o * s + l.Origin + j * imageRows + y * wp, ow);
+                    if (output.Array is null) Row(src, b, r, relu, p);
                     else
                     {
                         var d = output.AsSpan(dst + y * ow, ow);
                         Row(src, b, r, relu, d);
-                        if (planes is not null) d.CopyTo(p);
+                        if (planes.Array is not null) d.CopyTo(p);
                     }
                 }
             }

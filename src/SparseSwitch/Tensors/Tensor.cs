@@ -135,7 +135,8 @@ public sealed class Tensor
         return new Tensor(_buffer, _offset, shape.ToArray()) { _ownsStorage = true };
     }
 
-    private static unsafe (float[] buffer, int offset) AllocateAligned(int length)
+    /// <summary>A pinned array with room to start at a 64-byte boundary, and the offset of that start.</summary>
+    internal static unsafe (float[] buffer, int offset) AllocateAligned(int length)
     {
         // 16 extra floats give room to move the start to a 64-byte boundary; the array is pinned
         // so the address never changes.
