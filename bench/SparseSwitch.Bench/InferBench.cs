@@ -14,7 +14,9 @@ namespace SparseSwitch.Bench;
 /// weight row), compiled with measured formats. Reports batch-1 latency (ms) and batch-64
 /// throughput (img/s) of every sub-net; ratio = the dense model's time / the sub-net's. With
 /// ONNX Runtime 1.32 (the exported dense model, all graph optimisations) and PyTorch 1.13 (eval, channels_last, where /usr/bin/python3 has torch; --no-peers: not) runs the
-/// dense model too and the sub-nets' ratio is against the best dense of the run.
+/// dense model too and the sub-nets' ratio is against the best dense of the run. --profile prints
+/// each plan's time step by step; --drift S prints the dense model's batch-1 time every second for
+/// S seconds (on shared virtual machines it has been seen to change by 1.8× within one process).
 /// </summary>
 public sealed class InferBench : IBench
 {
@@ -28,6 +30,7 @@ public sealed class InferBench : IBench
         string[] models = ["wrn32", "resnet20"];
         int big = 64;
         bool profile = false;
+        double drift = 0;
         var peerSet = new HashSet<string> { "onnxruntime", "pytorch" };
         for (int i = 0; i < options.Rest.Count; i++)
         {
@@ -35,6 +38,7 @@ public sealed class InferBench : IBench
             {
                 case "--models": models = options.Rest[++i].Split(','); break;
                 case "--profile": profile = true; break;
+                case "--drift": drift = double.Parse(options.Rest[++i], CultureInfo.InvariantCulture); break;
                 case "--no-peers": peerSet.Clear(); break;
                 case "--peers": peerSet = [.. options.Rest[++i].Split(',')]; break;
                 case "--batch": big = int.Parse(options.Rest[++i], CultureInfo.InvariantCulture); break;
@@ -55,6 +59,21 @@ public sealed class InferBench : IBench
                 var layers = compiled.Layers(k);
                 int csr = layers.Count(l => l.Format == WeightFormat.Csr), products = layers.Count(l => l.Format is not null);
                 Console.WriteLine($"  {Subnets[k],-18} {csr}/{products} products in CSR at batch 1, {compiled.Layers(k, false).Count(l => l.Format == WeightFormat.Csr)} in groups; weights {compiled.WeightBytes(k) / 1024.0:0} KiB (both batch classes)");
+            }
+            if (drift > 0)
+            {
+                // The dense model's batch-1 time, every second for --drift seconds: does the machine change under us?
+                var xd = new float[3 * 32 * 32];
+                var yd = new float[10];
+                var until = DateTime.UtcNow.AddSeconds(drift);
+                while (DateTime.UtcNow < until)
+                {
+                    var sw1 = System.Diagnostics.Stopwatch.StartNew();
+                    int n = 0;
+                    while (sw1.Elapsed.TotalSeconds < 1) { compiled.Run(0, xd, yd, 1); n++; }
+                    Console.WriteLine($"  {DateTime.UtcNow:HH:mm:ss} dense batch 1: {sw1.Elapsed.TotalMilliseconds / n:0.000} ms");
+                }
+                continue;
             }
             if (profile)
             {
