@@ -322,7 +322,7 @@ public sealed class InferenceModel
             var needs = new WorkspaceNeeds();
             foreach (var p in plans)
                 foreach (var s in p.Steps) s.Require(needs);
-            return new Workspace(ValueLengths, needs, Engine);
+            return new Workspace(ValueLengths, needs, Engine, Steps, OutputValue);
         }
 
         public void Run(Workspace ws, ReadOnlySpan<float> input, Span<float> output, int nb)

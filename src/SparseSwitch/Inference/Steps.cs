@@ -63,10 +63,46 @@ internal sealed class Workspace
     public readonly ArraySegment<float> Stage, Col, Transposed;
     public readonly StepBody Body;
 
-    public Workspace(IReadOnlyList<int> valueLengths, WorkspaceNeeds needs, EngineOptions engine)
+    /// <summary>Buffers for a plan whose steps run in <paramref name="order"/>: activations (and padded
+    /// planes of one layout) whose lives do not overlap share storage, so a deep network needs a few
+    /// buffers, not one per layer. A value lives from the step that writes it to the last that reads it;
+    /// the output, to the end.</summary>
+    public Workspace(IReadOnlyList<int> valueLengths, WorkspaceNeeds needs, EngineOptions engine, IReadOnlyList<Step> order, int outputValue)
     {
-        Values = valueLengths.Select(Aligned).ToArray();
-        foreach (var (key, length) in needs.Planes) Planes[key] = Aligned(length);
+        int n = order.Count, values = valueLengths.Count;
+        var start = new int[values];
+        var end = new int[values];
+        Array.Fill(start, -1);
+        Array.Fill(end, -1);
+        for (int i = 0; i < n; i++)
+        {
+            start[order[i].Output] = i;
+            foreach (int v in order[i].Reads) end[v] = Math.Max(end[v], i);
+        }
+        end[outputValue] = n;
+        // Activations: greedy by start, into any free slot (grown to the largest user).
+        var slots = new List<(int Length, int FreeAfter)>();
+        var slotOf = new int[values];
+        foreach (int v in Enumerable.Range(0, values).OrderBy(v => start[v]))
+        {
+            int e = Math.Max(end[v], start[v]);
+            int k = slots.FindIndex(sl => sl.FreeAfter < start[v]);
+            if (k < 0) { slots.Add((0, 0)); k = slots.Count - 1; }
+            slots[k] = (Math.Max(slots[k].Length, valueLengths[v]), e);
+            slotOf[v] = k;
+        }
+        var storage = slots.Select(sl => Aligned(sl.Length)).ToArray();
+        Values = Enumerable.Range(0, values).Select(v => new ArraySegment<float>(storage[slotOf[v]].Array!, storage[slotOf[v]].Offset, valueLengths[v])).ToArray();
+        // Planes: only between keys of the same channels and layout (the padding sits at the same places, so it stays zero).
+        var planeSlots = new List<(int Channels, ShiftedRowsConv.Layout Layout, int FreeAfter, ArraySegment<float> Storage)>();
+        foreach (var (key, length) in needs.Planes.OrderBy(kv => start[kv.Key.Value]))
+        {
+            int s0 = start[key.Value], e = Math.Max(end[key.Value], s0);
+            int k = planeSlots.FindIndex(sl => sl.Channels == key.Channels && sl.Layout == key.Layout && sl.FreeAfter < s0);
+            if (k < 0) { planeSlots.Add((key.Channels, key.Layout, e, Aligned(length))); k = planeSlots.Count - 1; }
+            else planeSlots[k] = planeSlots[k] with { FreeAfter = e };
+            Planes[key] = planeSlots[k].Storage;
+        }
         Stage = Aligned(needs.Stage);
         Col = Aligned(needs.Col);
         Transposed = Aligned(needs.Transposed);
@@ -81,7 +117,8 @@ internal sealed class Workspace
         return new ArraySegment<float>(buffer, offset, length);
     }
 
-    public long Bytes => 4L * (Values.Sum(v => (long)v.Count) + Planes.Values.Sum(p => (long)p.Count) + Stage.Count + Col.Count + Transposed.Count);
+    public long Bytes => 4L * Values.Concat(Planes.Values).Append(Stage).Append(Col).Append(Transposed)
+        .Where(a => a.Array is not null).DistinctBy(a => a.Array, ReferenceEqualityComparer.Instance).Sum(a => (long)a.Array!.Length);
 }
 
 /// <summary>Runs one phase of one step over the threads' parts (set, then handed to the pool).</summary>
@@ -118,6 +155,8 @@ internal abstract class Step(int input, int output, int capacity)
     /// <summary>Bytes of weights this step holds.</summary>
     public virtual long WeightBytes => 0;
     public virtual WeightFormat? Format => null;
+    /// <summary>The activations this step reads.</summary>
+    public virtual IEnumerable<int> Reads => [Input];
     /// <summary>The object holding this step's weights (shared by the plans of one sub-net that use the same format).</summary>
     public virtual object? Weights => null;
     public abstract string Describe { get; }
@@ -204,6 +243,8 @@ internal sealed class ConvStep : Step
     public override string Describe => $"{_s.Name}: conv {_s.Geometry.KH}×{_s.Geometry.KW}/{_s.Geometry.SH} {_s.Geometry.C}→{_s.OutChannels} on {_s.Geometry.H}×{_s.Geometry.W}, {(_shifted ? "shifted rows" : "im2col")}, {Format}";
 
     public PlanesKey Key => new(Input, _s.Geometry.C, _l);
+
+    public override IEnumerable<int> Reads => _s.Residual >= 0 ? [Input, _s.Residual] : [Input];
 
     /// <summary>Whether the input's planes are filled by the step that produces it (phase 0 has nothing to do).</summary>
     public bool InputPlanesFilled { get; set; }
