@@ -94,11 +94,14 @@ public sealed class InferBench : IBench
                 var y = new float[batch * 10];
                 var variants = Enumerable.Range(0, Subnets.Length)
                     .Select(k => new Harness.Variant(Subnets[k], () => compiled.Run(k, x, y, batch))).ToList();
+                int turn = 0;
+                variants.Add(new Harness.Variant("switching", () => { compiled.Run(turn, x, y, batch); turn = (turn + 1) % Subnets.Length; }));
                 // Each peer process is alive only during its own pass: with both alive at once, our
                 // kernels ran up to 1.8× slower here (even with the idle peer stopped).
                 var peerTimes = new List<(string Name, double Seconds, double OurDense)>();
                 string? whyOrt = null;
                 double[] subnetTimes;
+                double switching;
                 using (var ort = peerSet.Contains("onnxruntime") ? OrtPeer.Start(model, 3, 32, batch, threads, x, out whyOrt) : null)
                 {
                     if (peerSet.Contains("onnxruntime") && ort is null) Console.WriteLine("  ONNX Runtime peer not run: " + whyOrt);
@@ -114,6 +117,7 @@ public sealed class InferBench : IBench
                     }
                     var t = harness.Measure([.. variants]);
                     subnetTimes = t.MedianSeconds.Take(Subnets.Length).ToArray();
+                    switching = t.MedianSeconds[Subnets.Length];
                     if (ort is not null) peerTimes.Add(("onnxruntime", t.MedianSeconds[^1], subnetTimes[0]));
                 }
                 string? why = null;
@@ -136,6 +140,12 @@ public sealed class InferBench : IBench
                     if (batch == 1) harness.ReportTime(c, Figure(ours), Figure(baseline), unit, note);
                     else harness.ReportThroughput(c, Figure(ours), Figure(baseline), unit, ours, baseline, note);
                 }
+                // Switching sub-nets between calls (every call another one), timed in the same rounds as
+                // the sub-nets alone, against the mean of their times.
+                Report($"{name} switching-every-call batch={batch}", switching, subnetTimes.Average(), "baseline: the mean of the sub-nets run alone");
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                for (int r = 0; r < 100; r++) compiled.Run(r % Subnets.Length, x, y, batch);
+                Console.WriteLine($"  {name} batch {batch}: {GC.GetAllocatedBytesForCurrentThread() - before} managed bytes allocated by 100 calls (all sub-nets in turn)");
                 foreach (var (peer, seconds, ourDense) in peerTimes)
                     Report($"{name} dense-vs-{peer} batch={batch}", ourDense, seconds, $"baseline: {peer} dense (our dense timed in the same pass)");
                 for (int k = 0; k < Subnets.Length; k++)
