@@ -225,19 +225,21 @@ public sealed class InferenceModel
         /// only when something else reads it too (a residual join, a shortcut, a pooling).</summary>
         private static void FusePlanes(Step[] steps, LoweredNetwork net)
         {
-            for (int i = 0; i < steps.Length; i++)
+            foreach (var producer in steps.OfType<ConvStep>())
             {
-                if (steps[i] is not ConvStep producer) continue;
-                var readers = steps.Where(s => s.Input == producer.Output).ToList();
-                var shifted = readers.OfType<ConvStep>().Where(c => c.Shifted).ToList();
+                var shifted = steps.OfType<ConvStep>().Where(c => c.Input == producer.Output && c.Shifted).ToList();
                 if (shifted.Count == 0 || shifted.Select(c => c.Key).Distinct().Count() != 1) continue;
                 producer.OutputPlanes = shifted[0].Key;
                 foreach (var c in shifted) c.InputPlanesFilled = true;
-                bool otherReaders = readers.Count > shifted.Count
-                    || net.Layers.Any(l => l is ConvSpec { Residual: >= 0 } c && c.Residual == producer.Output)
-                    || producer.Output == net.OutputValue;
-                producer.WritesOutput = otherReaders;
             }
+            // A residual whose planes its producer fills is read from them (same pixels, other strides).
+            foreach (var reader in steps.OfType<ConvStep>().Where(c => c.Residual >= 0))
+                if (steps.OfType<ConvStep>().FirstOrDefault(p => p.Output == reader.Residual)?.OutputPlanes is { } k)
+                    reader.ResidualPlanes = k;
+            foreach (var producer in steps.OfType<ConvStep>().Where(p => p.OutputPlanes is not null))
+                producer.WritesOutput = producer.Output == net.OutputValue || steps.Any(s =>
+                    (s.Input == producer.Output && !(s is ConvStep { Shifted: true, InputPlanesFilled: true }))
+                    || (s is ConvStep { ResidualPlanes: null } r && r.Residual == producer.Output));
         }
 
         private static WeightFormat Initial(LayerSpec layer, InferenceOptions options, NmPattern? pattern)

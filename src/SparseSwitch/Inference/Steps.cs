@@ -246,11 +246,17 @@ internal sealed class ConvStep : Step
 
     public override IEnumerable<int> Reads => _s.Residual >= 0 ? [Input, _s.Residual] : [Input];
 
+    /// <summary>The activation added before the ReLU, or −1.</summary>
+    public int Residual => _s.Residual;
+
     /// <summary>Whether the input's planes are filled by the step that produces it (phase 0 has nothing to do).</summary>
     public bool InputPlanesFilled { get; set; }
 
     /// <summary>Planes of this step's output that its epilogue fills for the convolutions reading it.</summary>
     public PlanesKey? OutputPlanes { get; set; }
+
+    /// <summary>The residual's padded planes, filled by its producer, read instead of its plain buffer.</summary>
+    public PlanesKey? ResidualPlanes { get; set; }
 
     /// <summary>Whether the output is also wanted as it is (a residual, a pooling, another kind of reader):
     /// when not, only <see cref="OutputPlanes"/> are written.</summary>
@@ -314,9 +320,11 @@ internal sealed class ConvStep : Step
             SparseKernels.RowsProduct(_csr!, b, _off, RoundUp(cols, SparseKernels.ColumnMultiple), stage, _ldq, r0, r1);
         int oh = g.OH, ow = g.OW;
         int imageStride = _shifted ? _l.RowsPerImage * _l.Wp : oh * ow, rowStride = _shifted ? _l.Wp : ow;
-        Epilogue.Rows(ws.Stage, _ldq, imageStride, rowStride, r0, r1, nb, _s.OutChannels, oh, ow, _s.Bias,
-            _s.Residual >= 0 ? ws.Values[_s.Residual] : default, _s.Relu, WritesOutput ? ws.Values[Output] : default,
-            OutputPlanes is { } k ? ws.Planes[k] : default, OutputPlanes?.Layout ?? default);
+        var residual = ResidualPlanes is { } rk ? RowPlace.InPlanes(ws.Planes[rk], rk.Layout)
+            : _s.Residual >= 0 ? RowPlace.Plain(ws.Values[_s.Residual], _s.OutChannels, oh, ow) : default;
+        Epilogue.Rows(ws.Stage, _ldq, imageStride, rowStride, r0, r1, nb, ow, oh, _s.Bias, residual, _s.Relu,
+            WritesOutput ? RowPlace.Plain(ws.Values[Output], _s.OutChannels, oh, ow) : default,
+            OutputPlanes is { } k ? RowPlace.InPlanes(ws.Planes[k], k.Layout) : default);
     }
 }
 
@@ -518,51 +526,71 @@ internal sealed class PadShortcutStep(PadShortcutSpec s, ActivationShape input, 
     }
 }
 
-/// <summary>The convolutions' epilogue: out[j, o, y, x] = act(stage[o·ldq + j·imageStride + y·rowStride + x] + bias[o] (+ residual)).</summary>
-internal static class Epilogue
+/// <summary>A place of activations in the epilogue: a plain [nb, C, H, W] buffer, or zero-padded
+/// planes in a shifted-rows layout (channel stride, first pixel, image and row strides).</summary>
+internal readonly struct RowPlace
 {
-    /// <summary>With <paramref name="planes"/>, each output row also goes to its place in those planes
-    /// (layout <paramref name="l"/>: the readers' padded input); with <paramref name="output"/> null, only there.</summary>
-    public static void Rows(ArraySegment<float> stage, int ldq, int imageStride, int rowStride, int r0, int r1, int nb, int channels, int oh, int ow,
-        float[] bias, ArraySegment<float> residual, bool relu, ArraySegment<float> output, ArraySegment<float> planes, ShiftedRowsConv.Layout l)
+    public readonly ArraySegment<float> Storage;
+    public readonly int ChannelStride, ImageStride, RowStride, Origin;
+    public readonly bool Planes;
+
+    private RowPlace(ArraySegment<float> storage, int channelStride, int imageStride, int rowStride, int origin, bool planes)
     {
-        int plane = oh * ow;
-        int s = planes.Array is null ? 0 : l.ChannelStride, wp = l.Wp, imageRows = l.RowsPerImage * l.Wp;
-        for (int o = r0; o < r1; o++)
+        Storage = storage; ChannelStride = channelStride; ImageStride = imageStride; RowStride = rowStride; Origin = origin; Planes = planes;
+    }
+
+    public bool IsEmpty => Storage.Array is null;
+
+    public static RowPlace Plain(ArraySegment<float> storage, int channels, int h, int w) =>
+        storage.Array is null ? default : new(storage, h * w, channels * h * w, w, 0, false);
+
+    public static RowPlace InPlanes(ArraySegment<float> storage, ShiftedRowsConv.Layout l) =>
+        storage.Array is null ? default : new(storage, l.ChannelStride, l.RowsPerImage * l.Wp, l.Wp, l.Origin, true);
+
+    /// <summary>Index of row y of channel o of image j.</summary>
+    public int At(int j, int o, int y) => Origin + j * ImageStride + o * ChannelStride + y * RowStride;
+}
+
+/// <summary>The convolutions' epilogue: out[j, o, y, x] = act(stage[o·ldq + j·imageStride + y·rowStride + x]
+/// + bias[o] (+ residual)), written to a plain buffer, to the readers' padded planes, or both; the
+/// residual read from either.</summary>
+internal static unsafe class Epilogue
+{
+    public static void Rows(ArraySegment<float> stage, int ldq, int imageStride, int rowStride, int r0, int r1, int nb, int ow, int oh,
+        float[] bias, RowPlace residual, bool relu, RowPlace output, RowPlace planes)
+    {
+        fixed (float* st = stage.Array, rs = residual.Storage.Array, op = output.Storage.Array, pl = planes.Storage.Array)
         {
-            float b = bias[o];
-            for (int j = 0; j < nb; j++)
+            float* pst = st + stage.Offset;
+            float* prs = rs is null ? null : rs + residual.Storage.Offset;
+            float* pop = op is null ? null : op + output.Storage.Offset;
+            float* ppl = pl is null ? null : pl + planes.Storage.Offset;
+            for (int o = r0; o < r1; o++)
             {
-                int dst = (j * channels + o) * plane;
-                for (int y = 0; y < oh; y++)
-                {
-                    var src = stage.AsSpan(o * ldq + j * imageStride + y * rowStride, ow);
-                    var r = residual.Array is null ? default : residual.AsSpan(dst + y * ow, ow);
-                    var p = planes.Array is null ? default : planes.AsSpan(o * s + l.Origin + j * imageRows + y * wp, ow);
-                    if (output.Array is null) Row(src, b, r, relu, p);
-                    else
-                    {
-                        var d = output.AsSpan(dst + y * ow, ow);
-                        Row(src, b, r, relu, d);
-                        if (planes.Array is not null) d.CopyTo(p);
-                    }
-                }
+                float b = bias[o];
+                for (int j = 0; j < nb; j++)
+                    for (int y = 0; y < oh; y++)
+                        Row(pst + (long)o * ldq + j * imageStride + y * rowStride, b,
+                            prs is null ? null : prs + residual.At(j, o, y), relu,
+                            pop is null ? null : pop + output.At(j, o, y),
+                            ppl is null ? null : ppl + planes.At(j, o, y), ow);
             }
         }
     }
 
-    private static void Row(ReadOnlySpan<float> src, float bias, ReadOnlySpan<float> residual, bool relu, Span<float> dst)
+    private static void Row(float* src, float bias, float* residual, bool relu, float* dst, float* dst2, int n)
     {
-        int n = src.Length, i = 0;
+        int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
             var vb = Vector512.Create(bias);
             for (; i + 16 <= n; i += 16)
             {
-                var v = Vector512.Create(src.Slice(i, 16)) + vb;
-                if (!residual.IsEmpty) v += Vector512.Create(residual.Slice(i, 16));
+                var v = Vector512.Load(src + i) + vb;
+                if (residual is not null) v += Vector512.Load(residual + i);
                 if (relu) v = Vector512.Max(v, Vector512<float>.Zero);
-                v.CopyTo(dst.Slice(i, 16));
+                if (dst is not null) v.Store(dst + i);
+                if (dst2 is not null) v.Store(dst2 + i);
             }
         }
         if (Vector256.IsHardwareAccelerated)
@@ -570,17 +598,20 @@ internal static class Epilogue
             var vb = Vector256.Create(bias);
             for (; i + 8 <= n; i += 8)
             {
-                var v = Vector256.Create(src.Slice(i, 8)) + vb;
-                if (!residual.IsEmpty) v += Vector256.Create(residual.Slice(i, 8));
+                var v = Vector256.Load(src + i) + vb;
+                if (residual is not null) v += Vector256.Load(residual + i);
                 if (relu) v = Vector256.Max(v, Vector256<float>.Zero);
-                v.CopyTo(dst.Slice(i, 8));
+                if (dst is not null) v.Store(dst + i);
+                if (dst2 is not null) v.Store(dst2 + i);
             }
         }
         for (; i < n; i++)
         {
             float v = src[i] + bias;
-            if (!residual.IsEmpty) v += residual[i];
-            dst[i] = relu && !(v > 0f) ? 0f : v;
+            if (residual is not null) v += residual[i];
+            if (relu && !(v > 0f)) v = 0f;
+            if (dst is not null) dst[i] = v;
+            if (dst2 is not null) dst2[i] = v;
         }
     }
 }
