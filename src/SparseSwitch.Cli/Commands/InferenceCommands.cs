@@ -132,13 +132,13 @@ public static class InferenceCommands
                 if (labels is null) throw new UsageException("--evaluate needs labelled images (--data).");
                 return Evaluate(artifact, model, x, labels, n, b);
             }
-            int k = ChooseSubnet(artifact, p.GetValue(subnet), p.GetValue(budget), b);
+            int k = ChooseSubnet(artifact, p.GetValue(subnet), p.GetValue(budget), b, model.Options.Engine.Threads);
             return Classify(artifact, model, k, x, labels, n, b);
         });
         return c;
     }
 
-    private static int ChooseSubnet(ModelArtifact artifact, int? subnet, double? budget, int batch)
+    private static int ChooseSubnet(ModelArtifact artifact, int? subnet, double? budget, int batch, int threads)
     {
         if (subnet is int s)
         {
@@ -147,8 +147,13 @@ public static class InferenceCommands
         }
         if (budget is not double ms) return 0;
         if (artifact.Latency.Count == 0) throw new UsageException("--budget-ms: the model file has no latency table; run 'sparseswitch profile MODEL' first.");
+        // Latencies measured on another thread count say nothing about this one.
+        var table = artifact.Latency.Where(e => e.Threads == threads).ToList();
+        if (table.Count == 0)
+            throw new UsageException($"--budget-ms: the latency table was measured with {string.Join(", ", artifact.Latency.Select(e => e.Threads).Distinct())} thread(s), " +
+                $"this run uses {threads}; run 'sparseswitch profile MODEL --threads {threads}' or pass --threads to match.");
         Selection sel;
-        try { sel = SubnetSelector.Select(artifact.Latency, artifact.Subnets.Select(x => x.TestAccuracy).ToList(), ms, batch); }
+        try { sel = SubnetSelector.Select(table, artifact.Subnets.Select(x => x.TestAccuracy).ToList(), ms, batch); }
         catch (ArgumentException e) { throw new UsageException("--budget-ms: " + e.Message); }
         Console.WriteLine($"budget {ms.ToString(CultureInfo.InvariantCulture)} ms at batch {batch}: {sel}");
         return sel.Subnet;

@@ -65,17 +65,20 @@ public sealed class InferenceCommandsTests : IClassFixture<InferenceCommandsTest
         Assert.All(a.Latency, e => Assert.True(e.MedianMs > 0 && e.Threads == 2 && e.Machine.Length > 0));
 
         string raw = RawImages(3, out _);
-        (code, output, err) = CliRunner.Run("infer", model, "--input", raw, "--budget-ms", "1000");
+        (code, output, err) = CliRunner.Run("infer", model, "--input", raw, "--budget-ms", "1000", "--threads", "2");
         Assert.True(code == 0, err);
         int best = Enumerable.Range(0, a.SubnetCount).MaxBy(k => (a.Subnets[k].TestAccuracy, -a.Latency.Single(e => e.Subnet == k && e.BatchSize == 1).MedianMs));
         Assert.Contains($"sub-net {best} ", output);
         Assert.Equal(3, output.Split('\n').Count(l => l.StartsWith("image ")));
-        (code, output, _) = CliRunner.Run("infer", model, "--input", raw, "--budget-ms", "0.000001");
+        (code, output, _) = CliRunner.Run("infer", model, "--input", raw, "--budget-ms", "0.000001", "--threads", "2");
         Assert.Equal(0, code);
         Assert.Contains("no sub-net fits", output);
-        (code, _, err) = CliRunner.Run("infer", model, "--input", raw, "--budget-ms", "1", "--batch", "2");
+        (code, _, err) = CliRunner.Run("infer", model, "--input", raw, "--budget-ms", "1", "--batch", "2", "--threads", "2");
         Assert.Equal(2, code);
         Assert.Contains("no entry for batch 2", err);
+        (code, _, err) = CliRunner.Run("infer", model, "--input", raw, "--budget-ms", "1", "--threads", "1");
+        Assert.Equal(2, code);
+        Assert.Contains("measured with 2 thread(s), this run uses 1", err);
     }
 
     [Fact]
