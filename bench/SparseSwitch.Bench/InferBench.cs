@@ -16,7 +16,8 @@ namespace SparseSwitch.Bench;
 /// ONNX Runtime 1.32 (the exported dense model, all graph optimisations) and PyTorch 1.13 (eval, channels_last, where /usr/bin/python3 has torch; --no-peers: not) runs the
 /// dense model too and the sub-nets' ratio is against the best dense of the run. --profile prints
 /// each plan's time step by step; --drift S prints the dense model's batch-1 time every second for
-/// S seconds (on shared virtual machines it has been seen to change by 1.8× within one process).
+/// S seconds (on shared virtual machines it has been seen to change by 1.8× within one process);
+/// --group N sets the images a plan runs together (default 8).
 /// </summary>
 public sealed class InferBench : IBench
 {
@@ -31,6 +32,7 @@ public sealed class InferBench : IBench
         int big = 64;
         bool profile = false;
         double drift = 0;
+        int group = new InferenceOptions().GroupSize;
         var peerSet = new HashSet<string> { "onnxruntime", "pytorch" };
         for (int i = 0; i < options.Rest.Count; i++)
         {
@@ -40,6 +42,7 @@ public sealed class InferBench : IBench
                 case "--profile": profile = true; break;
                 case "--drift": drift = double.Parse(options.Rest[++i], CultureInfo.InvariantCulture); break;
                 case "--no-peers": peerSet.Clear(); break;
+                case "--group": group = int.Parse(options.Rest[++i], CultureInfo.InvariantCulture); break;
                 case "--peers": peerSet = [.. options.Rest[++i].Split(',')]; break;
                 case "--batch": big = int.Parse(options.Rest[++i], CultureInfo.InvariantCulture); break;
                 default: Console.Error.WriteLine($"infer: unknown option {options.Rest[i]}"); return 2;
@@ -52,7 +55,7 @@ public sealed class InferBench : IBench
         {
             var (model, masks) = Build(name);
             var sw = System.Diagnostics.Stopwatch.StartNew();
-            var compiled = InferenceModel.Compile(model, 3, 32, masks, new InferenceOptions { Engine = engine }, Patterns);
+            var compiled = InferenceModel.Compile(model, 3, 32, masks, new InferenceOptions { Engine = engine, GroupSize = group }, Patterns);
             Console.WriteLine($"{name}: compiled {Subnets.Length} sub-nets in {sw.Elapsed.TotalSeconds:0.0} s (formats measured), {threads} threads");
             for (int k = 0; k < Subnets.Length; k++)
             {
