@@ -406,7 +406,7 @@ internal sealed class LinearStep : Step
         }
         else if (!columns)
         {
-            // N:M at one image: the image as a one-column matrix (16 wide, of which one is used).
+            // N:M at one image: one pass over each row's packed entries.
             NmVector(x.AsSpan(0, inF), y.AsSpan(0, outF), r0, r1);
             for (int o = r0; o < r1; o++) y[o] = Act(y[o] + bias[o]);
         }
