@@ -118,6 +118,16 @@ public sealed class InferenceModel
         return new NmPattern(n, m);
     }
 
+    /// <summary><see cref="Run(int, ReadOnlySpan{float}, Span{float}, int)"/> with the batch size taken from
+    /// the input's length (whole images of <see cref="InputShape"/>).</summary>
+    public void Run(int subnet, ReadOnlySpan<float> input, Span<float> output)
+    {
+        int image = InputShape.Length;
+        if (input.Length == 0 || input.Length % image != 0)
+            throw new ArgumentException($"Input has {input.Length} values, not a whole number (≥ 1) of images of {InputShape} ({image} values each).", nameof(input));
+        Run(subnet, input, output, input.Length / image);
+    }
+
     /// <summary>output[batch, classes] = sub-net <paramref name="subnet"/>'s logits for
     /// input[batch, C, H, W] (eval mode).</summary>
     public void Run(int subnet, ReadOnlySpan<float> input, Span<float> output, int batch)

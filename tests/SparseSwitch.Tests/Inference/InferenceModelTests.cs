@@ -150,5 +150,13 @@ public class InferenceModelTests
         Assert.Throws<ArgumentException>(() => compiled.Run(0, x, new float[19], 2));
         Assert.Throws<ArgumentException>(() => compiled.Run(0, x.AsSpan(1), new float[20], 2));
         Assert.Throws<ArgumentOutOfRangeException>(() => compiled.Run(0, x, new float[20], 0));
+        // The batch taken from the input's length.
+        var y1 = new float[20];
+        var y2 = new float[20];
+        compiled.Run(1, x, y1);
+        compiled.Run(1, x, y2, 2);
+        Assert.Equal(y2, y1);
+        Assert.Throws<ArgumentException>(() => compiled.Run(0, x.AsSpan(1), new float[20]));
+        Assert.Throws<ArgumentException>(() => compiled.Run(0, ReadOnlySpan<float>.Empty, new float[10]));
     }
 }
