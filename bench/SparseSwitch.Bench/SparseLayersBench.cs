@@ -1,3 +1,4 @@
+using SparseSwitch.Inference;
 using SparseSwitch.Nn;
 using SparseSwitch.Sparsity;
 using SparseSwitch.Tensors;
@@ -7,9 +8,9 @@ using SparseSwitch.Tensors.Sparse;
 namespace SparseSwitch.Bench;
 
 /// <summary>
-/// `sparse-layers`: one layer's inference forward with sparse weights against the best dense
-/// forward measured in the same run — ours (Linear through our GEMM/GEMV, Conv2d through the
-/// planner's algorithm) or OpenBLAS at its best (cblas_sgemv at batch 1, never a one-column GEMM;
+/// `sparse-layers`: one layer's inference forward with sparse weights, compiled as the inference
+/// plans run it (CSR, or N:M packed for N:M patterns), against the best dense forward measured in
+/// the same run — ours (the training engine's layer; the same layer compiled dense) or OpenBLAS at its best (cblas_sgemv at batch 1, never a one-column GEMM;
 /// cblas_sgemm, for convolutions on im2col columns). Cases: Linear 1024×1024, Conv2d 3×3 128→128 on
 /// 8×8 and 32→32 on 32×32; batch 1 and 64; unstructured 50–98 % and N:M 2:4, 1:4, 1:8 (magnitude
 /// masks of random weights). Ratio = best dense time / sparse time. Threads: --threads (default 2).
@@ -60,7 +61,7 @@ public sealed unsafe class SparseLayersBench : IBench
                 {
                     var mask = Mask(weight, rows, cols, pattern, layer.StartsWith("conv") ? 9 : 1);
                     var csr = CsrMatrix.FromDense(weight, rows, cols, mask);
-                    var variants = dense.Append(new Harness.Variant("sparse", sparseFor(csr))).ToArray();
+                    var variants = dense.Append(new Harness.Variant("sparse", sparseFor(mask, pattern))).ToArray();
                     var t = harness.Measure(variants);
                     int best = 0;
                     for (int v = 1; v < dense.Count; v++) if (t.MedianSeconds[v] < t.MedianSeconds[best]) best = v;
@@ -91,7 +92,7 @@ public sealed unsafe class SparseLayersBench : IBench
     }
 
     private static List<Harness.Variant> DenseVariants(string layer, int batch, EngineOptions engine, bool blas,
-        out float[] weight, out int rows, out int cols, out Func<CsrMatrix, Action> sparse)
+        out float[] weight, out int rows, out int cols, out Func<BitMask, string, Action> sparse)
     {
         var rng = new Rng(7);
         var list = new List<Harness.Variant>();
@@ -115,10 +116,13 @@ public sealed unsafe class SparseLayersBench : IBench
                         if (batch == 1) OpenBlas.cblas_sgemv(OpenBlas.RowMajor, OpenBlas.NoTrans, n, n, 1f, pw, n, px, 1, 0f, py, 1);
                         else OpenBlas.cblas_sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.Trans, batch, n, n, 1f, px, n, pw, n, 0f, py, n);
                 }));
-            sparse = csr =>
+            var yd = new float[batch * n];
+            var compiledDense = Compiled(lin, n, 1, null, null, batch, engine, FormatChoice.Dense);
+            list.Add(new("ours compiled dense", () => compiledDense.Run(0, x.Span, yd, batch)));
+            sparse = (mask, pattern) =>
             {
-                var s = new SparseLinear(csr);
-                return () => s.Forward(x.Span, y, batch, engine);
+                var m = Compiled(lin, n, 1, mask, Pattern(pattern), batch, engine, FormatChoice.Sparse);
+                return () => m.Run(0, x.Span, y, batch);
             };
             return list;
         }
@@ -152,11 +156,23 @@ public sealed unsafe class SparseLayersBench : IBench
                     OpenBlas.cblas_sgemm(OpenBlas.RowMajor, OpenBlas.NoTrans, OpenBlas.NoTrans, c, ld, g.ColRows, 1f, pw, g.ColRows, pc, ld, 0f, py, ld);
             }));
         }
-        sparse = csr =>
+        var ysd = new float[batch * c * size * size];
+        var convDense = Compiled(conv, c, size, null, null, batch, engine, FormatChoice.Dense);
+        list.Add(new("ours compiled dense", () => convDense.Run(0, xs.Span, ysd, batch)));
+        sparse = (mask, pattern) =>
         {
-            var s = new SparseConv(csr, c, 3, 3);
-            return () => s.Forward(xs.Span, ys, batch, size, size, engine);
+            var m = Compiled(conv, c, size, mask, Pattern(pattern), batch, engine, FormatChoice.Sparse);
+            return () => m.Run(0, xs.Span, ys, batch);
         };
         return list;
     }
+
+    /// <summary>The layer alone compiled as the inference plans run it (its sparse form: N:M packed
+    /// for an N:M pattern, CSR otherwise), all the batch in one group.</summary>
+    private static InferenceModel Compiled(Module layer, int c, int size, BitMask? mask, NmPattern? pattern, int batch, EngineOptions engine, FormatChoice formats) =>
+        InferenceModel.Compile(layer, c, size, [mask is null ? null : new Dictionary<string, BitMask> { ["weight"] = mask }],
+            new InferenceOptions { Engine = engine, Formats = formats, GroupSize = Math.Max(1, batch) }, [pattern]);
+
+    private static NmPattern? Pattern(string pattern) =>
+        pattern.Contains(':') ? new NmPattern(pattern[0] - '0', pattern[2] - '0') : null;
 }

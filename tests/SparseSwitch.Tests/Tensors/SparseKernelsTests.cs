@@ -11,7 +11,7 @@ namespace SparseSwitch.Tests.Tensors;
 /// vector width, masks that keep zeros.</summary>
 public class SparseKernelsTests
 {
-    private static (float[] W, BitMask Mask) Weights(Rng rng, int rows, int cols, double density, bool emptyRows)
+    internal static (float[] W, BitMask Mask) Weights(Rng rng, int rows, int cols, double density, bool emptyRows)
     {
         var w = new float[rows * cols];
         rng.FillNormal(w, 0, 1);
@@ -113,56 +113,5 @@ public class SparseKernelsTests
         Assert.Equal(0, b[0]);
         Assert.Equal(100, b[2]);
         Assert.InRange(b[1], 5, 15);
-    }
-
-    [Theory]
-    [InlineData(1, 37, 50, 0.1, 1)]
-    [InlineData(1, 64, 128, 0.5, 2)]
-    [InlineData(20, 33, 17, 0.2, 2)]
-    [InlineData(64, 100, 40, 1.0, 2)]
-    public void SparseLinearEqualsTheMaskedDenseLayer(int batch, int inF, int outF, double density, int threads)
-    {
-        var rng = new Rng((ulong)(batch * 7 + inF + outF));
-        var dense = new Linear(inF, outF, bias: true, rng: rng);
-        var (_, mask) = Weights(rng, outF, inF, density, emptyRows: true);
-        dense.Weight.Mask = mask;
-        dense.Eval();
-        var x = new Tensor(batch, inF);
-        rng.FillNormal(x.Span, 0, 1);
-        var expected = dense.Forward(x).Span.ToArray();
-        var sparse = new SparseLinear(CsrMatrix.FromDense(dense.Weight.Data.Span, outF, inF, mask), dense.Bias!.Data.Span);
-        var y = new float[batch * outF];
-        var options = EngineOptions.Default with { Threads = threads };
-        for (int round = 0; round < 2; round++)
-        {
-            sparse.Forward(x.Span, y, batch, options);
-            Close.Assert(expected, y, 1e-5 * Math.Sqrt(inF) + 1e-6, 1e-5, $"sparse linear round {round}");
-        }
-    }
-
-    [Theory]
-    [InlineData(1, 16, 24, 8, 8, 3, 0.1, 2)]
-    [InlineData(1, 3, 8, 11, 7, 3, 0.6, 1)]
-    [InlineData(5, 8, 8, 9, 9, 5, 0.3, 2)]
-    [InlineData(40, 32, 16, 6, 6, 3, 0.05, 2)]  // several groups of images, a short last one
-    [InlineData(2, 4, 4, 5, 5, 1, 1.0, 2)]      // a 1×1 kernel, fully dense
-    public void SparseConvEqualsTheMaskedDenseLayer(int batch, int cin, int cout, int h, int w, int k, double density, int threads)
-    {
-        var rng = new Rng((ulong)(batch * 31 + cin * 7 + cout + h + k));
-        var conv = new Conv2d(cin, cout, k, 1, k / 2, bias: true, rng: rng);
-        var (_, mask) = Weights(rng, cout, cin * k * k, density, emptyRows: true);
-        conv.Weight.Mask = mask;
-        conv.Eval();
-        var x = new Tensor(batch, cin, h, w);
-        rng.FillNormal(x.Span, 0, 1);
-        var expected = conv.Forward(x).Span.ToArray();
-        var sparse = new SparseConv(CsrMatrix.FromDense(conv.Weight.Data.Span, cout, cin * k * k, mask), cin, k, k, conv.Bias!.Data.Span);
-        var y = new float[expected.Length];
-        var options = EngineOptions.Default with { Threads = threads, ShiftedRowsTargetColumns = 256 };
-        for (int round = 0; round < 2; round++)
-        {
-            sparse.Forward(x.Span, y, batch, h, w, options);
-            Close.Assert(expected, y, 1e-5 * Math.Sqrt(cin * k * k) + 1e-6, 1e-5, $"sparse conv round {round}");
-        }
     }
 }
