@@ -61,12 +61,18 @@ public sealed unsafe class SparseLayersBench : IBench
                 {
                     var mask = Mask(weight, rows, cols, pattern, layer.StartsWith("conv") ? 9 : 1);
                     var csr = CsrMatrix.FromDense(weight, rows, cols, mask);
-                    var variants = dense.Append(new Harness.Variant("sparse", sparseFor(mask, pattern))).ToArray();
+                    // Each sparse form the plans have for this mask: CSR, and N:M packed for an N:M pattern.
+                    var sparseForms = new List<Harness.Variant> { new("csr", sparseFor(mask, FormatChoice.Sparse, null)) };
+                    if (pattern.Contains(':')) sparseForms.Add(new("nm-packed", sparseFor(mask, FormatChoice.Sparse, Pattern(pattern))));
+                    var variants = dense.Concat(sparseForms).ToArray();
                     var t = harness.Measure(variants);
                     int best = 0;
                     for (int v = 1; v < dense.Count; v++) if (t.MedianSeconds[v] < t.MedianSeconds[best]) best = v;
-                    double sparse = t["sparse"], bestDense = t.MedianSeconds[best];
+                    int bestSparse = dense.Count;
+                    for (int v = dense.Count + 1; v < variants.Length; v++) if (t.MedianSeconds[v] < t.MedianSeconds[bestSparse]) bestSparse = v;
+                    double sparse = t.MedianSeconds[bestSparse], bestDense = t.MedianSeconds[best];
                     harness.ReportTime($"{layer} {pattern} batch={batch}", sparse * 1e6, bestDense * 1e6, "us",
+                        $"sparse: {variants[bestSparse].Name}; "+
                         $"best dense: {dense[best].Name}; density {csr.Density:0.000}; weights {csr.Bytes / 1024} KiB vs {rows * (long)cols * 4 / 1024} KiB");
                 }
             }
@@ -92,7 +98,7 @@ public sealed unsafe class SparseLayersBench : IBench
     }
 
     private static List<Harness.Variant> DenseVariants(string layer, int batch, EngineOptions engine, bool blas,
-        out float[] weight, out int rows, out int cols, out Func<BitMask, string, Action> sparse)
+        out float[] weight, out int rows, out int cols, out Func<BitMask, FormatChoice, NmPattern?, Action> sparse)
     {
         var rng = new Rng(7);
         var list = new List<Harness.Variant>();
@@ -119,9 +125,9 @@ public sealed unsafe class SparseLayersBench : IBench
             var yd = new float[batch * n];
             var compiledDense = Compiled(lin, n, 1, null, null, batch, engine, FormatChoice.Dense);
             list.Add(new("ours compiled dense", () => compiledDense.Run(0, x.Span, yd, batch)));
-            sparse = (mask, pattern) =>
+            sparse = (mask, formats, pattern) =>
             {
-                var m = Compiled(lin, n, 1, mask, Pattern(pattern), batch, engine, FormatChoice.Sparse);
+                var m = Compiled(lin, n, 1, mask, pattern, batch, engine, formats);
                 return () => m.Run(0, x.Span, y, batch);
             };
             return list;
@@ -159,9 +165,9 @@ public sealed unsafe class SparseLayersBench : IBench
         var ysd = new float[batch * c * size * size];
         var convDense = Compiled(conv, c, size, null, null, batch, engine, FormatChoice.Dense);
         list.Add(new("ours compiled dense", () => convDense.Run(0, xs.Span, ysd, batch)));
-        sparse = (mask, pattern) =>
+        sparse = (mask, formats, pattern) =>
         {
-            var m = Compiled(conv, c, size, mask, Pattern(pattern), batch, engine, FormatChoice.Sparse);
+            var m = Compiled(conv, c, size, mask, pattern, batch, engine, formats);
             return () => m.Run(0, xs.Span, ys, batch);
         };
         return list;
