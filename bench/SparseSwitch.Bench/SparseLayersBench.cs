@@ -174,10 +174,10 @@ public sealed unsafe class SparseLayersBench : IBench
     }
 
     /// <summary>The layer alone compiled as the inference plans run it (its sparse form: N:M packed
-    /// for an N:M pattern, CSR otherwise), all the batch in one group.</summary>
+    /// for an N:M pattern, CSR otherwise), in the plans' groups of images.</summary>
     private static InferenceModel Compiled(Module layer, int c, int size, BitMask? mask, NmPattern? pattern, int batch, EngineOptions engine, FormatChoice formats) =>
         InferenceModel.Compile(layer, c, size, [mask is null ? null : new Dictionary<string, BitMask> { ["weight"] = mask }],
-            new InferenceOptions { Engine = engine, Formats = formats, GroupSize = Math.Max(1, batch) }, [pattern]);
+            new InferenceOptions { Engine = engine, Formats = formats }, [pattern]);
 
     private static NmPattern? Pattern(string pattern) =>
         pattern.Contains(':') ? new NmPattern(pattern[0] - '0', pattern[2] - '0') : null;
