@@ -15,10 +15,10 @@ namespace SparseSwitch.Bench;
 /// </summary>
 public sealed class OrtPeer : IDisposable
 {
-    private readonly Process _process;
+    private readonly PeerProcess _process;
     private readonly string _file;
 
-    private OrtPeer(Process process, string file) { _process = process; _file = file; }
+    private OrtPeer(PeerProcess process, string file) { _process = process; _file = file; }
 
     /// <summary>The model as it is (its current masks and batch-norm set), for batches of
     /// <paramref name="batch"/> of the images in <paramref name="input"/>; null with the reason when it cannot start.</summary>
@@ -28,23 +28,14 @@ public sealed class OrtPeer : IDisposable
         string file = Path.Combine(Path.GetTempPath(), $"ss-ort-{Environment.ProcessId}-{Guid.NewGuid():N}");
         using (var f = File.Create(file + ".onnx")) OnnxExporter.Export(model, f, channels, size);
         File.WriteAllBytes(file + ".f32", System.Runtime.InteropServices.MemoryMarshal.AsBytes(input.AsSpan()).ToArray());
-        var psi = new ProcessStartInfo(Environment.ProcessPath!)
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
+        var psi = new ProcessStartInfo(Environment.ProcessPath!);
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) == "dotnet") psi.ArgumentList.Add(typeof(OrtPeer).Assembly.Location);
         foreach (var a in new[] { "ort-serve", "--model", file + ".onnx", "--input", file + ".f32", "--batch", batch.ToString(CultureInfo.InvariantCulture),
                      "--shape", $"{channels},{size}", "--threads", threads.ToString(CultureInfo.InvariantCulture) })
             psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        p.ErrorDataReceived += (_, _) => { };
-        p.BeginErrorReadLine();
-        string? first = p.StandardOutput.ReadLine();
-        if (first != "ready")
+        var p = PeerProcess.Start(psi, "ONNX Runtime", first => $"ONNX Runtime peer did not start (first line: {first ?? "<none>"})", out why);
+        if (p is null)
         {
-            why = $"ONNX Runtime peer did not start (first line: {first ?? "<none>"})";
-            try { p.Kill(); } catch (InvalidOperationException) { }
-            p.Dispose();
             Delete(file);
             return null;
         }
@@ -54,19 +45,11 @@ public sealed class OrtPeer : IDisposable
     /// <summary>The first <paramref name="count"/> logits of one run (to check that the peer computes what we do).</summary>
     public float[] Logits(int count)
     {
-        _process.StandardInput.WriteLine($"logits {count}");
-        _process.StandardInput.Flush();
-        string line = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("The ONNX Runtime peer exited.");
-        return line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
+        return _process.Ask($"logits {count}").Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray();
     }
 
     /// <summary>One run of the session (a round trip to the child process).</summary>
-    public void Run()
-    {
-        _process.StandardInput.WriteLine("run 1");
-        _process.StandardInput.Flush();
-        _ = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("The ONNX Runtime peer exited.");
-    }
+    public void Run() => _process.Ask("run 1");
 
     private static void Delete(string file)
     {
@@ -74,22 +57,13 @@ public sealed class OrtPeer : IDisposable
             try { File.Delete(file + ext); } catch (IOException) { }
     }
 
-    /// <summary>Stops the peer process (SIGSTOP) while others are timed: its idle threads may spin
-    /// and take cores. <see cref="Resume"/> continues it.</summary>
-    public void Pause() => ProcessSignals.Send(_process, ProcessSignals.Stop);
+    /// <summary>Stops the peer process while others are timed; <see cref="Resume"/> continues it.</summary>
+    public void Pause() => _process.Pause();
 
-    public void Resume() => ProcessSignals.Send(_process, ProcessSignals.Continue);
+    public void Resume() => _process.Resume();
 
     public void Dispose()
     {
-        Resume();
-        try
-        {
-            _process.StandardInput.WriteLine("quit");
-            _process.StandardInput.Flush();
-            if (!_process.WaitForExit(5000)) _process.Kill();
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException) { }
         _process.Dispose();
         Delete(_file);
     }

@@ -12,10 +12,10 @@ namespace SparseSwitch.Bench;
 /// </summary>
 public sealed class TorchPeer : IDisposable
 {
-    private readonly Process _process;
+    private readonly PeerProcess _process;
     public string Label { get; }
 
-    private TorchPeer(Process process, string label) { _process = process; Label = label; }
+    private TorchPeer(PeerProcess process, string label) { _process = process; Label = label; }
 
     /// <summary>Starts the peer; with <paramref name="eval"/> a "step" is an eval-mode forward under
     /// torch.inference_mode() instead of a training step.</summary>
@@ -26,10 +26,7 @@ public sealed class TorchPeer : IDisposable
         string? script = FindScript();
         if (!File.Exists(python)) { why = $"{python} not found"; return null; }
         if (script is null) { why = "bench/torch_train_step.py not found above the working or program folder"; return null; }
-        var psi = new ProcessStartInfo(python)
-        {
-            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
-        };
+        var psi = new ProcessStartInfo(python);
         foreach (var a in new[] { script, "--serve", "--threads", threads.ToString(CultureInfo.InvariantCulture), "--batch", batch.ToString(CultureInfo.InvariantCulture) })
             psi.ArgumentList.Add(a);
         if (eval) psi.ArgumentList.Add("--eval");
@@ -42,28 +39,15 @@ public sealed class TorchPeer : IDisposable
             int eq = kv.IndexOf('=');
             psi.Environment[kv[..eq]] = kv[(eq + 1)..];
         }
-        Process p;
-        try { p = Process.Start(psi)!; }
-        catch (Exception e) { why = e.Message; return null; }
-        p.ErrorDataReceived += (_, _) => { };
-        p.BeginErrorReadLine();
-        string? first = p.StandardOutput.ReadLine();
-        if (first != "ready")
-        {
-            why = $"'import torch' failed or the script did not start (first line: {first ?? "<none>"})";
-            try { p.Kill(); } catch (InvalidOperationException) { }
-            p.Dispose();
-            return null;
-        }
+        var p = PeerProcess.Start(psi, "PyTorch", first => $"'import torch' failed or the script did not start (first line: {first ?? "<none>"})", out why);
+        if (p is null) return null;
         return new TorchPeer(p, label);
     }
 
     /// <summary>Seconds PyTorch took for <paramref name="reps"/> steps of <paramref name="model"/>.</summary>
     public double Run(string model, int reps)
     {
-        _process.StandardInput.WriteLine($"run {model} {reps}");
-        _process.StandardInput.Flush();
-        string line = _process.StandardOutput.ReadLine() ?? throw new InvalidOperationException("The PyTorch peer exited.");
+        string line = _process.Ask($"run {model} {reps}");
         if (!double.TryParse(line, NumberStyles.Float, CultureInfo.InvariantCulture, out double s))
             throw new InvalidOperationException($"PyTorch peer: {line}");
         return s;
@@ -82,22 +66,10 @@ public sealed class TorchPeer : IDisposable
         return null;
     }
 
-    /// <summary>Stops the peer process (SIGSTOP) while others are timed: its idle threads may spin
-    /// and take cores. <see cref="Resume"/> continues it.</summary>
-    public void Pause() => ProcessSignals.Send(_process, ProcessSignals.Stop);
+    /// <summary>Stops the peer process while others are timed; <see cref="Resume"/> continues it.</summary>
+    public void Pause() => _process.Pause();
 
-    public void Resume() => ProcessSignals.Send(_process, ProcessSignals.Continue);
+    public void Resume() => _process.Resume();
 
-    public void Dispose()
-    {
-        Resume();
-        try
-        {
-            _process.StandardInput.WriteLine("quit");
-            _process.StandardInput.Flush();
-            if (!_process.WaitForExit(5000)) _process.Kill();
-        }
-        catch (Exception e) when (e is IOException or InvalidOperationException) { }
-        _process.Dispose();
-    }
+    public void Dispose() => _process.Dispose();
 }
