@@ -59,19 +59,15 @@ public static class ExportCommand
     internal static ExportSource LoadModelFile(string path, string subnet)
     {
         var a = ModelArtifact.Read(path);
-        string available = string.Join(", ", a.Subnets.Select((s, k) => $"{k}: {s.Spec}"));
-        int k = int.TryParse(subnet, NumberStyles.None, CultureInfo.InvariantCulture, out int i) ? i
-            : a.Subnets.Select((s, j) => (s, j)).FirstOrDefault(e => e.s.Spec == subnet, (null!, -1)).Item2;
-        if (k < 0 || k >= a.SubnetCount) throw new UsageException($"--subnet: '{subnet}' is not a sub-net of {path}; it has {available}.");
+        int k = SubnetIndex(SubnetList.Parse(string.Join(",", a.Subnets.Select(s => s.Spec))), subnet, "the model file");
         var metadata = new Dictionary<string, string>
         {
             ["model"] = a.Architecture,
             ["data"] = a.Info.Data,
             ["subnet"] = k.ToString(CultureInfo.InvariantCulture),
             ["subnet_spec"] = a.Subnets[k].Spec,
-            ["normalization_mean"] = string.Join(",", a.Info.Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture))),
-            ["normalization_std"] = string.Join(",", a.Info.Std.Select(v => v.ToString("R", CultureInfo.InvariantCulture))),
         };
+        AddNormalization(metadata, a.Info.Mean, a.Info.Std);
         var module = a.CreateModule();
         int set = SparseSwitch.Nn.Models.SubNets.CountSets(module) > 1 ? k : 0;
         metadata["batch_norm_set"] = set.ToString(CultureInfo.InvariantCulture);
@@ -84,21 +80,22 @@ public static class ExportCommand
     {
         if (!Directory.Exists(source))
             throw new UsageException($"{source}: not a run folder (SOURCE is a training run folder holding recipe.json and checkpoint.safetensors).");
-        return TrainedSubnet.Load(source, SubnetIndex(TrainedSubnet.Subnets(source), subnet));
+        return TrainedSubnet.Load(source, SubnetIndex(TrainedSubnet.Subnets(source), subnet, "the run"));
     }
 
-    /// <summary>An index (0-based), or the position of the spec among <paramref name="subnets"/>.</summary>
-    private static int SubnetIndex(SubnetList subnets, string text)
+    /// <summary>An index (0-based), or the position of the spec among <paramref name="subnets"/>
+    /// (those of <paramref name="owner"/>, as the errors name it).</summary>
+    private static int SubnetIndex(SubnetList subnets, string text, string owner)
     {
         string available = string.Join(", ", subnets.Select((s, k) => $"{k}: {s}"));
         if (int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int index))
-            return index < subnets.Count ? index : throw new UsageException($"--subnet: there is no sub-net {index}; the run has {available}.");
+            return index < subnets.Count ? index : throw new UsageException($"--subnet: there is no sub-net {index}; {owner} has {available}.");
         SubnetSpec spec;
         try { spec = SubnetList.Parse(text)[0]; }
-        catch (ArgumentException) { throw new UsageException($"--subnet: '{text}' is neither an index nor a sub-net spec; the run has {available}."); }
+        catch (ArgumentException) { throw new UsageException($"--subnet: '{text}' is neither an index nor a sub-net spec; {owner} has {available}."); }
         for (int k = 0; k < subnets.Count; k++)
             if (subnets[k] == spec) return k;
-        throw new UsageException($"--subnet: the run has no sub-net {spec}; it has {available}.");
+        throw new UsageException($"--subnet: {owner} has no sub-net {spec}; it has {available}.");
     }
 
     private static Dictionary<string, string> Metadata(TrainedSubnet sub)
@@ -115,10 +112,15 @@ public static class ExportCommand
         {
             // The input is normalised as in training: x = (pixel/255 − mean[c]) / std[c].
             var n = Normalization.For(sub.Recipe.Data);
-            m["normalization_mean"] = string.Join(",", n.Mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
-            m["normalization_std"] = string.Join(",", n.Std.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+            AddNormalization(m, n.Mean, n.Std);
         }
         return m;
+    }
+
+    private static void AddNormalization(Dictionary<string, string> metadata, IEnumerable<float> mean, IEnumerable<float> std)
+    {
+        metadata["normalization_mean"] = string.Join(",", mean.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
+        metadata["normalization_std"] = string.Join(",", std.Select(v => v.ToString("R", CultureInfo.InvariantCulture)));
     }
 
     /// <summary>Writes through a temporary file renamed over <paramref name="path"/>: a failed export
