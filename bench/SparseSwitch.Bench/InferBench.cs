@@ -190,7 +190,8 @@ public sealed class InferBench : IBench
     /// <summary>Each sub-net's N:M pattern (null: none).</summary>
     internal static NmPattern?[] Patterns => [.. Subnets.Select(s => s.Contains(':') ? new NmPattern(s[0] - '0', s[2] - '0') : (NmPattern?)null)];
 
-    private static BitMask Magnitude(ReadOnlySpan<float> w, double density)
+    /// <summary>The largest-magnitude <paramref name="density"/> of <paramref name="w"/> (at least one weight).</summary>
+    internal static BitMask Magnitude(ReadOnlySpan<float> w, double density)
     {
         int keep = Math.Max(1, (int)Math.Round(w.Length * density));
         var order = Enumerable.Range(0, w.Length).ToArray();

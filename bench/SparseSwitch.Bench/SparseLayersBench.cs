@@ -87,10 +87,7 @@ public sealed unsafe class SparseLayersBench : IBench
         if (pattern.StartsWith("unstructured-"))
         {
             double density = 1 - double.Parse(pattern["unstructured-".Length..].TrimEnd('%')) / 100;
-            var order = Enumerable.Range(0, w.Length).OrderByDescending(i => Math.Abs(w[i])).ToArray();
-            var mask = new BitMask(w.Length);
-            for (int i = 0; i < (int)Math.Round(density * w.Length); i++) mask[order[i]] = true;
-            return mask;
+            return InferBench.Magnitude(w, density);
         }
         var nm = pattern.Split(':').Select(int.Parse).ToArray();
         int[] shape = taps == 1 ? [rows, cols] : [rows, cols / taps, 3, 3];
