@@ -221,7 +221,7 @@ public sealed class InferenceModel
             };
             var measured = new Dictionary<int, Dictionary<WeightFormat, double>>();
             for (int i = 0; i < steps.Length; i++)
-                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], options, pattern), options.Engine, pattern, cache);
+                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], options, pattern, cache), options.Engine, pattern, cache);
             if (options.Formats == FormatChoice.Measure) plan.Measure(net, options, pattern, cache, measured);
             FusePlanes(steps, net);
             for (int i = 0; i < steps.Length; i++)
@@ -252,11 +252,11 @@ public sealed class InferenceModel
                     || (s is ConvStep { ResidualPlanes: null } r && r.Residual == producer.Output));
         }
 
-        private static WeightFormat Initial(LayerSpec layer, InferenceOptions options, NmPattern? pattern)
+        private static WeightFormat Initial(LayerSpec layer, InferenceOptions options, NmPattern? pattern, WeightCache cache)
         {
             BitMask? mask = MaskOf(layer);
             if (mask is null) return WeightFormat.Dense;
-            var sparse = Follows(layer, pattern) ? WeightFormat.NmPacked : WeightFormat.Csr;
+            var sparse = cache.NmPacked(layer, pattern) is not null ? WeightFormat.NmPacked : WeightFormat.Csr;
             return options.Formats switch
             {
                 FormatChoice.Sparse => sparse,
@@ -266,14 +266,6 @@ public sealed class InferenceModel
         }
 
         private static BitMask? MaskOf(LayerSpec layer) => layer switch { ConvSpec c => c.Mask, LinearSpec l => l.Mask, _ => null };
-
-        /// <summary>Whether the layer's mask keeps at most N of every group of M (its N:M packed form exists).</summary>
-        private static bool Follows(LayerSpec layer, NmPattern? pattern) => pattern is { } p && layer switch
-        {
-            ConvSpec c => NmMatrix.TryPack(c.Weight, c.OutChannels, c.Geometry.C, c.Geometry.KH * c.Geometry.KW, p.N, p.M, c.Mask) is not null,
-            LinearSpec l => NmMatrix.TryPack(l.Weight, l.OutFeatures, l.InFeatures, 1, p.N, p.M, l.Mask) is not null,
-            _ => false,
-        };
 
         private static Step Create(LoweredNetwork net, LayerSpec layer, int capacity, WeightFormat format, EngineOptions engine, NmPattern? pattern, WeightCache cache) => layer switch
         {
@@ -300,7 +292,7 @@ public sealed class InferenceModel
             {
                 var layer = net.Layers[i];
                 if (MaskOf(layer) is null) continue;
-                var formats = Follows(layer, pattern) ? new[] { WeightFormat.Dense, WeightFormat.Csr, WeightFormat.NmPacked } : [WeightFormat.Dense, WeightFormat.Csr];
+                var formats = cache.NmPacked(layer, pattern) is not null ? new[] { WeightFormat.Dense, WeightFormat.Csr, WeightFormat.NmPacked } : [WeightFormat.Dense, WeightFormat.Csr];
                 var candidates = formats.Select(f => Create(net, layer, Capacity, f, options.Engine, pattern, cache)).ToArray();
                 var times = candidates.Select(_ => new double[reps]).ToArray();
                 foreach (var c in candidates) ws.Body.Run(c, Capacity);

@@ -35,6 +35,15 @@ internal sealed class WeightCache
         return (T?)w;
     }
 
+    /// <summary>The layer's N:M packed weights, or null when there is no pattern or its mask does
+    /// not follow it (packed once, whether a step or the format choice asks first).</summary>
+    public NmMatrix? NmPacked(LayerSpec layer, NmPattern? pattern) => pattern is not { } p ? null : Get(layer, WeightFormat.NmPacked, () => layer switch
+    {
+        ConvSpec c => NmMatrix.TryPack(c.Weight, c.OutChannels, c.Geometry.C, c.Geometry.KH * c.Geometry.KW, p.N, p.M, c.Mask),
+        LinearSpec l => NmMatrix.TryPack(l.Weight, l.OutFeatures, l.InFeatures, 1, p.N, p.M, l.Mask),
+        _ => null,
+    });
+
     private sealed class KeyComparer : IEqualityComparer<(LayerSpec, WeightFormat)>
     {
         public bool Equals((LayerSpec, WeightFormat) a, (LayerSpec, WeightFormat) b) => ReferenceEquals(a.Item1, b.Item1) && a.Item2 == b.Item2;
@@ -224,7 +233,7 @@ internal sealed class ConvStep : Step
         }
         else if (format == WeightFormat.NmPacked)
         {
-            _nm = weights.Get(s, format, () => pattern is { } nm ? NmMatrix.TryPack(s.Weight, s.OutChannels, g.C, g.KH * g.KW, nm.N, nm.M, s.Mask) : null)
+            _nm = weights.NmPacked(s, pattern)
                 ?? throw new ArgumentException($"{s.Name}: its mask does not follow the N:M pattern {pattern?.ToString() ?? "(none given)"}.");
             for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutChannels * t / _threads);
         }
@@ -355,7 +364,7 @@ internal sealed class LinearStep : Step
             return;
         }
         if (format == WeightFormat.NmPacked)
-            _nm = weights.Get(s, format, () => pattern is { } nm ? NmMatrix.TryPack(s.Weight, s.OutFeatures, s.InFeatures, 1, nm.N, nm.M, s.Mask) : null)
+            _nm = weights.NmPacked(s, pattern)
                 ?? throw new ArgumentException($"{s.Name}: its mask does not follow the N:M pattern {pattern?.ToString() ?? "(none given)"}.");
         for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutFeatures * t / _threads);
     }
@@ -532,20 +541,17 @@ internal readonly struct RowPlace
 {
     public readonly ArraySegment<float> Storage;
     public readonly int ChannelStride, ImageStride, RowStride, Origin;
-    public readonly bool Planes;
 
-    private RowPlace(ArraySegment<float> storage, int channelStride, int imageStride, int rowStride, int origin, bool planes)
+    private RowPlace(ArraySegment<float> storage, int channelStride, int imageStride, int rowStride, int origin)
     {
-        Storage = storage; ChannelStride = channelStride; ImageStride = imageStride; RowStride = rowStride; Origin = origin; Planes = planes;
+        Storage = storage; ChannelStride = channelStride; ImageStride = imageStride; RowStride = rowStride; Origin = origin;
     }
 
-    public bool IsEmpty => Storage.Array is null;
-
     public static RowPlace Plain(ArraySegment<float> storage, int channels, int h, int w) =>
-        storage.Array is null ? default : new(storage, h * w, channels * h * w, w, 0, false);
+        storage.Array is null ? default : new(storage, h * w, channels * h * w, w, 0);
 
     public static RowPlace InPlanes(ArraySegment<float> storage, ShiftedRowsConv.Layout l) =>
-        storage.Array is null ? default : new(storage, l.ChannelStride, l.RowsPerImage * l.Wp, l.Wp, l.Origin, true);
+        storage.Array is null ? default : new(storage, l.ChannelStride, l.RowsPerImage * l.Wp, l.Wp, l.Origin);
 
     /// <summary>Index of row y of channel o of image j.</summary>
     public int At(int j, int o, int y) => Origin + j * ImageStride + o * ChannelStride + y * RowStride;
