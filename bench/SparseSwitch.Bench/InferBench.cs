@@ -32,7 +32,7 @@ public sealed class InferBench : IBench
         int big = 64;
         bool profile = false;
         double drift = 0;
-        int group = new InferenceOptions().GroupSize;
+        int group = 0; // chosen per network unless --group
         var peerSet = new HashSet<string> { "onnxruntime", "pytorch" };
         for (int i = 0; i < options.Rest.Count; i++)
         {

@@ -61,9 +61,11 @@ public sealed unsafe class SparseLayersBench : IBench
                 {
                     var mask = Mask(weight, rows, cols, pattern, layer.StartsWith("conv") ? 9 : 1);
                     var csr = CsrMatrix.FromDense(weight, rows, cols, mask);
-                    // Each sparse form the plans have for this mask: CSR, and N:M packed for an N:M pattern.
-                    var sparseForms = new List<Harness.Variant> { new("csr", sparseFor(mask, FormatChoice.Sparse, null)) };
-                    if (pattern.Contains(':')) sparseForms.Add(new("nm-packed", sparseFor(mask, FormatChoice.Sparse, Pattern(pattern))));
+                    // Each sparse form the plans have for this mask: CSR; N:M packed for an N:M pattern;
+                    // sliced for a Linear layer at one image.
+                    var sparseForms = new List<Harness.Variant> { new("csr", sparseFor(mask, WeightFormat.Csr, null)) };
+                    if (pattern.Contains(':')) sparseForms.Add(new("nm-packed", sparseFor(mask, WeightFormat.NmPacked, Pattern(pattern))));
+                    if (layer.StartsWith("linear") && batch == 1) sparseForms.Add(new("sliced", sparseFor(mask, WeightFormat.Sliced, null)));
                     var variants = dense.Concat(sparseForms).ToArray();
                     var t = harness.Measure(variants);
                     int best = 0;
@@ -95,7 +97,7 @@ public sealed unsafe class SparseLayersBench : IBench
     }
 
     private static List<Harness.Variant> DenseVariants(string layer, int batch, EngineOptions engine, bool blas,
-        out float[] weight, out int rows, out int cols, out Func<BitMask, FormatChoice, NmPattern?, Action> sparse)
+        out float[] weight, out int rows, out int cols, out Func<BitMask, WeightFormat, NmPattern?, Action> sparse)
     {
         var rng = new Rng(7);
         var list = new List<Harness.Variant>();
@@ -122,9 +124,9 @@ public sealed unsafe class SparseLayersBench : IBench
             var yd = new float[batch * n];
             var compiledDense = Compiled(lin, n, 1, null, null, batch, engine, FormatChoice.Dense);
             list.Add(new("ours compiled dense", () => compiledDense.Run(0, x.Span, yd, batch)));
-            sparse = (mask, formats, pattern) =>
+            sparse = (mask, form, pattern) =>
             {
-                var m = Compiled(lin, n, 1, mask, pattern, batch, engine, formats);
+                var m = Compiled(lin, n, 1, mask, pattern, batch, engine, FormatChoice.Sparse, form);
                 return () => m.Run(0, x.Span, y, batch);
             };
             return list;
@@ -162,19 +164,19 @@ public sealed unsafe class SparseLayersBench : IBench
         var ysd = new float[batch * c * size * size];
         var convDense = Compiled(conv, c, size, null, null, batch, engine, FormatChoice.Dense);
         list.Add(new("ours compiled dense", () => convDense.Run(0, xs.Span, ysd, batch)));
-        sparse = (mask, formats, pattern) =>
+        sparse = (mask, form, pattern) =>
         {
-            var m = Compiled(conv, c, size, mask, pattern, batch, engine, formats);
+            var m = Compiled(conv, c, size, mask, pattern, batch, engine, FormatChoice.Sparse, form);
             return () => m.Run(0, xs.Span, ys, batch);
         };
         return list;
     }
 
-    /// <summary>The layer alone compiled as the inference plans run it (its sparse form: N:M packed
-    /// for an N:M pattern, CSR otherwise), in the plans' groups of images.</summary>
-    private static InferenceModel Compiled(Module layer, int c, int size, BitMask? mask, NmPattern? pattern, int batch, EngineOptions engine, FormatChoice formats) =>
+    /// <summary>The layer alone compiled as the inference plans run it (with <paramref name="formats"/>
+    /// Sparse: in <paramref name="form"/>), in the plans' groups of images.</summary>
+    private static InferenceModel Compiled(Module layer, int c, int size, BitMask? mask, NmPattern? pattern, int batch, EngineOptions engine, FormatChoice formats, WeightFormat? form = null) =>
         InferenceModel.Compile(layer, c, size, [mask is null ? null : new Dictionary<string, BitMask> { ["weight"] = mask }],
-            new InferenceOptions { Engine = engine, Formats = formats }, [pattern]);
+            new InferenceOptions { Engine = engine, Formats = formats, SparseForm = form }, [pattern]);
 
     private static NmPattern? Pattern(string pattern) =>
         pattern.Contains(':') ? new NmPattern(pattern[0] - '0', pattern[2] - '0') : null;

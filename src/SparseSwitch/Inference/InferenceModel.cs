@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using SparseSwitch.Nn;
@@ -15,7 +16,9 @@ public enum FormatChoice
     Density,
     /// <summary>Every product dense (masked weights as zeros).</summary>
     Dense,
-    /// <summary>Every masked product sparse: N:M packed where the sub-net has a pattern its masks follow, CSR otherwise (unmasked layers stay dense).</summary>
+    /// <summary>Every masked product in its sparse form: <see cref="InferenceOptions.SparseForm"/> where it applies, else
+    /// sliced for a Linear layer's plan for one image, N:M packed where the sub-net has a pattern its masks follow,
+    /// CSR otherwise (unmasked layers stay dense).</summary>
     Sparse,
 }
 
@@ -25,11 +28,15 @@ public sealed record InferenceOptions
     /// <summary>Threads, precision and kernel tuning of the engine.</summary>
     public EngineOptions Engine { get; init; } = EngineOptions.Default;
     /// <summary>Images a plan runs together when a call brings more than one (batch 1 has its own plan).</summary>
-    public int GroupSize { get; init; } = 8;
+    /// <summary>0 (the default): chosen per network, <see cref="InferenceModel.AutomaticGroupSize"/>.</summary>
+    public int GroupSize { get; init; }
     public FormatChoice Formats { get; init; } = FormatChoice.Measure;
     public double SparseBelowDensity { get; init; } = 0.4;
     /// <summary>Timed repetitions per candidate when measuring (the best of them counts, candidates interleaved).</summary>
     public int MeasureRepetitions { get; init; } = 7;
+    /// <summary>With <see cref="FormatChoice.Sparse"/> or <see cref="FormatChoice.Density"/>: the sparse form every
+    /// masked product takes where it applies (null: each layer's preferred one).</summary>
+    public WeightFormat? SparseForm { get; init; }
 }
 
 /// <summary>One layer of a compiled plan as reported: what it computes, its format, weight bytes, and
@@ -75,7 +82,7 @@ public sealed class InferenceModel
         if (masks.Count == 0) throw new ArgumentException("InferenceModel.Compile: at least one sub-net is needed.", nameof(masks));
         options ??= new InferenceOptions();
         if (patterns is not null && patterns.Count != masks.Count) throw new ArgumentException($"InferenceModel.Compile: {patterns.Count} patterns for {masks.Count} sub-nets.", nameof(patterns));
-        if (options.GroupSize < 1) throw new ArgumentOutOfRangeException(nameof(options), options.GroupSize, "GroupSize must be ≥ 1.");
+        if (options.GroupSize < 0) throw new ArgumentOutOfRangeException(nameof(options), options.GroupSize, "GroupSize must be ≥ 1 (or 0: chosen per network).");
         var plans = new Plan[masks.Count][];
         ActivationShape input = default;
         int outputLength = 0;
@@ -87,10 +94,26 @@ public sealed class InferenceModel
             outputLength = net.OutputShape.Length;
             var pattern = patterns?[k];
             var cache = new WeightCache();
+            if (k == 0 && options.GroupSize == 0) options = options with { GroupSize = AutomaticGroupSize(net.Shapes.Max(a => a.Length)) };
             plans[k] = [Plan.Build(net, 1, options, pattern, cache), Plan.Build(net, options.GroupSize, options, pattern, cache)];
             if (k == 0) denseBytes = net.Layers.Sum(l => l switch { ConvSpec c => 4L * (c.Weight.Length + c.Bias.Length), LinearSpec f => 4L * (f.Weight.Length + f.Bias.Length), _ => 0 });
         }
         return new InferenceModel(plans, input, outputLength, options) { DenseWeightBytes = denseBytes };
+    }
+
+    /// <summary>Bytes a group's largest activation may take when the group size is chosen per network.</summary>
+    public const int GroupActivationBytes = 2 << 20;
+
+    /// <summary>The images a plan for groups runs together when <see cref="InferenceOptions.GroupSize"/> is 0: the
+    /// most, in steps of 8 up to 64, whose largest activation (<paramref name="largestActivation"/> floats an image)
+    /// stays within <see cref="GroupActivationBytes"/> (wide ResNet-32: 16; ResNet-20: 32; an MLP: 64). More
+    /// images a group fill the sparse products' 16-wide column vectors and spread each call's fixed costs; fewer
+    /// keep a convolution's planes in cache.</summary>
+    public static int AutomaticGroupSize(int largestActivation)
+    {
+        int g = 64;
+        while (g > 8 && (long)g * largestActivation * 4 > GroupActivationBytes) g -= 8;
+        return g;
     }
 
     /// <summary>Bytes of the dense model's weights and biases (batch-norm folded): what one dense plan holds.</summary>
@@ -130,6 +153,7 @@ public sealed class InferenceModel
 
     /// <summary>output[batch, classes] = sub-net <paramref name="subnet"/>'s logits for
     /// input[batch, C, H, W] (eval mode).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(int subnet, ReadOnlySpan<float> input, Span<float> output, int batch)
     {
         if ((uint)subnet >= (uint)_plans.Length)
@@ -221,7 +245,7 @@ public sealed class InferenceModel
             };
             var measured = new Dictionary<int, Dictionary<WeightFormat, double>>();
             for (int i = 0; i < steps.Length; i++)
-                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], options, pattern, cache), options.Engine, pattern, cache);
+                steps[i] = Create(net, net.Layers[i], capacity, Initial(net.Layers[i], capacity, options, pattern, cache), options.Engine, pattern, cache);
             if (options.Formats == FormatChoice.Measure) plan.Measure(net, options, pattern, cache, measured);
             FusePlanes(steps, net);
             for (int i = 0; i < steps.Length; i++)
@@ -252,17 +276,30 @@ public sealed class InferenceModel
                     || (s is ConvStep { ResidualPlanes: null } r && r.Residual == producer.Output));
         }
 
-        private static WeightFormat Initial(LayerSpec layer, InferenceOptions options, NmPattern? pattern, WeightCache cache)
+        private static WeightFormat Initial(LayerSpec layer, int capacity, InferenceOptions options, NmPattern? pattern, WeightCache cache)
         {
             BitMask? mask = MaskOf(layer);
             if (mask is null) return WeightFormat.Dense;
-            var sparse = cache.NmPacked(layer, pattern) is not null ? WeightFormat.NmPacked : WeightFormat.Csr;
+            var forms = SparseForms(layer, capacity, pattern, cache);
+            var sparse = options.SparseForm is { } f && forms.Contains(f) ? f : forms[0];
             return options.Formats switch
             {
                 FormatChoice.Sparse => sparse,
                 FormatChoice.Density => mask.Density <= options.SparseBelowDensity ? sparse : WeightFormat.Dense,
                 _ => WeightFormat.Dense,
             };
+        }
+
+        /// <summary>The sparse forms a masked product can take in a plan for <paramref name="capacity"/>
+        /// images, the preferred first: sliced for a Linear layer at one image, N:M packed where the mask
+        /// follows the sub-net's pattern, CSR always.</summary>
+        private static List<WeightFormat> SparseForms(LayerSpec layer, int capacity, NmPattern? pattern, WeightCache cache)
+        {
+            var forms = new List<WeightFormat>();
+            if (layer is LinearSpec && capacity == 1) forms.Add(WeightFormat.Sliced);
+            if (cache.NmPacked(layer, pattern) is not null) forms.Add(WeightFormat.NmPacked);
+            forms.Add(WeightFormat.Csr);
+            return forms;
         }
 
         private static BitMask? MaskOf(LayerSpec layer) => layer switch { ConvSpec c => c.Mask, LinearSpec l => l.Mask, _ => null };
@@ -292,7 +329,7 @@ public sealed class InferenceModel
             {
                 var layer = net.Layers[i];
                 if (MaskOf(layer) is null) continue;
-                var formats = cache.NmPacked(layer, pattern) is not null ? new[] { WeightFormat.Dense, WeightFormat.Csr, WeightFormat.NmPacked } : [WeightFormat.Dense, WeightFormat.Csr];
+                var formats = SparseForms(layer, Capacity, pattern, cache).Prepend(WeightFormat.Dense).ToArray();
                 var candidates = formats.Select(f => Create(net, layer, Capacity, f, options.Engine, pattern, cache)).ToArray();
                 var times = candidates.Select(_ => new double[reps]).ToArray();
                 foreach (var c in candidates) ws.Body.Run(c, Capacity);
@@ -329,6 +366,7 @@ public sealed class InferenceModel
             return new Workspace(ValueLengths, needs, Engine, Steps, OutputValue);
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void Run(Workspace ws, ReadOnlySpan<float> input, Span<float> output, int nb)
         {
             input.CopyTo(ws.Values[InputValue].AsSpan());

@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
 using SparseSwitch.Tensors;
@@ -15,6 +17,8 @@ public enum WeightFormat
     Csr,
     /// <summary>N:M packed: N values and one-byte in-group indices per group of M (sub-nets with an N:M pattern).</summary>
     NmPacked,
+    /// <summary>Rows in slices of 16 lanes, columns in windows of 32 (<see cref="SlicedMatrix"/>): a Linear layer's product with one image, without gathers.</summary>
+    Sliced,
 }
 
 /// <summary>A sub-net's N:M pattern (groups of M input channels at one kernel position keep at most N).</summary>
@@ -136,8 +140,10 @@ internal sealed class StepBody(Workspace ws, EngineOptions engine) : IParallelBo
     public Step Step = null!;
     public int Phase, Parts, Images;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Execute(int index) => Step.Execute(ws, Phase, index, Parts, Images);
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Run(Step step, int images)
     {
         Step = step;
@@ -239,7 +245,7 @@ internal sealed class ConvStep : Step
         }
         else
         {
-            _csr = weights.Get(s, format, () => CsrMatrix.FromDense(s.Weight, s.OutChannels, k, s.Mask));
+            _csr = weights.Get(s, format, () => CsrMatrix.FromDense(s.Weight, s.OutChannels, k, s.Mask))!;
             SparseKernels.BalancedRows(_csr, _bounds);
         }
     }
@@ -284,6 +290,7 @@ internal sealed class ConvStep : Step
 
     private int Cols(int nb) => _shifted ? _l.Cols(nb) : nb * _s.Geometry.ColCols;
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
     {
         var g = _s.Geometry;
@@ -337,14 +344,16 @@ internal sealed class ConvStep : Step
     }
 }
 
-/// <summary>y = act(W x + b). Dense: each thread's output rows as dot products. CSR: at one image a
-/// sparse matrix–vector product; at more, the images transposed into columns (phase 0) and each
-/// kept weight adding a row of them.</summary>
+/// <summary>y = act(W x + b). Dense: each thread's output rows as dot products. Sliced (one image):
+/// the gather-free sparse matrix–vector product. CSR or N:M packed: at one image a sparse
+/// matrix–vector product; at more, the images transposed into columns (phase 0, input features
+/// split among the threads) and each kept weight adding a row of them.</summary>
 internal sealed class LinearStep : Step
 {
     private readonly LinearSpec _s;
     private readonly CsrMatrix? _csr;
     private readonly NmMatrix? _nm;
+    private readonly SlicedMatrix? _sliced;
     private readonly nint[] _off;
     private readonly int[] _bounds;
     private readonly int _threads, _ld;
@@ -357,24 +366,35 @@ internal sealed class LinearStep : Step
         _ld = RoundUp(capacity, SparseKernels.ColumnMultiple);
         _off = new nint[s.InFeatures];
         for (int c = 0; c < s.InFeatures; c++) _off[c] = (nint)c * _ld;
-        if (format == WeightFormat.Csr)
+        switch (format)
         {
-            _csr = weights.Get(s, format, () => CsrMatrix.FromDense(s.Weight, s.OutFeatures, s.InFeatures, s.Mask));
-            SparseKernels.BalancedRows(_csr, _bounds);
-            return;
+            case WeightFormat.Csr:
+                _csr = weights.Get(s, format, () => CsrMatrix.FromDense(s.Weight, s.OutFeatures, s.InFeatures, s.Mask))!;
+                SparseKernels.BalancedRows(_csr, _bounds);
+                return;
+            case WeightFormat.Sliced:
+                if (capacity != 1) throw new ArgumentException($"{s.Name}: the sliced form serves one image at a time, not groups of {capacity}.");
+                _sliced = weights.Get(s, format, () => SlicedMatrix.FromDense(s.Weight, s.OutFeatures, s.InFeatures, s.Mask))!;
+                _sliced.BalancedSlices(_bounds); // bounds in slices
+                return;
+            case WeightFormat.NmPacked:
+                _nm = weights.NmPacked(s, pattern)
+                    ?? throw new ArgumentException($"{s.Name}: its mask does not follow the N:M pattern {pattern?.ToString() ?? "(none given)"}.");
+                break;
         }
-        if (format == WeightFormat.NmPacked)
-            _nm = weights.NmPacked(s, pattern)
-                ?? throw new ArgumentException($"{s.Name}: its mask does not follow the N:M pattern {pattern?.ToString() ?? "(none given)"}.");
         for (int t = 0; t <= _threads; t++) _bounds[t] = (int)((long)s.OutFeatures * t / _threads);
     }
 
     public override int Phases => 2;
-    public override bool Parallel(int phase) => phase == 1;
-    public override WeightFormat? Format => _csr is not null ? WeightFormat.Csr : _nm is not null ? WeightFormat.NmPacked : WeightFormat.Dense;
-    public override object? Weights => (object?)_csr ?? (object?)_nm ?? _s.Weight;
-    public override long WeightBytes => _csr is not null ? _csr.Bytes : _nm is not null ? _nm.Bytes : 4L * _s.Weight.Length;
+    public override WeightFormat? Format => _csr is not null ? WeightFormat.Csr : _nm is not null ? WeightFormat.NmPacked : _sliced is not null ? WeightFormat.Sliced : WeightFormat.Dense;
+    public override object? Weights => (object?)_csr ?? (object?)_nm ?? (object?)_sliced ?? _s.Weight;
+    public override long WeightBytes => _csr is not null ? _csr.Bytes : _nm is not null ? _nm.Bytes : _sliced is not null ? _sliced.Bytes : 4L * _s.Weight.Length;
     public override string Describe => $"{_s.Name}: linear {_s.InFeatures}→{_s.OutFeatures}, {Format}";
+
+    /// <summary>Whether nb images go through the transposed columns (the CSR and N:M products over several images).</summary>
+    private bool Columns(int nb) => (_csr is not null || _nm is not null) && nb > 1;
+
+    public override bool Parallel(int phase) => phase == 1 || Capacity > 1;
 
     public override void Require(WorkspaceNeeds needs)
     {
@@ -383,54 +403,109 @@ internal sealed class LinearStep : Step
         needs.Stage = Math.Max(needs.Stage, _s.OutFeatures * _ld);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
     {
         int inF = _s.InFeatures, outF = _s.OutFeatures;
         var x = ws.Values[Input];
         var y = ws.Values[Output];
-        bool columns = (_csr is not null || _nm is not null) && nb > 1;
         if (phase == 0)
         {
-            if (!columns || part != 0) return;
-            var t = ws.Transposed;
-            for (int j = 0; j < nb; j++)
-                for (int c = 0; c < inF; c++) t[c * _ld + j] = x[j * inF + c];
+            if (!Columns(nb)) return;
+            var (c0, c1) = Share(part, parts, inF);
+            Transpose(x.AsSpan(0, nb * inF), ws.Transposed.AsSpan(), nb, inF, c0, c1);
             return;
         }
         if (part >= _threads) return;
         int r0 = _bounds[part], r1 = _bounds[part + 1];
         if (r0 >= r1) return;
         var bias = _s.Bias;
-        if (_csr is null && _nm is null)
+        if (_sliced is not null)
+        {
+            SlicedKernels.Gemv(_sliced, x.AsSpan(0, inF), y.AsSpan(0, outF), r0, r1);
+            BiasAct(y.AsSpan(0, outF), r0 * SlicedMatrix.Lanes, Math.Min(outF, r1 * SlicedMatrix.Lanes));
+        }
+        else if (_csr is null && _nm is null)
         {
             var w = _s.Weight.AsSpan();
             for (int o = r0; o < r1; o++)
             for (int j = 0; j < nb; j++)
                 y[j * outF + o] = Act(TensorPrimitives.Dot(w.Slice(o * inF, inF), x.AsSpan(j * inF, inF)) + bias[o]);
         }
-        else if (!columns && _csr is not null)
+        else if (!Columns(nb) && _csr is not null)
         {
             SparseKernels.Spmv(_csr, x.AsSpan(0, inF), y.AsSpan(0, outF), r0, r1);
-            for (int o = r0; o < r1; o++) y[o] = Act(y[o] + bias[o]);
+            BiasAct(y.AsSpan(0, outF), r0, r1);
         }
-        else if (!columns)
+        else if (!Columns(nb))
         {
             // N:M at one image: one pass over each row's packed entries.
             NmVector(x.AsSpan(0, inF), y.AsSpan(0, outF), r0, r1);
-            for (int o = r0; o < r1; o++) y[o] = Act(y[o] + bias[o]);
+            BiasAct(y.AsSpan(0, outF), r0, r1);
         }
         else
         {
             if (_nm is not null) NmKernels.RowsProduct(_nm, ws.Transposed, _off, _ld, ws.Stage, _ld, r0, r1);
             else SparseKernels.RowsProduct(_csr!, ws.Transposed, _off, _ld, ws.Stage, _ld, r0, r1);
-            for (int o = r0; o < r1; o++)
-            for (int j = 0; j < nb; j++) y[j * outF + o] = Act(ws.Stage[o * _ld + j] + bias[o]);
+            Untranspose(ws.Stage.AsSpan(), y.AsSpan(0, nb * outF), nb, outF, r0, r1);
         }
+    }
+
+    /// <summary>t[c·ld + j] = x[j·inF + c] for features [c0, c1) of nb images.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe void Transpose(ReadOnlySpan<float> x, Span<float> t, int nb, int inF, int c0, int c1)
+    {
+        if ((long)(c1 - 1) * _ld + nb > t.Length || (long)nb * inF > x.Length) throw new ArgumentException("LinearStep: transposition out of its buffers.");
+        fixed (float* px = x, pt = t)
+            for (int c = c0; c < c1; c++)
+            {
+                float* dst = pt + (long)c * _ld, src = px + c;
+                for (int j = 0; j < nb; j++) dst[j] = src[(long)j * inF];
+            }
+    }
+
+    /// <summary>y[j·outF + o] = act(stage[o·ld + j] + bias[o]) for outputs [r0, r1) of nb images.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private unsafe void Untranspose(ReadOnlySpan<float> stage, Span<float> y, int nb, int outF, int r0, int r1)
+    {
+        if ((long)(r1 - 1) * _ld + nb > stage.Length || (long)nb * outF > y.Length) throw new ArgumentException("LinearStep: transposition out of its buffers.");
+        bool relu = _s.Relu;
+        fixed (float* ps = stage, py = y, pb = _s.Bias)
+            for (int j = 0; j < nb; j++)
+            {
+                float* dst = py + (long)j * outF, src = ps + j;
+                for (int o = r0; o < r1; o++)
+                {
+                    float v = src[(long)o * _ld] + pb[o];
+                    dst[o] = relu && !(v > 0f) ? 0f : v;
+                }
+            }
+    }
+
+    /// <summary>y[o] = act(y[o] + bias[o]) for o in [o0, o1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void BiasAct(Span<float> y, int o0, int o1)
+    {
+        var bias = _s.Bias;
+        int o = o0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            ref float py = ref MemoryMarshal.GetReference(y);
+            ref float pb = ref MemoryMarshal.GetArrayDataReference(bias);
+            for (; o + 16 <= o1; o += 16)
+            {
+                var v = Vector512.LoadUnsafe(ref py, (nuint)o) + Vector512.LoadUnsafe(ref pb, (nuint)o);
+                if (_s.Relu) v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero); // NaN → 0, as Act
+                v.StoreUnsafe(ref py, (nuint)o);
+            }
+        }
+        for (; o < o1; o++) y[o] = Act(y[o] + bias[o]);
     }
 
     private float Act(float v) => _s.Relu && !(v > 0f) ? 0f : v;
 
     /// <summary>y[r] = Σ v · x[column] over row r's N:M entries, for rows [r0, r1).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void NmVector(ReadOnlySpan<float> x, Span<float> y, int r0, int r1)
     {
         var a = _nm!;
@@ -454,6 +529,7 @@ internal sealed class MaxPoolStep(MaxPoolSpec s, ActivationShape input, Activati
 {
     public override string Describe => $"maxpool {s.Kernel}/{s.Stride} {input}→{output}";
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
     {
         var x = ws.Values[Input];
@@ -490,6 +566,7 @@ internal sealed class GlobalAvgPoolStep(GlobalAvgPoolSpec s, ActivationShape inp
 {
     public override string Describe => $"global average pool {input}";
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
     {
         var x = ws.Values[Input];
@@ -505,6 +582,7 @@ internal sealed class ReluStep(ReluSpec s, ActivationShape shape, int capacity) 
 {
     public override string Describe => $"relu {shape}";
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
     {
         var (i0, i1) = Share(part, parts, nb * shape.Length);
@@ -517,6 +595,7 @@ internal sealed class PadShortcutStep(PadShortcutSpec s, ActivationShape input, 
 {
     public override string Describe => $"option-A shortcut {input}→{output}";
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public override void Execute(Workspace ws, int phase, int part, int parts, int nb)
     {
         var x = ws.Values[Input];
@@ -562,6 +641,7 @@ internal readonly struct RowPlace
 /// residual read from either.</summary>
 internal static unsafe class Epilogue
 {
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Rows(ArraySegment<float> stage, int ldq, int imageStride, int rowStride, int r0, int r1, int nb, int ow, int oh,
         float[] bias, RowPlace residual, bool relu, RowPlace output, RowPlace planes)
     {
@@ -584,6 +664,7 @@ internal static unsafe class Epilogue
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Row(float* src, float bias, float* residual, bool relu, float* dst, float* dst2, int n)
     {
         int i = 0;

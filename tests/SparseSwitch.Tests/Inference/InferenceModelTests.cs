@@ -104,7 +104,11 @@ public class InferenceModelTests
             previous = null;
         }
         if (formats == FormatChoice.Sparse)
-            Assert.Contains(compiled.Layers(2), l => l.Format == WeightFormat.Csr);
+        {
+            // Sparse forms: CSR in groups, and at one image sliced for Linear layers, CSR for convolutions.
+            Assert.All(compiled.Layers(2, batchOfOne: false).Where(l => l.Format is not null && l.Format != WeightFormat.Dense), l => Assert.Equal(WeightFormat.Csr, l.Format));
+            Assert.Contains(compiled.Layers(2), l => l.Format == (l.Description.Contains("linear") ? WeightFormat.Sliced : WeightFormat.Csr));
+        }
     }
 
     [Theory]
@@ -121,7 +125,8 @@ public class InferenceModelTests
             masks.Add(model.NamedParameters().Where(e => e.Param.Prunable)
                 .ToDictionary(e => e.Path, e => SparseSwitch.Sparsity.NmMask.Compute(e.Param.Data.Span, e.Param.Shape, p!.Value.N, p.Value.M)));
         var compiled = InferenceModel.Compile(model, channels, size, masks,
-            new InferenceOptions { Engine = EngineOptions.Default with { Threads = 2 }, Formats = formats, GroupSize = 4, MeasureRepetitions = 1 }, patterns);
+            new InferenceOptions { Engine = EngineOptions.Default with { Threads = 2 }, Formats = formats, GroupSize = 4, MeasureRepetitions = 1,
+                SparseForm = formats == FormatChoice.Sparse ? WeightFormat.NmPacked : null }, patterns);
         var x = new Tensor(5, channels, size, size);
         new Rng(8).FillNormal(x.Span, 0, 1);
         for (int k = 0; k < 3; k++)
@@ -138,6 +143,18 @@ public class InferenceModelTests
                 Assert.All(compiled.Layers(k).Where(l => l.Format is not null && l.Format != WeightFormat.Dense), l => Assert.Equal(WeightFormat.NmPacked, l.Format));
         else
             Assert.All(compiled.Layers(1).Where(l => l.MeasuredMs.Count > 0), l => Assert.Contains(WeightFormat.NmPacked, l.MeasuredMs.Keys));
+    }
+
+    [Theory]
+    [InlineData(32 * 32 * 32, 16)]   // wide ResNet-32: 128 KiB an image
+    [InlineData(16 * 32 * 32, 32)]   // ResNet-20
+    [InlineData(1024, 64)]           // an MLP: capped at 64
+    [InlineData(128 * 32 * 32, 8)]   // larger than the budget at 8: never below 8
+    public void TheAutomaticGroupSizeKeepsAGroupsLargestActivationWithinItsBudget(int largest, int expected)
+    {
+        Assert.Equal(expected, InferenceModel.AutomaticGroupSize(largest));
+        var compiled = InferenceModel.Compile(new Linear(largest / 64 + 1, 10, rng: new Rng(1)), largest / 64 + 1, 1, [null]);
+        Assert.InRange(compiled.Options.GroupSize, 8, 64);
     }
 
     [Fact]

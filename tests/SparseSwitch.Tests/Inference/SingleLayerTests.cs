@@ -12,16 +12,19 @@ namespace SparseSwitch.Tests.Inference;
 /// images with a short last one.</summary>
 public class SingleLayerTests
 {
-    private static InferenceModel Compile(Module layer, int c, int size, BitMask mask, int threads, int group) =>
+    private static InferenceModel Compile(Module layer, int c, int size, BitMask mask, int threads, int group, WeightFormat? form = null) =>
         InferenceModel.Compile(layer, c, size, [new Dictionary<string, BitMask> { ["weight"] = mask }],
-            new InferenceOptions { Engine = EngineOptions.Default with { Threads = threads }, Formats = FormatChoice.Sparse, GroupSize = group });
+            new InferenceOptions { Engine = EngineOptions.Default with { Threads = threads }, Formats = FormatChoice.Sparse, GroupSize = group, SparseForm = form });
 
     [Theory]
-    [InlineData(1, 37, 50, 0.1, 1)]
-    [InlineData(1, 64, 128, 0.5, 2)]
-    [InlineData(20, 33, 17, 0.2, 2)]
-    [InlineData(64, 100, 40, 1.0, 2)]
-    public void LinearEqualsTheMaskedDenseLayer(int batch, int inF, int outF, double density, int threads)
+    [InlineData(1, 37, 50, 0.1, 1, WeightFormat.Csr)]
+    [InlineData(1, 64, 128, 0.5, 2, WeightFormat.Csr)]
+    [InlineData(1, 37, 50, 0.1, 1, WeightFormat.Sliced)]   // a partial last window and a partial last slice
+    [InlineData(1, 64, 128, 0.5, 2, WeightFormat.Sliced)]
+    [InlineData(1, 100, 40, 1.0, 2, WeightFormat.Sliced)]
+    [InlineData(20, 33, 17, 0.2, 2, WeightFormat.Csr)]
+    [InlineData(64, 100, 40, 1.0, 2, WeightFormat.Csr)]
+    public void LinearEqualsTheMaskedDenseLayer(int batch, int inF, int outF, double density, int threads, WeightFormat form)
     {
         var rng = new Rng((ulong)(batch * 7 + inF + outF));
         var dense = new Linear(inF, outF, bias: true, rng: rng);
@@ -31,8 +34,8 @@ public class SingleLayerTests
         var x = new Tensor(batch, inF);
         rng.FillNormal(x.Span, 0, 1);
         var expected = dense.Forward(x).Span.ToArray();
-        var compiled = Compile(dense, inF, 1, mask, threads, group: 8);
-        Assert.Equal(WeightFormat.Csr, compiled.Layers(0, batch == 1).Single().Format);
+        var compiled = Compile(dense, inF, 1, mask, threads, group: 8, form);
+        Assert.Equal(form, compiled.Layers(0, batch == 1).Single().Format);
         var y = new float[batch * outF];
         for (int round = 0; round < 2; round++)
         {

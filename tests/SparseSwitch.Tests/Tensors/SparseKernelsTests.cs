@@ -57,6 +57,64 @@ public class SparseKernelsTests
     }
 
     [Theory]
+    [InlineData(1, 1, 1.0, false)]
+    [InlineData(7, 13, 0.5, true)]      // one partial slice, one partial window
+    [InlineData(40, 100, 0.1, true)]    // partial last slice and window, empty rows
+    [InlineData(33, 64, 1.0, false)]    // fully dense: 32 slots per window
+    [InlineData(64, 1024, 0.02, false)]
+    [InlineData(20, 300, 0.0, false)]   // all zero: no windows listed
+    public void SlicedRoundTripsAndGemvMatchesItsTwinAndTheDenseProduct(int rows, int cols, double density, bool emptyRows)
+    {
+        var rng = new Rng((ulong)(rows * 1000 + cols + 5));
+        var (w, mask) = Weights(rng, rows, cols, density, emptyRows);
+        var a = SlicedMatrix.FromDense(w, rows, cols, mask);
+        var masked = new float[w.Length];
+        mask.ApplyTo(w, masked);
+        Assert.Equal(masked, a.ToDense());
+        Assert.Equal(mask.Count(), a.NonZeros);
+        var x = new float[cols];
+        rng.FillNormal(x, 0, 1);
+        var y = new float[rows];
+        var expected = new float[rows];
+        SlicedKernels.Gemv(a, x, y, 0, a.Slices);
+        SlicedKernels.GemvReference(a, x, expected, 0, a.Slices);
+        Close.Assert(expected, y, 1e-5 * Math.Sqrt(cols) + 1e-6, 1e-5, "sliced gemv");
+        var dense = new float[rows];
+        Gemm.SgemmReference(false, false, rows, 1, cols, 1f, masked, cols, x, 1, 0f, dense, 1);
+        Close.Assert(dense, expected, 1e-6, 1e-6, "sliced twin vs dense");
+        // Slices in balanced parts give the same bits as all at once.
+        var bounds = new int[4];
+        a.BalancedSlices(bounds);
+        Assert.Equal(0, bounds[0]);
+        Assert.Equal(a.Slices, bounds[^1]);
+        var parts = new float[rows];
+        for (int k = 0; k + 1 < bounds.Length; k++) SlicedKernels.Gemv(a, x, parts, bounds[k], bounds[k + 1]);
+        Assert.Equal(y, parts);
+    }
+
+    [Fact]
+    public void SlicedFormOfATwoOfFourMaskPadsNothing()
+    {
+        var rng = new Rng(3);
+        int rows = 32, cols = 64;
+        var w = new float[rows * cols];
+        rng.FillNormal(w, 0, 1);
+        var mask = SparseSwitch.Sparsity.NmMask.Compute(w, [rows, cols], 2, 4);
+        var a = SlicedMatrix.FromDense(w, rows, cols, mask);
+        Assert.Equal(rows * cols / 2, a.NonZeros);
+        Assert.Equal(a.NonZeros, a.SlotCount * SlicedMatrix.Lanes);   // 16 slots per window, every lane used
+    }
+
+    [Fact]
+    public void SlicedGemvRejectsShortVectorsAndSlicesOutOfRange()
+    {
+        var a = SlicedMatrix.FromDense(new float[20 * 40], 20, 40);
+        Assert.Throws<ArgumentException>(() => SlicedKernels.Gemv(a, new float[39], new float[20], 0, a.Slices));
+        Assert.Throws<ArgumentException>(() => SlicedKernels.Gemv(a, new float[40], new float[19], 0, a.Slices));
+        Assert.Throws<ArgumentException>(() => SlicedKernels.Gemv(a, new float[40], new float[20], 0, a.Slices + 1));
+    }
+
+    [Theory]
     [InlineData(9, 20, 16, 0.5, true)]
     [InlineData(16, 64, 64, 0.1, false)]
     [InlineData(30, 50, 128, 1.0, false)]

@@ -139,9 +139,19 @@ public static unsafe class NmKernels
                 }
                 for (; q < n; q += 16)
                 {
-                    var acc = Vector512<float>.Zero;
-                    for (int j = 0; j < per; j++) acc = Avx512F.FusedMultiplyAdd(Vector512.Create(v[j]), Avx512F.LoadVector512(pb + q + rowOff[j]), acc);
-                    Avx512F.Store(cr + q, acc);
+                    // Entry j into sum j mod 4: four chains hide the FMA latency.
+                    Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                    float* bq = pb + q;
+                    int j = 0;
+                    for (; j + 4 <= per; j += 4)
+                    {
+                        a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(v[j]), Avx512F.LoadVector512(bq + rowOff[j]), a0);
+                        a1 = Avx512F.FusedMultiplyAdd(Vector512.Create(v[j + 1]), Avx512F.LoadVector512(bq + rowOff[j + 1]), a1);
+                        a2 = Avx512F.FusedMultiplyAdd(Vector512.Create(v[j + 2]), Avx512F.LoadVector512(bq + rowOff[j + 2]), a2);
+                        a3 = Avx512F.FusedMultiplyAdd(Vector512.Create(v[j + 3]), Avx512F.LoadVector512(bq + rowOff[j + 3]), a3);
+                    }
+                    for (; j < per; j++) a0 = Avx512F.FusedMultiplyAdd(Vector512.Create(v[j]), Avx512F.LoadVector512(bq + rowOff[j]), a0);
+                    Avx512F.Store(cr + q, (a0 + a1) + (a2 + a3));
                 }
             }
         }
