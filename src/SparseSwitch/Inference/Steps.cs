@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Numerics.Tensors;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 using SparseSwitch.Tensors;
 using SparseSwitch.Tensors.Conv;
 using SparseSwitch.Tensors.Sparse;
@@ -451,35 +452,75 @@ internal sealed class LinearStep : Step
         }
     }
 
-    /// <summary>t[c·ld + j] = x[j·inF + c] for features [c0, c1) of nb images.</summary>
+    /// <summary>t[c·ld + j] = x[j·inF + c] for features [c0, c1) of nb images: 16 × 16 blocks
+    /// transposed in registers, the edges one by one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void Transpose(ReadOnlySpan<float> x, Span<float> t, int nb, int inF, int c0, int c1)
     {
+        if (c1 <= c0) return;
         if ((long)(c1 - 1) * _ld + nb > t.Length || (long)nb * inF > x.Length) throw new ArgumentException("LinearStep: transposition out of its buffers.");
+        float** src = stackalloc float*[16];
+        float** dst = stackalloc float*[16];
         fixed (float* px = x, pt = t)
-            for (int c = c0; c < c1; c++)
+        {
+            int fullJ = Avx512F.IsSupported ? nb / 16 * 16 : 0;
+            int c = c0;
+            for (; c + 16 <= c1 && fullJ > 0; c += 16)
+                for (int j = 0; j < fullJ; j += 16)
+                {
+                    for (int i = 0; i < 16; i++) { src[i] = px + (long)(j + i) * inF + c; dst[i] = pt + (long)(c + i) * _ld + j; }
+                    InterleavedConv.Transpose16(src, dst);
+                }
+            for (int cc = c0; cc < c1; cc++)
             {
-                float* dst = pt + (long)c * _ld, src = px + c;
-                for (int j = 0; j < nb; j++) dst[j] = src[(long)j * inF];
+                float* d = pt + (long)cc * _ld, sp = px + cc;
+                for (int j = cc < c ? fullJ : 0; j < nb; j++) d[j] = sp[(long)j * inF];
             }
+        }
     }
 
-    /// <summary>y[j·outF + o] = act(stage[o·ld + j] + bias[o]) for outputs [r0, r1) of nb images.</summary>
+    /// <summary>y[j·outF + o] = act(stage[o·ld + j] + bias[o]) for outputs [r0, r1) of nb images: 16 × 16
+    /// blocks transposed in registers (through a block on the stack, so that lanes of missing images
+    /// are never written), bias and activation as vectors; the edges one by one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private unsafe void Untranspose(ReadOnlySpan<float> stage, Span<float> y, int nb, int outF, int r0, int r1)
     {
+        if (r1 <= r0) return;
         if ((long)(r1 - 1) * _ld + nb > stage.Length || (long)nb * outF > y.Length) throw new ArgumentException("LinearStep: transposition out of its buffers.");
         bool relu = _s.Relu;
+        float** src = stackalloc float*[16];
+        float** dst = stackalloc float*[16];
+        float* block = stackalloc float[16 * 16 + 16];
+        float* b16 = (float*)(((nint)block + 63) & ~(nint)63);
         fixed (float* ps = stage, py = y, pb = _s.Bias)
+        {
+            int o = r0;
+            if (Avx512F.IsSupported)
+                for (; o + 16 <= r1; o += 16)
+                {
+                    var bias = Vector512.Load(pb + o);
+                    for (int j = 0; j < nb; j += 16)
+                    {
+                        for (int i = 0; i < 16; i++) { src[i] = ps + (long)(o + i) * _ld + j; dst[i] = b16 + i * 16; }
+                        InterleavedConv.Transpose16(src, dst);
+                        for (int k = 0; k < 16 && j + k < nb; k++)
+                        {
+                            var v = Vector512.Load(b16 + k * 16) + bias;
+                            if (relu) v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero); // NaN → 0, as Act
+                            v.Store(py + (long)(j + k) * outF + o);
+                        }
+                    }
+                }
             for (int j = 0; j < nb; j++)
             {
-                float* dst = py + (long)j * outF, src = ps + j;
-                for (int o = r0; o < r1; o++)
+                float* d = py + (long)j * outF, sp = ps + j;
+                for (int q = o; q < r1; q++)
                 {
-                    float v = src[(long)o * _ld] + pb[o];
-                    dst[o] = relu && !(v > 0f) ? 0f : v;
+                    float v = sp[(long)q * _ld] + pb[q];
+                    d[q] = relu && !(v > 0f) ? 0f : v;
                 }
             }
+        }
     }
 
     /// <summary>y[o] = act(y[o] + bias[o]) for o in [o0, o1).</summary>

@@ -146,6 +146,28 @@ public class InferenceModelTests
     }
 
     [Theory]
+    [InlineData(FormatChoice.Sparse)]
+    [InlineData(FormatChoice.Dense)]
+    public void AnMlpInItsAutomaticGroupsGivesTheMaskedModelsLogits(FormatChoice formats)
+    {
+        // Groups of 64 (the MLP's automatic size): Linear layers with ReLU through 16 × 16 transposed blocks and their edges.
+        double[] densities = [1.0, 0.3, 0.05];
+        var (model, masks) = Trained("mlp", 1, 28, densities);
+        var compiled = InferenceModel.Compile(model, 1, 28, masks,
+            new InferenceOptions { Engine = EngineOptions.Default with { Threads = 2 }, Formats = formats });
+        Assert.Equal(64, compiled.Options.GroupSize);
+        var x = new Tensor(70, 1, 28, 28);
+        new Rng(21).FillNormal(x.Span, 0, 1);
+        for (int k = 0; k < densities.Length; k++)
+        {
+            var expected = Reference(model, masks[k], k, x);
+            var actual = new float[70 * 10];
+            compiled.Run(k, x.Span, actual, 70);
+            AssertClose(expected, actual, $"mlp sub-net {k} {formats}");
+        }
+    }
+
+    [Theory]
     [InlineData(32 * 32 * 32, 16)]   // wide ResNet-32: 128 KiB an image
     [InlineData(16 * 32 * 32, 32)]   // ResNet-20
     [InlineData(1024, 64)]           // an MLP: capped at 64

@@ -24,7 +24,10 @@ public class SingleLayerTests
     [InlineData(1, 100, 40, 1.0, 2, WeightFormat.Sliced)]
     [InlineData(20, 33, 17, 0.2, 2, WeightFormat.Csr)]
     [InlineData(64, 100, 40, 1.0, 2, WeightFormat.Csr)]
-    public void LinearEqualsTheMaskedDenseLayer(int batch, int inF, int outF, double density, int threads, WeightFormat form)
+    [InlineData(64, 100, 40, 0.3, 2, WeightFormat.Csr, 64)]   // whole 16 × 16 blocks and edges of features and outputs
+    [InlineData(37, 50, 33, 0.2, 2, WeightFormat.Csr, 32)]    // a partial block of images in each group
+    [InlineData(45, 64, 48, 0.5, 1, WeightFormat.Csr, 16)]
+    public void LinearEqualsTheMaskedDenseLayer(int batch, int inF, int outF, double density, int threads, WeightFormat form, int group = 8)
     {
         var rng = new Rng((ulong)(batch * 7 + inF + outF));
         var dense = new Linear(inF, outF, bias: true, rng: rng);
@@ -34,7 +37,7 @@ public class SingleLayerTests
         var x = new Tensor(batch, inF);
         rng.FillNormal(x.Span, 0, 1);
         var expected = dense.Forward(x).Span.ToArray();
-        var compiled = Compile(dense, inF, 1, mask, threads, group: 8, form);
+        var compiled = Compile(dense, inF, 1, mask, threads, group, form);
         Assert.Equal(form, compiled.Layers(0, batch == 1).Single().Format);
         var y = new float[batch * outF];
         for (int round = 0; round < 2; round++)
