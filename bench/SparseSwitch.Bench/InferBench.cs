@@ -56,13 +56,11 @@ public sealed class InferBench : IBench
             var (model, masks) = Build(name);
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var compiled = InferenceModel.Compile(model, 3, 32, masks, new InferenceOptions { Engine = engine, GroupSize = group }, Patterns);
-            Console.WriteLine($"{name}: compiled {Subnets.Length} sub-nets in {sw.Elapsed.TotalSeconds:0.0} s (formats measured), {threads} threads");
+            Console.WriteLine($"{name}: compiled {Subnets.Length} sub-nets in {sw.Elapsed.TotalSeconds:0.0} s (formats measured), {threads} threads, groups of {compiled.Options.GroupSize}");
+            static string Mix(IReadOnlyList<PlanLayer> layers) => string.Join(" ", layers.Where(l => l.Format is not null)
+                .GroupBy(l => l.Format!.Value).OrderBy(g => g.Key).Select(g => $"{g.Count()} {g.Key}"));
             for (int k = 0; k < Subnets.Length; k++)
-            {
-                var layers = compiled.Layers(k);
-                int csr = layers.Count(l => l.Format == WeightFormat.Csr), products = layers.Count(l => l.Format is not null);
-                Console.WriteLine($"  {Subnets[k],-18} {csr}/{products} products in CSR at batch 1, {compiled.Layers(k, false).Count(l => l.Format == WeightFormat.Csr)} in groups; weights {compiled.WeightBytes(k) / 1024.0:0} KiB (both batch classes)");
-            }
+                Console.WriteLine($"  {Subnets[k],-18} one image: {Mix(compiled.Layers(k))}; groups: {Mix(compiled.Layers(k, false))}; weights {compiled.WeightBytes(k) / 1024.0:0} KiB (both batch classes)");
             if (drift > 0)
             {
                 // The dense model's batch-1 time, every second for --drift seconds: does the machine change under us?
