@@ -30,8 +30,12 @@ public sealed class Batcher
     private ServingMetrics? _metrics;
     private readonly int _maxBatch, _maxImagesPerRun, _bound;
     private readonly Thread[] _workers;
+    // Wakes a worker on the writer's thread (a channel's own wait would go through the thread pool).
+    private readonly SemaphoreSlim _signal = new(0);
     private int _queuedImages;
-    private long _busyUntilBits;
+    private long _busyUntilBits, _lastRunEndBits;
+    /// <summary>How often an idle server admits a request its prediction would refuse (see <see cref="TryAdmit"/>).</summary>
+    public const double ProbeIntervalMs = 1000;
     private volatile bool _closed;
     private long _answered;
 
@@ -73,6 +77,12 @@ public sealed class Batcher
         set => Interlocked.Exchange(ref _busyUntilBits, BitConverter.DoubleToInt64Bits(value));
     }
 
+    private double LastRunEndMs
+    {
+        get => BitConverter.Int64BitsToDouble(Interlocked.Read(ref _lastRunEndBits));
+        set => Interlocked.Exchange(ref _lastRunEndBits, BitConverter.DoubleToInt64Bits(value));
+    }
+
     private static int RetrySeconds(double ms) => (int)Math.Clamp(Math.Ceiling(ms / 1000), 1, 3600);
 
     /// <summary>Queues the request, or says at once why not (and when to retry).</summary>
@@ -85,7 +95,14 @@ public sealed class Batcher
         double inFlight = Math.Max(0, BusyUntilMs - nowMs);
         double predicted = inFlight + _controller.Drain(k, ahead + item.Images);
         double budget = item.DeadlineMs - item.ArrivalMs;
-        if (predicted > budget)
+        // An idle server takes a request on the server's objective that its profile says it can answer
+        // in time even when recent runs were slower, and one a second whatever the prediction: refusing
+        // costs nobody anything then, and the run corrects an estimate that has become pessimistic (a
+        // profile or runs timed while another process held the cores) — without it, refusals would
+        // leave nothing to observe and the estimate would never recover.
+        bool idleProbe = ahead == 0 && inFlight == 0 && item.BudgetMs is null
+            && (_controller.Latency.Ms(k, item.Images) <= budget || nowMs - LastRunEndMs >= ProbeIntervalMs);
+        if (predicted > budget && !idleProbe)
             return Admission.No("deadline", string.Create(CultureInfo.InvariantCulture,
                 $"cannot answer within {budget:G4} ms: predicted {predicted:G4} ms on sub-net {k} with {ahead} image(s) queued ahead"),
                 RetrySeconds(inFlight + _controller.Drain(k, ahead)), predicted);
@@ -97,6 +114,7 @@ public sealed class Batcher
                 _closed ? "the server is shutting down" : $"the queue is full ({_bound} requests waiting)",
                 RetrySeconds(inFlight + _controller.Drain(k, left)), predicted);
         }
+        _signal.Release();
         _metrics?.QueueDepth(Volatile.Read(ref _queuedImages));
         return Admission.Yes(predicted);
     }
@@ -104,8 +122,10 @@ public sealed class Batcher
     /// <summary>Stops admission and waits until every queued request has been answered.</summary>
     public void Close()
     {
+        if (_closed && _workers.All(t => !t.IsAlive)) return;
         _closed = true;
         _queue.Writer.TryComplete();
+        _signal.Release(_workers.Length);
         foreach (var t in _workers) t.Join();
     }
 
@@ -119,9 +139,12 @@ public sealed class Batcher
         var reader = _queue.Reader;
         while (true)
         {
-            var wait = reader.WaitToReadAsync();
-            bool more = wait.IsCompletedSuccessfully ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
-            if (!more) break;
+            if (!reader.TryPeek(out _))
+            {
+                if (reader.Completion.IsCompleted) break; // closed and drained
+                _signal.Wait();
+                continue;
+            }
             items.Clear();
             int images = 0;
             while (items.Count < _maxBatch && reader.TryPeek(out var next))
@@ -173,8 +196,9 @@ public sealed class Batcher
             string? error = null;
             try { _runner.Run(s, x.AsSpan(0, n * inLen), y.AsSpan(0, n * outLen), n); }
             catch (Exception e) when (e is not OutOfMemoryException) { error = $"inference failed: {e.Message}"; }
-            double ms = Clock.NowMs - t0;
+            double t1 = Clock.NowMs, ms = t1 - t0;
             BusyUntilMs = 0;
+            LastRunEndMs = t1;
             if (error is null)
             {
                 _controller.Observe(s, n, ms);

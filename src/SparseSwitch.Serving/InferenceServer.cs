@@ -145,6 +145,10 @@ public sealed class InferenceServer : IAsyncDisposable
                 table = SubnetSelector.Profile(model, sizes, _o.ProfileRounds);
             }
             var latency = new LatencyModel(table, _artifact.SubnetCount);
+            int quickest = Enumerable.Range(0, _artifact.SubnetCount).MinBy(k => latency.Ms(k, 1));
+            if (latency.Ms(quickest, 1) > _o.ObjectiveMs)
+                _o.Log?.Invoke(string.Create(CultureInfo.InvariantCulture,
+                    $"warning: even the fastest sub-net ({quickest}) took {latency.Ms(quickest, 1):G4} ms for one image here, over the objective of {_o.ObjectiveMs:G4} ms: requests will be refused (503) unless later runs are faster (an idle server admits one a second to find out)"));
             var controller = new SubnetController(latency, _artifact.Subnets.Select(s => s.TestAccuracy).ToList(), _o.ObjectiveMs, _o.MaxBatch,
                 _o.Workers, _o.Pin, _o.Controller) { Switched = Metrics.Switched };
             Metrics.SetSubnets(_artifact.SubnetCount);

@@ -170,7 +170,7 @@ public sealed class SubnetController
         if (images < 1 || !(ms >= 0) || double.IsInfinity(ms)) return;
         lock (_gate)
         {
-            double ratio = Math.Clamp(ms / _latency.Ms(subnet, images), 0.1, 100);
+            double ratio = Math.Clamp(ms / _latency.Ms(subnet, images), 0.05, 100);
             _slowdown += _s.SlowdownWeight * (ratio - _slowdown);
         }
     }

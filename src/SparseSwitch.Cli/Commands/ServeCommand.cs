@@ -114,7 +114,9 @@ public static class ServeCommand
             PrintReady(artifact, server);
         }
         await shutdown;
-        Console.WriteLine($"stopped: {server.Answered} requests answered by the workers");
+        Console.WriteLine(server.Controller is { } c
+            ? string.Create(CultureInfo.InvariantCulture, $"stopped: {server.Answered} requests answered by the workers; {c.Switches} sub-net switches, observed/profiled service time {c.Slowdown:F2}")
+            : "stopped during the warm-up");
         return 0;
     }
 
