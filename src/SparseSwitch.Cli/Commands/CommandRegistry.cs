@@ -15,5 +15,6 @@ public static class CommandRegistry
         foreach (var c in ModelCommands.Build()) yield return c;
         foreach (var c in InferenceCommands.Build()) yield return c;
         yield return DataCommands.Build();
+        yield return ReportCommand.Build();
     }
 }
