@@ -1,5 +1,3 @@
-using SparseSwitch.Training;
-
 namespace SparseSwitch.Cli.Reports;
 
 /// <summary>What <see cref="ReportWriter.Write"/> wrote: the file, whether it describes a run or an
@@ -41,8 +39,37 @@ internal static class ReportWriter
         string file = outFile ?? Path.Combine(folder, FileName);
         if (Path.GetDirectoryName(Path.GetFullPath(file)) is { } parent && !Directory.Exists(parent))
             throw new UsageException($"--out: {file}: the folder {parent} does not exist.");
-        RunFolder.WriteAtomically(file, html);
+        WriteAtomically(file, html);
         return new ReportResult(file, experiment, charts);
+    }
+
+    /// <summary>Writes a temporary file beside <paramref name="file"/> and renames it into place;
+    /// on failure the temporary file is removed and the old page (if any) is left as it was.</summary>
+    private static void WriteAtomically(string file, string text)
+    {
+        string tmp = file + ".tmp-" + Environment.ProcessId;
+        try
+        {
+            File.WriteAllText(tmp, text);
+            File.Move(tmp, file, overwrite: true);
+        }
+        catch
+        {
+            File.Delete(tmp);
+            throw;
+        }
+    }
+
+    /// <summary>Writes the report at the end of a run or experiment; a failure is a warning on
+    /// <paramref name="warnings"/>, never an error (the run's outcome stands). Returns the file or null.</summary>
+    public static string? TryWrite(string folder, TextWriter warnings)
+    {
+        try { return Write(folder).File; }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            warnings.WriteLine($"warning: {Path.Combine(folder, FileName)} not written ({e.Message}); 'sparseswitch report {folder}' tries again.");
+            return null;
+        }
     }
 
     private static string Missing(string folder)

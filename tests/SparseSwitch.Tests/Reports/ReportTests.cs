@@ -9,9 +9,9 @@ using Xunit;
 
 namespace SparseSwitch.Tests.Reports;
 
-/// <summary>report.html of real (tiny) runs and experiments made here, written by 'sparseswitch
-/// report': one self-contained well-formed page with one SVG per chart that shows the folder's
-/// numbers; and the report command's errors.</summary>
+/// <summary>report.html of real (tiny) runs and experiments made here: written when train and
+/// experiment end and by 'sparseswitch report', one self-contained well-formed page with one SVG per
+/// chart that shows the folder's numbers; and the report command's errors.</summary>
 [Collection(ConsoleCollection.Name)]
 public sealed class ReportTests : IDisposable
 {
@@ -26,9 +26,7 @@ public sealed class ReportTests : IDisposable
         string run = Path.Combine(_dir, name);
         var (code, output, err) = CliRunner.Run(["train", .. Tiny, .. args, "--out", run]);
         Assert.True(code == 0, err);
-        (code, output, err) = CliRunner.Run("report", run);
-        Assert.True(code == 0, err);
-        Assert.Contains($"wrote {Path.Combine(run, ReportWriter.FileName)} (run, ", output);
+        Assert.Contains($"report: {Path.Combine(run, ReportWriter.FileName)}", output);
         Assert.Empty(err);
         return run;
     }
@@ -155,17 +153,15 @@ public sealed class ReportTests : IDisposable
     }
 
     [Fact]
-    public void AnExperimentsReportSetsItsApproachesSideBySideAndLinksEachRunsReport()
+    public void ExperimentWritesAReportBesideTheBaselinesAndOneInEachRun()
     {
         string dir = Path.Combine(_dir, "exp");
         var (code, output, err) = CliRunner.Run(["experiment", .. Tiny, "--modes", "ast,dense", "--seeds", "1", "--subnets", "0.5,0.2",
             "--epochs", "1", "--prune-start", "0", "--prune-end", "1", "--out", dir]);
         Assert.True(code == 0, err);
         string file = Path.Combine(dir, ReportWriter.FileName);
-        foreach (var run in new[] { "ast-seed3", "dense-seed3" }) Assert.Equal(0, CliRunner.Run("report", Path.Combine(dir, run)).Code);
-        (code, output, err) = CliRunner.Run("report", dir);
-        Assert.True(code == 0, err);
-        Assert.Contains($"wrote {file} (experiment, 4 charts", output);
+        Assert.Contains($"report: {file}", output);
+        foreach (var run in new[] { "ast-seed3", "dense-seed3" }) Assert.True(File.Exists(Path.Combine(dir, run, ReportWriter.FileName)), run);
         var doc = Page(file);
         Assert.Equal(["accuracy-density", "accuracy-ast", "accuracy-dense", "cost"], Charts(doc, file));
         Assert.Equal(["ast-seed3/report.html", "dense-seed3/report.html"], doc.Descendants("a").Select(a => a.Attribute("href")!.Value).Where(h => !h.StartsWith('#')));
@@ -174,6 +170,33 @@ public sealed class ReportTests : IDisposable
         foreach (var row in File.ReadAllLines(Path.Combine(dir, "comparison.csv")).Skip(1).Select(l => l.Split(',')))
             Assert.Contains($"{row[0]}{row[2]}{Fmt.Pct(double.Parse(row[4], System.Globalization.CultureInfo.InvariantCulture))} ± ", table);
         Assert.Contains("dense accuracy", Figures(doc)[0].Value);
+    }
+
+    [Fact]
+    public void AStoppedRunGetsAReportOfItsEpochsAndResumingRewritesIt()
+    {
+        string run = Train("stopped", "--subnets", "0.5,0.2", "--epochs", "2", "--prune-start", "0", "--prune-end", "1", "--stop-after", "1");
+        string file = Path.Combine(run, ReportWriter.FileName);
+        Assert.Contains("1 of 2 epochs", Page(file).Descendants("p").First(p => p.Attribute("class")?.Value == "sub").Value);
+        var (code, output, err) = CliRunner.Run("train", "--resume", "--out", run);
+        Assert.True(code == 0, err);
+        Assert.Contains($"report: {file}", output);
+        var doc = Page(file);
+        Assert.Contains("2 of 2 epochs", doc.Descendants("p").First(p => p.Attribute("class")?.Value == "sub").Value);
+        Assert.Contains("overlap-epochs", Charts(doc, file));
+    }
+
+    [Fact]
+    public void AReportThatCannotBeWrittenIsAWarningAndTheRunStands()
+    {
+        string run = Path.Combine(_dir, "blocked");
+        Directory.CreateDirectory(Path.Combine(run, ReportWriter.FileName));   // a folder where the page would go
+        var (code, output, err) = CliRunner.Run(["train", .. Tiny, "--mode", "dense", "--epochs", "1", "--out", run]);
+        Assert.Equal(0, code);
+        Assert.Contains($"run folder: {run}", output);
+        Assert.Contains($"warning: {Path.Combine(run, ReportWriter.FileName)} not written", err);
+        Assert.True(File.Exists(new RunFolder(run).CheckpointFile));
+        Assert.Empty(Directory.GetFiles(run, ReportWriter.FileName + ".tmp-*"));
     }
 
     [Fact]
