@@ -35,6 +35,10 @@ public sealed class ChartTests
         Assert.Equal([1.0, 2, 3], Scale.Linear(1, 3, 10, integers: true).Ticks);
         Assert.All(Scale.Linear(4, 4, 10, integers: true).Ticks, t => Assert.Equal(Math.Round(t), t));
         Assert.Equal("1.94G", Scale.Format(1.94e9, 0.01e9));
+        // Unsnapped: the range as given, with the round ticks inside it.
+        var u = Scale.Linear(-0.05, 1.05, snap: false);
+        Assert.Equal((-0.05, 1.05), (u.Lo, u.Hi));
+        Assert.Equal([0.0, 0.2, 0.4, 0.6, 0.8, 1.0], u.Ticks);
     }
 
     [Fact]
@@ -76,8 +80,8 @@ public sealed class ChartTests
         double Y(string title) => D(markers.Single(c => c.Element("title")!.Value.StartsWith(title, StringComparison.Ordinal)).Attribute("cy")!.Value);
         Assert.All(markers, c =>
         {
-            Assert.InRange(D(c.Attribute("cx")!.Value), fx, fx + fw);
-            Assert.InRange(D(c.Attribute("cy")!.Value), fy, fy + fh);
+            Assert.InRange(D(c.Attribute("cx")!.Value), fx - 0.2, fx + fw + 0.2);
+            Assert.InRange(D(c.Attribute("cy")!.Value), fy - 0.2, fy + fh + 0.2);
         });
         Assert.True(Y("a <0.1>: epoch 4") < Y("a <0.1>: epoch 2") && Y("a <0.1>: epoch 2") < Y("a <0.1>: epoch 1") && Y("a <0.1>: epoch 1") < Y("b: epoch 1"));
         // Equal steps of value are equal steps of pixels (linear y).

@@ -15,10 +15,12 @@ internal abstract class Scale
     public abstract double Fraction(double v);
     public abstract string Label(double tick);
 
-    /// <summary>A linear scale over [min, max] widened to whole steps of 1, 2 or 5 × 10^k
-    /// (about <paramref name="maxTicks"/> of them; whole numbers only with <paramref name="integers"/>).</summary>
-    public static Scale Linear(double min, double max, int maxTicks = 6, bool integers = false) =>
-        new LinearScale(min, max, maxTicks, integers);
+    /// <summary>A linear scale with ticks at whole steps of 1, 2 or 5 × 10^k (about
+    /// <paramref name="maxTicks"/> of them; whole numbers only with <paramref name="integers"/>),
+    /// over [min, max] widened to whole steps, or with <paramref name="snap"/> false over
+    /// [min, max] itself, with the ticks that fall inside.</summary>
+    public static Scale Linear(double min, double max, int maxTicks = 6, bool integers = false, bool snap = true) =>
+        new LinearScale(min, max, maxTicks, integers, snap);
 
     /// <summary>A base-10 logarithmic scale over [min, max] (both &gt; 0), padded a little each side,
     /// with ticks at 1, 2 and 5 × 10^k (also 3 when the range is narrow; powers of ten only when it
@@ -64,7 +66,7 @@ internal abstract class Scale
     {
         private readonly double _step;
 
-        public LinearScale(double min, double max, int maxTicks, bool integers)
+        public LinearScale(double min, double max, int maxTicks, bool integers, bool snap)
         {
             if (!double.IsFinite(min) || !double.IsFinite(max)) (min, max) = (0, 1);
             if (min > max) (min, max) = (max, min);
@@ -73,13 +75,16 @@ internal abstract class Scale
                 double pad = integers ? 1 : min == 0 ? 1 : Math.Abs(min) * 0.1;
                 (min, max) = (min - pad, max + pad);
             }
-            double step = NiceStep((max - min) / Math.Max(1, maxTicks - 1));
+            double step = NiceStep((max - min) / Math.Max(1, snap ? maxTicks - 1 : maxTicks));
             if (integers) step = Math.Max(1, Math.Round(step));
             _step = step;
-            Lo = Math.Floor(min / step + 1e-9) * step;
-            Hi = Math.Ceiling(max / step - 1e-9) * step;
+            double first = Math.Ceiling(min / step - 1e-9) * step, last = Math.Floor(max / step + 1e-9) * step;
+            Lo = snap ? Math.Floor(min / step + 1e-9) * step : min;
+            Hi = snap ? Math.Ceiling(max / step - 1e-9) * step : max;
+            if (snap) (first, last) = (Lo, Hi);
             var ticks = new List<double>();
-            for (int i = 0; Lo + i * step <= Hi + step * 1e-9; i++) ticks.Add(Math.Round((Lo + i * step) / step) * step);
+            int digits = Math.Clamp(3 - (int)Math.Floor(Math.Log10(step)), 0, 15);   // 3 × 0.2 is 0.6, not 0.6000000000000001
+            for (int i = 0; first + i * step <= last + step * 1e-9; i++) ticks.Add(Math.Round(Math.Round((first + i * step) / step) * step, digits));
             Ticks = ticks;
         }
 

@@ -24,6 +24,14 @@ internal sealed class XyChart
 
     private const double Top = 34, Bottom = 46, LegendRow = 18;
 
+    /// <summary>The data's range with 5 % of room each side (not below 0 for data that are not
+    /// negative), so that no marker or label sits on the frame; ticks at round values inside.</summary>
+    private static Scale Padded(double lo, double hi)
+    {
+        double pad = hi > lo ? 0.05 * (hi - lo) : hi == 0 ? 1 : Math.Abs(hi) * 0.1;
+        return Scale.Linear(lo >= 0 ? Math.Max(0, lo - pad) : lo - pad, hi + pad, 8, snap: false);
+    }
+
     public string Render()
     {
         var points = Series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y)).ToList();
@@ -41,16 +49,9 @@ internal sealed class XyChart
                 true => Scale.Log(xs.Min(), xs.Max()),
                 null => Scale.Auto(xs),
                 false when IntegerX => Scale.Linear(xs.Min(), xs.Max(), 10, integers: true),
-                false => Scale.Linear(xs.Min() - 0.04 * (xs.Max() - xs.Min()), xs.Max() + 0.04 * (xs.Max() - xs.Min()), 6),
+                false => Padded(xs.Min(), xs.Max()),
             };
-        // A little room above and below the data, so that no marker or label sits on the frame
-        // (not below 0 for data that cannot be negative).
-        Scale y = Scale.Linear(0, 1);
-        if (ys.Count > 0)
-        {
-            double lo = ys.Min(), hi = ys.Max(), pad = 0.04 * (hi - lo);
-            y = Scale.Linear(lo >= 0 ? Math.Max(0, lo - pad) : lo - pad, hi + pad);
-        }
+        Scale y = ys.Count == 0 ? Scale.Linear(0, 1) : Padded(ys.Min(), ys.Max());
 
         var legend = Series.Select(s => (s.Name, s.Color, s.Dash, s.Line, s.Markers))
             .Concat(ReferenceLines.Select(r => (r.Name, r.Color, Dash: (string?)"6 4", Line: true, Markers: false))).ToList();
