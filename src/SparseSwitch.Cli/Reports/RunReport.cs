@@ -152,7 +152,7 @@ internal static class RunReport
             RowLabels = labels, ColumnLabels = labels, Values = m.Share, RowAxis = "sub-net", ColumnAxis = "also kept by",
         };
         page.Chart("mask-overlap", heat.Render(),
-            $"Over the prunable weights, from {m.Source}. A row of 1.00 means that sub-net's mask lies inside the other's (nested).");
+            $"Over the prunable weights, from {m.Source}. A cell of 1.00 off the diagonal means the row's mask lies inside the column's (nested).");
         var pairs = new List<IReadOnlyList<string>>();
         for (int i = 0; i < run.Subnets; i++)
             for (int j = i + 1; j < run.Subnets; j++)
