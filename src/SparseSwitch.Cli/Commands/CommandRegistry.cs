@@ -16,5 +16,6 @@ public static class CommandRegistry
         foreach (var c in InferenceCommands.Build()) yield return c;
         yield return ServeCommand.Build();
         yield return DataCommands.Build();
+        yield return ReportCommand.Build();
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using SparseSwitch.Cli.Reports;
 using SparseSwitch.Training;
 
 namespace SparseSwitch.Cli.Commands;
@@ -149,6 +150,7 @@ public static class TrainCommands
             foreach (var m in summary.Final)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  sub-net {m.Subnet} [{m.Spec}]: accuracy {100 * m.TestAccuracy:F2}%, density {m.DensityPrunable:F4} (prunable) / {m.DensityAll:F4} (all parameters), {m.InferenceMacs:N0} multiply-adds per image"));
+            if (ReportWriter.TryWrite(dir, Console.Error) is { } report) Console.WriteLine($"report: {report}");
             return 0;
         });
         return cmd;
@@ -171,10 +173,11 @@ public static class TrainCommands
                 .Select(m => ParseEnum<TrainMode>("--modes", m)).Distinct().ToList();
             if (list.Count == 0) throw new UsageException("--modes: give at least one of ast, independent, joint, dense.");
             string dir = p.GetValue(outDir) ?? Path.Combine("runs", $"experiment-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
-            var table = ExperimentRunner.Run(recipe, list, dir, Console.Out);
+            var table = ExperimentRunner.Run(recipe, list, dir, Console.Out, runDone: run => ReportWriter.TryWrite(run, Console.Error));
             Console.WriteLine();
             Console.WriteLine(table.ToMarkdown());
             Console.WriteLine($"experiment folder: {dir}");
+            if (ReportWriter.TryWrite(dir, Console.Error) is { } report) Console.WriteLine($"report: {report}");
             return 0;
         });
         return cmd;

@@ -250,6 +250,22 @@ public sealed class ModelArtifact
         return Parse(System.IO.File.ReadAllBytes(path), path);
     }
 
+    /// <summary>The description of a model file read from its header alone (the weights are not
+    /// read or checked: <see cref="Read"/> does that); null when the file is a safetensors file of
+    /// another format (a training checkpoint, a state dict). A malformed header or description
+    /// fails with <see cref="ModelFormatException"/>.</summary>
+    public static ModelInfo? ReadInfo(string path)
+    {
+        if (!System.IO.File.Exists(path)) throw new FileNotFoundException($"{path}: no such model file.", path);
+        IReadOnlyDictionary<string, string> meta;
+        try { meta = SafeTensors.ReadMetadata(path); }
+        catch (SafeTensorsFormatException e) { throw new ModelFormatException(e.Message, e); }
+        if (!meta.TryGetValue(FormatKey, out var format) || format != Format) return null;
+        if (!meta.TryGetValue(ModelKey, out var json)) throw new ModelFormatException($"{path}: no '{ModelKey}' metadata (the model's description).");
+        try { return ModelInfo.FromJson(json); }
+        catch (JsonException e) { throw new ModelFormatException($"{path}: the '{ModelKey}' metadata is not valid: {e.Message}", e); }
+    }
+
     /// <summary>Reads an artifact held in memory, as <see cref="Read"/> does a file;
     /// <paramref name="source"/> names it in errors.</summary>
     public static ModelArtifact Parse(byte[] data, string source = "<memory>")

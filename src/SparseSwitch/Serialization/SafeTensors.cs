@@ -126,6 +126,46 @@ public static class SafeTensors
         return Parse(bytes, path);
     }
 
+    /// <summary>The string metadata of a file, reading only its header (the tensors' bytes are
+    /// neither read nor checked). A malformed header fails as <see cref="Parse"/> would.</summary>
+    public static IReadOnlyDictionary<string, string> ReadMetadata(string path)
+    {
+        using var stream = System.IO.File.OpenRead(path);
+        Span<byte> len = stackalloc byte[8];
+        if (stream.ReadAtLeast(len, 8, throwOnEndOfStream: false) < 8)
+            throw new SafeTensorsFormatException($"{path}: file is {stream.Length} bytes; a safetensors file starts with an 8-byte header length.");
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(len);
+        if (n > (ulong)(stream.Length - 8))
+            throw new SafeTensorsFormatException($"{path}: header length {n} at offset 0 runs past the end of the file ({stream.Length} bytes).");
+        if (n > MaxHeaderBytes)
+            throw new SafeTensorsFormatException($"{path}: header length {n} exceeds the limit of {MaxHeaderBytes} bytes.");
+        var header = new byte[n];
+        stream.ReadExactly(header);
+        var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            using var doc = JsonDocument.Parse(header, new JsonDocumentOptions { MaxDepth = 8 });
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new SafeTensorsFormatException($"{path}: header must be a JSON object, found {doc.RootElement.ValueKind}.");
+            if (doc.RootElement.TryGetProperty("__metadata__", out var meta))
+            {
+                if (meta.ValueKind != JsonValueKind.Object)
+                    throw new SafeTensorsFormatException($"{path}: '__metadata__' must be an object of strings.");
+                foreach (var m in meta.EnumerateObject())
+                {
+                    if (m.Value.ValueKind != JsonValueKind.String)
+                        throw new SafeTensorsFormatException($"{path}: metadata '{m.Name}' must be a string, found {m.Value.ValueKind}.");
+                    metadata[m.Name] = m.Value.GetString()!;
+                }
+            }
+        }
+        catch (Exception e) when (e is JsonException or ArgumentException or DecoderFallbackException)
+        {
+            throw new SafeTensorsFormatException($"{path}: header (bytes 8..{8 + (long)n}) is not valid JSON: {e.Message}", e);
+        }
+        return metadata;
+    }
+
     /// <summary>Parses a whole safetensors file held in memory. <paramref name="source"/> names it in errors.</summary>
     public static File Parse(byte[] data, string source = "<memory>")
     {

@@ -4,12 +4,14 @@ namespace SparseSwitch.Training;
 /// Runs AST and the baselines on the same data set, model, sub-nets and epoch budget over several
 /// seeds (seed, seed + 1, …), each into experiment/&lt;mode&gt;-seed&lt;s&gt;, and writes
 /// comparison.md and comparison.csv (see <see cref="ComparisonTable"/>). The data set is loaded once
-/// and shared, so every approach sees the same images.
+/// and shared, so every approach sees the same images. <c>runDone</c> is called with each run's
+/// folder as soon as that run has finished.
 /// </summary>
 public static class ExperimentRunner
 {
     public static ComparisonTable Run(TrainRecipe recipe, IReadOnlyList<TrainMode> modes, string outDir, TextWriter? progress = null,
-        Func<TrainingSetup, SparseSwitch.Nn.Module>? modelFactory = null, (SparseSwitch.Data.ImageDataset Train, SparseSwitch.Data.ImageDataset Test)? data = null)
+        Func<TrainingSetup, SparseSwitch.Nn.Module>? modelFactory = null, (SparseSwitch.Data.ImageDataset Train, SparseSwitch.Data.ImageDataset Test)? data = null,
+        Action<string>? runDone = null)
     {
         recipe.Validate();
         Directory.CreateDirectory(outDir);
@@ -25,6 +27,7 @@ public static class ExperimentRunner
                 string dir = Path.Combine(outDir, $"{mode.ToString().ToLowerInvariant()}-seed{seed}");
                 progress?.WriteLine($"== {mode.ToString().ToLowerInvariant()}, seed {seed}");
                 summaries.Add(TrainingRun.Run(r, dir, false, progress, data, modelFactory));
+                runDone?.Invoke(dir);
             }
         }
         var table = ComparisonTable.From(summaries);
