@@ -15,6 +15,7 @@ public static class CommandRegistry
         foreach (var c in TrainCommands.Build()) yield return c;
         foreach (var c in ModelCommands.Build()) yield return c;
         foreach (var c in InferenceCommands.Build()) yield return c;
+        foreach (var c in EvalCommands.Build()) yield return c;
         yield return DataCommands.Build();
     }
 }

@@ -19,7 +19,7 @@ public static class InferenceCommands
 
     private static Option<int> ThreadsOption() => new("--threads") { Description = "Kernel threads (default: processor count).", DefaultValueFactory = _ => 0 };
 
-    private static InferenceOptions Options(int threads, FormatChoice formats = FormatChoice.Measure) => new()
+    internal static InferenceOptions Options(int threads, FormatChoice formats = FormatChoice.Measure) => new()
     {
         Engine = EngineOptions.Default with { Threads = threads > 0 ? threads : Environment.ProcessorCount },
         Formats = formats,
@@ -175,7 +175,7 @@ public static class InferenceCommands
         return (x, null, (int)(bytes / image));
     }
 
-    private static (float[] X, int[]? Labels, int Count) ReadData(ModelArtifact a, string name, string? dir, int count, int offset)
+    internal static (float[] X, int[]? Labels, int Count) ReadData(ModelArtifact a, string name, string? dir, int count, int offset)
     {
         var (_, test) = Datasets.Load(name, dir);
         if (test.Channels != a.InChannels || test.Height != a.ImageSize || test.Width != a.ImageSize)
@@ -221,7 +221,7 @@ public static class InferenceCommands
 
     /// <summary>Accuracy of every compiled sub-net on the images, beside the model file's, and the
     /// largest difference of its logits from the masked model's (eval mode) on the first batch.</summary>
-    private static int Evaluate(ModelArtifact a, InferenceModel model, float[] x, int[] labels, int n, int batch)
+    internal static int Evaluate(ModelArtifact a, InferenceModel model, float[] x, int[] labels, int n, int batch)
     {
         int classes = model.OutputLength, image = model.InputShape.Length;
         var reference = a.CreateModule(model.Options.Engine);

@@ -43,7 +43,7 @@ public static class ModelPacker
         var (masks, epochs) = TrainerCheckpoint.ReadModel(folder.CheckpointFile, recipe, model, prunable);
 
         // A run that has trained no epoch yet (made by 'import') has no metrics: its sub-nets are tested now.
-        var scores = epochs == 0 ? EvaluateCheckpoint(recipe, folder) : null;
+        var scores = epochs == 0 ? RunEvaluation.Checkpoint(recipe, folder.CheckpointFile) : null;
         List<EpochMetrics> last;
         try { last = epochs == 0 ? [] : folder.ReadMetrics().Where(m => m.Epoch == epochs - 1).ToList(); }
         catch (JsonException e) { throw new FileFormatException($"{folder.MetricsJsonl}: a line is not a metrics row: {e.Message}", e); }
@@ -52,7 +52,7 @@ public static class ModelPacker
         for (int k = 0; k < subnets.Count; k++)
         {
             double loss, accuracy;
-            if (scores is not null) (loss, accuracy) = scores[k];
+            if (scores is not null) (loss, accuracy) = (scores[k].Loss, scores[k].Accuracy);
             else
             {
                 var row = last.FirstOrDefault(m => m.Subnet == k)
@@ -76,15 +76,5 @@ public static class ModelPacker
         };
         try { return new ModelArtifact(info, model.StateDict(), maskDicts); }
         catch (ArgumentException e) { throw new FileFormatException($"{runFolder}: the run cannot be packed: {e.Message}", e); }
-    }
-
-    /// <summary>Each sub-net's test loss and accuracy from the run's checkpoint, evaluated as the
-    /// trainer evaluates at an epoch end (the recipe's test set, the sub-net's masks and batch-norm set).</summary>
-    private static (double Loss, double Accuracy)[] EvaluateCheckpoint(TrainRecipe recipe, RunFolder folder)
-    {
-        using var setup = new TrainingSetup(recipe);
-        var trainer = new AlternatingTrainer(setup);
-        TrainerCheckpoint.Load(trainer, folder.CheckpointFile);
-        return Enumerable.Range(0, trainer.K).Select(trainer.Evaluate).ToArray();
     }
 }
