@@ -11,10 +11,12 @@ public static class CommandRegistry
         yield return VersionCommand.Build();
         yield return ConvertCommand.Build();
         yield return ExportCommand.Build();
+        yield return ImportCommand.Build();
         foreach (var c in TrainCommands.Build()) yield return c;
         foreach (var c in ModelCommands.Build()) yield return c;
         foreach (var c in InferenceCommands.Build()) yield return c;
         yield return ServeCommand.Build();
+        foreach (var c in EvalCommands.Build()) yield return c;
         yield return DataCommands.Build();
         yield return ReportCommand.Build();
     }

@@ -10,7 +10,8 @@ using SparseSwitch.Training;
 namespace SparseSwitch.Cli.Commands;
 
 /// <summary><c>export</c>: one sub-net of a trained model as an ONNX file (its masks applied to
-/// the weights, its own batch-norm set, eval mode).</summary>
+/// the weights, its own batch-norm set, eval mode) or as a PyTorch state dict (safetensors) of the
+/// same architecture.</summary>
 public static class ExportCommand
 {
     public static Command Build()
@@ -21,28 +22,41 @@ public static class ExportCommand
             Description = "Sub-net to export: its index (0-based) or its spec as the run lists it (0.05, 2:4).",
             DefaultValueFactory = _ => "0",
         };
-        var format = new Option<string>("--format") { Description = "Output format: onnx (opset 17; the only one so far).", DefaultValueFactory = _ => "onnx" };
+        var format = new Option<string>("--format")
+        {
+            Description = "Output format: onnx (opset 17) or torch (a PyTorch state dict in a safetensors file, for load_state_dict into the same architecture).",
+            DefaultValueFactory = _ => "onnx",
+        };
         var output = new Option<string>("--out") { Description = "File to write.", Required = true };
         var c = new Command("export",
             "Export one sub-net of a trained model: an ONNX graph of its eval-mode forward (weights times the sub-net's masks, its batch-norm set, " +
-            "running statistics) with input 'input' [N, C, H, W] (normalised images, as in training) and output 'logits' [N, classes].\n" +
+            "running statistics) with input 'input' [N, C, H, W] (normalised images, as in training) and output 'logits' [N, classes]; " +
+            "or (--format torch) its PyTorch state dict: weights times the masks, the sub-net's batch-norm set as each nn.BatchNorm2d's weight, bias, " +
+            "running_mean, running_var and num_batches_tracked, under the state-dict names of the same architecture in PyTorch.\n" +
             "Example: sparseswitch export runs/ast --subnet 0.05 --format onnx --out resnet20-5pct.onnx\n" +
-            "Example: sparseswitch export model.safetensors --subnet 2 --out subnet2.onnx");
+            "Example: sparseswitch export model.safetensors --subnet 2 --out subnet2.onnx\n" +
+            "Example: sparseswitch export runs/ast --subnet 1 --format torch --out subnet1.safetensors\n" +
+            "  then in PyTorch: model.load_state_dict(safetensors.torch.load_file('subnet1.safetensors'))");
         c.Arguments.Add(source);
         foreach (var o in new Option[] { subnet, format, output }) c.Options.Add(o);
         c.SetAction(p =>
         {
-            if (!string.Equals(p.GetValue(format), "onnx", StringComparison.OrdinalIgnoreCase))
-                throw new UsageException($"--format: '{p.GetValue(format)}' is not supported; the only format is onnx.");
+            string kind = p.GetValue(format)!.Trim().ToLowerInvariant();
+            if (kind is not ("onnx" or "torch"))
+                throw new UsageException($"--format: '{p.GetValue(format)}' is not one of onnx, torch.");
             string from = p.GetValue(source)!;
             var sub = File.Exists(from) ? LoadModelFile(from, p.GetValue(subnet)!) : FromRun(LoadSource(from, p.GetValue(subnet)!));
             string path = p.GetValue(output)!;
-            WriteAtomically(path, stream => OnnxExporter.ExportSubnet(sub.Model, sub.Masks, sub.BatchNormSet, stream, sub.Channels, sub.ImageSize, sub.Metadata));
+            if (kind == "torch")
+                WriteAtomically(path, stream => stream.Write(TorchStateDict.SerializeSubnet(sub.Model, sub.Masks, sub.BatchNormSet, sub.Metadata)));
+            else
+                WriteAtomically(path, stream => OnnxExporter.ExportSubnet(sub.Model, sub.Masks, sub.BatchNormSet, stream, sub.Channels, sub.ImageSize, sub.Metadata));
             long kept = sub.Masks.Values.Sum(m => m.Count()), total = sub.Masks.Values.Sum(m => (long)m.Length);
             string weights = total > 0
                 ? string.Create(CultureInfo.InvariantCulture, $"{kept:N0} of {total:N0} prunable weights kept ({(double)kept / total:F4})")
                 : "dense";
-            Console.WriteLine($"wrote {path}: {sub.Architecture} sub-net {sub.Index} [{sub.Spec}], batch-norm set {sub.BatchNormSet}, {weights}");
+            string what = kind == "torch" ? "PyTorch state dict of " : "";
+            Console.WriteLine($"wrote {path}: {what}{sub.Architecture} sub-net {sub.Index} [{sub.Spec}], batch-norm set {sub.BatchNormSet}, {weights}");
             return 0;
         });
         return c;

@@ -19,7 +19,7 @@ public static class InferenceCommands
 
     private static Option<int> ThreadsOption() => new("--threads") { Description = "Kernel threads (default: processor count).", DefaultValueFactory = _ => 0 };
 
-    private static InferenceOptions Options(int threads, FormatChoice formats = FormatChoice.Measure) => new()
+    internal static InferenceOptions Options(int threads, FormatChoice formats = FormatChoice.Measure) => new()
     {
         Engine = EngineOptions.Default with { Threads = threads > 0 ? threads : Environment.ProcessorCount },
         Formats = formats,
@@ -106,14 +106,15 @@ public static class InferenceCommands
         var budget = new Option<double?>("--budget-ms") { Description = "Pick the most accurate sub-net whose profiled latency (at the batch run) fits this many ms." };
         var batch = new Option<int>("--batch") { Description = "Images per call.", DefaultValueFactory = _ => 1 };
         var evaluate = new Option<bool>("--evaluate") { Description = "Run every sub-net on the images and compare accuracy with the model file's (needs --data)." };
+        var logitsOut = new Option<string?>("--logits-out") { Description = "Also write the sub-net's logits to this file: raw little-endian float32 [N, classes], image after image." };
         var threads = ThreadsOption();
         var c = new Command("infer", "Classify images with one sub-net of a model file (compiled: batch-norm folded, each layer in its fastest format), " +
             "chosen by --subnet or by --budget-ms against the profiled latency table; prints class, sub-net and latency. --evaluate runs every sub-net.\n\n" +
             "Examples:\n  sparseswitch infer model.safetensors --data cifar10 --count 4 --budget-ms 2\n" +
-            "  sparseswitch infer model.safetensors --input images.f32 --subnet 1\n" +
+            "  sparseswitch infer model.safetensors --input images.f32 --subnet 1 --logits-out logits.f32\n" +
             "  sparseswitch infer model.safetensors --data cifar10 --count 0 --evaluate --batch 64");
         c.Arguments.Add(file);
-        foreach (var o in new Option[] { input, data, dataDir, count, offset, subnet, budget, batch, evaluate, threads }) c.Options.Add(o);
+        foreach (var o in new Option[] { input, data, dataDir, count, offset, subnet, budget, batch, evaluate, logitsOut, threads }) c.Options.Add(o);
         c.SetAction(p =>
         {
             var artifact = ReadModel(p.GetValue(file)!);
@@ -130,10 +131,11 @@ public static class InferenceCommands
             if (p.GetValue(evaluate))
             {
                 if (labels is null) throw new UsageException("--evaluate needs labelled images (--data).");
+                if (p.GetValue(logitsOut) is not null) throw new UsageException("--logits-out writes one sub-net's logits; it does not go with --evaluate.");
                 return Evaluate(artifact, model, x, labels, n, b);
             }
             int k = ChooseSubnet(artifact, p.GetValue(subnet), p.GetValue(budget), b, model.Options.Engine.Threads);
-            return Classify(artifact, model, k, x, labels, n, b);
+            return Classify(artifact, model, k, x, labels, n, b, p.GetValue(logitsOut));
         });
         return c;
     }
@@ -173,7 +175,7 @@ public static class InferenceCommands
         return (x, null, (int)(bytes / image));
     }
 
-    private static (float[] X, int[]? Labels, int Count) ReadData(ModelArtifact a, string name, string? dir, int count, int offset)
+    internal static (float[] X, int[]? Labels, int Count) ReadData(ModelArtifact a, string name, string? dir, int count, int offset)
     {
         var (_, test) = Datasets.Load(name, dir);
         if (test.Channels != a.InChannels || test.Height != a.ImageSize || test.Width != a.ImageSize)
@@ -184,10 +186,11 @@ public static class InferenceCommands
         return (x, test.Labels.AsSpan(offset, n).ToArray(), n);
     }
 
-    private static int Classify(ModelArtifact a, InferenceModel model, int k, float[] x, int[]? labels, int n, int batch)
+    private static int Classify(ModelArtifact a, InferenceModel model, int k, float[] x, int[]? labels, int n, int batch, string? logitsPath)
     {
         int classes = model.OutputLength, image = model.InputShape.Length;
         var y = new float[batch * classes];
+        var logits = logitsPath is null ? null : new float[(long)n * classes];
         for (int w = 0; w < 20; w++) // warm-up: compiled code and caches, as a server would be
             model.Run(k, x.AsSpan(0, Math.Min(batch, n) * image), y.AsSpan(0, Math.Min(batch, n) * classes), Math.Min(batch, n));
         Console.WriteLine($"sub-net {k} [{a.Subnets[k].Spec}], test accuracy {(100 * a.Subnets[k].TestAccuracy).ToString("F2", CultureInfo.InvariantCulture)} % in the model file");
@@ -197,6 +200,7 @@ public static class InferenceCommands
             long t0 = Stopwatch.GetTimestamp();
             model.Run(k, x.AsSpan(i0 * image, nb * image), y.AsSpan(0, nb * classes), nb);
             double ms = Stopwatch.GetElapsedTime(t0).TotalMilliseconds;
+            if (logits is not null) y.AsSpan(0, nb * classes).CopyTo(logits.AsSpan(i0 * classes));
             for (int j = 0; j < nb; j++)
             {
                 int best = ArgMax(y.AsSpan(j * classes, classes));
@@ -204,12 +208,20 @@ public static class InferenceCommands
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"image {i0 + j}: {a.ClassNames[best]}{truth}  sub-net {k}  {ms:F3} ms for {nb} image(s)"));
             }
         }
+        if (logitsPath is not null)
+        {
+            if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("Logit files are little-endian float32.");
+            string tmp = logitsPath + ".tmp-" + Environment.ProcessId;
+            File.WriteAllBytes(tmp, System.Runtime.InteropServices.MemoryMarshal.AsBytes(logits.AsSpan()).ToArray());
+            File.Move(tmp, logitsPath, overwrite: true);
+            Console.WriteLine($"wrote {logitsPath}: {n} × {classes} logits (float32)");
+        }
         return 0;
     }
 
     /// <summary>Accuracy of every compiled sub-net on the images, beside the model file's, and the
     /// largest difference of its logits from the masked model's (eval mode) on the first batch.</summary>
-    private static int Evaluate(ModelArtifact a, InferenceModel model, float[] x, int[] labels, int n, int batch)
+    internal static int Evaluate(ModelArtifact a, InferenceModel model, float[] x, int[] labels, int n, int batch)
     {
         int classes = model.OutputLength, image = model.InputShape.Length;
         var reference = a.CreateModule(model.Options.Engine);

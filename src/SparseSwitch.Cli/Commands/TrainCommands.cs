@@ -109,6 +109,14 @@ public static class TrainCommands
         throw new UsageException($"{option}: '{value}' is not one of {string.Join(", ", allowed)}.");
     }
 
+    /// <summary>The recipe options of <c>train</c> (less <c>--seeds</c>) and what resolves and checks
+    /// them into a recipe, for other commands that start a run (<c>import</c>).</summary>
+    internal static (IReadOnlyList<Option> Options, Func<ParseResult, TrainRecipe> Resolve) RecipeOptions()
+    {
+        var o = new Options();
+        return (o.All().Where(x => x != o.Seeds).ToList(), p => Resolve(o, p));
+    }
+
     public static IEnumerable<Command> Build()
     {
         yield return BuildTrain();

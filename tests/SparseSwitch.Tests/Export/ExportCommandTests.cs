@@ -69,6 +69,40 @@ public sealed class ExportCommandTests : IDisposable
     }
 
     [Fact]
+    public void ExportWritesTheChosenSubnetAsAPyTorchStateDict()
+    {
+        var run = TrainRun();
+        var file = Path.Combine(_dir, "sub1.safetensors");
+        var (code, output, err) = CliRunner.Run("export", run, "--subnet", "0.05", "--format", "torch", "--out", file);
+        Assert.True(code == 0, err);
+        Assert.Contains($"wrote {file}: PyTorch state dict of resnet20-a sub-net 1 [0.05], batch-norm set 1", output);
+        Assert.Empty(Directory.GetFiles(_dir, "*.tmp-*"));
+
+        var written = SparseSwitch.Serialization.SafeTensors.Load(file);
+        Assert.Equal(("resnet20-a", "1", "0.05", "1"), (written.Meta("model"), written.Meta("subnet"), written.Meta("subnet_spec"), written.Meta("batch_norm_set")));
+        var sub = TrainedSubnet.Load(run, 1);
+        var state = sub.Model.StateDict();
+        Assert.Equal(SparseSwitch.Export.TorchStateDict.Layout(sub.Model).Select(e => e.Name), written.Names);
+        Assert.DoesNotContain(written.Names, n => n.Contains(".bn1.0.", StringComparison.Ordinal) || n.Contains(".1.running_mean", StringComparison.Ordinal));
+        foreach (var (path, mask) in sub.Masks)
+        {
+            var values = written.Float(path).Span;
+            for (int i = 0; i < values.Length; i++) Assert.Equal(mask[i] ? state[path].Span[i] : 0f, values[i]);
+        }
+        Assert.Equal(state["layer2.1.bn2.1.running_var"].Span.ToArray(), written.Float("layer2.1.bn2.running_var").Span.ToArray());
+        Assert.Equal(state["layer3.0.bn1.1.weight"].Span.ToArray(), written.Float("layer3.0.bn1.weight").Span.ToArray());
+        Assert.Equal(state["bn1.bias"].Span.ToArray(), written.Float("bn1.bias").Span.ToArray());   // the stem's, shared
+
+        // From the packed model file: the same tensors.
+        Assert.Equal(0, CliRunner.Run("pack", run).Code);
+        var fromModel = Path.Combine(_dir, "sub1-from-model.safetensors");
+        Assert.Equal(0, CliRunner.Run("export", Path.Combine(run, "model.safetensors"), "--subnet", "1", "--format", "torch", "--out", fromModel).Code);
+        var other = SparseSwitch.Serialization.SafeTensors.Load(fromModel);
+        Assert.Equal(written.Names, other.Names);
+        foreach (var n in written.Names) Assert.True(written[n].Bytes.Span.SequenceEqual(other[n].Bytes.Span), n);
+    }
+
+    [Fact]
     public void ExportRefusesAnUnknownSubnetFormatOrSource()
     {
         var run = TrainRun();
@@ -78,7 +112,7 @@ public sealed class ExportCommandTests : IDisposable
             (["export", run, "--subnet", "2", "--out", file], "there is no sub-net 2; the run has 0: 0.1, 1: 0.05"),
             (["export", run, "--subnet", "2:4", "--out", file], "the run has no sub-net 2:4"),
             (["export", run, "--subnet", "dense", "--out", file], "'dense' is neither an index nor a sub-net spec"),
-            (["export", run, "--format", "tflite", "--out", file], "--format: 'tflite' is not supported"),
+            (["export", run, "--format", "tflite", "--out", file], "--format: 'tflite' is not one of onnx, torch"),
             (["export", Path.Combine(_dir, "missing"), "--out", file], "not a run folder"),
         })
         {

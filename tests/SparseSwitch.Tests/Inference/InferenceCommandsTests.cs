@@ -101,6 +101,30 @@ public sealed class InferenceCommandsTests : IClassFixture<InferenceCommandsTest
     }
 
     [Fact]
+    public void LogitsOutWritesTheSubnetsLogits()
+    {
+        string raw = RawImages(5, out var x);
+        string logits = Path.Combine(_p.Root, "logits.f32");
+        var (code, output, err) = CliRunner.Run("infer", _p.Model, "--input", raw, "--subnet", "1", "--batch", "2", "--logits-out", logits);
+        Assert.True(code == 0, err);
+        Assert.Contains($"wrote {logits}: 5 × 10 logits (float32)", output);
+        var written = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(File.ReadAllBytes(logits)).ToArray();
+
+        // The masked model's eval-mode logits of sub-net 1.
+        var a = ModelArtifact.Read(_p.Model);
+        var module = a.CreateModule();
+        a.ApplySubnet(module, 1);
+        var expected = module.Forward(SparseSwitch.Tensors.Tensor.FromArray(x, 5, a.InChannels, a.ImageSize, a.ImageSize)).Span.ToArray();
+        Assert.Equal(expected.Length, written.Length);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.True(Math.Abs(expected[i] - written[i]) <= 1e-5f * Math.Max(1, Math.Abs(expected[i])), $"logit {i}: {expected[i]} vs {written[i]}");
+
+        var (bad, _, badErr) = CliRunner.Run("infer", _p.Model, "--data", "synthetic", "--count", "4", "--evaluate", "--logits-out", logits);
+        Assert.Equal(2, bad);
+        Assert.Contains("does not go with --evaluate", badErr);
+    }
+
+    [Fact]
     public void EvaluateRunsEverySubnetAndComparesWithTheFile()
     {
         var (code, output, err) = CliRunner.Run("infer", _p.Model, "--data", "synthetic", "--count", "32", "--evaluate", "--batch", "8", "--threads", "2");
