@@ -23,7 +23,7 @@ namespace SparseSwitch.Bench;
 /// Options: --model FILE (default: a ResNet-20 (option A) with sub-nets 0.1/0.05/0.02 trained by the
 /// CLI for --train-epochs (2) on --train-limit (8000) CIFAR-10 images when ../shared/datasets/cifar10
 /// exists, synthetic images otherwise, packed and cached under bench/results/serve-load/),
-/// --slo-ms X (20), --rates a,b,c (default: 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4 × the densest sub-net's
+/// --slo-ms X (20), --warmup-seconds W (5: load at the first rate before the first step, not counted), --rates a,b,c (default: 0.25, 0.5, 0.75, 1, 1.5, 2, 3, 4 × the densest sub-net's
 /// profiled full-batch throughput), --step-seconds S (10), --servers adaptive,dense,sparse,
 /// --threads T (server kernel threads, 2), --max-batch B (8), --queue Q (256), --connections N (256).
 /// --cpu-steal [--steal-rate R] [--steal-seconds S]: at a steady load (default half the densest
@@ -48,6 +48,7 @@ public sealed class ServeLoadBench : IBench
         public double SloMs { get; set; } = 20;
         public double[]? Rates { get; set; }
         public double StepSeconds { get; set; } = 10;
+        public double WarmupSeconds { get; set; } = 5;
         public HashSet<string> Servers { get; set; } = ["adaptive", "dense", "sparse"];
         public int Threads { get; set; } = 2;
         public int MaxBatch { get; set; } = 8;
@@ -113,6 +114,14 @@ public sealed class ServeLoadBench : IBench
                 Console.WriteLine($"rates: {string.Join(", ", rates.Select(F))} /s (0.25 … 4 × the densest sub-net's profiled throughput at batch {s.MaxBatch}, {F(capacity)} img/s)");
             }
             using var load = new OpenLoopLoad(server.Address, payload, shape, s.Connections);
+            if (s.WarmupSeconds > 0)
+            {
+                // Not counted: the first seconds of load reach code paths and batch sizes the server's
+                // own warm-up did not (JIT, pools), and every server gets the same.
+                var warm = load.RunAsync(rates[0], s.WarmupSeconds, 999).GetAwaiter().GetResult();
+                Console.WriteLine($"{name}: warm-up {F(s.WarmupSeconds)} s at {F(rates[0])}/s (not counted): {warm.Length} requests");
+                Thread.Sleep(500);
+            }
             for (int i = 0; i < rates.Length; i++)
             {
                 var outcomes = load.RunAsync(rates[i], s.StepSeconds, (ulong)(1000 + i)).GetAwaiter().GetResult();
@@ -433,6 +442,7 @@ public sealed class ServeLoadBench : IBench
                     if (s.Rates.Length == 0) throw new ArgumentException("--rates: give at least one rate.");
                     break;
                 case "--step-seconds": s.StepSeconds = Math.Min(Positive(), 600); break;
+                case "--warmup-seconds": s.WarmupSeconds = double.TryParse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture, out double w) && w >= 0 && w <= 600 ? w : throw new ArgumentException("--warmup-seconds expects 0 … 600."); break;
                 case "--servers":
                     s.Servers = Value().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).ToHashSet();
                     if (s.Servers.Count == 0 || s.Servers.Any(x => x is not ("adaptive" or "dense" or "sparse"))) throw new ArgumentException("--servers: a list of adaptive, dense, sparse.");
