@@ -45,18 +45,24 @@ public static class TrainCommands
         public readonly Option<ulong?> Seed = new("--seed") { Description = "Seed for initialisation, data order, augmentation and mask choices (default 1)." };
         public readonly Option<int?> Threads = new("--threads") { Description = "Kernel threads (default: processor count)." };
         public readonly Option<int?> Seeds = new("--seeds") { Description = "experiment: number of seeds (seed, seed+1, ...; default 2)." };
+        public readonly Option<string[]> Set = new("--set")
+        {
+            Description = "Set any recipe field: --set key=value (repeatable; the keys of a recipe file, e.g. --set epochs=3 --set prune-rate-final=0.01). Applied after --recipe; the named options above win over it.",
+            AllowMultipleArgumentsPerToken = false,
+        };
 
         public IEnumerable<Option> All() =>
         [
             Recipe, Model, Data, DataDir, TrainLimit, TestLimit, Subnets, Mode, Epochs, BatchSize, Lr, Momentum, Wd, Schedule, Warmup,
             PruneStart, PruneEnd, UpdateEvery, Stagger, PruneRate, Regrow, InitDensity, Correction, Remask, Nested, SrSte, Augment,
-            LabelSmoothing, Seed, Threads, Seeds,
+            LabelSmoothing, Seed, Threads, Seeds, Set,
         ];
 
         public TrainRecipe Resolve(ParseResult p)
         {
             var r = new TrainRecipe();
             if (p.GetValue(Recipe) is { } file) r = RecipeFile.Load(file);
+            if (p.GetValue(Set) is { Length: > 0 } sets) r = RecipeFile.ApplySets(r, sets);
             return r with
             {
                 Model = p.GetValue(Model) ?? r.Model,

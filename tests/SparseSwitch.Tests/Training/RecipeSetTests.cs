@@ -1,0 +1,90 @@
+using SparseSwitch.Cli;
+using SparseSwitch.Tests.Support;
+using SparseSwitch.Training;
+using Xunit;
+
+namespace SparseSwitch.Tests.Training;
+
+/// <summary><c>--set key=value</c> over a recipe, and the recipes shipped in <c>recipes/</c>.</summary>
+[Collection("Console")]
+public class RecipeSetTests
+{
+    [Fact]
+    public void SetOverridesAnyFieldWithTheRecipeFilesChecks()
+    {
+        var r = RecipeFile.ApplySets(new TrainRecipe(), ["epochs=7", "subnets=2:4,1:8", "correction=every-iteration", "wd=1e-4", "augment=true", "prune-rate-final=0.01"]);
+        Assert.Equal(7, r.Epochs);
+        Assert.Equal("2:4,1:8", r.Subnets.ToExactString());
+        Assert.Equal(CorrectionMode.EveryIteration, r.Correction);
+        Assert.Equal(1e-4, r.WeightDecay);
+        Assert.True(r.Augment);
+        Assert.Equal(0.01, r.PruneRateFinal);
+        // Later sets win over earlier ones; no sets leave the recipe as it was.
+        Assert.Equal(3, RecipeFile.ApplySets(new TrainRecipe(), ["epochs=9", "epochs=3"]).Epochs);
+        var plain = new TrainRecipe();
+        Assert.Same(plain, RecipeFile.ApplySets(plain, []));
+    }
+
+    [Theory]
+    [InlineData("epochs", "not key=value")]
+    [InlineData("=3", "not key=value")]
+    [InlineData("epoch=3", "unknown key 'epoch'")]
+    [InlineData("epochs=three", "'epochs' must be an integer, got 'three'")]
+    [InlineData("augment=yes", "'augment' must be true or false, got 'yes'")]
+    [InlineData("correction=sideways", "'correction' must be one of")]
+    [InlineData("subnets=0.1,banana", "subnets")]
+    public void ABadSetNamesTheKeyTheValueAndWhatIsAllowed(string set, string expected)
+    {
+        var e = Assert.ThrowsAny<Exception>(() => RecipeFile.ApplySets(new TrainRecipe(), [set]));
+        Assert.True(e is UsageException or ArgumentException, e.GetType().Name);
+        Assert.Contains(expected, e.Message);
+        if (set.StartsWith("epoch=")) Assert.Contains("Known keys: ", e.Message);
+    }
+
+    [Fact]
+    public void OnTheCommandLineSetComesAfterTheRecipeAndBeforeTheNamedOptions()
+    {
+        string dir = Directory.CreateTempSubdirectory("ss-set-").FullName;
+        try
+        {
+            string recipe = Path.Combine(dir, "r.yaml");
+            File.WriteAllText(recipe, "epochs: 4\nbatch-size: 16\ntrain-limit: 64\ntest-limit: 32\nprune-end: 1\n");
+            string run = Path.Combine(dir, "run");
+            var (code, _, err) = CliRunner.Run("train", "--recipe", recipe, "--set", "epochs=2", "--set", "batch-size=8", "--batch-size", "32", "--out", run);
+            Assert.True(code == 0, err);
+            var resolved = TrainRecipe.FromJson(File.ReadAllText(Path.Combine(run, "recipe.json")));
+            Assert.Equal(2, resolved.Epochs);        // --set over the file
+            Assert.Equal(32, resolved.BatchSize);    // the named option over --set
+            Assert.Equal(64, resolved.TrainLimit);   // the file where nothing else says
+            var (bad, _, msg) = CliRunner.Run("train", "--set", "momentum=1.5", "--out", Path.Combine(dir, "bad"));
+            Assert.Equal(2, bad);
+            Assert.Contains("momentum", msg);
+            Assert.False(Directory.Exists(Path.Combine(dir, "bad")), "a refused recipe must not start a run folder");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    private static string RecipesFolder()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (Directory.Exists(Path.Combine(d.FullName, "recipes")) && File.Exists(Path.Combine(d.FullName, "README.md")))
+                return Path.Combine(d.FullName, "recipes");
+        throw new DirectoryNotFoundException("recipes/ not found above the test assembly.");
+    }
+
+    [Fact]
+    public void EveryShippedRecipeLoadsValidatesAndIsListedInTheReadme()
+    {
+        string folder = RecipesFolder();
+        var files = Directory.GetFiles(folder, "*.yaml").OrderBy(f => f, StringComparer.Ordinal).ToList();
+        Assert.True(files.Count >= 4, $"{files.Count} recipes in {folder}");
+        string readme = File.ReadAllText(Path.Combine(Path.GetDirectoryName(folder)!, "README.md"));
+        foreach (string f in files)
+        {
+            var r = RecipeFile.Load(f);
+            r.Validate();
+            Assert.Contains(SparseSwitch.Nn.Models.ModelZoo.Names, n => n == r.Model);
+            Assert.Contains("recipes/" + Path.GetFileName(f), readme);
+        }
+    }
+}
