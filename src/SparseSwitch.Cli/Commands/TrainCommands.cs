@@ -135,15 +135,21 @@ public static class TrainCommands
         var outDir = new Option<string?>("--out") { Description = "Run folder (default runs/<mode>-<time>)." };
         var resume = new Option<bool>("--resume") { Description = "Continue the run in --out from its last checkpoint (its recipe is used)." };
         var stopAfter = new Option<int?>("--stop-after") { Description = "Stop after this epoch (checkpoint written); continue later with --resume." };
+        var quiet = new Option<bool>("--quiet") { Description = "Print only the run folder at the end (errors and warnings still go to standard error)." };
+        var json = new Option<bool>("--json") { Description = "Print JSON lines for scripts: one per sub-net and epoch (as metrics.jsonl), then {\"done\": true, \"run_folder\": …, \"report\": …}." };
         var cmd = new Command("train", "Train sparse sub-networks (Alternating Sparse Training by default; --mode picks a baseline). " +
             "Without options: AST on the built-in synthetic data (10000 images) with LeNet-5, sub-nets 0.1, 0.05, 0.02, 5 epochs (dense for the first, ramp to the target densities by epoch 3).");
         foreach (var opt in o.All()) cmd.Options.Add(opt);
         cmd.Options.Add(outDir);
         cmd.Options.Add(resume);
         cmd.Options.Add(stopAfter);
+        cmd.Options.Add(quiet);
+        cmd.Options.Add(json);
         cmd.SetAction(p =>
         {
             if (p.GetValue(stopAfter) is < 1) throw new UsageException("--stop-after: must be ≥ 1 (an epoch count).");
+            bool asJson = p.GetValue(json), isQuiet = p.GetValue(quiet);
+            if (asJson && isQuiet) throw new UsageException("--quiet and --json: choose one.");
             bool isResume = p.GetValue(resume);
             string? dir = p.GetValue(outDir);
             TrainRecipe recipe;
@@ -159,7 +165,16 @@ public static class TrainCommands
                 recipe = Resolve(o, p);
                 dir ??= Path.Combine("runs", $"{recipe.Mode.ToString().ToLowerInvariant()}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
             }
-            var summary = TrainingRun.Run(recipe, dir, isResume, Console.Out, stopAfterEpoch: p.GetValue(stopAfter));
+            var summary = TrainingRun.Run(recipe, dir, isResume, asJson || isQuiet ? null : Console.Out, stopAfterEpoch: p.GetValue(stopAfter),
+                onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null);
+            if (asJson || isQuiet)
+            {
+                string? page = ReportWriter.TryWrite(dir, Console.Error);
+                Console.WriteLine(asJson
+                    ? System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?> { ["done"] = true, ["run_folder"] = dir, ["report"] = page })
+                    : dir);
+                return 0;
+            }
             Console.WriteLine($"run folder: {dir}");
             foreach (var m in summary.Final)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -19,7 +19,7 @@ public static class TrainingRun
 {
     public static RunSummary Run(TrainRecipe recipe, string outDir, bool resume = false, TextWriter? progress = null,
         (ImageDataset Train, ImageDataset Test)? data = null, Func<TrainingSetup, Module>? modelFactory = null,
-        Action<AlternatingTrainer>? onTrainer = null, int? stopAfterEpoch = null)
+        Action<AlternatingTrainer>? onTrainer = null, int? stopAfterEpoch = null, Action<EpochMetrics>? onMetrics = null)
     {
         var folder = new RunFolder(outDir);
         if (resume)
@@ -31,7 +31,7 @@ public static class TrainingRun
         folder.WriteRecipe(recipe);
         data ??= TrainingSetup.LoadData(recipe);
         if (recipe.Mode != TrainMode.Independent)
-            return RunOne(recipe, folder, resume, progress, data.Value, modelFactory, onTrainer, "", stopAfterEpoch);
+            return RunOne(recipe, folder, resume, progress, data.Value, modelFactory, onTrainer, "", stopAfterEpoch, onMetrics);
 
         var subs = recipe.Subnets;
         var parts = new List<RunSummary>();
@@ -42,7 +42,9 @@ public static class TrainingRun
             var subFolder = new RunFolder(Path.Combine(outDir, $"subnet-{k}"));
             bool subResume = resume && File.Exists(subFolder.CheckpointFile);
             if (!subResume) subFolder.WriteRecipe(sub);
-            parts.Add(RunOne(sub, subFolder, subResume, progress, data.Value, modelFactory, onTrainer, $"[{subs[k]}] ", stopAfterEpoch));
+            int index = k;
+            parts.Add(RunOne(sub, subFolder, subResume, progress, data.Value, modelFactory, onTrainer, $"[{subs[k]}] ", stopAfterEpoch,
+                onMetrics is null ? null : m => onMetrics(m with { Subnet = index })));
         }
         var final = parts.Select((p, k) => p.Final[0] with { Subnet = k }).ToList();
         folder.TruncateMetrics(0);
@@ -52,7 +54,8 @@ public static class TrainingRun
     }
 
     private static RunSummary RunOne(TrainRecipe recipe, RunFolder folder, bool resume, TextWriter? progress,
-        (ImageDataset Train, ImageDataset Test) data, Func<TrainingSetup, Module>? modelFactory, Action<AlternatingTrainer>? onTrainer, string tag, int? stopAfterEpoch)
+        (ImageDataset Train, ImageDataset Test) data, Func<TrainingSetup, Module>? modelFactory, Action<AlternatingTrainer>? onTrainer, string tag, int? stopAfterEpoch,
+        Action<EpochMetrics>? onMetrics)
     {
         using var setup = new TrainingSetup(recipe, data, modelFactory);
         var tr = new AlternatingTrainer(setup);
@@ -77,6 +80,7 @@ public static class TrainingRun
             last = tr.EpochReport(folder.Path, trainLoss);
             foreach (var m in last) folder.Append(m);
             TrainerCheckpoint.Save(tr, folder.CheckpointFile);
+            if (onMetrics is not null) foreach (var m in last) onMetrics(m);
             var c = CultureInfo.InvariantCulture;
             string line = $"{tag}epoch {tr.NextEpoch}/{recipe.Epochs} ({tr.WallSeconds:F1} s): " + string.Join("  ", last.Select(m =>
                 string.Create(c, $"[{m.Spec}] loss {m.TrainLoss:F3} acc {100 * m.TestAccuracy:F2}% density {m.DensityPrunable:F4}")));

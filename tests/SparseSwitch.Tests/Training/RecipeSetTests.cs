@@ -88,3 +88,40 @@ public class RecipeSetTests
         }
     }
 }
+
+/// <summary><c>train --json</c> and <c>--quiet</c>: output for scripts.</summary>
+[Collection("Console")]
+public class TrainOutputTests
+{
+    [Fact]
+    public void JsonPrintsOneParsableLinePerSubnetAndEpochThenTheResult()
+    {
+        string dir = Directory.CreateTempSubdirectory("ss-json-").FullName;
+        try
+        {
+            string run = Path.Combine(dir, "run");
+            var (code, stdout, err) = CliRunner.Run("train", "--epochs", "2", "--prune-end", "1", "--train-limit", "96", "--test-limit", "32", "--json", "--out", run);
+            Assert.True(code == 0, err);
+            var lines = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Equal(2 * 3 + 1, lines.Length);
+            var docs = lines.Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+            for (int i = 0; i < 6; i++)
+            {
+                Assert.Equal(i / 3, docs[i].GetProperty("epoch").GetInt32());
+                Assert.Equal(i % 3, docs[i].GetProperty("subnet").GetInt32());
+            }
+            Assert.True(docs[^1].GetProperty("done").GetBoolean());
+            Assert.Equal(run, docs[^1].GetProperty("run_folder").GetString());
+            Assert.True(File.Exists(docs[^1].GetProperty("report").GetString()));
+            // The lines are the run's metrics.
+            Assert.Equal(File.ReadAllLines(Path.Combine(run, "metrics.jsonl")).Where(l => l.Length > 0), lines[..6]);
+
+            string quietRun = Path.Combine(dir, "quiet");
+            var (q, quietOut, qerr) = CliRunner.Run("train", "--epochs", "1", "--prune-start", "0", "--prune-end", "1", "--train-limit", "64", "--test-limit", "32", "--quiet", "--out", quietRun);
+            Assert.True(q == 0, qerr);
+            Assert.Equal(quietRun, quietOut.Trim());
+            Assert.Equal(2, CliRunner.Run("train", "--quiet", "--json", "--out", Path.Combine(dir, "both")).Code);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
