@@ -506,7 +506,7 @@ internal sealed class LinearStep : Step
                         for (int k = 0; k < 16 && j + k < nb; k++)
                         {
                             var v = Vector512.Load(b16 + k * 16) + bias;
-                            if (relu) v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero); // NaN → 0, as Act
+                            if (relu) v = Relu(v);
                             v.Store(py + (long)(j + k) * outF + o);
                         }
                     }
@@ -536,7 +536,7 @@ internal sealed class LinearStep : Step
             for (; o + 16 <= o1; o += 16)
             {
                 var v = Vector512.LoadUnsafe(ref py, (nuint)o) + Vector512.LoadUnsafe(ref pb, (nuint)o);
-                if (_s.Relu) v = Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero); // NaN → 0, as Act
+                if (_s.Relu) v = Relu(v);
                 v.StoreUnsafe(ref py, (nuint)o);
             }
         }
@@ -544,6 +544,9 @@ internal sealed class LinearStep : Step
     }
 
     private float Act(float v) => _s.Relu && !(v > 0f) ? 0f : v;
+
+    /// <summary>max(v, 0) lane by lane with NaN → 0, as <see cref="Act"/>.</summary>
+    private static Vector512<float> Relu(Vector512<float> v) => Vector512.ConditionalSelect(Vector512.GreaterThan(v, Vector512<float>.Zero), v, Vector512<float>.Zero);
 
     /// <summary>y[r] = Σ v · x[column] over row r's N:M entries, for rows [r0, r1).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

@@ -29,10 +29,7 @@ public sealed class CsrMatrix
     /// keeps (bit i for w[i]), or, without a mask, its nonzeros.</summary>
     public static CsrMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, BitMask? mask = null)
     {
-        if (rows < 0 || cols < 0 || (long)rows * cols != w.Length)
-            throw new ArgumentException($"CsrMatrix: {w.Length} weights do not make a {rows}×{cols} matrix.");
-        if (mask is not null && mask.Length != w.Length)
-            throw new ArgumentException($"CsrMatrix: a mask of {mask.Length} positions for {w.Length} weights.");
+        CheckDense(w, rows, cols, mask, nameof(CsrMatrix));
         var rowStart = new int[rows + 1];
         int nnz = 0;
         for (int r = 0; r < rows; r++)
@@ -53,7 +50,17 @@ public sealed class CsrMatrix
         return new CsrMatrix(rows, cols, rowStart, columns, values);
     }
 
-    private static bool Keeps(ReadOnlySpan<float> w, BitMask? mask, int i) => mask is null ? w[i] != 0f : mask[i];
+    /// <summary>Whether entry i of dense weights is kept: its mask bit, or without a mask, whether it is nonzero.</summary>
+    internal static bool Keeps(ReadOnlySpan<float> w, BitMask? mask, int i) => mask is null ? w[i] != 0f : mask[i];
+
+    /// <summary>Checks that <paramref name="w"/> is a rows × cols matrix and the mask, if any, covers it.</summary>
+    internal static void CheckDense(ReadOnlySpan<float> w, int rows, int cols, BitMask? mask, string format)
+    {
+        if (rows < 0 || cols < 0 || (long)rows * cols != w.Length)
+            throw new ArgumentException($"{format}: {w.Length} weights do not make a {rows}×{cols} matrix.");
+        if (mask is not null && mask.Length != w.Length)
+            throw new ArgumentException($"{format}: a mask of {mask.Length} positions for {w.Length} weights.");
+    }
 
     /// <summary>The dense matrix (dropped entries 0).</summary>
     public float[] ToDense()

@@ -52,10 +52,7 @@ public sealed class SlicedMatrix
     /// keeps (bit i for w[i]), or, without a mask, its nonzeros.</summary>
     public static SlicedMatrix FromDense(ReadOnlySpan<float> w, int rows, int cols, BitMask? mask = null)
     {
-        if (rows < 0 || cols < 0 || (long)rows * cols != w.Length)
-            throw new ArgumentException($"SlicedMatrix: {w.Length} weights do not make a {rows}×{cols} matrix.");
-        if (mask is not null && mask.Length != w.Length)
-            throw new ArgumentException($"SlicedMatrix: a mask of {mask.Length} positions for {w.Length} weights.");
+        CsrMatrix.CheckDense(w, rows, cols, mask, nameof(SlicedMatrix));
         int slices = (rows + Lanes - 1) / Lanes, windows = (cols + Window - 1) / Window;
         var sliceStart = new int[slices + 1];
         var windowOf = new List<int>();
@@ -75,7 +72,7 @@ public sealed class SlicedMatrix
                 {
                     count[i] = 0;
                     for (int c = c0; c < c1; c++)
-                        if (Keeps(w, mask, (r0 + i) * cols + c)) count[i]++;
+                        if (CsrMatrix.Keeps(w, mask, (r0 + i) * cols + c)) count[i]++;
                     slots = Math.Max(slots, count[i]);
                 }
                 if (slots == 0) continue;
@@ -87,7 +84,7 @@ public sealed class SlicedMatrix
                     for (int c = c0; c < c1; c++)
                     {
                         int at = (r0 + i) * cols + c;
-                        if (!Keeps(w, mask, at)) continue;
+                        if (!CsrMatrix.Keeps(w, mask, at)) continue;
                         values[first + t * Lanes + i] = w[at];
                         index[first + t * Lanes + i] = (byte)(c - c0);
                         t++;
@@ -101,8 +98,6 @@ public sealed class SlicedMatrix
         }
         return new SlicedMatrix(rows, cols, sliceStart, [.. windowOf], [.. slotStart], [.. values], [.. index], nonZeros);
     }
-
-    private static bool Keeps(ReadOnlySpan<float> w, BitMask? mask, int i) => mask is null ? w[i] != 0f : mask[i];
 
     /// <summary>The dense matrix (dropped entries 0).</summary>
     public float[] ToDense()
@@ -121,21 +116,7 @@ public sealed class SlicedMatrix
 
     /// <summary>Slice boundaries that split the slices into <paramref name="bounds"/>.Length − 1 chunks
     /// of about equal slot counts (a thread's share), bounds[0] = 0, bounds[^1] = Slices.</summary>
-    public void BalancedSlices(Span<int> bounds)
-    {
-        int chunks = bounds.Length - 1;
-        if (chunks < 1) throw new ArgumentException("BalancedSlices needs at least one chunk.");
-        long total = SlotCount + (long)Slices; // a slice costs a little even when empty
-        bounds[0] = 0;
-        int s = 0;
-        for (int k = 1; k < chunks; k++)
-        {
-            long target = total * k / chunks;
-            while (s < Slices && (long)SlotStart[SliceStart[s]] + s < target) s++;
-            bounds[k] = s;
-        }
-        bounds[chunks] = Slices;
-    }
+    public void BalancedSlices(Span<int> bounds) => SparseKernels.Balance(Slices, s => SlotStart[SliceStart[s]], bounds);
 }
 
 /// <summary>The one-vector product with <see cref="SlicedMatrix"/> weights, and its scalar twin.</summary>

@@ -221,19 +221,25 @@ public static unsafe class SparseKernels
 
     /// <summary>Row boundaries that split a's rows into <paramref name="bounds"/>.Length − 1 chunks of
     /// about equal entry counts (a thread's share of a product), bounds[0] = 0, bounds[^1] = Rows.</summary>
-    public static void BalancedRows(CsrMatrix a, Span<int> bounds)
+    public static void BalancedRows(CsrMatrix a, Span<int> bounds) => Balance(a.Rows, r => a.RowStart[r], bounds);
+
+    /// <summary>Boundaries that split <paramref name="items"/> items into <paramref name="bounds"/>.Length − 1
+    /// chunks of about equal cost, item i costing its entries (<paramref name="entriesBefore"/>(i + 1) −
+    /// entriesBefore(i), entriesBefore(0) = 0) plus one (an item costs a little even when empty);
+    /// bounds[0] = 0, bounds[^1] = items.</summary>
+    internal static void Balance(int items, Func<int, long> entriesBefore, Span<int> bounds)
     {
         int chunks = bounds.Length - 1;
-        if (chunks < 1) throw new ArgumentException("BalancedRows needs at least one chunk.");
-        long total = (long)a.NonZeros + a.Rows; // a row costs a little even when empty
+        if (chunks < 1) throw new ArgumentException("Balancing needs at least one chunk.");
+        long total = entriesBefore(items) + items;
         bounds[0] = 0;
-        int r = 0;
+        int i = 0;
         for (int k = 1; k < chunks; k++)
         {
             long target = total * k / chunks;
-            while (r < a.Rows && (long)a.RowStart[r] + r < target) r++;
-            bounds[k] = r;
+            while (i < items && entriesBefore(i) + i < target) i++;
+            bounds[k] = i;
         }
-        bounds[chunks] = a.Rows;
+        bounds[chunks] = items;
     }
 }
