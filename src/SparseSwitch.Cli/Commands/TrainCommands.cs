@@ -167,19 +167,19 @@ public static class TrainCommands
             }
             var summary = TrainingRun.Run(recipe, dir, isResume, asJson || isQuiet ? null : Console.Out, stopAfterEpoch: p.GetValue(stopAfter),
                 onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null);
-            if (asJson || isQuiet)
+            string? page = ReportWriter.TryWrite(dir, Console.Error);
+            if (asJson)
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?> { ["done"] = true, ["run_folder"] = dir, ["report"] = page }));
+            else if (isQuiet)
+                Console.WriteLine(dir);
+            else
             {
-                string? page = ReportWriter.TryWrite(dir, Console.Error);
-                Console.WriteLine(asJson
-                    ? System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?> { ["done"] = true, ["run_folder"] = dir, ["report"] = page })
-                    : dir);
-                return 0;
+                Console.WriteLine($"run folder: {dir}");
+                foreach (var m in summary.Final)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"  sub-net {m.Subnet} [{m.Spec}]: accuracy {100 * m.TestAccuracy:F2}%, density {m.DensityPrunable:F4} (prunable) / {m.DensityAll:F4} (all parameters), {m.InferenceMacs:N0} multiply-adds per image"));
+                if (page is not null) Console.WriteLine($"report: {page}");
             }
-            Console.WriteLine($"run folder: {dir}");
-            foreach (var m in summary.Final)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  sub-net {m.Subnet} [{m.Spec}]: accuracy {100 * m.TestAccuracy:F2}%, density {m.DensityPrunable:F4} (prunable) / {m.DensityAll:F4} (all parameters), {m.InferenceMacs:N0} multiply-adds per image"));
-            if (ReportWriter.TryWrite(dir, Console.Error) is { } report) Console.WriteLine($"report: {report}");
             return 0;
         });
         return cmd;

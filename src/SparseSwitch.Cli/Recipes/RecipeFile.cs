@@ -35,14 +35,11 @@ public static class RecipeFile
         if (yaml.Documents.Count == 0) return new TrainRecipe();
         if (yaml.Documents[0].RootNode is not YamlMappingNode map)
             throw new UsageException($"{path}: a recipe is a mapping of option names to values (e.g. 'epochs: 10').");
-        var props = Properties();
         var json = new JsonObject();
         foreach (var (k, v) in map.Children)
         {
             string key = ((YamlScalarNode)k).Value ?? "";
-            string name = Aliases.GetValueOrDefault(key, key);
-            if (!props.TryGetValue(name, out var prop))
-                throw new UsageException($"{path}: line {k.Start.Line}: unknown key '{key}'. Known keys: {string.Join(", ", props.Keys.Order())}.");
+            var (name, prop) = Field(key, $"{path}: line {k.Start.Line}");
             if (v is not YamlScalarNode scalar)
                 throw new UsageException($"{path}: line {v.Start.Line}: '{key}' needs a single value.");
             json[name] = Convert(scalar.Value ?? "", prop.PropertyType, key, path, v.Start.Line);
@@ -59,16 +56,13 @@ public static class RecipeFile
     public static TrainRecipe ApplySets(TrainRecipe recipe, IEnumerable<string> sets)
     {
         var json = JsonNode.Parse(recipe.ToJson())!.AsObject();
-        var props = Properties();
         bool any = false;
         foreach (string set in sets)
         {
             int eq = set.IndexOf('=');
             if (eq <= 0) throw new UsageException($"--set: '{set}' is not key=value (e.g. --set epochs=3).");
             string key = set[..eq].Trim(), value = set[(eq + 1)..].Trim();
-            string name = Aliases.GetValueOrDefault(key, key);
-            if (!props.TryGetValue(name, out var prop))
-                throw new UsageException($"--set: unknown key '{key}'. Known keys: {string.Join(", ", props.Keys.Order())}.");
+            var (name, prop) = Field(key, "--set");
             json[name] = Convert(value, prop.PropertyType, key, "--set", 0);
             any = true;
         }
@@ -77,7 +71,15 @@ public static class RecipeFile
         catch (JsonException e) { throw new UsageException($"--set: {e.Message}"); }
     }
 
-    private static Dictionary<string, PropertyInfo> Properties() => typeof(TrainRecipe).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+    /// <summary>The recipe field a key names (aliases resolved), or an error at <paramref name="where"/> listing the known keys.</summary>
+    private static (string Name, PropertyInfo Property) Field(string key, string where)
+    {
+        string name = Aliases.GetValueOrDefault(key, key);
+        return Fields.TryGetValue(name, out var prop) ? (name, prop)
+            : throw new UsageException($"{where}: unknown key '{key}'. Known keys: {string.Join(", ", Fields.Keys.Order())}.");
+    }
+
+    private static readonly Dictionary<string, PropertyInfo> Fields = typeof(TrainRecipe).GetProperties(BindingFlags.Public | BindingFlags.Instance)
         .Where(p => p.CanWrite && p.GetCustomAttribute<System.Text.Json.Serialization.JsonIgnoreAttribute>() is null)
         .ToDictionary(p => JsonNamingPolicy.KebabCaseLower.ConvertName(p.Name));
 

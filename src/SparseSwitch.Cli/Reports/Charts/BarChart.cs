@@ -36,14 +36,7 @@ internal sealed class BarChart
         double Py(double v) => Top + (1 - y.Fraction(v)) * plotH;
 
         var svg = new SvgCanvas(width, height);
-        svg.Text(left, 20, Title, 14, bold: true);
-        svg.Rect(left, Top, plotW, plotH, "#fff", "#bbb");
-        foreach (double t in y.Ticks)
-        {
-            svg.Line(left, Py(t), left + plotW, Py(t), "#e6e6e6");
-            svg.Text(left - 6, Py(t) + 4, y.Label(t), 11, "end", "#444");
-        }
-        svg.Text(14, Top + plotH / 2, YLabel, 12, "middle", rotate: -90);
+        svg.PlotFrame(Title, left, Top, plotW, plotH, y, YLabel);
         var c = CultureInfo.InvariantCulture;
         double barW = slot * 0.8 / k;
         for (int i = 0; i < Categories.Count; i++)

@@ -27,6 +27,21 @@ internal sealed class SvgCanvas
     public static string Escape(string s) =>
         s.Replace("&", "&amp;").Replace("<", "&lt;").Replace(">", "&gt;").Replace("\"", "&quot;");
 
+    /// <summary>A chart's frame: the title above it, the white plot area [left, left + plotW] × [top, top + plotH]
+    /// with a grid line and label at each of <paramref name="y"/>'s ticks, and the y-axis label turned on its side.</summary>
+    public void PlotFrame(string title, double left, double top, double plotW, double plotH, Scale y, string yLabel)
+    {
+        Text(left, 20, title, 14, bold: true);
+        Rect(left, top, plotW, plotH, "#fff", "#bbb");
+        foreach (double t in y.Ticks)
+        {
+            double py = top + (1 - y.Fraction(t)) * plotH;
+            Line(left, py, left + plotW, py, "#e6e6e6");
+            Text(left - 6, py + 4, y.Label(t), 11, "end", "#444");
+        }
+        Text(14, top + plotH / 2, yLabel, 12, "middle", rotate: -90);
+    }
+
     public void Line(double x1, double y1, double x2, double y2, string stroke, double width = 1, string? dash = null) =>
         _sb.Append($"<line x1=\"{N(x1)}\" y1=\"{N(y1)}\" x2=\"{N(x2)}\" y2=\"{N(y2)}\" stroke=\"{stroke}\" stroke-width=\"{N(width)}\"{Dash(dash)}/>");
 

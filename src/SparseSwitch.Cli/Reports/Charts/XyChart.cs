@@ -66,20 +66,13 @@ internal sealed class XyChart
         double Py(double v) => Top + (1 - y.Fraction(v)) * plotH;
 
         var svg = new SvgCanvas(width, height);
-        svg.Text(left, 20, Title, 14, bold: true);
-        svg.Rect(left, Top, plotW, plotH, "#fff", "#bbb");
-        foreach (double t in y.Ticks)
-        {
-            svg.Line(left, Py(t), left + plotW, Py(t), "#e6e6e6");
-            svg.Text(left - 6, Py(t) + 4, y.Label(t), 11, "end", "#444");
-        }
+        svg.PlotFrame(Title, left, Top, plotW, plotH, y, YLabel);
         foreach (double t in x.Ticks)
         {
             svg.Line(Px(t), Top, Px(t), Top + plotH, "#e6e6e6");
             svg.Text(Px(t), Top + plotH + 16, x.Label(t), 11, "middle", "#444");
         }
         svg.Text(left + plotW / 2, height - 8, XLabel, 12, "middle");
-        svg.Text(14, Top + plotH / 2, YLabel, 12, "middle", rotate: -90);
         if (points.Count == 0) svg.Text(left + plotW / 2, Top + plotH / 2, "no data", 13, "middle", "#888");
 
         foreach (var r in ReferenceLines.Where(r => double.IsFinite(r.Y)))
