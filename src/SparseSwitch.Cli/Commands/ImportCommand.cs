@@ -12,7 +12,7 @@ public static class ImportCommand
     {
         var state = new Argument<string>("state") { Description = "PyTorch state dict of the dense model, as a safetensors file (safetensors.torch.save_file(model.state_dict(), PATH))." };
         var output = new Option<string>("--out") { Description = "Run folder to create (must not hold a run).", Required = true };
-        var (recipeOptions, resolve) = TrainCommands.RecipeOptions();
+        var recipeOptions = new RecipeOptions("seeds");
         var c = new Command("import",
             "Start a run from a PyTorch-trained state dict: creates a run folder (the resolved recipe and a checkpoint at epoch 0) whose model holds the " +
             "file's weights and running statistics, every batch-norm set a copy of the file's batch-norm. The recipe options are train's; --model and " +
@@ -23,11 +23,11 @@ public static class ImportCommand
             "Example: sparseswitch import resnet20.safetensors --model resnet20 --data cifar10 --mode dense --out runs/imported\n" +
             "Example: sparseswitch import resnet20.safetensors --model resnet20 --data cifar10 --subnets 0.1,0.05,0.02 --epochs 30 --lr 0.01 --out runs/ast-from-torch");
         c.Arguments.Add(state);
-        foreach (var o in recipeOptions) c.Options.Add(o);
+        foreach (var o in recipeOptions.All) c.Options.Add(o);
         c.Options.Add(output);
         c.SetAction(p =>
         {
-            var recipe = resolve(p);
+            var recipe = recipeOptions.Resolve(p);
             string path = p.GetValue(state)!, dir = p.GetValue(output)!;
             if (!File.Exists(path)) throw new UsageException($"{path}: no such file (STATE is a PyTorch state dict saved as safetensors).");
             ImportedRun run;

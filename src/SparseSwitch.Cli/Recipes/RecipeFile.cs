@@ -53,22 +53,29 @@ public static class RecipeFile
     /// (<c>--set epochs=3 --set subnets=2:4,1:4</c>): the keys and values a recipe file takes, checked the
     /// same way (an unknown key lists the known ones; a value of the wrong type says what is allowed).
     /// </summary>
-    public static TrainRecipe ApplySets(TrainRecipe recipe, IEnumerable<string> sets)
-    {
-        var json = JsonNode.Parse(recipe.ToJson())!.AsObject();
-        bool any = false;
-        foreach (string set in sets)
+    public static TrainRecipe ApplySets(TrainRecipe recipe, IEnumerable<string> sets) =>
+        Apply(recipe, sets.Select(set =>
         {
             int eq = set.IndexOf('=');
             if (eq <= 0) throw new UsageException($"--set: '{set}' is not key=value (e.g. --set epochs=3).");
-            string key = set[..eq].Trim(), value = set[(eq + 1)..].Trim();
-            var (name, prop) = Field(key, "--set");
-            json[name] = Convert(value, prop.PropertyType, key, "--set", 0);
+            return (set[..eq].Trim(), set[(eq + 1)..].Trim(), "--set");
+        }));
+
+    /// <summary><paramref name="recipe"/> with each (key, value) applied in turn; errors name
+    /// <c>Where</c> (the option or "--set"), the key, the value and what is allowed.</summary>
+    internal static TrainRecipe Apply(TrainRecipe recipe, IEnumerable<(string Key, string Value, string Where)> values)
+    {
+        var json = JsonNode.Parse(recipe.ToJson())!.AsObject();
+        bool any = false;
+        foreach (var (key, value, where) in values)
+        {
+            var (name, prop) = Field(key, where);
+            json[name] = Convert(value, prop.PropertyType, key, where, 0);
             any = true;
         }
         if (!any) return recipe;
         try { return TrainRecipe.FromJson(json.ToJsonString()); }
-        catch (JsonException e) { throw new UsageException($"--set: {e.Message}"); }
+        catch (JsonException e) { throw new UsageException(e.Message); }
     }
 
     /// <summary>The recipe field a key names (aliases resolved), or an error at <paramref name="where"/> listing the known keys.</summary>
@@ -79,7 +86,12 @@ public static class RecipeFile
             : throw new UsageException($"{where}: unknown key '{key}'. Known keys: {string.Join(", ", Fields.Keys.Order())}.");
     }
 
-    private static readonly Dictionary<string, PropertyInfo> Fields = typeof(TrainRecipe).GetProperties(BindingFlags.Public | BindingFlags.Instance)
+    /// <summary>Short names a key may also go by (<c>wd</c> for <c>weight-decay</c>), as the options' aliases.</summary>
+    internal static IReadOnlyDictionary<string, string> ShortNames => Aliases;
+
+    /// <summary>Every recipe field by its key (the kebab-case property name): the one list recipe files,
+    /// <c>--set</c> and the commands' options are made from.</summary>
+    internal static readonly Dictionary<string, PropertyInfo> Fields = typeof(TrainRecipe).GetProperties(BindingFlags.Public | BindingFlags.Instance)
         .Where(p => p.CanWrite && p.GetCustomAttribute<System.Text.Json.Serialization.JsonIgnoreAttribute>() is null)
         .ToDictionary(p => JsonNamingPolicy.KebabCaseLower.ConvertName(p.Name));
 
@@ -88,9 +100,14 @@ public static class RecipeFile
         var t = Nullable.GetUnderlyingType(type) ?? type;
         var c = CultureInfo.InvariantCulture;
         string where = line > 0 ? $"{path}: line {line}" : path;
-        string Bad(string what) => $"{where}: '{key}' must be {what}, got '{value}'.";
+        string Bad(string what) => where == "--" + key ? $"{where}: must be {what}, got '{value}'." : $"{where}: '{key}' must be {what}, got '{value}'.";
         if (t == typeof(string)) return JsonValue.Create(value);
-        if (t == typeof(SubnetList)) return JsonValue.Create(value); // parsed (and checked) once, by the recipe's JSON reader
+        if (t == typeof(SubnetList))
+        {
+            try { SubnetList.Parse(value); }
+            catch (ArgumentException e) { throw new UsageException(where == "--" + key ? "--" + e.Message : $"{where}: {e.Message}"); }
+            return JsonValue.Create(value);
+        }
         if (t.IsEnum)
         {
             string norm = value.Replace("-", "").Replace("_", "");

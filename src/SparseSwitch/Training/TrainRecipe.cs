@@ -1,3 +1,4 @@
+using System.ComponentModel;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
@@ -33,46 +34,80 @@ public enum RegrowSource
 /// </summary>
 public sealed record TrainRecipe
 {
+    [Description("Model: lenet5, mlp, resnet20/32/44/56/110 (-a: option-A shortcuts), wrn32, resnet18, vgg11/13/16/19, ...")]
     public string Model { get; init; } = "lenet5";
+    [Description("Data set: synthetic (built in), mnist, fashion-mnist, kmnist, cifar10, cifar100.")]
     public string Data { get; init; } = "synthetic";
+    [Description("Folder holding the data set files (default: searched).")]
     public string? DataDir { get; init; }
     /// <summary>Training images to use (0 = all). Keeps the default synthetic run short.</summary>
+    [Description("Use only the first N training images (0 = all; synthetic: how many to draw, 0 = 10000).")]
     public int TrainLimit { get; init; }
+    [Description("Use only the first N test images (0 = all; synthetic: 0 = 2000).")]
     public int TestLimit { get; init; }
+    [Description("Sub-nets: densities (0.1,0.05,0.02) or N:M patterns (2:4,1:4,1:8).")]
     public SubnetList Subnets { get; init; } = SubnetList.Parse("0.1,0.05,0.02");
+    [Description("ast, independent, joint or dense.")]
     public TrainMode Mode { get; init; } = TrainMode.Ast;
+    [Description("Training epochs.")]
     public int Epochs { get; init; } = 5;
+    [Description("Mini-batch size.")]
     public int BatchSize { get; init; } = 32;
+    [Description("Base learning rate (the default suits the quick-start LeNet-5; ResNets with batch-norm take 0.1).")]
     public double Lr { get; init; } = 0.02;
+    [Description("SGD momentum.")]
     public double Momentum { get; init; } = 0.9;
+    [Description("Weight decay.")]
     public double WeightDecay { get; init; } = 5e-4;
+    [Description("Nesterov momentum.")]
     public bool Nesterov { get; init; }
     /// <summary>cosine, constant, step (×0.1 at 50 % and 75 % of training).</summary>
+    [Description("Learning-rate schedule: cosine, step (×0.1 at 50 % and 75 %), constant.")]
     public string Schedule { get; init; } = "cosine";
+    [Description("Linear learning-rate warm-up, epochs.")]
     public double WarmupEpochs { get; init; }
+    [Description("Label smoothing of the loss.")]
     public double LabelSmoothing { get; init; }
+    [Description("Random crop (pad 4) and horizontal flip.")]
     public bool Augment { get; init; }
+    [Description("Epoch where the density ramp starts.")]
     public double PruneStart { get; init; } = 1;
+    [Description("Epoch where the density ramp ends.")]
     public double PruneEnd { get; init; } = 3;
     /// <summary>ΔT in the sub-net's own iterations (see <see cref="MaskUpdateClock"/>).</summary>
+    [Description("ΔT: mask update period in the sub-net's own iterations.")]
     public int UpdateEvery { get; init; } = 10;
     /// <summary>Offset between consecutive sub-nets' clocks, own iterations (null = ⌊ΔT/K⌋).</summary>
+    [Description("Offset between sub-nets' update clocks, own iterations (default ΔT/K).")]
     public int? Stagger { get; init; }
     /// <summary>Initial prune-and-regrow rate, cosine-decayed to <see cref="PruneRateFinal"/>.</summary>
+    [Description("Initial prune-and-regrow fraction, cosine-decayed to prune-rate-final.")]
     public double PruneRate { get; init; } = 0.5;
+    [Description("Final prune-and-regrow fraction.")]
     public double PruneRateFinal { get; init; } = 0.005;
+    [Description("Regrowth gradient: dense, or masked (as the reference code).")]
     public RegrowSource Regrow { get; init; } = RegrowSource.Dense;
     /// <summary>Initial density d_init (1 = start dense; below 1 uses ERK layer densities).</summary>
+    [Description("Initial density (1 = start dense; below 1: ERK random masks).")]
     public double InitDensity { get; init; } = 1.0;
+    [Description("Gradient correction: inner-group, every-iteration, reference (the published no-op), off.")]
     public CorrectionMode Correction { get; init; } = CorrectionMode.InnerGroup;
+    [Description("Re-mask the gradient after correction.")]
     public bool Remask { get; init; }
+    [Description("Nested sub-nets: each sparser mask inside the denser one.")]
     public bool Nested { get; init; }
+    [Description("Train N:M sub-nets with SR-STE.")]
     public bool SrSte { get; init; }
+    [Description("SR-STE decay strength λ.")]
     public double SrSteLambda { get; init; } = 2e-4;
+    [Description("Prune the classifier's weights too.")]
     public bool ClassifierPrunable { get; init; } = true;
+    [Description("Seed for initialisation, data order, augmentation and mask choices.")]
     public ulong Seed { get; init; } = 1;
+    [Description("Kernel threads (0 = the machine's processor count).")]
     public int Threads { get; init; }
     /// <summary>Seeds for the experiment runner (comparison over several runs).</summary>
+    [Description("experiment: number of seeds (seed, seed+1, ...).")]
     public int Seeds { get; init; } = 2;
 
     /// <summary>The sub-nets a run trains: <see cref="Subnets"/>, or the one dense sub-net in mode dense.</summary>

@@ -64,6 +64,65 @@ public class RecipeSetTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void EveryRecipeFieldIsAnOptionOfTrainWithItsDescriptionAndDefault()
+    {
+        var train = SparseSwitch.Cli.Commands.CommandRegistry.All().Single(c => c.Name == "train");
+        var names = train.Options.Select(o => o.Name).ToHashSet();
+        var fields = typeof(TrainRecipe).GetProperties().Where(p => p.CanWrite)
+            .Select(p => System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName(p.Name)).ToList();
+        Assert.True(fields.Count > 25, $"{fields.Count} fields");
+        foreach (string f in fields.Where(f => f != "seeds"))
+        {
+            var option = train.Options.SingleOrDefault(o => o.Name == "--" + f);
+            Assert.True(option is not null, $"recipe field '{f}' has no option --{f}");
+            Assert.False(string.IsNullOrWhiteSpace(option!.Description), f);
+        }
+        Assert.DoesNotContain("--seeds", names);
+        Assert.Contains("--wd", train.Options.Single(o => o.Name == "--weight-decay").Aliases);
+        Assert.Contains("(default 32)", train.Options.Single(o => o.Name == "--batch-size").Description);
+        var experiment = SparseSwitch.Cli.Commands.CommandRegistry.All().Single(c => c.Name == "experiment");
+        Assert.Contains(experiment.Options, o => o.Name == "--seeds");
+    }
+
+    [Theory]
+    [InlineData("--lr", "abc", "--lr: must be a number, got 'abc'.")]
+    [InlineData("--mode", "sideways", "--mode: must be one of ast, independent, joint, dense, got 'sideways'.")]
+    [InlineData("--subnets", "0.1,2:4", "--subnets: '0.1,2:4' mixes densities and N:M patterns")]
+    [InlineData("--prune-rate-final", "2", "prune-rate-final: must be in [0, 1], got 2.")]
+    [InlineData("--wd", "-1", "--wd: must be ≥ 0, got -1.")]
+    public void ABadOptionNamesItselfTheValueAndWhatIsAllowed(string option, string value, string expected)
+    {
+        string dir = Directory.CreateTempSubdirectory("ss-opt-").FullName;
+        try
+        {
+            var (code, _, err) = CliRunner.Run("train", option, value, "--out", Path.Combine(dir, "run"));
+            Assert.Equal(2, code);
+            Assert.Contains(expected, err);
+            Assert.False(Directory.Exists(Path.Combine(dir, "run")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void ResumeRefusesRecipeOptionsOtherThanThreads()
+    {
+        string dir = Directory.CreateTempSubdirectory("ss-res-").FullName;
+        try
+        {
+            string run = Path.Combine(dir, "run");
+            var (code, _, err) = CliRunner.Run("train", "--epochs", "2", "--prune-start", "0", "--prune-end", "1", "--train-limit", "64", "--test-limit", "32",
+                "--batch-size", "16", "--stop-after", "1", "--out", run);
+            Assert.True(code == 0, err);
+            var (bad, _, msg) = CliRunner.Run("train", "--resume", "--out", run, "--lr", "0.5");
+            Assert.Equal(2, bad);
+            Assert.Contains("only --threads may change, got --lr", msg);
+            var (ok, _, err2) = CliRunner.Run("train", "--resume", "--out", run, "--threads", "1");
+            Assert.True(ok == 0, err2);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     private static string RecipesFolder()
     {
         for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
