@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using System.Text.Json;
+using Spectre.Console;
 using SparseSwitch.Cli.Reports;
 using SparseSwitch.Training;
 
@@ -63,11 +65,23 @@ public static class TrainCommands
                 recipe = o.Resolve(p);
                 dir ??= Path.Combine("runs", $"{recipe.Mode.ToString().ToLowerInvariant()}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
             }
-            var summary = TrainingRun.Run(recipe, dir, isResume, asJson || isQuiet ? null : Console.Out, stopAfterEpoch: p.GetValue(stopAfter),
-                onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null);
+            using var signal = new StopSignal(Console.Error);
+            var live = asJson || isQuiet || !LiveOutput ? null : new LiveProgress(AnsiConsole.Console);
+            RunSummary Train() => TrainingRun.Run(recipe, dir, isResume, asJson || isQuiet || live is not null ? null : Console.Out,
+                stopAfterEpoch: p.GetValue(stopAfter), onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null, live: live, stop: signal.Token);
+            var summary = live is null ? Train() : live.Run(Train);
             string? page = ReportWriter.TryWrite(dir, Console.Error);
+            if (summary.Stopped)
+            {
+                if (asJson)
+                    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["stopped"] = true, ["run_folder"] = dir, ["resume"] = ResumeHint(dir) }));
+                else if (isQuiet)
+                    Console.WriteLine(dir);
+                Console.Error.WriteLine($"stopped; continue with: {ResumeHint(dir)}");
+                return StoppedExitCode;
+            }
             if (asJson)
-                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new Dictionary<string, object?> { ["done"] = true, ["run_folder"] = dir, ["report"] = page }));
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["done"] = true, ["run_folder"] = dir, ["report"] = page }));
             else if (isQuiet)
                 Console.WriteLine(dir);
             else
@@ -88,26 +102,100 @@ public static class TrainCommands
         var o = new RecipeOptions();
         var outDir = new Option<string?>("--out") { Description = "Experiment folder (default runs/experiment-<time>)." };
         var modes = new Option<string?>("--modes") { Description = "Approaches to compare (default ast,independent,joint,dense)." };
+        var resume = new Option<bool>("--resume") { Description = "Continue the experiment in --out: its recipe and modes are used; each run continues from its checkpoint, finished runs are read back." };
+        var quiet = new Option<bool>("--quiet") { Description = "Print only the experiment folder at the end (errors and warnings still go to standard error)." };
+        var json = new Option<bool>("--json") { Description = "Print JSON lines for scripts: one per run, sub-net and epoch (as each run's metrics.jsonl; \"run\" names the run), " +
+            "{\"run_done\": …} after each run, then {\"done\": true, \"experiment_folder\": …, \"comparison\": …, \"report\": …}." };
         var cmd = new Command("experiment", "Run AST and the baselines (independent, joint, dense) on the same data and budget over several seeds; " +
             "write a comparison table (comparison.md, comparison.csv).");
         foreach (var opt in o.All) cmd.Options.Add(opt);
         cmd.Options.Add(outDir);
         cmd.Options.Add(modes);
+        cmd.Options.Add(resume);
+        cmd.Options.Add(quiet);
+        cmd.Options.Add(json);
         cmd.SetAction(p =>
         {
-            var recipe = o.Resolve(p);
-            var list = (p.GetValue(modes) ?? "ast,independent,joint,dense").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
-                .Select(m => ParseEnum<TrainMode>("--modes", m)).Distinct().ToList();
-            if (list.Count == 0) throw new UsageException("--modes: give at least one of ast, independent, joint, dense.");
-            string dir = p.GetValue(outDir) ?? Path.Combine("runs", $"experiment-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
-            var table = ExperimentRunner.Run(recipe, list, dir, Console.Out, runDone: run => ReportWriter.TryWrite(run, Console.Error));
-            Console.WriteLine();
-            Console.WriteLine(table.ToMarkdown());
-            Console.WriteLine($"experiment folder: {dir}");
-            if (ReportWriter.TryWrite(dir, Console.Error) is { } report) Console.WriteLine($"report: {report}");
+            bool asJson = p.GetValue(json), isQuiet = p.GetValue(quiet), isResume = p.GetValue(resume);
+            if (asJson && isQuiet) throw new UsageException("--quiet and --json: choose one.");
+            string? dir = p.GetValue(outDir);
+            TrainRecipe recipe;
+            List<TrainMode> list;
+            if (isResume)
+            {
+                if (dir is null) throw new UsageException("--resume needs --out EXPERIMENT_DIR (the experiment folder to continue).");
+                string saved = Path.Combine(dir, "recipe.json");
+                if (!File.Exists(saved)) throw new UsageException($"--resume: {dir} holds no experiment (no recipe.json).");
+                if (p.GetValue(modes) is not null) throw new UsageException("--resume continues the experiment's own modes; --modes does not apply.");
+                recipe = TrainRecipe.FromJson(File.ReadAllText(saved)) with { Threads = ResumeThreads(o, p) };
+                list = ReadModes(dir);
+            }
+            else
+            {
+                recipe = o.Resolve(p);
+                list = (p.GetValue(modes) ?? "ast,independent,joint,dense").Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                    .Select(m => ParseEnum<TrainMode>("--modes", m)).Distinct().ToList();
+                if (list.Count == 0) throw new UsageException("--modes: give at least one of ast, independent, joint, dense.");
+                dir ??= Path.Combine("runs", $"experiment-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
+                Directory.CreateDirectory(dir);
+                RunFolder.WriteAtomically(Path.Combine(dir, "modes.txt"), string.Join(",", list.Select(m => m.ToString().ToLowerInvariant())));
+            }
+            using var signal = new StopSignal(Console.Error);
+            var live = asJson || isQuiet || !LiveOutput ? null : new LiveProgress(AnsiConsole.Console);
+            void RunDone(string run)
+            {
+                ReportWriter.TryWrite(run, Console.Error);
+                if (asJson) Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["run_done"] = run }));
+            }
+            ComparisonTable? Experiment() => ExperimentRunner.Run(recipe, list, dir, asJson || isQuiet || live is not null ? null : Console.Out, runDone: RunDone,
+                resume: isResume, onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null, live: live, stop: signal.Token);
+            var table = live is null ? Experiment() : live.Run(Experiment);
+            if (table is null)
+            {
+                string hint = $"sparseswitch experiment --resume --out {dir}";
+                if (asJson) Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["stopped"] = true, ["experiment_folder"] = dir, ["resume"] = hint }));
+                else if (isQuiet) Console.WriteLine(dir);
+                Console.Error.WriteLine($"stopped; continue with: {hint}");
+                return StoppedExitCode;
+            }
+            string? report = ReportWriter.TryWrite(dir, Console.Error);
+            if (asJson)
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["done"] = true, ["experiment_folder"] = dir, ["comparison"] = Path.Combine(dir, "comparison.md"), ["report"] = report,
+                }));
+            else if (isQuiet)
+                Console.WriteLine(dir);
+            else
+            {
+                Console.WriteLine();
+                Console.WriteLine(table.ToMarkdown());
+                Console.WriteLine($"experiment folder: {dir}");
+                if (report is not null) Console.WriteLine($"report: {report}");
+            }
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).</summary>
+    public const int StoppedExitCode = 130;
+
+    private static string ResumeHint(string dir) => $"sparseswitch train --resume --out {dir}";
+
+    /// <summary>Live progress goes to a terminal; redirected output gets plain lines.</summary>
+    private static bool LiveOutput =>
+        !Console.IsOutputRedirected && AnsiConsole.Profile.Capabilities.Interactive && Environment.GetEnvironmentVariable("TERM") is not (null or "dumb");
+
+    /// <summary>The modes an experiment folder was started with (modes.txt; else its run folders).</summary>
+    private static List<TrainMode> ReadModes(string dir)
+    {
+        string file = Path.Combine(dir, "modes.txt");
+        if (File.Exists(file))
+            return File.ReadAllText(file).Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries)
+                .Select(m => ParseEnum<TrainMode>("modes.txt", m)).ToList();
+        var found = Enum.GetValues<TrainMode>().Where(m => Directory.EnumerateDirectories(dir, $"{m.ToString().ToLowerInvariant()}-seed*").Any()).ToList();
+        return found.Count > 0 ? found : throw new UsageException($"--resume: {dir} holds no runs to continue.");
     }
 
     /// <summary>A resumed run keeps its recipe; only the thread count may change.</summary>

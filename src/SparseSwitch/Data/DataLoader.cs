@@ -27,7 +27,7 @@ public sealed class DataLoader : IDisposable
     // Shared state between the consumer and the producer thread, guarded by _gate.
     private readonly object _gate = new();
     private Thread? _producer;
-    private int _generation, _jobEpoch, _next, _produced, _cursor;
+    private int _generation, _jobEpoch, _jobFirst, _next, _produced, _cursor;
     private bool _jobActive, _disposed;
     private Exception? _error;
 
@@ -61,24 +61,28 @@ public sealed class DataLoader : IDisposable
         for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(batchSize, tail, ds);
     }
 
-    /// <summary>The batches of epoch <paramref name="epoch"/>, in order.</summary>
-    public IEnumerable<Batch> Epoch(int epoch)
+    /// <summary>The batches of epoch <paramref name="epoch"/>, in order, from batch
+    /// <paramref name="firstBatch"/> on (each batch is the same whichever batch the epoch starts at:
+    /// order and augmentation depend only on the seed, the epoch and the batch's index).</summary>
+    public IEnumerable<Batch> Epoch(int epoch, int firstBatch = 0)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (epoch < 0) throw new ArgumentOutOfRangeException(nameof(epoch), $"Epoch must be ≥ 0, got {epoch}.");
-        return _prefetch == 0 ? SynchronousEpoch(epoch) : BackgroundEpoch(epoch);
+        if (firstBatch < 0 || firstBatch > _batches)
+            throw new ArgumentOutOfRangeException(nameof(firstBatch), $"The first batch must be in [0, {_batches}], got {firstBatch}.");
+        return _prefetch == 0 ? SynchronousEpoch(epoch, firstBatch) : BackgroundEpoch(epoch, firstBatch);
     }
 
-    private IEnumerable<Batch> SynchronousEpoch(int epoch)
+    private IEnumerable<Batch> SynchronousEpoch(int epoch, int first)
     {
-        for (int b = 0; b < _batches; b++)
+        for (int b = first; b < _batches; b++)
         {
-            if (b == 0) PreparePermutation(epoch);
+            if (b == first) PreparePermutation(epoch);
             yield return Fill(b, epoch);
         }
     }
 
-    private IEnumerable<Batch> BackgroundEpoch(int epoch)
+    private IEnumerable<Batch> BackgroundEpoch(int epoch, int first)
     {
         lock (_gate)
         {
@@ -86,9 +90,10 @@ public sealed class DataLoader : IDisposable
             _generation++;
             _jobActive = true;
             _jobEpoch = epoch;
-            _next = 0;
-            _produced = 0;
-            _cursor = -1;
+            _jobFirst = first;
+            _next = first;
+            _produced = first;
+            _cursor = first - 1;
             _error = null;
             if (_producer is null)
             {
@@ -99,7 +104,7 @@ public sealed class DataLoader : IDisposable
         }
         try
         {
-            for (int b = 0; b < _batches; b++)
+            for (int b = first; b < _batches; b++)
             {
                 lock (_gate)
                 {
@@ -126,17 +131,17 @@ public sealed class DataLoader : IDisposable
     {
         while (true)
         {
-            int gen, b, epoch;
+            int gen, b, epoch, first;
             lock (_gate)
             {
                 while (!_disposed && !(_jobActive && _next < _batches && _next <= _cursor + _prefetch))
                     Monitor.Wait(_gate);
                 if (_disposed) return;
-                gen = _generation; b = _next; epoch = _jobEpoch;
+                gen = _generation; b = _next; epoch = _jobEpoch; first = _jobFirst;
             }
             try
             {
-                if (b == 0) PreparePermutation(epoch);
+                if (b == first) PreparePermutation(epoch);
                 Fill(b, epoch);
                 lock (_gate)
                 {

@@ -142,27 +142,50 @@ public sealed class AlternatingTrainer
         foreach (var bn in _bns) bn.ActiveSet = k;
     }
 
-    /// <summary>Trains epoch <see cref="NextEpoch"/>; returns the mean training loss per sub-net.</summary>
-    public double[] RunEpoch()
+    /// <summary>Trains epoch <see cref="NextEpoch"/> (from where a stopped one left off); returns the
+    /// mean training loss per sub-net, or null when <paramref name="stop"/> ended it after a batch
+    /// before the epoch's end: the trainer is then mid-epoch (<see cref="MidEpoch"/>), and a
+    /// checkpoint of it continues exactly where it stopped.</summary>
+    public double[]? RunEpoch(CancellationToken stop = default)
     {
         int epoch = NextEpoch;
-        Array.Clear(_epochLossSum);
-        Array.Clear(_epochLossCount);
+        int first = BatchInEpoch;
+        if (first == 0)
+        {
+            Array.Clear(_epochLossSum);
+            Array.Clear(_epochLossCount);
+        }
         _clockTime.Restart();
         Model.Train();
-        foreach (var batch in _setup.TrainLoader.Epoch(epoch))
+        bool stopped = false;
+        try
         {
-            switch (Recipe.Mode)
+            foreach (var batch in _setup.TrainLoader.Epoch(epoch, first))
             {
-                case TrainMode.Joint: JointStep(batch); break;
-                default: AlternatingStep(batch); break;
+                switch (Recipe.Mode)
+                {
+                    case TrainMode.Joint: JointStep(batch); break;
+                    default: AlternatingStep(batch); break;
+                }
+                Iteration++;
+                if (stop.IsCancellationRequested && BatchInEpoch < BatchesPerEpoch) { stopped = true; break; }
             }
-            Iteration++;
         }
-        WallSeconds += _clockTime.Elapsed.TotalSeconds;
+        finally { WallSeconds += _clockTime.Elapsed.TotalSeconds; }
+        if (stopped) return null;
         NextEpoch = epoch + 1;
         return Enumerable.Range(0, K).Select(k => _epochLossCount[k] == 0 ? double.NaN : _epochLossSum[k] / _epochLossCount[k]).ToArray();
     }
+
+    /// <summary>Batches of epoch <see cref="NextEpoch"/> already trained (0 at an epoch's start).</summary>
+    public int BatchInEpoch => (int)(Iteration - (long)NextEpoch * BatchesPerEpoch);
+
+    /// <summary>Whether the trainer stopped inside an epoch (<see cref="RunEpoch"/> returned null).</summary>
+    public bool MidEpoch => BatchInEpoch > 0;
+
+    /// <summary>The running loss sums and counts of the epoch in progress, per sub-net (kept by checkpoints).</summary>
+    internal double[] EpochLossSum => _epochLossSum;
+    internal long[] EpochLossCount => _epochLossCount;
 
     private float ForwardBackward(Batch batch)
     {

@@ -15,8 +15,10 @@ namespace SparseSwitch.Training;
 /// <c>{group}.step</c>, <c>subnet.*</c>, <c>rng.mask</c>, <c>corr.tested</c>/<c>corr.fired</c>,
 /// <c>counters</c>, <c>cost</c>, and the recipe as metadata. The names and layout are those of
 /// format <see cref="Format"/> as first written, so earlier checkpoints load. The data loader's
-/// position is the next epoch (checkpoints are taken at epoch ends; batches depend only on seed,
-/// epoch and index). The learning-rate schedule is a function of the iteration counter.
+/// position follows from the counters: the next epoch, and within it batch iteration − epoch × batches
+/// (batches depend only on seed, epoch and index), so a checkpoint taken inside an epoch (a run
+/// stopped by Ctrl-C) continues it, with that epoch's running loss in <c>epoch.loss_sum</c> and
+/// <c>epoch.loss_count</c>. The learning-rate schedule is a function of the iteration counter.
 /// </summary>
 public static class TrainerCheckpoint
 {
@@ -60,6 +62,11 @@ public static class TrainerCheckpoint
         w.Add("corr.fired", c.Fired);
         w.Add("counters", new long[] { tr.Iteration, tr.NextEpoch, tr.ForwardPasses, tr.BackwardPasses, c.HasPrevious ? 1 : 0 });
         w.AddDoubles("cost", new double[] { tr.TrainMacsDense, tr.TrainMacsMasked, tr.WallSeconds });
+        if (tr.MidEpoch)
+        {
+            w.AddDoubles("epoch.loss_sum", tr.EpochLossSum);
+            w.Add("epoch.loss_count", tr.EpochLossCount);
+        }
         w.Save(path);
     }
 
@@ -109,6 +116,13 @@ public static class TrainerCheckpoint
         tr.TrainMacsDense = cost[0];
         tr.TrainMacsMasked = cost[1];
         tr.WallSeconds = cost[2];
+        if (tr.MidEpoch)
+        {
+            if (!r.Contains("epoch.loss_sum") || tr.BatchInEpoch >= tr.BatchesPerEpoch)
+                throw new SafeTensorsFormatException($"{path}: iteration {tr.Iteration} is inside epoch {tr.NextEpoch}, but the checkpoint lacks that epoch's running loss.");
+            r.Doubles("epoch.loss_sum").CopyTo(tr.EpochLossSum, 0);
+            r.Longs("epoch.loss_count").CopyTo(tr.EpochLossCount, 0);
+        }
     }
 
     /// <summary>The trained model of a checkpoint without a trainer: loads every parameter and buffer

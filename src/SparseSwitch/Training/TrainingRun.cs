@@ -7,19 +7,26 @@ namespace SparseSwitch.Training;
 /// <summary>The outcome of one approach (one mode of one seed): the last epoch's metrics per sub-net
 /// and the whole training cost.</summary>
 public sealed record RunSummary(TrainMode Mode, ulong Seed, IReadOnlyList<EpochMetrics> Final,
-    long ForwardPasses, long BackwardPasses, double TrainMacsDense, double TrainMacsMasked, double WallSeconds);
+    long ForwardPasses, long BackwardPasses, double TrainMacsDense, double TrainMacsMasked, double WallSeconds)
+{
+    /// <summary>The run was stopped before its last epoch (its checkpoint continues it with resume).</summary>
+    public bool Stopped { get; init; }
+}
 
 /// <summary>
 /// Runs a recipe into a run folder: epochs of <see cref="AlternatingTrainer"/>, evaluation and metric
 /// rows after each, an atomic checkpoint at each epoch end, progress lines. With resume, continues
 /// from the folder's checkpoint (the recipe stored there is used). Mode independent runs one single
 /// sub-net trainer per sub-net in sub-folders subnet-0 … subnet-(K−1) and reports them together.
+/// A <c>stop</c> request ends the run after the batch in progress with a checkpoint there (the
+/// summary says <see cref="RunSummary.Stopped"/>); resume continues from that batch exactly.
 /// </summary>
 public static class TrainingRun
 {
     public static RunSummary Run(TrainRecipe recipe, string outDir, bool resume = false, TextWriter? progress = null,
         (ImageDataset Train, ImageDataset Test)? data = null, Func<TrainingSetup, Module>? modelFactory = null,
-        Action<AlternatingTrainer>? onTrainer = null, int? stopAfterEpoch = null, Action<EpochMetrics>? onMetrics = null)
+        Action<AlternatingTrainer>? onTrainer = null, int? stopAfterEpoch = null, Action<EpochMetrics>? onMetrics = null,
+        ITrainingProgress? live = null, CancellationToken stop = default)
     {
         var folder = new RunFolder(outDir);
         if (resume)
@@ -31,7 +38,7 @@ public static class TrainingRun
         folder.WriteRecipe(recipe);
         data ??= TrainingSetup.LoadData(recipe);
         if (recipe.Mode != TrainMode.Independent)
-            return RunOne(recipe, folder, resume, progress, data.Value, modelFactory, onTrainer, "", stopAfterEpoch, onMetrics);
+            return RunOne(recipe, folder, resume, progress, data.Value, modelFactory, onTrainer, "", stopAfterEpoch, onMetrics, live, stop);
 
         var subs = recipe.Subnets;
         var parts = new List<RunSummary>();
@@ -43,8 +50,11 @@ public static class TrainingRun
             bool subResume = resume && File.Exists(subFolder.CheckpointFile);
             if (!subResume) subFolder.WriteRecipe(sub);
             int index = k;
-            parts.Add(RunOne(sub, subFolder, subResume, progress, data.Value, modelFactory, onTrainer, $"[{subs[k]}] ", stopAfterEpoch,
-                onMetrics is null ? null : m => onMetrics(m with { Subnet = index })));
+            var part = RunOne(sub, subFolder, subResume, progress, data.Value, modelFactory, onTrainer, $"[{subs[k]}] ", stopAfterEpoch,
+                onMetrics is null ? null : m => onMetrics(m with { Subnet = index }), live, stop);
+            if (part.Stopped)
+                return part with { Mode = TrainMode.Independent, Final = [.. parts.Select((p, j) => p.Final[0] with { Subnet = j })] };
+            parts.Add(part);
         }
         var final = parts.Select((p, k) => p.Final[0] with { Subnet = k }).ToList();
         folder.TruncateMetrics(0);
@@ -55,28 +65,40 @@ public static class TrainingRun
 
     private static RunSummary RunOne(TrainRecipe recipe, RunFolder folder, bool resume, TextWriter? progress,
         (ImageDataset Train, ImageDataset Test) data, Func<TrainingSetup, Module>? modelFactory, Action<AlternatingTrainer>? onTrainer, string tag, int? stopAfterEpoch,
-        Action<EpochMetrics>? onMetrics)
+        Action<EpochMetrics>? onMetrics, ITrainingProgress? live, CancellationToken stop)
     {
         using var setup = new TrainingSetup(recipe, data, modelFactory);
         var tr = new AlternatingTrainer(setup);
         onTrainer?.Invoke(tr);
+        if (live is not null) tr.OnIteration += live.Iteration;
         List<EpochMetrics> last = [];
         if (resume)
         {
             TrainerCheckpoint.Load(tr, folder.CheckpointFile);
             folder.TruncateMetrics(tr.NextEpoch);
             last = folder.ReadMetrics().Where(m => m.Epoch == tr.NextEpoch - 1).ToList();
-            Say(progress, folder, $"{tag}resumed at epoch {tr.NextEpoch} (iteration {tr.Iteration})");
+            Say(progress, live, folder, tr.MidEpoch
+                ? $"{tag}resumed in epoch {tr.NextEpoch + 1} after batch {tr.BatchInEpoch}/{tr.BatchesPerEpoch} (iteration {tr.Iteration})"
+                : $"{tag}resumed at epoch {tr.NextEpoch} (iteration {tr.Iteration})");
         }
         else
         {
             folder.ResetMetrics();
-            Say(progress, folder, $"{tag}{recipe.Mode.ToString().ToLowerInvariant()}: {recipe.Model} on {recipe.Data} ({setup.Train.Count} train / {setup.Test.Count} test), " +
+            Say(progress, live, folder, $"{tag}{recipe.Mode.ToString().ToLowerInvariant()}: {recipe.Model} on {recipe.Data} ({setup.Train.Count} train / {setup.Test.Count} test), " +
                 $"sub-nets {tr.Subnets}, {recipe.Epochs} epochs × {tr.BatchesPerEpoch} iterations, seed {recipe.Seed}");
         }
+        bool stopped = false;
         while (tr.NextEpoch < Math.Min(recipe.Epochs, stopAfterEpoch ?? int.MaxValue))
         {
-            var trainLoss = tr.RunEpoch();
+            if (stop.IsCancellationRequested) { stopped = true; break; }
+            live?.EpochStarted(tag, tr.Subnets, tr.NextEpoch, recipe.Epochs, tr.BatchInEpoch, tr.BatchesPerEpoch, recipe.BatchSize);
+            var trainLoss = tr.RunEpoch(stop);
+            if (trainLoss is null)
+            {
+                TrainerCheckpoint.Save(tr, folder.CheckpointFile);
+                stopped = true;
+                break;
+            }
             last = tr.EpochReport(folder.Path, trainLoss);
             foreach (var m in last) folder.Append(m);
             TrainerCheckpoint.Save(tr, folder.CheckpointFile);
@@ -84,20 +106,31 @@ public static class TrainingRun
             var c = CultureInfo.InvariantCulture;
             string line = $"{tag}epoch {tr.NextEpoch}/{recipe.Epochs} ({tr.WallSeconds:F1} s): " + string.Join("  ", last.Select(m =>
                 string.Create(c, $"[{m.Spec}] loss {m.TrainLoss:F3} acc {100 * m.TestAccuracy:F2}% density {m.DensityPrunable:F4}")));
-            if (tr.Correction.Mode != CorrectionMode.Off) line += $"  projections {tr.Correction.Fired.Sum()}/{tr.Correction.Tested.Sum()}";
-            Say(progress, folder, line);
+            (long, long)? projections = tr.Correction.Mode != CorrectionMode.Off ? (tr.Correction.Fired.Sum(), tr.Correction.Tested.Sum()) : null;
+            if (projections is var (fired, tested)) line += $"  projections {fired}/{tested}";
+            progress?.WriteLine(line);
+            folder.Log(line);
+            live?.EpochEnded(tag, tr.NextEpoch - 1, recipe.Epochs, last, projections, tr.WallSeconds);
             // An epoch leaves garbage on the large object heap (its mask updates' scratch, the
             // checkpoint's bytes, the metrics), which only a full collection frees; the budget that
             // starts one grows with what lives there (the data set), so without this the process
             // grows by that garbage epoch after epoch. Collected here, its space serves the next epoch.
             GC.Collect();
         }
-        return new RunSummary(recipe.Mode, recipe.Seed, last, tr.ForwardPasses, tr.BackwardPasses, tr.TrainMacsDense, tr.TrainMacsMasked, tr.WallSeconds);
+        if (stopped)
+            Say(progress, live, folder, tr.MidEpoch
+                ? $"{tag}stopped in epoch {tr.NextEpoch + 1} after batch {tr.BatchInEpoch}/{tr.BatchesPerEpoch} (iteration {tr.Iteration}); checkpoint written, resume continues from there"
+                : $"{tag}stopped after epoch {tr.NextEpoch} (iteration {tr.Iteration}); checkpoint written, resume continues from there");
+        return new RunSummary(recipe.Mode, recipe.Seed, last, tr.ForwardPasses, tr.BackwardPasses, tr.TrainMacsDense, tr.TrainMacsMasked, tr.WallSeconds)
+        {
+            Stopped = stopped,
+        };
     }
 
-    private static void Say(TextWriter? progress, RunFolder folder, string line)
+    private static void Say(TextWriter? progress, ITrainingProgress? live, RunFolder folder, string line)
     {
         progress?.WriteLine(line);
+        live?.Message(line);
         folder.Log(line);
     }
 }

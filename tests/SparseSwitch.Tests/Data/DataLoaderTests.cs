@@ -19,10 +19,10 @@ public class DataLoaderTests
     private static readonly Normalization Norm = new([0.5f, 0.4f, 0.3f], [0.2f, 0.25f, 0.3f]);
 
     /// <summary>Copies of every batch of an epoch (images, labels, source indices).</summary>
-    private static List<(float[] Images, int[] Labels, int[] Sources)> Collect(DataLoader loader, int epoch, Action? between = null)
+    private static List<(float[] Images, int[] Labels, int[] Sources)> Collect(DataLoader loader, int epoch, Action? between = null, int first = 0)
     {
         var list = new List<(float[], int[], int[])>();
-        foreach (var b in loader.Epoch(epoch))
+        foreach (var b in loader.Epoch(epoch, first))
         {
             Assert.Equal(b.Count, b.Images.Dim(0));
             list.Add((b.Images.ToArray(), (int[])b.Labels.Clone(), (int[])b.SourceIndices.Clone()));
@@ -64,6 +64,25 @@ public class DataLoaderTests
         using var other = new DataLoader(ds, 16, true, aug, Norm, seed: 43);
         Assert.NotEqual(Collect(fast, 1)[0].Sources, Collect(other, 1)[0].Sources);
         Assert.NotEqual(Collect(fast, 1)[0].Sources, Collect(fast, 2)[0].Sources);
+    }
+
+    [Theory]
+    [InlineData(0)]
+    [InlineData(1)]
+    [InlineData(3)]
+    public void An_epoch_started_at_a_later_batch_gives_the_same_batches_from_there(int prefetch)
+    {
+        var ds = Random(103);
+        var aug = Augmentation.RandomCrop(2).WithHorizontalFlip();
+        using var whole = new DataLoader(ds, 16, true, aug, Norm, seed: 42, prefetch: prefetch);
+        using var part = new DataLoader(ds, 16, true, aug, Norm, seed: 42, prefetch: prefetch);
+        var all = Collect(whole, 1);
+        foreach (int first in new[] { 1, 4, 6, 7 })
+            Same(all.Skip(first).ToList(), Collect(part, 1, first: first));
+        // The same loader goes on to whole epochs afterwards.
+        Same(Collect(whole, 2), Collect(part, 2));
+        Assert.Throws<ArgumentOutOfRangeException>(() => part.Epoch(0, 8).ToList());
+        Assert.Throws<ArgumentOutOfRangeException>(() => part.Epoch(0, -1).ToList());
     }
 
     [Fact]

@@ -108,6 +108,56 @@ public class AlternatingTrainerTests
     }
 
     [Theory]
+    [InlineData(TrainMode.Ast, 5)]        // inside the first epoch
+    [InlineData(TrainMode.Ast, 17)]       // inside the second
+    [InlineData(TrainMode.Joint, 9)]
+    [InlineData(TrainMode.Independent, 30)] // inside the second sub-net's run
+    public void A_run_stopped_inside_an_epoch_resumes_from_that_batch_exactly(TrainMode mode, int stopAfterIterations)
+    {
+        var r = TrainerFixtures.Recipe() with { Mode = mode, Correction = CorrectionMode.EveryIteration };
+        string dirA = Path.Combine(Path.GetTempPath(), "ss-stop-a-" + Guid.NewGuid().ToString("N"));
+        string dirB = Path.Combine(Path.GetTempPath(), "ss-stop-b-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            var lossesA = new List<float>();
+            AlternatingTrainer? a = null;
+            TrainingRun.Run(r, dirA, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn,
+                onTrainer: t => { a = t; t.OnIteration += (_, _, l) => lossesA.Add(l); });
+            var weightsA = a!.Model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
+
+            // B: a stop request after some iterations ends the run after that batch, with a checkpoint.
+            var lossesB = new List<float>();
+            using var stop = new CancellationTokenSource();
+            AlternatingTrainer? stoppedTrainer = null;
+            var first = TrainingRun.Run(r, dirB, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn, stop: stop.Token,
+                onTrainer: t =>
+                {
+                    stoppedTrainer = t;
+                    t.OnIteration += (_, _, l) => { lossesB.Add(l); if (lossesB.Count == stopAfterIterations) stop.Cancel(); };
+                });
+            Assert.True(first.Stopped);
+            Assert.True(lossesB.Count < lossesA.Count);
+            if (mode != TrainMode.Joint) Assert.Equal(stopAfterIterations, lossesB.Count);
+            Assert.True(stoppedTrainer!.MidEpoch, "the stop should fall inside an epoch");
+            AlternatingTrainer? b = null;
+            var second = TrainingRun.Run(r, dirB, resume: true, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn,
+                onTrainer: t => { b = t; t.OnIteration += (_, _, l) => lossesB.Add(l); });
+            Assert.False(second.Stopped);
+
+            Assert.Equal(lossesA.Count, lossesB.Count);
+            for (int i = 0; i < lossesA.Count; i++)
+                Assert.True(BitConverter.SingleToInt32Bits(lossesA[i]) == BitConverter.SingleToInt32Bits(lossesB[i]), $"iteration {i}: {lossesA[i]} vs {lossesB[i]}");
+            foreach (var (name, t) in b!.Model.StateDict()) Assert.Equal(weightsA[name], t.ToArray());
+            Assert.Equal(new RunFolder(dirA).ReadMetrics().Select(m => (m.Epoch, m.Subnet, m.TestAccuracy, m.TrainLoss, m.DensityPrunable, m.Projections)),
+                new RunFolder(dirB).ReadMetrics().Select(m => (m.Epoch, m.Subnet, m.TestAccuracy, m.TrainLoss, m.DensityPrunable, m.Projections)));
+        }
+        finally
+        {
+            foreach (var d in new[] { dirA, dirB }) if (Directory.Exists(d)) Directory.Delete(d, true);
+        }
+    }
+
+    [Theory]
     [InlineData("0.5,0.2", false)]
     [InlineData("2:4,1:4", false)]
     [InlineData("0.5,0.2", true)]

@@ -102,6 +102,43 @@ public sealed class CliCommandsTests : IDisposable
     }
 
     [Fact]
+    public void ExperimentJsonQuietAndResume()
+    {
+        var dir = Path.Combine(_dir, "exp-json");
+        string[] args = ["experiment", "--model", "lenet5", "--modes", "dense,ast", "--seeds", "1", "--subnets", "0.5",
+            "--epochs", "2", "--prune-start", "0", "--prune-end", "1", .. Tiny, "--out", dir];
+        var (code, output, err) = CliRunner.Run([.. args, "--json"]);
+        Assert.True(code == 0, err);
+        var lines = output.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        var metrics = lines.Where(l => l.TryGetProperty("epoch", out _)).ToList();
+        Assert.Equal(2 + 2, metrics.Count);  // dense and one AST sub-net, 2 epochs each
+        Assert.Equal(2, lines.Count(l => l.TryGetProperty("run_done", out _)));
+        var done = lines[^1];
+        Assert.True(done.GetProperty("done").GetBoolean());
+        Assert.Equal(dir, done.GetProperty("experiment_folder").GetString());
+        string table = File.ReadAllText(Path.Combine(dir, "comparison.md"));
+
+        // Resumed: finished runs are read back, not trained again; a run without a checkpoint is trained.
+        Directory.Delete(Path.Combine(dir, "ast-seed4"), true);
+        File.Delete(Path.Combine(dir, "comparison.md"));
+        (code, output, err) = CliRunner.Run("experiment", "--resume", "--out", dir, "--quiet");
+        Assert.True(code == 0, err);
+        Assert.Equal(dir, output.Trim());
+        Assert.Equal(StripTimes(table), StripTimes(File.ReadAllText(Path.Combine(dir, "comparison.md"))));
+
+        (code, _, err) = CliRunner.Run("experiment", "--resume", "--out", Path.Combine(_dir, "nothing-here"));
+        Assert.Equal(2, code);
+        Assert.Contains("holds no experiment", err);
+        (code, _, err) = CliRunner.Run("experiment", "--resume", "--out", dir, "--epochs", "5");
+        Assert.Equal(2, code);
+        Assert.Contains("only --threads may change", err);
+    }
+
+    /// <summary>A comparison table without its last column, the wall time (it differs from run to run).</summary>
+    private static string StripTimes(string markdown) =>
+        string.Join("\n", markdown.Split('\n').Select(l => System.Text.RegularExpressions.Regex.Replace(l, @"\|[^|]*\|\s*$", "|")));
+
+    [Fact]
     public void DataListAndDataInfoPrintWhatTheyDescribe()
     {
         var (code, output, _) = CliRunner.Run("data", "list");

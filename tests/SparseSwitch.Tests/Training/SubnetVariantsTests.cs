@@ -118,7 +118,7 @@ public class SubnetVariantsTests
         {
             var r = TrainerFixtures.Recipe("0.5,0.2") with { Epochs = 1, PruneEnd = 1, Seeds = 2 };
             var table = ExperimentRunner.Run(r, [TrainMode.Ast, TrainMode.Independent, TrainMode.Joint, TrainMode.Dense], dir,
-                modelFactory: TrainerFixtures.SmallCnn, data: TrainerFixtures.Data);
+                modelFactory: TrainerFixtures.SmallCnn, data: TrainerFixtures.Data)!;
             Assert.Equal(2 + 2 + 2 + 1, table.Rows.Count);
             var ast = table.Rows.Where(x => x.Approach == "ast").ToList();
             var ind = table.Rows.Where(x => x.Approach == "independent").ToList();
