@@ -66,20 +66,12 @@ public static class TrainCommands
                 dir ??= Path.Combine("runs", $"{recipe.Mode.ToString().ToLowerInvariant()}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
             }
             using var signal = new StopSignal(Console.Error);
-            var live = asJson || isQuiet || !LiveOutput ? null : new LiveProgress(AnsiConsole.Console);
+            var live = Live(asJson, isQuiet);
             RunSummary Train() => TrainingRun.Run(recipe, dir, isResume, asJson || isQuiet || live is not null ? null : Console.Out,
                 stopAfterEpoch: p.GetValue(stopAfter), onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null, live: live, stop: signal.Token);
             var summary = live is null ? Train() : live.Run(Train);
             string? page = ReportWriter.TryWrite(dir, Console.Error);
-            if (summary.Stopped)
-            {
-                if (asJson)
-                    Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["stopped"] = true, ["run_folder"] = dir, ["resume"] = ResumeHint(dir) }));
-                else if (isQuiet)
-                    Console.WriteLine(dir);
-                Console.Error.WriteLine($"stopped; continue with: {ResumeHint(dir)}");
-                return StoppedExitCode;
-            }
+            if (summary.Stopped) return Stopped(asJson, isQuiet, "run_folder", dir, $"sparseswitch train --resume --out {dir}");
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["done"] = true, ["run_folder"] = dir, ["report"] = page }));
             else if (isQuiet)
@@ -141,7 +133,7 @@ public static class TrainCommands
                 RunFolder.WriteAtomically(Path.Combine(dir, "modes.txt"), string.Join(",", list.Select(m => m.ToString().ToLowerInvariant())));
             }
             using var signal = new StopSignal(Console.Error);
-            var live = asJson || isQuiet || !LiveOutput ? null : new LiveProgress(AnsiConsole.Console);
+            var live = Live(asJson, isQuiet);
             void RunDone(string run)
             {
                 ReportWriter.TryWrite(run, Console.Error);
@@ -150,14 +142,7 @@ public static class TrainCommands
             ComparisonTable? Experiment() => ExperimentRunner.Run(recipe, list, dir, asJson || isQuiet || live is not null ? null : Console.Out, runDone: RunDone,
                 resume: isResume, onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null, live: live, stop: signal.Token);
             var table = live is null ? Experiment() : live.Run(Experiment);
-            if (table is null)
-            {
-                string hint = $"sparseswitch experiment --resume --out {dir}";
-                if (asJson) Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["stopped"] = true, ["experiment_folder"] = dir, ["resume"] = hint }));
-                else if (isQuiet) Console.WriteLine(dir);
-                Console.Error.WriteLine($"stopped; continue with: {hint}");
-                return StoppedExitCode;
-            }
+            if (table is null) return Stopped(asJson, isQuiet, "experiment_folder", dir, $"sparseswitch experiment --resume --out {dir}");
             string? report = ReportWriter.TryWrite(dir, Console.Error);
             if (asJson)
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
@@ -181,7 +166,17 @@ public static class TrainCommands
     /// <summary>Exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).</summary>
     public const int StoppedExitCode = 130;
 
-    private static string ResumeHint(string dir) => $"sparseswitch train --resume --out {dir}";
+    /// <summary>Reports a run or experiment stopped by a signal, in the chosen output, and how to continue it.</summary>
+    private static int Stopped(bool asJson, bool isQuiet, string folderKey, string dir, string resume)
+    {
+        if (asJson) Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["stopped"] = true, [folderKey] = dir, ["resume"] = resume }));
+        else if (isQuiet) Console.WriteLine(dir);
+        Console.Error.WriteLine($"stopped; continue with: {resume}");
+        return StoppedExitCode;
+    }
+
+    /// <summary>The live display, on a terminal unless the output is for scripts.</summary>
+    private static LiveProgress? Live(bool asJson, bool isQuiet) => asJson || isQuiet || !LiveOutput ? null : new LiveProgress(AnsiConsole.Console);
 
     /// <summary>Live progress goes to a terminal; redirected output gets plain lines.</summary>
     private static bool LiveOutput =>
