@@ -17,7 +17,15 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
 {
     public int Channels { get; }
     public float Eps { get; }
-    public float Momentum { get; }
+    /// <summary>Weight of the batch's statistics in the running ones (settable: 1/i over batches
+    /// i = 1, 2, … of a pass gives their plain average, as a re-estimation of the statistics does).</summary>
+    public float Momentum
+    {
+        get => _momentum;
+        set => _momentum = value >= 0 && value <= 1 ? value : throw new ArgumentOutOfRangeException(nameof(value), "BatchNorm2d momentum must be in [0, 1].");
+    }
+
+    private float _momentum;
     public Parameter Weight { get; }
     public Parameter Bias { get; }
     public Tensor RunningMean { get; }
@@ -43,7 +51,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         if (channels < 1) throw new ArgumentOutOfRangeException(nameof(channels), "BatchNorm2d needs channels ≥ 1.");
         if (!(eps > 0)) throw new ArgumentOutOfRangeException(nameof(eps), "BatchNorm2d eps must be > 0.");
         if (!(momentum >= 0 && momentum <= 1)) throw new ArgumentOutOfRangeException(nameof(momentum), "BatchNorm2d momentum must be in [0, 1].");
-        Channels = channels; Eps = eps; Momentum = momentum;
+        Channels = channels; Eps = eps; _momentum = momentum;
         Weight = RegisterParameter("weight", new Parameter(channels));
         Bias = RegisterParameter("bias", new Parameter(channels));
         Weight.Data.Fill(1f);

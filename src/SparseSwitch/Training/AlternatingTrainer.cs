@@ -107,7 +107,7 @@ public sealed class AlternatingTrainer
         if (!prunableEntries.SequenceEqual(Enumerable.Range(0, Table.Entries.Count).Where(i => Table.Entries[i].Param.Prunable)))
             throw new InvalidOperationException("The setup's prunable layers must be the table's parameters marked Prunable, in table order.");
         var correctionMode = r.Mode is TrainMode.Ast ? r.Correction : CorrectionMode.Off;
-        Correction = new GradientCorrection(correctionMode, r.Remask, K, Table, prunableEntries);
+        Correction = new GradientCorrection(correctionMode, r.Remask, K, Table, prunableEntries, r.CorrectionStrength, r.CorrectionAverage);
         if (r.Mode != TrainMode.Dense)
         {
             Masks = new MaskSet(Table, K);
@@ -173,8 +173,50 @@ public sealed class AlternatingTrainer
         }
         finally { WallSeconds += _clockTime.Elapsed.TotalSeconds; }
         if (stopped) return null;
+        if (Recipe.BnRecalibrate > 0 && epoch == Recipe.Epochs - 1)
+        {
+            _clockTime.Restart();
+            RecalibrateBatchNorm(Recipe.BnRecalibrate, epoch);
+            WallSeconds += _clockTime.Elapsed.TotalSeconds;
+        }
         NextEpoch = epoch + 1;
         return Enumerable.Range(0, K).Select(k => _epochLossCount[k] == 0 ? double.NaN : _epochLossSum[k] / _epochLossCount[k]).ToArray();
+    }
+
+    /// <summary>
+    /// Re-estimates every sub-net's own batch-norm statistics: for each sub-net, its switchable
+    /// batch-norm sets start from zero mean and unit variance and take the plain average of the
+    /// statistics of <paramref name="batches"/> training batches of <paramref name="epoch"/> (forward
+    /// passes in training mode, no backward, no step; counted in <see cref="ForwardPasses"/> and the
+    /// training cost). Batch-norms that all sub-nets share keep their statistics.
+    /// </summary>
+    public void RecalibrateBatchNorm(int batches, int epoch)
+    {
+        if (batches < 1) throw new ArgumentOutOfRangeException(nameof(batches), "Re-estimation needs at least one batch.");
+        if (_bns.Length == 0) return;
+        Model.Train();
+        var saved = _bns.Select(b => b.Active.Momentum).ToArray();
+        for (int k = 0; k < K; k++)
+        {
+            Activate(k);
+            foreach (var bn in _bns)
+            {
+                bn.Active.RunningMean.Fill(0f);
+                bn.Active.RunningVar.Fill(1f);
+            }
+            int i = 0;
+            foreach (var batch in _setup.TrainLoader.Epoch(epoch))
+            {
+                if (i == batches) break;
+                i++;
+                foreach (var bn in _bns) bn.Active.Momentum = 1f / i;
+                Model.Forward(batch.Images);
+                ForwardPasses++;
+                TrainMacsDense += _denseForwardMacs * (double)batch.Count;
+                TrainMacsMasked += InferenceMacs(k) * (double)batch.Count;
+            }
+            for (int b = 0; b < _bns.Length; b++) _bns[b].Active.Momentum = saved[b];
+        }
     }
 
     /// <summary>Batches of epoch <see cref="NextEpoch"/> already trained (0 at an epoch's start).</summary>

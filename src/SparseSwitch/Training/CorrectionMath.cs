@@ -57,15 +57,16 @@ public static class CorrectionMath
 
     /// <summary>
     /// Projects g off g′ when they conflict. Returns true when a projection happened; then
-    /// ⟨g, g′⟩ = 0 up to rounding. A zero g′ never fires.
+    /// ⟨g, g′⟩ = (1 − strength)·(its value before) up to rounding: 0 with the full projection
+    /// (strength 1), which removes the whole conflicting component. A zero g′ never fires.
     /// </summary>
-    public static bool Project(Span<float> g, ReadOnlySpan<float> gPrev, out double dot)
+    public static bool Project(Span<float> g, ReadOnlySpan<float> gPrev, out double dot, double strength = 1.0)
     {
         dot = Dot(g, gPrev);
         if (!(dot < 0)) return false;
         double norm2 = Dot(gPrev, gPrev);
         if (!(norm2 > 0)) return false;
-        SubtractScaled(g, gPrev, (float)(dot / norm2));
+        SubtractScaled(g, gPrev, (float)(strength * dot / norm2));
         return true;
     }
 }

@@ -26,6 +26,9 @@ public enum CorrectionMode
 /// With <see cref="Remask"/> the corrected gradient is multiplied by the current mask again
 /// (the projection adds multiples of g′, which lives on the previous sub-net's mask); without it
 /// (the default, as the published method states it) ⟨g, g′⟩ ≥ 0 holds exactly after correction.
+/// Two variants beyond the method: <see cref="Strength"/> &lt; 1 removes only that fraction of the
+/// conflicting component (a partial projection), and <see cref="Average"/> β &gt; 0 makes g′ a moving
+/// average of the previous uncorrected gradients, g′ ← β·g′ + (1 − β)·g, instead of the last one.
 /// </summary>
 public sealed class GradientCorrection
 {
@@ -36,6 +39,12 @@ public sealed class GradientCorrection
     public CorrectionMode Mode { get; }
     public bool Remask { get; }
     public int K { get; }
+
+    /// <summary>Fraction of the conflicting component a projection removes (1 = all of it).</summary>
+    public double Strength { get; }
+
+    /// <summary>β of the moving average that g′ is (0: g′ is the previous iteration's gradient).</summary>
+    public double Average { get; }
 
     /// <summary>Whether g′ holds the gradient of the previous iteration.</summary>
     public bool HasPrevious { get; private set; }
@@ -50,11 +59,14 @@ public sealed class GradientCorrection
 
     /// <param name="entries">The table entries to correct (indices into <see cref="ParameterTable.Entries"/>),
     /// in the order of the counters.</param>
-    public GradientCorrection(CorrectionMode mode, bool remask, int k, ParameterTable table, IReadOnlyList<int> entries)
+    public GradientCorrection(CorrectionMode mode, bool remask, int k, ParameterTable table, IReadOnlyList<int> entries,
+        double strength = 1.0, double average = 0.0)
     {
         if (k < 1) throw new ArgumentOutOfRangeException(nameof(k), "Number of sub-nets must be at least 1.");
         ArgumentNullException.ThrowIfNull(table);
-        Mode = mode; Remask = remask; K = k;
+        if (!(strength > 0 && strength <= 1)) throw new ArgumentOutOfRangeException(nameof(strength), $"Correction strength must be in (0, 1], got {strength}.");
+        if (!(average >= 0 && average < 1)) throw new ArgumentOutOfRangeException(nameof(average), $"Correction average β must be in [0, 1), got {average}.");
+        Mode = mode; Remask = remask; K = k; Strength = strength; Average = average;
         _table = table;
         _entries = entries.ToArray();
         foreach (int e in _entries)
@@ -120,14 +132,29 @@ public sealed class GradientCorrection
             if (test)
             {
                 Tested[i]++;
-                if (CorrectionMath.Project(g, gPrev, out LastDot[i]))
+                if (CorrectionMath.Project(g, gPrev, out LastDot[i], Strength))
                 {
                     Fired[i]++; fired++;
                     if (Remask && masks is not null) masks[i].ApplyTo(g);
                 }
             }
         }
-        if (Mode != CorrectionMode.Reference) (_prev, _scratch) = (_scratch, _prev);
+        if (Mode != CorrectionMode.Reference)
+        {
+            if (Average > 0 && HasPrevious)
+            {
+                // g′ ← β·g′ + (1 − β)·g over the corrected entries (the rest of the buffer is unused).
+                float beta = (float)Average;
+                foreach (int entry in _entries)
+                {
+                    var e = _table.Entries[entry];
+                    var gPrev = prev.Slice(e.Offset, e.Length);
+                    System.Numerics.Tensors.TensorPrimitives.Multiply(gPrev, beta, gPrev);
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(scratch.Slice(e.Offset, e.Length), 1f - beta, gPrev, gPrev);
+                }
+            }
+            else (_prev, _scratch) = (_scratch, _prev);
+        }
         HasPrevious = true;
         return fired;
     }

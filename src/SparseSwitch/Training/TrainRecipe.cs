@@ -94,6 +94,14 @@ public sealed record TrainRecipe
     public CorrectionMode Correction { get; init; } = CorrectionMode.InnerGroup;
     [Description("Re-mask the gradient after correction.")]
     public bool Remask { get; init; }
+    [Description("Fraction of the conflicting component a projection removes (1 = all; below 1: a partial projection).")]
+    public double CorrectionStrength { get; init; } = 1.0;
+    [Description("Reference gradient of the correction as a moving average of previous gradients, g′ ← β·g′ + (1 − β)·g: β (0 = the previous iteration's gradient).")]
+    public double CorrectionAverage { get; init; }
+    [Description("Re-estimate each sub-net's batch-norm statistics over this many training batches (forward only, counted in the cost) before the last epoch's evaluation (0 = off).")]
+    public int BnRecalibrate { get; init; }
+    [Description("AST: weight α of soft targets for the sparser sub-nets, the densest sub-net's latest predictions on the same training images (no extra passes; 0 = off).")]
+    public double Distill { get; init; }
     [Description("Nested sub-nets: each sparser mask inside the denser one.")]
     public bool Nested { get; init; }
     [Description("Train N:M sub-nets with SR-STE.")]
@@ -133,6 +141,11 @@ public sealed record TrainRecipe
         if (Stagger is < 0) throw new ArgumentException($"stagger: must be ≥ 0, got {Stagger}.");
         if (!(PruneRate >= 0 && PruneRate <= 1)) throw new ArgumentException($"prune-rate: must be in [0, 1], got {PruneRate.ToString(CultureInfo.InvariantCulture)}.");
         if (!(PruneRateFinal >= 0 && PruneRateFinal <= 1)) throw new ArgumentException($"prune-rate-final: must be in [0, 1], got {PruneRateFinal.ToString(CultureInfo.InvariantCulture)}.");
+        if (!(CorrectionStrength > 0 && CorrectionStrength <= 1)) throw new ArgumentException($"correction-strength: must be in (0, 1], got {CorrectionStrength.ToString(CultureInfo.InvariantCulture)}.");
+        if (!(CorrectionAverage >= 0 && CorrectionAverage < 1)) throw new ArgumentException($"correction-average: must be in [0, 1), got {CorrectionAverage.ToString(CultureInfo.InvariantCulture)}.");
+        if (BnRecalibrate < 0) throw new ArgumentException($"bn-recalibrate: must be ≥ 0 batches, got {BnRecalibrate}.");
+        if (!(Distill >= 0 && Distill <= 1)) throw new ArgumentException($"distill: must be in [0, 1], got {Distill.ToString(CultureInfo.InvariantCulture)}.");
+        if (Distill > 0 && (Mode != TrainMode.Ast || subs.Count < 2)) throw new ArgumentException("distill: applies to AST with two or more sub-nets (the densest teaches the others).");
         if (!(InitDensity > 0 && InitDensity <= 1)) throw new ArgumentException($"init-density: must be in (0, 1], got {InitDensity.ToString(CultureInfo.InvariantCulture)}.");
         if (subs.Any(s => s.FinalDensity > InitDensity)) throw new ArgumentException($"init-density: {InitDensity} is below a sub-net's final density.");
         if (SrSte && !subs.All(s => s.IsNm)) throw new ArgumentException("srste: SR-STE applies to N:M sub-nets only (e.g. --subnets 2:4,1:4).");

@@ -55,6 +55,55 @@ public class GradientCorrectionTests
         Assert.InRange(firedTotal, 50, 250); // random pairs conflict about half the time
     }
 
+    [Theory]
+    [InlineData(0.5)]
+    [InlineData(0.25)]
+    public void A_partial_projection_removes_that_fraction_of_the_conflict(double strength)
+    {
+        var rng = new Rng(11);
+        int fired = 0;
+        for (int trial = 0; trial < 100; trial++)
+        {
+            int n = 1 + rng.NextInt(500);
+            var g = Random(rng, n); var p = Random(rng, n);
+            var orig = g.ToArray();
+            var full = Tensor.FromArray(g.ToArray(), n);
+            if (!CorrectionMath.Project(g.Span, p.Span, out double dot, strength)) continue;
+            fired++;
+            Assert.True(CorrectionMath.Project(full.Span, p.Span, out _));
+            double after = CorrectionMath.DotScalar(g.Span, p.Span);
+            Assert.True(Math.Abs(after - (1 - strength) * dot) <= 1e-4 * Math.Abs(dot), $"trial {trial}: {after} against {(1 - strength) * dot}");
+            // g moved the given fraction of the way to the full projection.
+            var gs = g.ToArray(); var fs = full.ToArray();
+            for (int i = 0; i < n; i++) Assert.Equal(orig[i] + strength * (fs[i] - orig[i]), gs[i], 1e-5);
+        }
+        Assert.True(fired > 20);
+    }
+
+    [Fact]
+    public void With_an_average_the_reference_gradient_is_the_moving_average_of_uncorrected_gradients()
+    {
+        const double beta = 0.75;
+        var (gc, grads, _) = Build(CorrectionMode.EveryIteration, false, 3, [40, 17], average: beta);
+        var rng = new Rng(5);
+        var expected = grads.Select(g => new double[g.Length]).ToArray();
+        for (long t = 0; t < 6; t++)
+        {
+            Fill(rng, grads, 0.6f);
+            var raw = grads.Select(g => g.ToArray()).ToArray();
+            gc.Apply(t, null);
+            for (int l = 0; l < grads.Length; l++)
+                for (int i = 0; i < raw[l].Length; i++)
+                    expected[l][i] = t == 0 ? raw[l][i] : beta * expected[l][i] + (1 - beta) * raw[l][i];
+            for (int l = 0; l < grads.Length; l++)
+            {
+                var prev = gc.Previous(l).ToArray();
+                for (int i = 0; i < prev.Length; i++) Assert.Equal(expected[l][i], prev[i], 1e-5);
+            }
+        }
+        Assert.True(gc.Fired.Sum() > 0);
+    }
+
     [Fact]
     public void Zero_previous_gradient_never_fires()
     {
@@ -64,7 +113,8 @@ public class GradientCorrectionTests
 
     /// <summary>A table of the given layers with an uncorrected parameter after the first, and a
     /// correction over the layers.</summary>
-    private static (GradientCorrection gc, Tensor[] grads, Parameter other) Build(CorrectionMode mode, bool remask, int k, int[] sizes)
+    private static (GradientCorrection gc, Tensor[] grads, Parameter other) Build(CorrectionMode mode, bool remask, int k, int[] sizes,
+        double strength = 1.0, double average = 0.0)
     {
         var other = new Parameter(9);
         var layers = sizes.Select(n => new Parameter(n)).ToArray();
@@ -72,7 +122,7 @@ public class GradientCorrectionTests
         for (int i = 1; i < sizes.Length; i++) named.Add(($"l{i}", layers[i]));
         var table = new ParameterTable(named);
         var entries = Enumerable.Range(0, sizes.Length).Select(i => table.IndexOf($"l{i}")).ToList();
-        return (new GradientCorrection(mode, remask, k, table, entries), layers.Select(p => p.Grad).ToArray(), other);
+        return (new GradientCorrection(mode, remask, k, table, entries, strength, average), layers.Select(p => p.Grad).ToArray(), other);
     }
 
     /// <summary>Fills every layer's gradient with random values masked by a random mask.</summary>
