@@ -45,6 +45,9 @@ public sealed class AlternatingTrainer
     public GradientCorrection Correction { get; }
     public MaskUpdateClock Clock { get; }
     public FlopCounter Flops { get; }
+
+    /// <summary>Stored-prediction distillation (recipe <c>distill</c> &gt; 0), else null.</summary>
+    public StoredDistillation? Distillation { get; }
     public int BatchesPerEpoch { get; }
     public long TotalIterations { get; }
 
@@ -116,6 +119,8 @@ public sealed class AlternatingTrainer
         }
         if (r.Mode == TrainMode.Joint)
             _jointAccumulator = Table.NewBuffer();
+        if (r.Distill > 0 && r.Mode == TrainMode.Ast && K > 1)
+            Distillation = new StoredDistillation(Subnets, setup.Train.Count, setup.Train.NumClasses, r.Distill);
         _epochLossSum = new double[K];
         _epochLossCount = new long[K];
     }
@@ -229,10 +234,10 @@ public sealed class AlternatingTrainer
     internal double[] EpochLossSum => _epochLossSum;
     internal long[] EpochLossCount => _epochLossCount;
 
-    private float ForwardBackward(Batch batch)
+    private float ForwardBackward(Batch batch, int k = -1)
     {
         var logits = Model.Forward(batch.Images);
-        float loss = _loss.Forward(logits, batch.Labels);
+        float loss = Distillation is { } d && k >= 0 ? d.Loss(_loss, logits, batch, k) : _loss.Forward(logits, batch.Labels);
         Model.Backward(_loss.Backward());
         ForwardPasses++;
         BackwardPasses++;
@@ -248,7 +253,7 @@ public sealed class AlternatingTrainer
         Activate(k);
         if (srste) Updater!.RefreshSrSte(k);
         Table.ZeroGrad();
-        float loss = ForwardBackward(batch);
+        float loss = ForwardBackward(batch, k);
         bool update = !srste && Masks is not null && Clock.Fires(t);
         CountMacs(k, batch.Count, update);
         // The parameters' masks are sub-net k's stored masks: an update shows in them directly.

@@ -18,7 +18,8 @@ namespace SparseSwitch.Training;
 /// position follows from the counters: the next epoch, and within it batch iteration − epoch × batches
 /// (batches depend only on seed, epoch and index), so a checkpoint taken inside an epoch (a run
 /// stopped by Ctrl-C) continues it, with that epoch's running loss in <c>epoch.loss_sum</c> and
-/// <c>epoch.loss_count</c>. The learning-rate schedule is a function of the iteration counter.
+/// <c>epoch.loss_count</c>. With distillation, <c>distill.store</c> holds the teacher's stored
+/// predictions. The learning-rate schedule is a function of the iteration counter.
 /// </summary>
 public static class TrainerCheckpoint
 {
@@ -62,6 +63,7 @@ public static class TrainerCheckpoint
         w.Add("corr.fired", c.Fired);
         w.Add("counters", new long[] { tr.Iteration, tr.NextEpoch, tr.ForwardPasses, tr.BackwardPasses, c.HasPrevious ? 1 : 0 });
         w.AddDoubles("cost", new double[] { tr.TrainMacsDense, tr.TrainMacsMasked, tr.WallSeconds });
+        if (tr.Distillation is { } d) w.Add("distill.store", d.Store);
         if (tr.MidEpoch)
         {
             w.AddDoubles("epoch.loss_sum", tr.EpochLossSum);
@@ -116,6 +118,7 @@ public static class TrainerCheckpoint
         tr.TrainMacsDense = cost[0];
         tr.TrainMacsMasked = cost[1];
         tr.WallSeconds = cost[2];
+        if (tr.Distillation is { } d) r.ReadInto("distill.store", d.Store);
         if (tr.MidEpoch)
         {
             if (!r.Contains("epoch.loss_sum") || tr.BatchInEpoch >= tr.BatchesPerEpoch)

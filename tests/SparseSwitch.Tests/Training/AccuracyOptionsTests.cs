@@ -1,4 +1,5 @@
 using SparseSwitch.Nn;
+using SparseSwitch.Tensors;
 using SparseSwitch.Training;
 using Xunit;
 
@@ -71,5 +72,97 @@ public class AccuracyOptionsTests
             Directory.Delete(plainDir, true);
             Directory.Delete(recalDir, true);
         }
+    }
+
+    private static double SoftLoss(float[] z, int b, int c, int[] y, float[] soft, float[] w, float eps)
+    {
+        double total = 0;
+        for (int i = 0; i < b; i++)
+        {
+            double max = z.Skip(i * c).Take(c).Max();
+            double lse = Math.Log(Enumerable.Range(0, c).Sum(j => Math.Exp(z[i * c + j] - max))) + max;
+            double nll = lse - z[i * c + y[i]];
+            double mean = Enumerable.Range(0, c).Average(j => lse - z[i * c + j]);
+            double hard = (1 - eps) * nll + eps * mean;
+            double softNll = Enumerable.Range(0, c).Sum(j => soft[i * c + j] * (lse - z[i * c + j]));
+            total += (1 - w[i]) * hard + w[i] * softNll;
+        }
+        return total / b;
+    }
+
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(0.1f)]
+    public void Soft_targets_give_the_mixed_loss_and_its_gradient(float eps)
+    {
+        const int b = 4, c = 5;
+        var rng = new Rng(3);
+        var z = new float[b * c];
+        rng.FillUniform(z, -2, 2);
+        int[] y = [1, 4, 0, 2];
+        var soft = new float[b * c];
+        rng.FillUniform(soft, 0.1f, 1);
+        for (int i = 0; i < b; i++)
+        {
+            float sum = soft.Skip(i * c).Take(c).Sum();
+            for (int j = 0; j < c; j++) soft[i * c + j] /= sum;
+        }
+        float[] w = [0f, 0.3f, 1f, 0.7f];
+        var loss = new CrossEntropyLoss(eps);
+        var logits = Tensor.FromArray(z, b, c);
+        float value = loss.Forward(logits, y, soft, w);
+        Assert.Equal(SoftLoss(z, b, c, y, soft, w, eps), value, 1e-5);
+        var grad = loss.Backward().ToArray();
+        for (int k = 0; k < z.Length; k++)
+        {
+            var zp = (float[])z.Clone(); zp[k] += 1e-3f;
+            var zm = (float[])z.Clone(); zm[k] -= 1e-3f;
+            double numeric = (SoftLoss(zp, b, c, y, soft, w, eps) - SoftLoss(zm, b, c, y, soft, w, eps)) / 2e-3;
+            Assert.Equal(numeric, grad[k], 1e-4);
+        }
+        // All weights 0: the plain loss, whatever the soft rows hold.
+        var plain = new CrossEntropyLoss(eps);
+        Assert.Equal(plain.Forward(logits, y), loss.Forward(logits, y, new float[b * c], new float[b]), 6);
+        Assert.Equal(plain.Backward().ToArray(), loss.Backward().ToArray());
+    }
+
+    [Fact]
+    public void Distillation_stores_the_teachers_predictions_and_the_sparser_subnets_learn_from_them()
+    {
+        var r = TrainerFixtures.Recipe("0.5,0.2") with { Distill = 0.5, PruneEnd = 1 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        var d = tr.Distillation!;
+        Assert.Equal(0, d.Teacher);
+        // Within an epoch every image comes once, so the sparser sub-net meets the teacher's
+        // predictions from the second epoch on.
+        tr.RunEpoch();
+        Assert.Equal(0, d.Used);
+        tr.RunEpoch();
+        // The teacher trained on even iterations; its rows hold distributions, the others NaN.
+        var store = d.Store.ToArray();
+        int c = d.Store.Dim(1), filled = 0;
+        for (int i = 0; i < d.Store.Dim(0); i++)
+        {
+            var row = store.AsSpan(i * c, c);
+            if (float.IsNaN(row[0])) continue;
+            filled++;
+            Assert.Equal(1.0, row.ToArray().Sum(), 1e-4);
+        }
+        Assert.InRange(filled, 96, 192);
+        Assert.True(d.Used > 0, "the sparser sub-net should have met images the teacher had predicted");
+
+        // Without distillation the sparser sub-net's losses differ (same everything else).
+        var plainRun = new List<float>(); var distilledRun = new List<float>();
+        foreach (var (recipe, list) in new[] { (r with { Distill = 0 }, plainRun), (r, distilledRun) })
+        {
+            var t = TrainerFixtures.Trainer(recipe, out var s);
+            using var __ = s;
+            t.OnIteration = (_, k, l) => { if (k == 1) list.Add(l); };
+            t.RunEpoch();
+            t.RunEpoch();
+        }
+        Assert.NotEqual(plainRun, distilledRun);
+        Assert.Throws<ArgumentException>(() => (r with { Mode = TrainMode.Independent }).Validate());
     }
 }
