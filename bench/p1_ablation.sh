@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The AST accuracy ablation on CIFAR-10 protocol P1 (issue: AST sub-nets against separately trained
+# ones at the same cost). Each row is one run of recipes/cifar10-p1-resnet20-ast.yaml with the row's
+# options; rows run one after another into OUT/<row>-s<seed>. Re-running the script continues: a
+# finished row is skipped, a stopped one (Ctrl-C, or the end of a session) resumes from its checkpoint.
+#
+#   bench/p1_ablation.sh OUT [--seeds 1,2,3] [--model resnet20-u] [--threads 2] [--data-dir DIR] [ROW ...]
+#   /usr/bin/python3 bench/p1_table.py OUT      # the table: accuracy per sub-net, passes, wall time
+#
+# Rows (default: all, in this order):
+#   base         AST as the recipe says (correction inner-group)
+#   corr-off     the correction off
+#   corr-every   correction at every iteration
+#   corr-avg     reference gradient a moving average (β 0.9)
+#   corr-half    partial projection (strength 0.5)
+#   nested       nested masks (each sparser mask inside the denser one)
+#   ramp7        the ramp ends at epoch 7 instead of 10
+#   bnrecal      batch-norm re-estimated per sub-net over 50 batches at the end
+#   distill      the densest sub-net's stored predictions as soft targets (α 0.5)
+#   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ $# -ge 1 ] || { sed -n 2,20p "$0"; exit 2; }
+OUT=$1; shift
+SEEDS=1; MODEL=""; THREADS=2; DATA_DIR=""; ROWS=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --seeds) SEEDS=$2; shift 2 ;;
+    --model) MODEL=$2; shift 2 ;;
+    --threads) THREADS=$2; shift 2 ;;
+    --data-dir) DATA_DIR=$2; shift 2 ;;
+    *) ROWS+=("$1"); shift ;;
+  esac
+done
+[ ${#ROWS[@]} -gt 0 ] || ROWS=(base corr-off corr-every corr-avg corr-half nested ramp7 bnrecal distill ind-0.1 ind-0.05 ind-0.02)
+dotnet build -c Release src/SparseSwitch.Cli -v q -nologo >/dev/null
+CLI=src/SparseSwitch.Cli/bin/Release/net10.0/SparseSwitch.Cli
+mkdir -p "$OUT"
+for seed in ${SEEDS//,/ }; do
+  for row in "${ROWS[@]}"; do
+    case $row in
+      base) opts=() ;;
+      corr-off) opts=(--correction off) ;;
+      corr-every) opts=(--correction every-iteration) ;;
+      corr-avg) opts=(--correction-average 0.9) ;;
+      corr-half) opts=(--correction-strength 0.5) ;;
+      nested) opts=(--nested) ;;
+      ramp7) opts=(--prune-end 7) ;;
+      bnrecal) opts=(--bn-recalibrate 50) ;;
+      distill) opts=(--distill 0.5) ;;
+      ind-*) opts=(--mode independent --subnets "${row#ind-}" --update-every 99) ;;
+      *) echo "unknown row '$row'" >&2; exit 2 ;;
+    esac
+    dir="$OUT/$row-s$seed"
+    echo "== $row seed $seed"
+    # A finished run resumes to nothing (its last epoch is done); a stopped one continues.
+    if [ -f "$dir/checkpoint.safetensors" ] || [ -d "$dir/subnet-0" ]; then
+      "$CLI" train --resume --out "$dir" --threads "$THREADS" || exit $?
+    else
+      model=(); [ -n "$MODEL" ] && model=(--model "$MODEL")
+      [ -n "$DATA_DIR" ] && model+=(--data-dir "$DATA_DIR")
+      "$CLI" train --recipe recipes/cifar10-p1-resnet20-ast.yaml "${model[@]}" --seed "$seed" --threads "$THREADS" "${opts[@]}" --out "$dir" || exit $?
+    fi
+  done
+done
