@@ -24,6 +24,10 @@ public sealed class Batch
     /// <summary>The epoch this batch belongs to.</summary>
     public int Epoch { get; internal set; }
 
+    /// <summary>Images in the whole batch across the ranks of a data-parallel job (this rank holds
+    /// <see cref="Count"/> of them); equal to Count in one process.</summary>
+    public int GlobalCount { get; internal set; }
+
     /// <summary>Indices into the data set of the images in this batch (length Count).</summary>
     public int[] SourceIndices { get; }
 
@@ -32,5 +36,6 @@ public sealed class Batch
         Images = images;
         Labels = labels;
         SourceIndices = sourceIndices;
+        GlobalCount = labels.Length;
     }
 }

@@ -12,11 +12,16 @@ namespace SparseSwitch.Data;
 /// a ring of prefetch + 2 reused batches, so steady state allocates nothing. A batch is valid until
 /// the next-but-one MoveNext (see <see cref="Batch"/>). One epoch is enumerated at a time.
 /// With prefetch = 0 batches are prepared on the caller's thread.
+/// In a data-parallel job (<c>shard</c> = (rank, ranks)) every rank has the same order and batches
+/// of the global size; rank r holds images [n·r/ranks, n·(r+1)/ranks) of each batch of n, augmented
+/// exactly as in one process (the draws of the images before its share are made and discarded), so
+/// the ranks' shares together are the batch one process would see. A last partial batch that would
+/// leave a rank no image is dropped.
 /// </summary>
 public sealed class DataLoader : IDisposable
 {
     private readonly ImageDataset _ds;
-    private readonly int _batchSize, _prefetch, _batches;
+    private readonly int _batchSize, _prefetch, _batches, _tail, _rank, _ranks;
     private readonly bool _shuffle;
     private readonly Augmentation? _augment;
     private readonly ulong _seed;
@@ -38,12 +43,15 @@ public sealed class DataLoader : IDisposable
     public Augmentation? Augmentation => _augment;
 
     public DataLoader(ImageDataset ds, int batchSize, bool shuffle, Augmentation? augment, Normalization norm,
-        ulong seed, bool dropLast = false, int prefetch = 2)
+        ulong seed, bool dropLast = false, int prefetch = 2, (int Rank, int Ranks)? shard = null)
     {
         ArgumentNullException.ThrowIfNull(ds);
         ArgumentNullException.ThrowIfNull(norm);
         if (batchSize < 1) throw new ArgumentOutOfRangeException(nameof(batchSize), $"Batch size must be ≥ 1, got {batchSize}.");
         if (prefetch < 0) throw new ArgumentOutOfRangeException(nameof(prefetch), $"Prefetch must be ≥ 0, got {prefetch}.");
+        var (rank, ranks) = shard ?? (0, 1);
+        if (ranks < 1 || rank < 0 || rank >= ranks) throw new ArgumentOutOfRangeException(nameof(shard), $"Shard {rank} of {ranks} is not a rank of the job.");
+        if (batchSize < ranks) throw new ArgumentOutOfRangeException(nameof(batchSize), $"A batch of {batchSize} cannot be shared by {ranks} ranks.");
         if (norm.Channels != ds.Channels)
             throw new ArgumentException($"Normalization has {norm.Channels} channels, data set {ds.Name} has {ds.Channels}.", nameof(norm));
         _ds = ds;
@@ -55,10 +63,20 @@ public sealed class DataLoader : IDisposable
         _prefetch = prefetch;
         _lut = norm.BuildLookup();
         _perm = new int[ds.Count];
-        int tail = dropLast ? 0 : ds.Count % batchSize;
+        _rank = rank;
+        _ranks = ranks;
+        int tail = dropLast || ds.Count % batchSize < ranks ? 0 : ds.Count % batchSize;
+        _tail = tail;
         _batches = ds.Count / batchSize + (tail > 0 ? 1 : 0);
         _slots = new Slot[Math.Min(prefetch + 2, Math.Max(_batches, 1))];
-        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(batchSize, tail, ds);
+        for (int i = 0; i < _slots.Length; i++) _slots[i] = new Slot(Share(batchSize).Count, tail > 0 ? Share(tail).Count : 0, ds);
+    }
+
+    /// <summary>This rank's share of a batch of <paramref name="n"/> images: its first position and count.</summary>
+    private (int First, int Count) Share(int n)
+    {
+        int lo = (int)((long)n * _rank / _ranks), hi = (int)((long)n * (_rank + 1) / _ranks);
+        return (lo, hi - lo);
     }
 
     /// <summary>The batches of epoch <paramref name="epoch"/>, in order, from batch
@@ -180,9 +198,14 @@ public sealed class DataLoader : IDisposable
         var dst = batch.Images.Span;
         var rng = slot.Rng;
         Reseed(rng, SeedMix.Mix(SeedMix.Mix(_seed, (ulong)epoch), (ulong)b));
-        for (int i = 0; i < batch.Count; i++)
+        int global = b == _batches - 1 && _tail > 0 ? _tail : _batchSize;
+        var (first, count) = Share(global);
+        batch.GlobalCount = global;
+        if (_augment is not null)
+            for (int i = 0; i < first; i++) _augment.Draw(rng); // the draws of the other ranks' images
+        for (int i = 0; i < count; i++)
         {
-            int idx = _perm[start + i];
+            int idx = _perm[start + first + i];
             batch.Labels[i] = _ds.Labels[idx];
             batch.SourceIndices[i] = idx;
             var (dy, dx, flip) = _augment is null ? (0, 0, false) : _augment.Draw(rng);

@@ -85,6 +85,35 @@ public class DataLoaderTests
         Assert.Throws<ArgumentOutOfRangeException>(() => part.Epoch(0, -1).ToList());
     }
 
+    [Theory]
+    [InlineData(2, 103)]
+    [InlineData(3, 103)]
+    [InlineData(2, 97)]   // a last batch of 1 image: dropped, as it cannot be shared
+    public void The_ranks_shares_of_a_batch_together_are_the_batch_of_one_process(int ranks, int count)
+    {
+        var ds = Random(count);
+        var aug = Augmentation.RandomCrop(2).WithHorizontalFlip();
+        using var one = new DataLoader(ds, 16, true, aug, Norm, seed: 42);
+        var shards = Enumerable.Range(0, ranks).Select(r => new DataLoader(ds, 16, true, aug, Norm, seed: 42, shard: (r, ranks))).ToList();
+        try
+        {
+            var whole = Collect(one, 1);
+            var parts = shards.Select(l => Collect(l, 1)).ToList();
+            int expectBatches = count % 16 >= ranks ? whole.Count : whole.Count - 1;
+            Assert.All(parts, p => Assert.Equal(expectBatches, p.Count));
+            Assert.Equal(whole.Count, shards[0].BatchesPerEpoch + (count % 16 >= ranks ? 0 : 1));
+            for (int b = 0; b < expectBatches; b++)
+            {
+                Assert.Equal(whole[b].Labels, parts.SelectMany(p => p[b].Labels));
+                Assert.Equal(whole[b].Sources, parts.SelectMany(p => p[b].Sources));
+                Assert.True(whole[b].Images.AsSpan().SequenceEqual(parts.SelectMany(p => p[b].Images).ToArray()), $"batch {b}: images differ");
+                int n = whole[b].Labels.Length;
+                Assert.All(parts, p => Assert.InRange(p[b].Labels.Length, n / ranks, (n + ranks - 1) / ranks));
+            }
+        }
+        finally { foreach (var l in shards) l.Dispose(); }
+    }
+
     [Fact]
     public void Each_epoch_is_a_permutation_with_the_right_batch_sizes()
     {
