@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Spectre.Console;
 using SparseSwitch.Cli.Reports;
+using SparseSwitch.Distributed;
 using SparseSwitch.Training;
 
 namespace SparseSwitch.Cli.Commands;
@@ -37,6 +38,12 @@ public static class TrainCommands
         var stopAfter = new Option<int?>("--stop-after") { Description = "Stop after this epoch (checkpoint written); continue later with --resume." };
         var quiet = new Option<bool>("--quiet") { Description = "Print only the run folder at the end (errors and warnings still go to standard error)." };
         var json = new Option<bool>("--json") { Description = "Print JSON lines for scripts: one per sub-net and epoch (as metrics.jsonl), then {\"done\": true, \"run_folder\": …, \"report\": …}." };
+        var iterationLog = new Option<bool>("--iteration-log") { Description = "Also write every iteration's training loss to RUN/iterations.csv (t, sub-net, spec, loss)." };
+        var distributed = new Option<bool>("--distributed")
+        {
+            Description = "Data-parallel training over MPI (Open MPI): start as 'mpirun -np N sparseswitch train --out RUN ...'. Every rank trains its share of each batch " +
+                "(--batch-size is the global batch) and the gradients are summed before each step; rank 0 writes the run folder. Implied when started by mpirun.",
+        };
         var cmd = new Command("train", "Train sparse sub-networks (Alternating Sparse Training by default; --mode picks a baseline). " +
             "Without options: AST on the built-in synthetic data (10000 images) with LeNet-5, sub-nets 0.1, 0.05, 0.02, 5 epochs (dense for the first, ramp to the target densities by epoch 3).");
         foreach (var opt in o.All) cmd.Options.Add(opt);
@@ -45,9 +52,14 @@ public static class TrainCommands
         cmd.Options.Add(stopAfter);
         cmd.Options.Add(quiet);
         cmd.Options.Add(json);
+        cmd.Options.Add(distributed);
+        cmd.Options.Add(iterationLog);
         cmd.SetAction(p =>
         {
             if (p.GetValue(stopAfter) is < 1) throw new UsageException("--stop-after: must be ≥ 1 (an epoch count).");
+            bool isDistributed = p.GetValue(distributed) || MpiCollective.LaunchedByMpi;
+            if (isDistributed && p.GetValue(outDir) is null)
+                throw new UsageException("--distributed needs --out RUN_DIR (every rank must name the same run folder).");
             bool asJson = p.GetValue(json), isQuiet = p.GetValue(quiet);
             if (asJson && isQuiet) throw new UsageException("--quiet and --json: choose one.");
             bool isResume = p.GetValue(resume);
@@ -65,11 +77,17 @@ public static class TrainCommands
                 recipe = o.Resolve(p);
                 dir ??= Path.Combine("runs", $"{recipe.Mode.ToString().ToLowerInvariant()}-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
             }
+            using var comm = isDistributed ? new MpiCollective() : null;
+            if (comm is { Rank: > 0 }) return Follow(comm, stop => TrainingRun.Run(recipe, dir, isResume, stopAfterEpoch: p.GetValue(stopAfter), stop: stop, collective: comm).Stopped);
             using var signal = new StopSignal(Console.Error);
             var live = Live(asJson, isQuiet);
+            using var log = p.GetValue(iterationLog) ? new IterationLog(dir) : null;
             RunSummary Train() => TrainingRun.Run(recipe, dir, isResume, asJson || isQuiet || live is not null ? null : Console.Out,
-                stopAfterEpoch: p.GetValue(stopAfter), onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null, live: live, stop: signal.Token);
-            var summary = live is null ? Train() : live.Run(Train);
+                stopAfterEpoch: p.GetValue(stopAfter), onMetrics: asJson ? m => Console.WriteLine(m.ToJsonLine()) : null, live: live, stop: signal.Token,
+                collective: comm, onTrainer: log is null ? null : log.Attach);
+            RunSummary summary;
+            try { summary = live is null ? Train() : live.Run(Train); }
+            catch (Exception e) when (comm is { Size: > 1 }) { return AbortJob(comm, e); }
             string? page = ReportWriter.TryWrite(dir, Console.Error);
             if (summary.Stopped) return Stopped(asJson, isQuiet, "run_folder", dir, $"sparseswitch train --resume --out {dir}");
             if (asJson)
@@ -161,6 +179,25 @@ public static class TrainCommands
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>A rank other than 0 of a data-parallel run: it trains its share silently (rank 0 reports
+    /// and writes); a stop request reaches it like rank 0, and every rank stops after the same batch.</summary>
+    private static int Follow(MpiCollective comm, Func<CancellationToken, bool> train)
+    {
+        using var signal = new StopSignal(TextWriter.Null);
+        try { return train(signal.Token) ? StoppedExitCode : 0; }
+        catch (Exception e) { return AbortJob(comm, e); }
+    }
+
+    /// <summary>An error on one rank of a data-parallel job ends every rank (MPI_Abort), so that none
+    /// waits forever in a collective for a rank that is gone.</summary>
+    private static int AbortJob(MpiCollective comm, Exception e)
+    {
+        Console.Error.WriteLine($"error on rank {comm.Rank} of {comm.Size}: {e.Message}");
+        Console.Error.Flush();
+        comm.Abort(e is UsageException or ArgumentException ? 2 : 1);
+        return 1;
     }
 
     /// <summary>Exit code of a run stopped by Ctrl-C or SIGTERM (128 + SIGINT, as shells report it).</summary>

@@ -27,6 +27,8 @@ public sealed class AlternatingTrainer
     private readonly Tensor? _jointAccumulator;
     private readonly int[] _prunableIndex;   // per table entry: index in Setup.Prunable, or −1
     private readonly Stopwatch _clockTime = new();
+    private readonly Distributed.ICollective _comm;
+    private readonly double[] _reduceScratch = new double[3];
     private readonly double[] _epochLossSum;
     private readonly long[] _epochLossCount;
 
@@ -75,6 +77,7 @@ public sealed class AlternatingTrainer
     public AlternatingTrainer(TrainingSetup setup)
     {
         _setup = setup;
+        _comm = setup.Collective;
         var r = setup.Recipe;
         if (r.Mode == TrainMode.Independent && setup.Subnets.Count > 1)
             throw new ArgumentException("mode independent trains one sub-net per run; run it through TrainingRun (or the train command), which starts one run per sub-net.");
@@ -173,8 +176,9 @@ public sealed class AlternatingTrainer
                     default: AlternatingStep(batch); break;
                 }
                 Iteration++;
-                if (stop.IsCancellationRequested && BatchInEpoch < BatchesPerEpoch) { stopped = true; break; }
+                if (StopAgreed(stop.IsCancellationRequested) && BatchInEpoch < BatchesPerEpoch) { stopped = true; break; }
             }
+            if (!stopped) EndOfEpochAgreement(epoch);
         }
         finally { WallSeconds += _clockTime.Elapsed.TotalSeconds; }
         if (stopped) return null;
@@ -182,6 +186,7 @@ public sealed class AlternatingTrainer
         {
             _clockTime.Restart();
             RecalibrateBatchNorm(Recipe.BnRecalibrate, epoch);
+            AverageBuffers();
             WallSeconds += _clockTime.Elapsed.TotalSeconds;
         }
         NextEpoch = epoch + 1;
@@ -217,8 +222,8 @@ public sealed class AlternatingTrainer
                 foreach (var bn in _bns) bn.Active.Momentum = 1f / i;
                 Model.Forward(batch.Images);
                 ForwardPasses++;
-                TrainMacsDense += _denseForwardMacs * (double)batch.Count;
-                TrainMacsMasked += InferenceMacs(k) * (double)batch.Count;
+                TrainMacsDense += _denseForwardMacs * (double)batch.GlobalCount;
+                TrainMacsMasked += InferenceMacs(k) * (double)batch.GlobalCount;
             }
             for (int b = 0; b < _bns.Length; b++) _bns[b].Active.Momentum = saved[b];
         }
@@ -234,14 +239,115 @@ public sealed class AlternatingTrainer
     internal double[] EpochLossSum => _epochLossSum;
     internal long[] EpochLossCount => _epochLossCount;
 
+    /// <summary>
+    /// The gradient of the batch's mean loss in the table, and that loss. In one pass, or (recipe
+    /// micro-batches m &gt; 1) in m passes over consecutive slices, each slice's gradient weighted by
+    /// its share of the batch and summed. Data parallel: this rank's gradient, weighted by its share
+    /// of the global batch, is summed over the ranks (one all-reduce of the flat gradient), so every
+    /// rank holds the gradient of the mean loss over the global batch before any masking, correction
+    /// or step. The weights and the order of the sums are the same both ways, so R ranks with one
+    /// pass each compute what one process with R micro-batches computes, bit for bit.
+    /// </summary>
     private float ForwardBackward(Batch batch, int k = -1)
+    {
+        int parts = Math.Min(Recipe.MicroBatches, batch.Count);
+        ForwardPasses++;   // one pass over the batch, in however many slices
+        BackwardPasses++;
+        if (parts <= 1 && _comm.Size == 1) return Pass(batch, k);
+        double loss = 0;
+        var grad = Table.Grad.Span;
+        if (parts <= 1)
+        {
+            float share = (float)batch.Count / batch.GlobalCount;
+            loss = (double)Pass(batch, k) * share;
+            System.Numerics.Tensors.TensorPrimitives.Multiply(grad, share, grad);
+        }
+        else
+        {
+            var acc = (_microAccumulator ??= Table.NewBuffer()).Span;
+            acc.Clear();
+            int c = batch.Images.Dim(1), h = batch.Images.Dim(2), w = batch.Images.Dim(3), image = c * h * w;
+            for (int j = 0; j < parts; j++)
+            {
+                int lo = (int)((long)batch.Count * j / parts), hi = (int)((long)batch.Count * (j + 1) / parts);
+                var slice = new Batch(batch.Images.View(lo * image, hi - lo, c, h, w), batch.Labels[lo..hi], batch.SourceIndices[lo..hi])
+                {
+                    Index = batch.Index, Epoch = batch.Epoch, GlobalCount = batch.GlobalCount,
+                };
+                if (j > 0) Table.ZeroGrad();
+                float share = (float)slice.Count / batch.GlobalCount;
+                loss += (double)Pass(slice, k) * share;
+                System.Numerics.Tensors.TensorPrimitives.Multiply(grad, share, grad);
+                System.Numerics.Tensors.TensorPrimitives.Add(acc, grad, acc);
+            }
+            acc.CopyTo(grad);
+        }
+        if (_comm.Size > 1)
+        {
+            _comm.AllreduceSum(grad);
+            _reduceScratch[0] = loss;
+            _comm.AllreduceSum(_reduceScratch.AsSpan(0, 1));
+            loss = _reduceScratch[0];
+        }
+        return (float)loss;
+    }
+
+    private Tensor? _microAccumulator;
+
+    /// <summary>One forward and backward pass of the mean loss over <paramref name="batch"/>.</summary>
+    private float Pass(Batch batch, int k)
     {
         var logits = Model.Forward(batch.Images);
         float loss = Distillation is { } d && k >= 0 ? d.Loss(_loss, logits, batch, k) : _loss.Forward(logits, batch.Labels);
         Model.Backward(_loss.Backward());
-        ForwardPasses++;
-        BackwardPasses++;
         return loss;
+    }
+
+    /// <summary>Whether any rank asked to stop (every rank must stop after the same batch).</summary>
+    private bool StopAgreed(bool requested)
+    {
+        if (_comm.Size == 1) return requested;
+        _reduceScratch[0] = requested ? 1 : 0;
+        _comm.AllreduceSum(_reduceScratch.AsSpan(0, 1));
+        return _reduceScratch[0] > 0;
+    }
+
+    /// <summary>Data parallel, at an epoch's end: the ranks' batch-norm running statistics (each from
+    /// its share of the batches) are averaged, and the ranks' weights, masks and statistics are
+    /// compared by a hash: ranks that diverged stop the job with an error.</summary>
+    private void EndOfEpochAgreement(int epoch)
+    {
+        if (_comm.Size == 1) return;
+        AverageBuffers();
+        long hash = StateHash();
+        var all = _comm.Allgather(hash);
+        if (all.Any(h => h != all[0]))
+            throw new Distributed.DivergedRanksException(
+                $"The ranks' weights, masks or batch-norm statistics differ after epoch {epoch + 1} (hash by rank: {string.Join(", ", all.Select(h => h.ToString("x16")))}); stopping the job.");
+    }
+
+    /// <summary>Averages the model's buffers (batch-norm running statistics) over the ranks.</summary>
+    private void AverageBuffers()
+    {
+        if (_comm.Size == 1) return;
+        foreach (var (_, b) in Model.NamedBuffers())
+        {
+            var span = b.Span;
+            _comm.AllreduceSum(span);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(span, 1f / _comm.Size, span);
+        }
+    }
+
+    /// <summary>A 64-bit hash of the weights, every sub-net's masks and the buffers.</summary>
+    public long StateHash()
+    {
+        using var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        h.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(Table.Data.Span));
+        if (Masks is not null)
+            for (int k = 0; k < K; k++)
+                foreach (var m in Masks.Masks(k)) h.AppendData(m.ToBytes());
+        foreach (var (_, b) in Model.NamedBuffers()) h.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(b.Span));
+        return BitConverter.ToInt64(h.GetHashAndReset(), 0);
     }
 
     /// <summary>One iteration of AST (also the single-sub-net runs and the dense baseline).</summary>
@@ -255,7 +361,7 @@ public sealed class AlternatingTrainer
         Table.ZeroGrad();
         float loss = ForwardBackward(batch, k);
         bool update = !srste && Masks is not null && Clock.Fires(t);
-        CountMacs(k, batch.Count, update);
+        CountMacs(k, batch.GlobalCount, update);
         // The parameters' masks are sub-net k's stored masks: an update shows in them directly.
         if (update) Updater!.Update(k, Clock.OwnIteration(t), t);
         if (Masks is not null)
@@ -285,7 +391,7 @@ public sealed class AlternatingTrainer
             Table.ZeroGrad();
             float loss = ForwardBackward(batch);
             bool update = Clock.FiresOwn(k, t);
-            CountMacs(k, batch.Count, update);
+            CountMacs(k, batch.GlobalCount, update);
             if (update) Updater!.Update(k, t, t);
             Masks!.MaskGradients(k);
             System.Numerics.Tensors.TensorPrimitives.Add(acc, grad, acc);
@@ -332,6 +438,13 @@ public sealed class AlternatingTrainer
             count += batch.Count;
         }
         Model.Train();
+        if (_comm.Size > 1)
+        {
+            // Each rank tested its share of the test set.
+            (_reduceScratch[0], _reduceScratch[1], _reduceScratch[2]) = (lossSum, correct, count);
+            _comm.AllreduceSum(_reduceScratch);
+            (lossSum, correct, count) = (_reduceScratch[0], (long)_reduceScratch[1], (long)_reduceScratch[2]);
+        }
         return (lossSum / Math.Max(count, 1), (double)correct / Math.Max(count, 1));
     }
 

@@ -21,6 +21,10 @@ public sealed class RunFolder
         Directory.CreateDirectory(path);
     }
 
+    /// <summary>A folder this process reads but does not write (the ranks other than 0 of a
+    /// data-parallel job): every write is skipped.</summary>
+    public bool ReadOnly { get; init; }
+
     /// <summary>An existing run folder (not created when missing: that is an error).</summary>
     public static RunFolder Open(string path)
     {
@@ -33,7 +37,10 @@ public sealed class RunFolder
         File.Exists(CheckpointFile) ? CheckpointFile
             : throw new FileNotFoundException($"{Path}: no checkpoint.safetensors; train first (sparseswitch train --out {Path}).");
 
-    public void WriteRecipe(TrainRecipe recipe) => WriteAtomically(RecipeFile, recipe.ToJson());
+    public void WriteRecipe(TrainRecipe recipe)
+    {
+        if (!ReadOnly) WriteAtomically(RecipeFile, recipe.ToJson());
+    }
 
     public TrainRecipe ReadRecipe()
     {
@@ -44,6 +51,7 @@ public sealed class RunFolder
     /// <summary>Starts fresh metric files.</summary>
     public void ResetMetrics()
     {
+        if (ReadOnly) return;
         WriteAtomically(MetricsJsonl, "");
         WriteAtomically(MetricsCsv, EpochMetrics.CsvHeader + "\n");
         WriteAtomically(LogFile, "");
@@ -52,6 +60,7 @@ public sealed class RunFolder
     /// <summary>Keeps only rows of epochs below <paramref name="epoch"/> (resume).</summary>
     public void TruncateMetrics(int epoch)
     {
+        if (ReadOnly) return;
         var rows = File.Exists(MetricsJsonl)
             ? File.ReadAllLines(MetricsJsonl).Where(l => l.Length > 0).Select(EpochMetrics.FromJsonLine).Where(m => m.Epoch < epoch).ToList()
             : [];
@@ -61,11 +70,15 @@ public sealed class RunFolder
 
     public void Append(EpochMetrics m)
     {
+        if (ReadOnly) return;
         File.AppendAllText(MetricsJsonl, m.ToJsonLine() + "\n");
         File.AppendAllText(MetricsCsv, m.ToCsvRow() + "\n");
     }
 
-    public void Log(string line) => File.AppendAllText(LogFile, line + "\n");
+    public void Log(string line)
+    {
+        if (!ReadOnly) File.AppendAllText(LogFile, line + "\n");
+    }
 
     public IReadOnlyList<EpochMetrics> ReadMetrics() =>
         File.Exists(MetricsJsonl)

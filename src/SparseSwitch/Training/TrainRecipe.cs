@@ -94,6 +94,8 @@ public sealed record TrainRecipe
     public CorrectionMode Correction { get; init; } = CorrectionMode.InnerGroup;
     [Description("Re-mask the gradient after correction.")]
     public bool Remask { get; init; }
+    [Description("Split each batch into this many micro-batches, one forward/backward each, their gradients summed before the step (gradient accumulation: the batch in less memory; batch-norm sees each micro-batch).")]
+    public int MicroBatches { get; init; } = 1;
     [Description("Fraction of the conflicting component a projection removes (1 = all; below 1: a partial projection).")]
     public double CorrectionStrength { get; init; } = 1.0;
     [Description("Reference gradient of the correction as a moving average of previous gradients, g′ ← β·g′ + (1 − β)·g: β (0 = the previous iteration's gradient).")]
@@ -143,6 +145,7 @@ public sealed record TrainRecipe
         if (!(PruneRateFinal >= 0 && PruneRateFinal <= 1)) throw new ArgumentException($"prune-rate-final: must be in [0, 1], got {PruneRateFinal.ToString(CultureInfo.InvariantCulture)}.");
         if (!(CorrectionStrength > 0 && CorrectionStrength <= 1)) throw new ArgumentException($"correction-strength: must be in (0, 1], got {CorrectionStrength.ToString(CultureInfo.InvariantCulture)}.");
         if (!(CorrectionAverage >= 0 && CorrectionAverage < 1)) throw new ArgumentException($"correction-average: must be in [0, 1), got {CorrectionAverage.ToString(CultureInfo.InvariantCulture)}.");
+        if (MicroBatches < 1 || MicroBatches > BatchSize) throw new ArgumentException($"micro-batches: must be in [1, batch-size ({BatchSize})], got {MicroBatches}.");
         if (BnRecalibrate < 0) throw new ArgumentException($"bn-recalibrate: must be ≥ 0 batches, got {BnRecalibrate}.");
         if (!(Distill >= 0 && Distill <= 1)) throw new ArgumentException($"distill: must be in [0, 1], got {Distill.ToString(CultureInfo.InvariantCulture)}.");
         if (Distill > 0 && (Mode != TrainMode.Ast || subs.Count < 2)) throw new ArgumentException("distill: applies to AST with two or more sub-nets (the densest teaches the others).");

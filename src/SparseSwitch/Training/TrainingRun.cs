@@ -20,15 +20,20 @@ public sealed record RunSummary(TrainMode Mode, ulong Seed, IReadOnlyList<EpochM
 /// sub-net trainer per sub-net in sub-folders subnet-0 … subnet-(K−1) and reports them together.
 /// A <c>stop</c> request ends the run after the batch in progress with a checkpoint there (the
 /// summary says <see cref="RunSummary.Stopped"/>); resume continues from that batch exactly.
+/// In a data-parallel job (<c>collective</c> of several ranks) every rank trains and evaluates its
+/// share, and rank 0 alone writes the folder (recipe, metrics, log, checkpoints); a resume may use
+/// another number of ranks.
 /// </summary>
 public static class TrainingRun
 {
     public static RunSummary Run(TrainRecipe recipe, string outDir, bool resume = false, TextWriter? progress = null,
         (ImageDataset Train, ImageDataset Test)? data = null, Func<TrainingSetup, Module>? modelFactory = null,
         Action<AlternatingTrainer>? onTrainer = null, int? stopAfterEpoch = null, Action<EpochMetrics>? onMetrics = null,
-        ITrainingProgress? live = null, CancellationToken stop = default)
+        ITrainingProgress? live = null, CancellationToken stop = default, Distributed.ICollective? collective = null)
     {
-        var folder = new RunFolder(outDir);
+        collective ??= Distributed.SingleProcess.Instance;
+        bool writer = collective.Rank == 0;
+        var folder = new RunFolder(outDir) { ReadOnly = !writer };
         if (resume)
         {
             var saved = folder.ReadRecipe();
@@ -38,7 +43,7 @@ public static class TrainingRun
         folder.WriteRecipe(recipe);
         data ??= TrainingSetup.LoadData(recipe);
         if (recipe.Mode != TrainMode.Independent)
-            return RunOne(recipe, folder, resume, progress, data.Value, modelFactory, onTrainer, "", stopAfterEpoch, onMetrics, live, stop);
+            return RunOne(recipe, folder, resume, progress, data.Value, modelFactory, onTrainer, "", stopAfterEpoch, onMetrics, live, stop, collective);
 
         var subs = recipe.Subnets;
         var parts = new List<RunSummary>();
@@ -46,12 +51,12 @@ public static class TrainingRun
         for (int k = 0; k < subs.Count; k++)
         {
             var sub = recipe with { Subnets = new SubnetList([subs[k]]) };
-            var subFolder = new RunFolder(Path.Combine(outDir, $"subnet-{k}"));
+            var subFolder = new RunFolder(Path.Combine(outDir, $"subnet-{k}")) { ReadOnly = !writer };
             bool subResume = resume && File.Exists(subFolder.CheckpointFile);
             if (!subResume) subFolder.WriteRecipe(sub);
             int index = k;
             var part = RunOne(sub, subFolder, subResume, progress, data.Value, modelFactory, onTrainer, $"[{subs[k]}] ", stopAfterEpoch,
-                onMetrics is null ? null : m => onMetrics(m with { Subnet = index }), live, stop);
+                onMetrics is null ? null : m => onMetrics(m with { Subnet = index }), live, stop, collective);
             if (part.Stopped)
                 return part with { Mode = TrainMode.Independent, Final = [.. parts.Select((p, j) => p.Final[0] with { Subnet = j })] };
             parts.Add(part);
@@ -65,9 +70,9 @@ public static class TrainingRun
 
     private static RunSummary RunOne(TrainRecipe recipe, RunFolder folder, bool resume, TextWriter? progress,
         (ImageDataset Train, ImageDataset Test) data, Func<TrainingSetup, Module>? modelFactory, Action<AlternatingTrainer>? onTrainer, string tag, int? stopAfterEpoch,
-        Action<EpochMetrics>? onMetrics, ITrainingProgress? live, CancellationToken stop)
+        Action<EpochMetrics>? onMetrics, ITrainingProgress? live, CancellationToken stop, Distributed.ICollective collective)
     {
-        using var setup = new TrainingSetup(recipe, data, modelFactory);
+        using var setup = new TrainingSetup(recipe, data, modelFactory, collective);
         var tr = new AlternatingTrainer(setup);
         onTrainer?.Invoke(tr);
         if (live is not null) tr.OnIteration += live.Iteration;
@@ -95,13 +100,13 @@ public static class TrainingRun
             var trainLoss = tr.RunEpoch(stop);
             if (trainLoss is null)
             {
-                TrainerCheckpoint.Save(tr, folder.CheckpointFile);
+                if (!folder.ReadOnly) TrainerCheckpoint.Save(tr, folder.CheckpointFile);
                 stopped = true;
                 break;
             }
             last = tr.EpochReport(folder.Path, trainLoss);
             foreach (var m in last) folder.Append(m);
-            TrainerCheckpoint.Save(tr, folder.CheckpointFile);
+            if (!folder.ReadOnly) TrainerCheckpoint.Save(tr, folder.CheckpointFile);
             if (onMetrics is not null) foreach (var m in last) onMetrics(m);
             var c = CultureInfo.InvariantCulture;
             string line = $"{tag}epoch {tr.NextEpoch}/{recipe.Epochs} ({tr.WallSeconds:F1} s): " + string.Join("  ", last.Select(m =>

@@ -30,11 +30,23 @@ public sealed class TrainingSetup : IDisposable
     /// <summary>Stream for mask choices (random N:M dense groups, ERK initial masks).</summary>
     public Rng MaskRng { get; }
 
-    /// <summary>Builds from a recipe. Data sets may be passed in to share them between runs.</summary>
-    public TrainingSetup(TrainRecipe recipe, (ImageDataset Train, ImageDataset Test)? data = null, Func<TrainingSetup, Module>? modelFactory = null)
+    /// <summary>The processes training together (data parallel); one process when not distributed.</summary>
+    public Distributed.ICollective Collective { get; }
+
+    /// <summary>Builds from a recipe. Data sets may be passed in to share them between runs. With a
+    /// <paramref name="collective"/> of several ranks, the loaders give this rank its share of every
+    /// batch (the recipe's batch size is the global batch).</summary>
+    public TrainingSetup(TrainRecipe recipe, (ImageDataset Train, ImageDataset Test)? data = null, Func<TrainingSetup, Module>? modelFactory = null,
+        Distributed.ICollective? collective = null)
     {
         recipe.Validate();
         Recipe = recipe;
+        Collective = collective ?? Distributed.SingleProcess.Instance;
+        if (Collective.Size > 1 && recipe.BatchSize < Collective.Size)
+            throw new ArgumentException($"batch-size: the global batch ({recipe.BatchSize}) must hold at least one image per rank ({Collective.Size} ranks).");
+        if (Collective.Size > 1 && recipe.Distill > 0)
+            throw new ArgumentException("distill: not supported in distributed training yet (the stored predictions would be each rank's own).");
+        (int, int)? shard = Collective.Size > 1 ? (Collective.Rank, Collective.Size) : null;
         Subnets = recipe.SubnetsToTrain;
         Options = recipe.Threads > 0 ? EngineOptions.Default with { Threads = recipe.Threads } : EngineOptions.Default;
         var (train, test) = data ?? LoadData(recipe);
@@ -43,8 +55,8 @@ public sealed class TrainingSetup : IDisposable
         var augment = recipe.Augment ? Augmentation.Standard : null;
         // Prefetch 0: batches are prepared on the training thread, so no thread competes with the
         // kernels for the cores and the timing of a run does not depend on a producer thread.
-        TrainLoader = new DataLoader(train, recipe.BatchSize, shuffle: true, augment, norm, recipe.Seed, dropLast: train.Count >= recipe.BatchSize, prefetch: 0);
-        TestLoader = new DataLoader(test, Math.Max(recipe.BatchSize, 256), shuffle: false, null, norm, recipe.Seed, dropLast: false, prefetch: 0);
+        TrainLoader = new DataLoader(train, recipe.BatchSize, shuffle: true, augment, norm, recipe.Seed, dropLast: train.Count >= recipe.BatchSize, prefetch: 0, shard: shard);
+        TestLoader = new DataLoader(test, Math.Max(recipe.BatchSize, 256), shuffle: false, null, norm, recipe.Seed, dropLast: false, prefetch: 0, shard: shard);
         var root = new Rng(recipe.Seed);
         var modelRng = root.Fork();
         MaskRng = root.Fork();

@@ -112,11 +112,11 @@ public class AlternatingTrainerTests
     [InlineData(TrainMode.Ast, 17)]       // inside the second
     [InlineData(TrainMode.Joint, 9)]
     [InlineData(TrainMode.Independent, 30)] // inside the second sub-net's run
-    [InlineData(TrainMode.Ast, 17, true)]   // with distillation, correction average and re-estimation
+    [InlineData(TrainMode.Ast, 17, true)]   // with distillation, correction variants, re-estimation and micro-batches
     public void A_run_stopped_inside_an_epoch_resumes_from_that_batch_exactly(TrainMode mode, int stopAfterIterations, bool options = false)
     {
         var r = TrainerFixtures.Recipe() with { Mode = mode, Correction = CorrectionMode.EveryIteration };
-        if (options) r = r with { Distill = 0.5, CorrectionAverage = 0.5, CorrectionStrength = 0.75, BnRecalibrate = 2 };
+        if (options) r = r with { Distill = 0.5, CorrectionAverage = 0.5, CorrectionStrength = 0.75, BnRecalibrate = 2, MicroBatches = 2 };
         string dirA = Path.Combine(Path.GetTempPath(), "ss-stop-a-" + Guid.NewGuid().ToString("N"));
         string dirB = Path.Combine(Path.GetTempPath(), "ss-stop-b-" + Guid.NewGuid().ToString("N"));
         try
