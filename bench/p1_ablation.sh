@@ -17,6 +17,7 @@
 #   ramp7        the ramp ends at epoch 7 instead of 10
 #   bnrecal      batch-norm re-estimated per sub-net over 50 batches at the end
 #   distill      the densest sub-net's stored predictions as soft targets (α 0.5)
+#   weighted     the sparser sub-nets sampled more often (weights 1,1,2 for 0.1, 0.05, 0.02)
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,7 +33,7 @@ while [ $# -gt 0 ]; do
     *) ROWS+=("$1"); shift ;;
   esac
 done
-[ ${#ROWS[@]} -gt 0 ] || ROWS=(base corr-off corr-every corr-avg corr-half nested ramp7 bnrecal distill ind-0.1 ind-0.05 ind-0.02)
+[ ${#ROWS[@]} -gt 0 ] || ROWS=(base corr-off corr-every corr-avg corr-half nested ramp7 bnrecal distill weighted ind-0.1 ind-0.05 ind-0.02)
 dotnet build -c Release src/SparseSwitch.Cli -v q -nologo >/dev/null
 CLI=src/SparseSwitch.Cli/bin/Release/net10.0/SparseSwitch.Cli
 mkdir -p "$OUT"
@@ -48,6 +49,7 @@ for seed in ${SEEDS//,/ }; do
       ramp7) opts=(--prune-end 7) ;;
       bnrecal) opts=(--bn-recalibrate 50) ;;
       distill) opts=(--distill 0.5) ;;
+      weighted) opts=(--subnet-weights 1,1,2) ;;
       ind-*) opts=(--mode independent --subnets "${row#ind-}" --update-every 99) ;;
       *) echo "unknown row '$row'" >&2; exit 2 ;;
     esac

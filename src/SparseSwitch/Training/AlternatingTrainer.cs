@@ -97,7 +97,9 @@ public sealed class AlternatingTrainer
         // First own iteration whose global iteration is at or after the given epoch (ceiling, so a
         // ramp that starts at epoch e never touches a mask during epoch e − 1).
         long own(double epochs) => ((long)Math.Ceiling(epochs * BatchesPerEpoch) + stride - 1) / stride;
-        Clock = new MaskUpdateClock(K, r.UpdateEvery, own(r.PruneStart), own(r.PruneEnd), long.MaxValue, r.Stagger);
+        Clock = r.Weights() is { } weights && r.Mode == TrainMode.Ast && weights.Any(w => w != 1)
+            ? MaskUpdateClock.Weighted(weights, r.UpdateEvery, (long)Math.Ceiling(r.PruneStart * BatchesPerEpoch), (long)Math.Ceiling(r.PruneEnd * BatchesPerEpoch), long.MaxValue, r.Stagger)
+            : new MaskUpdateClock(K, r.UpdateEvery, own(r.PruneStart), own(r.PruneEnd), long.MaxValue, r.Stagger);
 
         var c = setup.Train;
         Flops = FlopCounter.ForModel(Model, c.Channels, c.Height, c.Width);
@@ -113,7 +115,7 @@ public sealed class AlternatingTrainer
         if (!prunableEntries.SequenceEqual(Enumerable.Range(0, Table.Entries.Count).Where(i => Table.Entries[i].Param.Prunable)))
             throw new InvalidOperationException("The setup's prunable layers must be the table's parameters marked Prunable, in table order.");
         var correctionMode = r.Mode is TrainMode.Ast ? r.Correction : CorrectionMode.Off;
-        Correction = new GradientCorrection(correctionMode, r.Remask, K, Table, prunableEntries, r.CorrectionStrength, r.CorrectionAverage);
+        Correction = new GradientCorrection(correctionMode, r.Remask, Clock.CycleLength, Table, prunableEntries, r.CorrectionStrength, r.CorrectionAverage);
         if (r.Mode != TrainMode.Dense)
         {
             Masks = new MaskSet(Table, K);

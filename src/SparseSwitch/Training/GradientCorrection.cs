@@ -8,7 +8,8 @@ public enum CorrectionMode
 {
     /// <summary>Never.</summary>
     Off,
-    /// <summary>Only between consecutive iterations of one inner group of K (t mod K ≠ 0): the paper's figure.</summary>
+    /// <summary>Only between consecutive iterations of one inner group of K (t mod K ≠ 0): the paper's figure.
+    /// With weighted sampling the inner group is the sampling cycle.</summary>
     InnerGroup,
     /// <summary>At every iteration that has a previous gradient (the reference code's condition).</summary>
     EveryIteration,

@@ -94,6 +94,8 @@ public sealed record TrainRecipe
     public CorrectionMode Correction { get; init; } = CorrectionMode.InnerGroup;
     [Description("Re-mask the gradient after correction.")]
     public bool Remask { get; init; }
+    [Description("AST: how often each sub-net trains, as integer weights in sub-net order (e.g. 1,1,2: the last trains 2 of every 4 iterations, spread evenly); empty = round robin.")]
+    public string? SubnetWeights { get; init; }
     [Description("Split each batch into this many micro-batches, one forward/backward each, their gradients summed before the step (gradient accumulation: the batch in less memory; batch-norm sees each micro-batch).")]
     public int MicroBatches { get; init; } = 1;
     [Description("Fraction of the conflicting component a projection removes (1 = all; below 1: a partial projection).")]
@@ -145,6 +147,13 @@ public sealed record TrainRecipe
         if (!(PruneRateFinal >= 0 && PruneRateFinal <= 1)) throw new ArgumentException($"prune-rate-final: must be in [0, 1], got {PruneRateFinal.ToString(CultureInfo.InvariantCulture)}.");
         if (!(CorrectionStrength > 0 && CorrectionStrength <= 1)) throw new ArgumentException($"correction-strength: must be in (0, 1], got {CorrectionStrength.ToString(CultureInfo.InvariantCulture)}.");
         if (!(CorrectionAverage >= 0 && CorrectionAverage < 1)) throw new ArgumentException($"correction-average: must be in [0, 1), got {CorrectionAverage.ToString(CultureInfo.InvariantCulture)}.");
+        if (!string.IsNullOrWhiteSpace(SubnetWeights))
+        {
+            var w = Weights();
+            if (w is null || w.Length != subs.Count || w.Any(x => x < 1) || w.Sum() > 256)
+                throw new ArgumentException($"subnet-weights: '{SubnetWeights}' must be {subs.Count} integers ≥ 1, one per sub-net, summing to at most 256 (e.g. {string.Join(",", Enumerable.Repeat(1, subs.Count - 1).Append(2))}).");
+            if (Mode != TrainMode.Ast) throw new ArgumentException("subnet-weights: applies to mode ast (the other modes train every sub-net on every batch or alone).");
+        }
         if (MicroBatches < 1 || MicroBatches > BatchSize) throw new ArgumentException($"micro-batches: must be in [1, batch-size ({BatchSize})], got {MicroBatches}.");
         if (BnRecalibrate < 0) throw new ArgumentException($"bn-recalibrate: must be ≥ 0 batches, got {BnRecalibrate}.");
         if (!(Distill >= 0 && Distill <= 1)) throw new ArgumentException($"distill: must be in [0, 1], got {Distill.ToString(CultureInfo.InvariantCulture)}.");
@@ -157,6 +166,17 @@ public sealed record TrainRecipe
         if (TrainLimit < 0 || TestLimit < 0) throw new ArgumentException("train-limit/test-limit: must be ≥ 0.");
         if (Threads < 0) throw new ArgumentException($"threads: must be ≥ 1 (or 0 for the machine's processor count), got {Threads}.");
         if (Seeds < 1) throw new ArgumentException($"seeds: must be ≥ 1, got {Seeds}.");
+    }
+
+    /// <summary>The parsed <see cref="SubnetWeights"/> (null when unset or not a list of integers).</summary>
+    public int[]? Weights()
+    {
+        if (string.IsNullOrWhiteSpace(SubnetWeights)) return null;
+        var parts = SubnetWeights.Split(',', StringSplitOptions.TrimEntries);
+        var w = new int[parts.Length];
+        for (int i = 0; i < parts.Length; i++)
+            if (!int.TryParse(parts[i], NumberStyles.Integer, CultureInfo.InvariantCulture, out w[i])) return null;
+        return w;
     }
 
     private static readonly JsonSerializerOptions Json = new()

@@ -165,4 +165,23 @@ public class AccuracyOptionsTests
         Assert.NotEqual(plainRun, distilledRun);
         Assert.Throws<ArgumentException>(() => (r with { Mode = TrainMode.Independent }).Validate());
     }
+
+    [Fact]
+    public void Weighted_sampling_trains_each_subnet_by_its_weight_and_every_subnet_reaches_its_density()
+    {
+        var r = TrainerFixtures.Recipe("0.5,0.2,0.1") with { SubnetWeights = "1,1,2" };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        var turns = new int[3];
+        tr.OnIteration = (t, k, _) => turns[k]++;
+        tr.RunEpoch();
+        tr.RunEpoch();
+        Assert.Equal(new[] { 6, 6, 12 }, turns);   // 24 iterations in cycles of 4
+        var metrics = tr.EpochReport("run", [0, 0, 0]);
+        Assert.Equal(new[] { 0.5, 0.2, 0.1 }, metrics.Select(m => Math.Round(m.DensityPrunable, 2)));
+        Assert.Throws<ArgumentException>(() => (r with { SubnetWeights = "1,2" }).Validate());
+        Assert.Throws<ArgumentException>(() => (r with { SubnetWeights = "1,0,2" }).Validate());
+        Assert.Throws<ArgumentException>(() => (r with { SubnetWeights = "1,1,x" }).Validate());
+        Assert.Throws<ArgumentException>(() => (r with { Mode = TrainMode.Joint }).Validate());
+    }
 }

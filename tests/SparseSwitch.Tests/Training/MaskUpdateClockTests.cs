@@ -104,4 +104,50 @@ public class MaskUpdateClockTests
         Assert.Throws<ArgumentException>(() => new SubnetList([new SubnetSpec(0.3, 2, 4)]));
         Assert.Throws<ArgumentException>(() => new SubnetList([]));
     }
+
+    [Theory]
+    [InlineData(new[] { 1, 1, 1 }, new[] { 0, 1, 2 })]
+    [InlineData(new[] { 1, 1, 2 }, new[] { 2, 0, 1, 2 })]
+    [InlineData(new[] { 1, 2, 3 }, new[] { 2, 1, 0, 2, 1, 2 })]
+    public void The_weighted_cycle_gives_each_subnet_its_weight_spread_evenly(int[] weights, int[] expected)
+    {
+        var cycle = MaskUpdateClock.SmoothCycle(weights);
+        Assert.Equal(expected, cycle);
+        for (int k = 0; k < weights.Length; k++) Assert.Equal(weights[k], cycle.Count(x => x == k));
+    }
+
+    [Fact]
+    public void Weighted_own_iterations_count_each_subnets_turns_and_its_ramp_spans_the_same_global_span()
+    {
+        int[] weights = [1, 1, 3];
+        var clock = MaskUpdateClock.Weighted(weights, period: 4, startGlobal: 50, rampEndGlobal: 500, stopOwn: long.MaxValue);
+        Assert.Equal(5, clock.CycleLength);
+        var seen = new long[3];
+        var firstEvent = new long[] { -1, -1, -1 };
+        var lastRamp = new long[] { -1, -1, -1 };
+        for (long t = 0; t < 1000; t++)
+        {
+            int k = clock.SubnetAt(t);
+            Assert.Equal(seen[k], clock.OwnIteration(t));
+            Assert.Equal(seen[k], clock.OwnBefore(k, t));
+            seen[k]++;
+            if (clock.Fires(t))
+            {
+                if (firstEvent[k] < 0) firstEvent[k] = t;
+                if (clock.IsRampEventOwn(k, clock.OwnIteration(t))) lastRamp[k] = t;
+            }
+        }
+        Assert.Equal(new long[] { 200, 200, 600 }, seen);
+        for (int k = 0; k < 3; k++)
+        {
+            Assert.InRange(firstEvent[k], 50, 50 + 5 * (4 + 2)); // at the start, plus its stagger
+            Assert.InRange(lastRamp[k], 400, 499);             // its ramp ends by global 500
+            Assert.True(clock.RampEvents(k) > 0);
+        }
+        // A sub-net sampled three times as often has three times the events.
+        Assert.InRange(clock.RampEvents(2), 3 * clock.RampEvents(0) - 3, 3 * clock.RampEvents(0) + 3);
+        // Weights all 1 are round robin.
+        var rr = MaskUpdateClock.Weighted([1, 1, 1], 4, 0, 30, long.MaxValue);
+        for (long t = 0; t < 30; t++) { Assert.Equal((int)(t % 3), rr.SubnetAt(t)); Assert.Equal(t / 3, rr.OwnIteration(t)); }
+    }
 }
