@@ -12,6 +12,10 @@ namespace SparseSwitch.Nn;
 /// sums run in a fixed order (deterministic). With <see cref="FusedReLU"/> the layer outputs
 /// relu(y) and its backward masks dy first: the same values as BatchNorm2d followed by ReLU,
 /// one pass over memory fewer.
+/// With <see cref="Sync"/> (data-parallel training) the training statistics are those of the global
+/// batch across the ranks: each rank's per-channel (count, mean, M2) are combined by two all-reduces
+/// in the forward, and the backward's sums Σ dy and Σ dy·(x − μ) by one; the weight and bias
+/// gradients keep this rank's part (the gradient all-reduce sums them).
 /// </summary>
 public sealed class BatchNorm2d : Module, IDeferrableNorm
 {
@@ -44,6 +48,16 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     private bool _havePlaneSums, _havePlaneStats;
     private int _b, _hw;
     private readonly ParallelRange _forward, _backward;
+
+    /// <summary>The ranks whose batches this layer normalises together in training (null: this process's batch alone).</summary>
+    public Distributed.ICollective? Sync { get; set; }
+
+    // Synchronised statistics: phase 1 of a forward or backward only gathers this rank's
+    // per-channel values, phase 2 uses the combined ones.
+    private enum SyncPhase { None, Gather, Apply }
+    private SyncPhase _phase;
+    private double[] _local = [], _global = [];
+    private long _globalN;
 
     public BatchNorm2d(int channels, float eps = 1e-5f, float momentum = 0.1f, bool fuseRelu = false)
     {
@@ -81,7 +95,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         Start(x, deferred: false);
         UsePlaneStats(planeStats);
         Buffers.Ensure(ref _y, x.Shape);
-        _forward.Run(Channels, Options, Grain);
+        RunForward(Grain);
         _havePlaneStats = false;
         return _y!;
     }
@@ -107,9 +121,45 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         UsePlaneStats(planeStats);
         // Without a pass over x (statistics handed in, or eval) the work is a few numbers per
         // channel: done on this thread rather than handed to the pool.
-        _forward.Run(Channels, Options, _havePlaneStats || !Training ? Channels : Grain);
+        RunForward(_havePlaneStats || !Training ? Channels : Grain);
         _havePlaneStats = false;
         return new ChannelAffine(_mean, _scale, _shift, FusedReLU);
+    }
+
+    /// <summary>The forward over the channels; synchronised, in two phases around the all-reduces.</summary>
+    private void RunForward(int grain)
+    {
+        if (Sync is not { Size: > 1 } comm || !Training)
+        {
+            _forward.Run(Channels, Options, grain);
+            return;
+        }
+        int c = Channels;
+        Buffers.EnsureArray(ref _local, 2 * c);
+        Buffers.EnsureArray(ref _global, 2 * c + 1);
+        _phase = SyncPhase.Gather;
+        try
+        {
+            _forward.Run(c, Options, grain);                 // _local = (mean, M2) per channel, this rank
+            long n = (long)_b * _hw;
+            var g = _global.AsSpan(0, c + 1);
+            for (int ch = 0; ch < c; ch++) g[ch] = n * _local[2 * ch];
+            g[c] = n;
+            comm.AllreduceSum(g);                             // Σ n·mean per channel, N
+            _globalN = (long)Math.Round(g[c]);
+            for (int ch = 0; ch < c; ch++) _global[c + 1 + ch] = g[ch] / _globalN; // the global mean, kept past the next reduce
+            var m2 = _global.AsSpan(0, c);
+            for (int ch = 0; ch < c; ch++)
+            {
+                double d = _local[2 * ch] - _global[c + 1 + ch];
+                m2[ch] = _local[2 * ch + 1] + n * d * d;
+            }
+            comm.AllreduceSum(m2);                            // Σ (M2 + n·(mean − μ)²) = the global M2
+            for (int ch = 0; ch < c; ch++) (_local[2 * ch], _local[2 * ch + 1]) = (_global[c + 1 + ch], m2[ch]);
+            _phase = SyncPhase.Apply;
+            _forward.Run(c, Options, Channels);
+        }
+        finally { _phase = SyncPhase.None; }
     }
 
     private void Start(Tensor x, bool deferred)
@@ -134,7 +184,16 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         for (int c = start; c < end; c++)
         {
             float mean, invStd;
-            if (_forwardWasTraining)
+            if (_forwardWasTraining && _phase == SyncPhase.Apply)
+            {
+                // Synchronised: the global batch's mean and M2 (in _local after the reduces).
+                double mu = _local[2 * c], var = _local[2 * c + 1] / _globalN;
+                mean = (float)mu;
+                invStd = (float)(1.0 / Math.Sqrt(var + Eps));
+                rm[c] = (1 - Momentum) * rm[c] + Momentum * mean;
+                rv[c] = (1 - Momentum) * rv[c] + Momentum * (float)(var * _globalN / (_globalN - 1));
+            }
+            else if (_forwardWasTraining)
             {
                 // Per plane (one image's channel) a one-pass sum shifted by the plane's first
                 // value (close to its mean, so no cancellation) gives its mean and M2; planes are
@@ -152,6 +211,11 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
                 {
                     double dm = stats[2 * (b * sc + so)] - mu;
                     m2 += stats[2 * (b * sc + so) + 1] + hw * dm * dm;
+                }
+                if (_phase == SyncPhase.Gather)
+                {
+                    (_local[2 * c], _local[2 * c + 1]) = (mu, m2);
+                    continue;
                 }
                 mean = (float)mu;
                 double var = m2 / n;
@@ -197,7 +261,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         _dy = dy;
         _backwardDeferred = false;
         Buffers.Ensure(ref _dx, _x.Shape);
-        _backward.Run(Channels, Options, Grain);
+        RunBackward(Grain);
         return _dx!;
     }
 
@@ -218,9 +282,33 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         _backwardDeferred = true;
         if (!planeSums.IsEmpty) planeSums.CopyTo(Buffers.EnsureArray(ref _planeSums, planeSums.Length));
         _havePlaneSums = !planeSums.IsEmpty;
-        _backward.Run(Channels, Options, _havePlaneSums ? Channels : Grain);
+        RunBackward(_havePlaneSums ? Channels : Grain);
         _havePlaneSums = false;
         return new ChannelGradAffine(_x, _mean, _gk, _ga, _gshift, _scale, _shift, FusedReLU);
+    }
+
+    /// <summary>The backward over the channels; synchronised (after a training forward), in two
+    /// phases around the all-reduce of the sums.</summary>
+    private void RunBackward(int grain)
+    {
+        if (Sync is not { Size: > 1 } comm || !_forwardWasTraining)
+        {
+            _backward.Run(Channels, Options, grain);
+            return;
+        }
+        int c = Channels;
+        Buffers.EnsureArray(ref _local, 2 * c);
+        Buffers.EnsureArray(ref _global, 2 * c + 1);
+        _phase = SyncPhase.Gather;
+        try
+        {
+            _backward.Run(c, Options, grain);                 // _local = (Σ dy, Σ dy·(x − μ)) per channel, this rank
+            _local.AsSpan(0, 2 * c).CopyTo(_global);
+            comm.AllreduceSum(_global.AsSpan(0, 2 * c));
+            _phase = SyncPhase.Apply;
+            _backward.Run(c, Options, Channels);
+        }
+        finally { _phase = SyncPhase.None; }
     }
 
     private void BackwardChannels(int chunk, int start, int end)
@@ -237,7 +325,7 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
         {
             float mean = _mean[c], invStd = _invStd[c];
             double sdy = 0, sdyc = 0; // Σ dy, Σ dy·(x − μ)
-            for (int b = 0; b < _b; b++)
+            for (int b = 0; b < _b && _phase != SyncPhase.Apply; b++)
             {
                 if (_havePlaneSums)
                 {
@@ -249,12 +337,25 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
                 var (a1, a2) = PlaneSums(dys.Slice(o, hw), xs.Slice(o, hw), c);
                 sdy += a1; sdyc += a2;
             }
+            if (_phase == SyncPhase.Gather)
+            {
+                (_local[2 * c], _local[2 * c + 1]) = (sdy, sdyc);
+                continue;
+            }
+            if (_phase == SyncPhase.Apply) (sdy, sdyc) = (_local[2 * c], _local[2 * c + 1]);
             float sdyXhat = (float)(sdyc * invStd); // Σ dy·x̂
-            dgamma[c] += sdyXhat;
+            dgamma[c] += sdyXhat;       // this rank's part: the gradient all-reduce adds the others'
             dbeta[c] += (float)sdy;
             float k = gamma[c] * invStd;
             float a, shift;
-            if (_forwardWasTraining)
+            if (_phase == SyncPhase.Apply)
+            {
+                // The same over the global batch: its sums and N.
+                double gy = _global[2 * c], gyc = _global[2 * c + 1];
+                a = (float)(-k * invStd * (double)(float)(gyc * invStd) / _globalN);
+                shift = (float)(-k * gy / _globalN);
+            }
+            else if (_forwardWasTraining)
             {
                 // dx = k·(dy − Σdy/N − x̂·Σ(dy·x̂)/N) = k·dy + a·(x − μ) + shift
                 a = (float)(-k * invStd * (double)sdyXhat / n);

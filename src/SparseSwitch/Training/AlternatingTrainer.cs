@@ -83,6 +83,11 @@ public sealed class AlternatingTrainer
             throw new ArgumentException("mode independent trains one sub-net per run; run it through TrainingRun (or the train command), which starts one run per sub-net.");
         _loss = new CrossEntropyLoss((float)r.LabelSmoothing);
         _bns = Model.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().ToArray();
+        if (r.SyncBatchNorm && _comm.Size > 1)
+        {
+            foreach (var bn in Model.NamedModules().Select(m => m.Module).OfType<BatchNorm2d>()) bn.Sync = _comm;
+            foreach (var sw in _bns) for (int i = 0; i < sw.Sets; i++) sw[i].Sync = _comm;
+        }
         int sets = setup.BatchNormSets;
         if (_bns.Any(b => b.Sets != sets))
             throw new ArgumentException($"The model's switchable batch-norm layers must have {sets} sets (one per sub-net).");
@@ -261,8 +266,7 @@ public sealed class AlternatingTrainer
         if (parts <= 1)
         {
             float share = (float)batch.Count / batch.GlobalCount;
-            loss = (double)Pass(batch, k) * share;
-            System.Numerics.Tensors.TensorPrimitives.Multiply(grad, share, grad);
+            loss = (double)Pass(batch, k, share) * share;
         }
         else
         {
@@ -278,8 +282,7 @@ public sealed class AlternatingTrainer
                 };
                 if (j > 0) Table.ZeroGrad();
                 float share = (float)slice.Count / batch.GlobalCount;
-                loss += (double)Pass(slice, k) * share;
-                System.Numerics.Tensors.TensorPrimitives.Multiply(grad, share, grad);
+                loss += (double)Pass(slice, k, share) * share;
                 System.Numerics.Tensors.TensorPrimitives.Add(acc, grad, acc);
             }
             acc.CopyTo(grad);
@@ -296,12 +299,16 @@ public sealed class AlternatingTrainer
 
     private Tensor? _microAccumulator;
 
-    /// <summary>One forward and backward pass of the mean loss over <paramref name="batch"/>.</summary>
-    private float Pass(Batch batch, int k)
+    /// <summary>One forward and backward pass of the mean loss over <paramref name="batch"/>, its
+    /// gradient weighted by <paramref name="share"/> (the batch's part of the whole, so that the parts'
+    /// gradients add up to the whole's; synchronised batch-norm then combines consistent parts).</summary>
+    private float Pass(Batch batch, int k, float share = 1f)
     {
         var logits = Model.Forward(batch.Images);
         float loss = Distillation is { } d && k >= 0 ? d.Loss(_loss, logits, batch, k) : _loss.Forward(logits, batch.Labels);
-        Model.Backward(_loss.Backward());
+        var dLogits = _loss.Backward();
+        if (share != 1f) System.Numerics.Tensors.TensorPrimitives.Multiply(dLogits.Span, share, dLogits.Span);
+        Model.Backward(dLogits);
         return loss;
     }
 

@@ -96,6 +96,8 @@ public sealed record TrainRecipe
     public bool Remask { get; init; }
     [Description("AST: how often each sub-net trains, as integer weights in sub-net order (e.g. 1,1,2: the last trains 2 of every 4 iterations, spread evenly); empty = round robin.")]
     public string? SubnetWeights { get; init; }
+    [Description("Data-parallel: batch-norm statistics over the global batch across the ranks (all-reduces in every batch-norm layer's forward and backward), as one process with the whole batch has them.")]
+    public bool SyncBatchNorm { get; init; }
     [Description("Split each batch into this many micro-batches, one forward/backward each, their gradients summed before the step (gradient accumulation: the batch in less memory; batch-norm sees each micro-batch).")]
     public int MicroBatches { get; init; } = 1;
     [Description("Fraction of the conflicting component a projection removes (1 = all; below 1: a partial projection).")]
