@@ -70,9 +70,9 @@ public sealed class ServeLoadBench : IBench
         Settings s;
         try { s = Parse(options); }
         catch (ArgumentException e) { Console.Error.WriteLine($"serve-load: {e.Message}"); return 2; }
-        string root = RepoRoot();
+        string root = Repo.Root();
         string cli = Path.Combine(root, "src", "SparseSwitch.Cli", "bin", "Release", "net10.0", "SparseSwitch.Cli.dll");
-        if (!s.NoBuild && Exec("dotnet", ["build", "-c", "Release", "-v", "q", "-nologo", Path.Combine(root, "src", "SparseSwitch.Cli")], root) != 0)
+        if (!s.NoBuild && Repo.Exec("dotnet", ["build", "-c", "Release", "-v", "q", "-nologo", Path.Combine(root, "src", "SparseSwitch.Cli")], root) != 0)
         {
             Console.Error.WriteLine("serve-load: building the CLI failed.");
             return 1;
@@ -395,28 +395,11 @@ public sealed class ServeLoadBench : IBench
             "--train-limit", s.TrainLimit.ToString(CultureInfo.InvariantCulture), "--test-limit", "2000", "--batch-size", "64", "--lr", "0.1", "--momentum", "0.9",
             "--wd", "5e-4", "--schedule", "cosine", "--prune-start", "0", "--prune-end", Math.Max(1, s.TrainEpochs / 2).ToString(CultureInfo.InvariantCulture),
             "--update-every", "10", "--augment", "--out", run];
-        if (Exec("dotnet", train, root) != 0) throw new InvalidOperationException("training the bench model failed.");
-        if (Exec("dotnet", [cli, "pack", run, "--out", file], root) != 0) throw new InvalidOperationException("packing the bench model failed.");
+        if (Repo.Exec("dotnet", train, root) != 0) throw new InvalidOperationException("training the bench model failed.");
+        if (Repo.Exec("dotnet", [cli, "pack", run, "--out", file], root) != 0) throw new InvalidOperationException("packing the bench model failed.");
         return file;
     }
 
-    private static int Exec(string file, IEnumerable<string> args, string dir)
-    {
-        var psi = new ProcessStartInfo(file) { UseShellExecute = false, WorkingDirectory = dir };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        p.WaitForExit();
-        return p.ExitCode;
-    }
-
-    private static string RepoRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "SparseSwitch.slnx"))) return d.FullName;
-        for (var d = new DirectoryInfo(Directory.GetCurrentDirectory()); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "SparseSwitch.slnx"))) return d.FullName;
-        throw new InvalidOperationException("serve-load: the repository (SparseSwitch.slnx) was not found above the bench or the current folder.");
-    }
 
     private static string F(double v) => v.ToString("0.##", CultureInfo.InvariantCulture);
 
