@@ -21,6 +21,7 @@ internal sealed class LiveProgress : ITrainingProgress
 
     private sealed class SubnetRow
     {
+        public required string Run;
         public required string Name;
         public double LossSum;
         public long LossCount;
@@ -34,8 +35,9 @@ internal sealed class LiveProgress : ITrainingProgress
     private readonly List<SubnetRow> _rows = [];
     private readonly Stopwatch _epochClock = new();
     private LiveDisplayContext? _context;
-    private TimeSpan _lastRefresh;
     private string _tag = "";
+    private TimeSpan _lastRefresh;
+    private string _key = "";
     private int _rowBase, _epoch, _epochs, _firstBatch, _batches, _batchSize, _done;
     private (long Fired, long Tested)? _projections;
 
@@ -62,13 +64,16 @@ internal sealed class LiveProgress : ITrainingProgress
         Refresh(force: true);
     }
 
-    public void EpochStarted(string tag, SubnetList subnets, int epoch, int epochs, int firstBatch, int batches, int batchSize)
+    public void EpochStarted(string run, string tag, SubnetList subnets, int epoch, int epochs, int firstBatch, int batches, int batchSize)
     {
-        if (tag != _tag || _rows.Count == 0)
+        // A row per sub-net of each run (and sub-run of mode independent) met so far.
+        string key = run + "\n" + tag;
+        _tag = tag;
+        if (key != _key || _rows.Count == 0)
         {
-            _tag = tag;
+            _key = key;
             _rowBase = _rows.Count;
-            foreach (var s in subnets) _rows.Add(new SubnetRow { Name = tag.Length > 0 ? tag.Trim() : s.ToString() });
+            foreach (var s in subnets) _rows.Add(new SubnetRow { Run = Path.GetFileName(Path.TrimEndingDirectorySeparator(run)), Name = tag.Length > 0 ? tag.Trim() : s.ToString() });
         }
         (_epoch, _epochs, _firstBatch, _batches, _batchSize, _done) = (epoch, epochs, firstBatch, batches, batchSize, firstBatch);
         for (int i = _rowBase; i < _rows.Count; i++) { _rows[i].LossSum = 0; _rows[i].LossCount = 0; }
@@ -120,18 +125,21 @@ internal sealed class LiveProgress : ITrainingProgress
         foreach (string h in _history) parts.Add(new Markup(Markup.Escape(h)));
         if (_rows.Count > 0)
         {
-            var table = new Table().Border(TableBorder.Rounded)
-                .AddColumn("sub-net").AddColumn(new TableColumn("train loss (epoch)").RightAligned())
+            bool runs = _rows.Select(r => r.Run).Distinct().Count() > 1;
+            var table = new Table().Border(TableBorder.Rounded);
+            if (runs) table.AddColumn("run");
+            table.AddColumn("sub-net").AddColumn(new TableColumn("train loss (epoch)").RightAligned())
                 .AddColumn(new TableColumn("test loss").RightAligned()).AddColumn(new TableColumn("test acc").RightAligned())
                 .AddColumn(new TableColumn("best acc").RightAligned()).AddColumn(new TableColumn("density").RightAligned());
             foreach (var r in _rows)
             {
                 string running = r.LossCount > 0 ? (r.LossSum / r.LossCount).ToString("F4", c) : "–";
-                table.AddRow(Markup.Escape(r.Name), running,
+                string[] cells = [Markup.Escape(r.Name), running,
                     r.Last is { } m ? m.TestLoss.ToString("F4", c) : "–",
                     r.Last is { } a ? (100 * a.TestAccuracy).ToString("F2", c) + " %" : "–",
                     double.IsNaN(r.Best) ? "–" : (100 * r.Best).ToString("F2", c) + " %",
-                    r.Last is { } d ? d.DensityPrunable.ToString("F4", c) : "–");
+                    r.Last is { } d ? d.DensityPrunable.ToString("F4", c) : "–"];
+                table.AddRow(runs ? [Markup.Escape(r.Run), .. cells] : cells);
             }
             if (_projections is var (fired, tested))
                 table.Caption(string.Create(c, $"gradient projections {fired:N0} of {tested:N0} tested ({(tested > 0 ? 100.0 * fired / tested : 0):F1} %)"));

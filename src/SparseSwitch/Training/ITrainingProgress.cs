@@ -10,10 +10,11 @@ public interface ITrainingProgress
     /// <summary>A log line that is not an epoch's result (start, resume, stop).</summary>
     void Message(string line);
 
-    /// <summary>Epoch <paramref name="epoch"/> (0-based) of <paramref name="epochs"/> starts for these
-    /// sub-nets, at batch <paramref name="firstBatch"/> (above 0 when a stopped epoch continues) of
-    /// <paramref name="batches"/>; iteration t is batch t − epoch × batches of it.</summary>
-    void EpochStarted(string tag, SubnetList subnets, int epoch, int epochs, int firstBatch, int batches, int batchSize);
+    /// <summary>Epoch <paramref name="epoch"/> (0-based) of <paramref name="epochs"/> of the run in folder
+    /// <paramref name="run"/> starts for these sub-nets, at batch <paramref name="firstBatch"/> (above 0
+    /// when a stopped epoch continues) of <paramref name="batches"/>; iteration t is batch
+    /// t − epoch × batches of it.</summary>
+    void EpochStarted(string run, string tag, SubnetList subnets, int epoch, int epochs, int firstBatch, int batches, int batchSize);
 
     /// <summary>Iteration <paramref name="t"/> trained sub-net <paramref name="subnet"/> with this loss.</summary>
     void Iteration(long t, int subnet, float loss);

@@ -96,7 +96,7 @@ public static class TrainingRun
         while (tr.NextEpoch < Math.Min(recipe.Epochs, stopAfterEpoch ?? int.MaxValue))
         {
             if (stop.IsCancellationRequested) { stopped = true; break; }
-            live?.EpochStarted(tag, tr.Subnets, tr.NextEpoch, recipe.Epochs, tr.BatchInEpoch, tr.BatchesPerEpoch, recipe.BatchSize);
+            live?.EpochStarted(folder.Path, tag, tr.Subnets, tr.NextEpoch, recipe.Epochs, tr.BatchInEpoch, tr.BatchesPerEpoch, recipe.BatchSize);
             var trainLoss = tr.RunEpoch(stop);
             if (trainLoss is null)
             {

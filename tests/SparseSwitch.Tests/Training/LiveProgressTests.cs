@@ -57,4 +57,29 @@ public class LiveProgressTests
         Assert.Contains(output.Split('\n'), l => l.Contains("│ [0.2]"));
         Assert.DoesNotContain("gradient projections", output);
     }
+
+    [Fact]
+    public void AnExperimentShowsEachRunsRowsWithTheRunNamed()
+    {
+        var text = new StringWriter();
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Out = new AnsiConsoleOutput(text), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.Yes,
+        });
+        console.Profile.Width = 160;
+        string dir = Directory.CreateTempSubdirectory("ss-live-exp-").FullName;
+        try
+        {
+            var live = new LiveProgress(console);
+            var r = TrainerFixtures.Recipe("0.5,0.2") with { Epochs = 1, PruneEnd = 1, Seeds = 1 };
+            live.Run(() => ExperimentRunner.Run(r, [TrainMode.Ast, TrainMode.Dense], dir, modelFactory: TrainerFixtures.SmallCnn, data: TrainerFixtures.Data, live: live));
+            string output = text.ToString();
+            var lines = output.Split('\n');
+            Assert.Contains(lines, l => l.Contains("│ run "));
+            Assert.Contains(lines, l => l.Contains("ast-seed3") && l.Contains(" 0.2 "));
+            Assert.Contains(lines, l => l.Contains("dense-seed3") && l.Contains(" 1 "));  // the dense sub-net, density 1
+            Assert.Contains("== dense, seed 3", output);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
