@@ -128,6 +128,8 @@ public static class TrainCommands
         {
             bool asJson = p.GetValue(json), isQuiet = p.GetValue(quiet), isResume = p.GetValue(resume);
             if (asJson && isQuiet) throw new UsageException("--quiet and --json: choose one.");
+            if (MpiCollective.LaunchedByMpi)
+                throw new UsageException("experiment does not run under mpirun (every rank would run it all); start each run with 'mpirun -np N sparseswitch train --out RUN ...'.");
             string? dir = p.GetValue(outDir);
             TrainRecipe recipe;
             List<TrainMode> list;
