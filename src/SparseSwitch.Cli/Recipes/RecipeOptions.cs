@@ -15,7 +15,7 @@ namespace SparseSwitch.Cli;
 /// </summary>
 public sealed class RecipeOptions
 {
-    private readonly List<(string Key, Option Option)> _fields = [];
+    private readonly List<(string Key, Option<string?> Option)> _fields = [];
 
     public Option<string?> Recipe { get; } = new("--recipe")
     {
@@ -44,9 +44,10 @@ public sealed class RecipeOptions
             string dflt = DefaultText(prop.GetValue(defaults));
             help = help.EndsWith('.') ? help[..^1] + dflt + "." : help + dflt;
             var type = Nullable.GetUnderlyingType(prop.PropertyType) ?? prop.PropertyType;
-            Option option = type == typeof(bool)
-                ? new Option<bool?>("--" + key, aliases) { Description = help }
-                : new Option<string?>("--" + key, aliases) { Description = help, HelpName = HelpName(type) };
+            // A flag (--augment) is true when given alone; "--augment false" also works, and a value
+            // that is neither is refused with the recipe's message, like any other field's.
+            var option = new Option<string?>("--" + key, aliases) { Description = help, HelpName = HelpName(type) };
+            if (type == typeof(bool)) option.Arity = ArgumentArity.ZeroOrOne;
             _fields.Add((key, option));
         }
     }
@@ -69,12 +70,8 @@ public sealed class RecipeOptions
     public string? Value(ParseResult p, string key)
     {
         var option = _fields.First(f => f.Key == key).Option;
-        return option switch
-        {
-            Option<bool?> b => p.GetValue(b) is { } v ? (v ? "true" : "false") : null,
-            Option<string?> s => p.GetValue(s),
-            _ => null,
-        };
+        if (p.GetResult(option) is null) return null;
+        return p.GetValue(option) ?? "true"; // a flag given without a value
     }
 
     /// <summary>The recipe options given on the command line: key, value as text, option name.</summary>
@@ -98,6 +95,7 @@ public sealed class RecipeOptions
         t == typeof(int) || t == typeof(ulong) ? "int"
         : t == typeof(double) ? "number"
         : t == typeof(SubnetList) ? "list"
+        : t == typeof(bool) ? "true|false"
         : t.IsEnum ? string.Join("|", Enum.GetNames(t).Select(System.Text.Json.JsonNamingPolicy.KebabCaseLower.ConvertName))
         : "text";
 }

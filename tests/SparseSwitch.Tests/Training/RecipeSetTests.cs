@@ -91,6 +91,7 @@ public class RecipeSetTests
     [InlineData("--subnets", "0.1,2:4", "--subnets: '0.1,2:4' mixes densities and N:M patterns")]
     [InlineData("--prune-rate-final", "2", "prune-rate-final: must be in [0, 1], got 2.")]
     [InlineData("--wd", "-1", "--wd: must be ≥ 0, got -1.")]
+    [InlineData("--augment", "maybe", "--augment: must be true or false, got 'maybe'.")]
     public void ABadOptionNamesItselfTheValueAndWhatIsAllowed(string option, string value, string expected)
     {
         string dir = Directory.CreateTempSubdirectory("ss-opt-").FullName;
