@@ -92,6 +92,12 @@ public static class TrainingRun
             Say(progress, live, folder, $"{tag}{recipe.Mode.ToString().ToLowerInvariant()}: {recipe.Model} on {recipe.Data} ({setup.Train.Count} train / {setup.Test.Count} test), " +
                 $"sub-nets {tr.Subnets}, {recipe.Epochs} epochs × {tr.BatchesPerEpoch} iterations, seed {recipe.Seed}");
         }
+        if (!resume && tr.Masks is not null && !recipe.SrSte)
+            for (int k = 0; k < tr.K; k++)
+                if (tr.Clock.RampEvents(k) == 0 && tr.Subnets[k].FinalDensity < recipe.InitDensity)
+                    Say(progress, live, folder, $"{tag}warning: sub-net [{tr.Subnets[k]}] gets no mask update between epochs {recipe.PruneStart.ToString(System.Globalization.CultureInfo.InvariantCulture)} " +
+                        $"and {recipe.PruneEnd.ToString(System.Globalization.CultureInfo.InvariantCulture)} (update-every {recipe.UpdateEvery} of its own iterations, " +
+                        $"{tr.BatchesPerEpoch} iterations per epoch): it will not reach its density; lower --update-every or lengthen the ramp.");
         bool stopped = false;
         while (tr.NextEpoch < Math.Min(recipe.Epochs, stopAfterEpoch ?? int.MaxValue))
         {
@@ -122,6 +128,16 @@ public static class TrainingRun
             // grows by that garbage epoch after epoch. Collected here, its space serves the next epoch.
             GC.Collect();
         }
+        if (!stopped && tr.NextEpoch >= recipe.Epochs && recipe.Mode != TrainMode.Dense)
+            foreach (var m in last)
+            {
+                // A ramp too short for the update period never reaches its target: say so.
+                double target = tr.Subnets[m.Subnet].FinalDensity;
+                if (m.DensityPrunable > target * 1.05 + 1e-3)
+                    Say(progress, live, folder, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                        $"{tag}warning: sub-net [{m.Spec}] ended at density {m.DensityPrunable:F4}, above its target {target:F4}: its ramp had too few mask updates " +
+                        $"(update-every {recipe.UpdateEvery} of its own iterations between epochs {recipe.PruneStart} and {recipe.PruneEnd}); lower --update-every or lengthen the ramp."));
+            }
         if (stopped)
             Say(progress, live, folder, tr.MidEpoch
                 ? $"{tag}stopped in epoch {tr.NextEpoch + 1} after batch {tr.BatchInEpoch}/{tr.BatchesPerEpoch} (iteration {tr.Iteration}); checkpoint written, resume continues from there"

@@ -184,4 +184,29 @@ public class AccuracyOptionsTests
         Assert.Throws<ArgumentException>(() => (r with { SubnetWeights = "1,1,x" }).Validate());
         Assert.Throws<ArgumentException>(() => (r with { Mode = TrainMode.Joint }).Validate());
     }
+
+    [Fact]
+    public void A_ramp_with_too_few_updates_is_warned_of_before_and_after_the_run()
+    {
+        // 12 iterations per epoch, one epoch: 4 own iterations per sub-net; ΔT 10 staggered by 3
+        // puts sub-net 2's first update at its own iteration 6, after the run.
+        var r = TrainerFixtures.Recipe("0.5,0.2,0.1") with { Epochs = 1, PruneEnd = 1, UpdateEvery = 10 };
+        string dir = Directory.CreateTempSubdirectory("ss-warn-").FullName;
+        try
+        {
+            var output = new StringWriter();
+            TrainingRun.Run(r, dir, progress: output, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn);
+            var lines = output.ToString().Split('\n');
+            Assert.Contains(lines, l => l.StartsWith("warning: sub-net [0.1] gets no mask update", StringComparison.Ordinal));
+            Assert.Contains(lines, l => l.StartsWith("warning: sub-net [0.1] ended at density", StringComparison.Ordinal));
+            Assert.DoesNotContain(lines, l => l.Contains("[0.5] gets no mask update") || l.Contains("[0.2] gets no mask update"));
+            Assert.Contains("warning: sub-net [0.1]", File.ReadAllText(new RunFolder(dir).LogFile));
+
+            // A ramp with updates enough warns of nothing.
+            var quiet = new StringWriter();
+            TrainingRun.Run(TrainerFixtures.Recipe(), Path.Combine(dir, "ok"), progress: quiet, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn);
+            Assert.DoesNotContain("warning", quiet.ToString());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
