@@ -5,7 +5,8 @@ namespace SparseSwitch.Nn.Models;
 /// <summary>
 /// The ResNet basic block: y = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x)), 3×3 convs,
 /// the first with the block's stride. The shortcut is the identity when the shape is kept, else a
-/// 1×1 conv + batch-norm (<c>shortcut.0</c>, <c>shortcut.1</c>) or the parameter-free option A.
+/// 1×1 conv + batch-norm (<c>shortcut.0</c>, <c>shortcut.1</c>; the batch-norm switchable, or shared
+/// by all sub-nets with <see cref="ShortcutKind.ProjectionConvSharedNorm"/>) or the parameter-free option A.
 /// Backward splits dL/d(sum) between the two branches and adds their input gradients. bn1 carries
 /// the first ReLU (fused, one pass fewer); the join is relu(main + shortcut) in one pass; bn1's
 /// output is applied by conv2 as it reads it and bn2's by the join, and their input gradients by
@@ -36,6 +37,7 @@ public sealed class BasicBlock : Module
             Shortcut = shortcut switch
             {
                 ShortcutKind.ProjectionConv => RegisterModule("shortcut", Projection(inPlanes, planes, stride, bnSets, rng)),
+                ShortcutKind.ProjectionConvSharedNorm => RegisterModule("shortcut", Projection(inPlanes, planes, stride, 1, rng)),
                 ShortcutKind.IdentityPad => RegisterModule("shortcut", new IdentityPadShortcut(inPlanes, planes, stride)),
                 _ => throw new ArgumentOutOfRangeException(nameof(shortcut), shortcut, "Unknown shortcut kind."),
             };

@@ -23,4 +23,32 @@ public static class ModelInit
             else if (m is Linear l) KaimingNormal(l.Weight, rng);
         }
     }
+
+    /// <summary>He-normal with fan-out: N(0, 2/fan_out), fan_out = out channels · kernel area
+    /// (PyTorch's kaiming_normal_(mode="fan_out", nonlinearity="relu")).</summary>
+    public static void KaimingNormalFanOut(Parameter weight, Rng rng)
+    {
+        int fanOut = weight.Shape.Length > 2 ? weight.Shape[0] * (weight.Length / (weight.Shape[0] * weight.Shape[1])) : weight.Shape[0];
+        rng.FillNormal(weight.Data.Span, 0f, MathF.Sqrt(2f / Math.Max(fanOut, 1)));
+    }
+
+    /// <summary>The published AST code's ResNet initialisation (its uresnet20): every Conv2d weight
+    /// He-normal with fan-out (std √(2/(k²·C_out))), every Linear weight Kaiming-normal (fan-in) with
+    /// a zero bias; batch-norms keep weight 1, bias 0.</summary>
+    public static void HeFanOutConvKaimingLinear(Module model, Rng rng)
+    {
+        foreach (var (_, m) in model.NamedModules())
+        {
+            if (m is Conv2d c)
+            {
+                KaimingNormalFanOut(c.Weight, rng);
+                c.Bias?.Data.Span.Clear();
+            }
+            else if (m is Linear l)
+            {
+                KaimingNormal(l.Weight, rng);
+                l.Bias?.Data.Span.Clear();
+            }
+        }
+    }
 }

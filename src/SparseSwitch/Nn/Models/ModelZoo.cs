@@ -8,14 +8,17 @@ namespace SparseSwitch.Nn.Models;
 /// resnet56, resnet110 (widths 16-32-64, 1×1-conv shortcuts), wrn32 (ResNet-32 with widths
 /// 32-64-128), resnet18 (CIFAR ResNet-18), vgg11, vgg13, vgg16, vgg19 (with batch-norm).
 /// A "-a" suffix on the CIFAR ResNets (resnet20-a, wrn32-a) selects option-A (identity,
-/// zero-padded) shortcuts.
+/// zero-padded) shortcuts. A "-u" suffix (resnet20-u, …, wrn32-u) selects the published AST code's
+/// variant (its uresnet20): 1×1-conv shortcuts whose batch-norm all sub-nets share, convolutions
+/// He-normal with fan-out, the classifier Kaiming-normal with a zero bias (the stem stays dense).
 /// </summary>
 public static class ModelZoo
 {
     private static readonly string[] Known =
     [
         "mlp", "lenet5", "lenet5-caffe", "resnet20", "resnet32", "resnet44", "resnet56", "resnet110", "wrn32",
-        "resnet20-a", "resnet32-a", "resnet44-a", "resnet56-a", "resnet110-a", "wrn32-a", "resnet18",
+        "resnet20-a", "resnet32-a", "resnet44-a", "resnet56-a", "resnet110-a", "wrn32-a",
+        "resnet20-u", "resnet32-u", "resnet44-u", "resnet56-u", "resnet110-u", "wrn32-u", "resnet18",
         "vgg11", "vgg13", "vgg16", "vgg19",
     ];
 
@@ -32,12 +35,22 @@ public static class ModelZoo
         if (bnSets < 1) throw new ArgumentOutOfRangeException(nameof(bnSets), bnSets, "bnSets (the number of sub-nets) must be ≥ 1.");
         string key = name.Trim().ToLowerInvariant();
         var shortcut = ShortcutKind.ProjectionConv;
-        if (key.EndsWith("-a", StringComparison.Ordinal) && (key.StartsWith("resnet", StringComparison.Ordinal) || key.StartsWith("wrn", StringComparison.Ordinal)))
+        bool published = false;
+        if ((key.EndsWith("-a", StringComparison.Ordinal) || key.EndsWith("-u", StringComparison.Ordinal))
+            && (key.StartsWith("resnet", StringComparison.Ordinal) || key.StartsWith("wrn", StringComparison.Ordinal)))
         {
-            shortcut = ShortcutKind.IdentityPad;
+            published = key.EndsWith("-u", StringComparison.Ordinal);
+            shortcut = published ? ShortcutKind.ProjectionConvSharedNorm : ShortcutKind.IdentityPad;
             key = key[..^2];
             if (key == "resnet18") throw Unknown(name);
         }
+        var model = Build(key, name, shortcut, inChannels, imageSize, numClasses, bnSets, rng);
+        if (published) ModelInit.HeFanOutConvKaimingLinear(model, rng);
+        return model;
+    }
+
+    private static Module Build(string key, string name, ShortcutKind shortcut, int inChannels, int imageSize, int numClasses, int bnSets, Rng rng)
+    {
         return key switch
         {
             "mlp" => new Mlp(inChannels * imageSize * imageSize, [300, 100], numClasses, rng),
