@@ -129,37 +129,48 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     /// <summary>The forward over the channels; synchronised, in two phases around the all-reduces.</summary>
     private void RunForward(int grain)
     {
-        if (Sync is not { Size: > 1 } comm || !Training)
-        {
-            _forward.Run(Channels, Options, grain);
-            return;
-        }
-        int c = Channels;
-        Buffers.EnsureArray(ref _local, 2 * c);
-        Buffers.EnsureArray(ref _global, 2 * c + 1);
+        if (Sync is { Size: > 1 } comm && Training) RunInPhases(_forward, grain, comm, CombineForward);
+        else _forward.Run(Channels, Options, grain);
+    }
+
+    /// <summary>
+    /// A synchronised pass: phase 1 (Gather) leaves this rank's two values per channel in _local,
+    /// <paramref name="combine"/> turns them into the global ones, phase 2 (Apply) uses them.
+    /// </summary>
+    private void RunInPhases(ParallelRange range, int grain, Distributed.ICollective comm, Action<Distributed.ICollective> combine)
+    {
+        Buffers.EnsureArray(ref _local, 2 * Channels);
+        Buffers.EnsureArray(ref _global, 2 * Channels + 1);
         _phase = SyncPhase.Gather;
         try
         {
-            _forward.Run(c, Options, grain);                 // _local = (mean, M2) per channel, this rank
-            long n = (long)_b * _hw;
-            var g = _global.AsSpan(0, c + 1);
-            for (int ch = 0; ch < c; ch++) g[ch] = n * _local[2 * ch];
-            g[c] = n;
-            comm.AllreduceSum(g);                             // Σ n·mean per channel, N
-            _globalN = (long)Math.Round(g[c]);
-            for (int ch = 0; ch < c; ch++) _global[c + 1 + ch] = g[ch] / _globalN; // the global mean, kept past the next reduce
-            var m2 = _global.AsSpan(0, c);
-            for (int ch = 0; ch < c; ch++)
-            {
-                double d = _local[2 * ch] - _global[c + 1 + ch];
-                m2[ch] = _local[2 * ch + 1] + n * d * d;
-            }
-            comm.AllreduceSum(m2);                            // Σ (M2 + n·(mean − μ)²) = the global M2
-            for (int ch = 0; ch < c; ch++) (_local[2 * ch], _local[2 * ch + 1]) = (_global[c + 1 + ch], m2[ch]);
+            range.Run(Channels, Options, grain);
+            combine(comm);
             _phase = SyncPhase.Apply;
-            _forward.Run(c, Options, Channels);
+            range.Run(Channels, Options, Channels);
         }
         finally { _phase = SyncPhase.None; }
+    }
+
+    /// <summary>Forward: this rank's (mean, M2) per channel in _local become the global batch's.</summary>
+    private void CombineForward(Distributed.ICollective comm)
+    {
+        int c = Channels;
+        long n = (long)_b * _hw;
+        var g = _global.AsSpan(0, c + 1);
+        for (int ch = 0; ch < c; ch++) g[ch] = n * _local[2 * ch];
+        g[c] = n;
+        comm.AllreduceSum(g);                             // Σ n·mean per channel, N
+        _globalN = (long)Math.Round(g[c]);
+        for (int ch = 0; ch < c; ch++) _global[c + 1 + ch] = g[ch] / _globalN; // the global mean, kept past the next reduce
+        var m2 = _global.AsSpan(0, c);
+        for (int ch = 0; ch < c; ch++)
+        {
+            double d = _local[2 * ch] - _global[c + 1 + ch];
+            m2[ch] = _local[2 * ch + 1] + n * d * d;
+        }
+        comm.AllreduceSum(m2);                            // Σ (M2 + n·(mean − μ)²) = the global M2
+        for (int ch = 0; ch < c; ch++) (_local[2 * ch], _local[2 * ch + 1]) = (_global[c + 1 + ch], m2[ch]);
     }
 
     private void Start(Tensor x, bool deferred)
@@ -291,24 +302,15 @@ public sealed class BatchNorm2d : Module, IDeferrableNorm
     /// phases around the all-reduce of the sums.</summary>
     private void RunBackward(int grain)
     {
-        if (Sync is not { Size: > 1 } comm || !_forwardWasTraining)
-        {
-            _backward.Run(Channels, Options, grain);
-            return;
-        }
-        int c = Channels;
-        Buffers.EnsureArray(ref _local, 2 * c);
-        Buffers.EnsureArray(ref _global, 2 * c + 1);
-        _phase = SyncPhase.Gather;
-        try
-        {
-            _backward.Run(c, Options, grain);                 // _local = (Σ dy, Σ dy·(x − μ)) per channel, this rank
-            _local.AsSpan(0, 2 * c).CopyTo(_global);
-            comm.AllreduceSum(_global.AsSpan(0, 2 * c));
-            _phase = SyncPhase.Apply;
-            _backward.Run(c, Options, Channels);
-        }
-        finally { _phase = SyncPhase.None; }
+        if (Sync is { Size: > 1 } comm && _forwardWasTraining) RunInPhases(_backward, grain, comm, CombineBackward);
+        else _backward.Run(Channels, Options, grain);
+    }
+
+    /// <summary>Backward: the global (Σ dy, Σ dy·(x − μ)) per channel into _global; _local keeps this rank's.</summary>
+    private void CombineBackward(Distributed.ICollective comm)
+    {
+        _local.AsSpan(0, 2 * Channels).CopyTo(_global);
+        comm.AllreduceSum(_global.AsSpan(0, 2 * Channels));
     }
 
     private void BackwardChannels(int chunk, int start, int end)

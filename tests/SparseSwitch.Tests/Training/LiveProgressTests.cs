@@ -9,14 +9,21 @@ namespace SparseSwitch.Tests.Training;
 /// with its rate and time left, a row per sub-net with its metrics, the correction's projections.</summary>
 public class LiveProgressTests
 {
-    private static (string Output, RunSummary Summary) Render(TrainRecipe r)
+    /// <summary>A 160-column console without colours that renders into <paramref name="text"/>.</summary>
+    private static IAnsiConsole TextConsole(StringWriter text)
     {
-        var text = new StringWriter();
         var console = AnsiConsole.Create(new AnsiConsoleSettings
         {
             Out = new AnsiConsoleOutput(text), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.Yes,
         });
         console.Profile.Width = 160;
+        return console;
+    }
+
+    private static (string Output, RunSummary Summary) Render(TrainRecipe r)
+    {
+        var text = new StringWriter();
+        var console = TextConsole(text);
         string dir = Directory.CreateTempSubdirectory("ss-live-").FullName;
         try
         {
@@ -62,11 +69,7 @@ public class LiveProgressTests
     public void AnExperimentShowsEachRunsRowsWithTheRunNamed()
     {
         var text = new StringWriter();
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Out = new AnsiConsoleOutput(text), Ansi = AnsiSupport.No, ColorSystem = ColorSystemSupport.NoColors, Interactive = InteractionSupport.Yes,
-        });
-        console.Profile.Width = 160;
+        var console = TextConsole(text);
         string dir = Directory.CreateTempSubdirectory("ss-live-exp-").FullName;
         try
         {
