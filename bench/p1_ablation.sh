@@ -7,7 +7,7 @@
 #   bench/p1_ablation.sh OUT [--seeds 1,2,3] [--model resnet20-u] [--threads 2] [--data-dir DIR] [ROW ...]
 #   /usr/bin/python3 bench/p1_table.py OUT      # the table: accuracy per sub-net, passes, wall time
 #
-# Rows (default: all, in this order):
+# Rows (default: all, in this order; join rows with '+' to combine them, e.g. corr-off+weighted):
 #   base         AST as the recipe says (correction inner-group)
 #   corr-off     the correction off
 #   corr-every   correction at every iteration
@@ -18,6 +18,7 @@
 #   bnrecal      batch-norm re-estimated per sub-net over 50 batches at the end
 #   distill      the densest sub-net's stored predictions as soft targets (α 0.5)
 #   weighted     the sparser sub-nets sampled more often (weights 1,1,2 for 0.1, 0.05, 0.02)
+#   regrow-masked  regrowth by the masked gradient (the reference code's), not the dense one
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,20 +40,25 @@ CLI=src/SparseSwitch.Cli/bin/Release/net10.0/SparseSwitch.Cli
 mkdir -p "$OUT"
 for seed in ${SEEDS//,/ }; do
   for row in "${ROWS[@]}"; do
-    case $row in
-      base) opts=() ;;
-      corr-off) opts=(--correction off) ;;
-      corr-every) opts=(--correction every-iteration) ;;
-      corr-avg) opts=(--correction-average 0.9) ;;
-      corr-half) opts=(--correction-strength 0.5) ;;
-      nested) opts=(--nested) ;;
-      ramp7) opts=(--prune-end 7) ;;
-      bnrecal) opts=(--bn-recalibrate 50) ;;
-      distill) opts=(--distill 0.5) ;;
-      weighted) opts=(--subnet-weights 1,1,2) ;;
-      ind-*) opts=(--mode independent --subnets "${row#ind-}" --update-every 99) ;;
-      *) echo "unknown row '$row'" >&2; exit 2 ;;
+    # A row may join rows with '+' (corr-off+weighted): their options together.
+    opts=()
+    for part in ${row//+/ }; do
+    case $part in
+      base) ;;
+      corr-off) opts+=(--correction off) ;;
+      corr-every) opts+=(--correction every-iteration) ;;
+      corr-avg) opts+=(--correction-average 0.9) ;;
+      corr-half) opts+=(--correction-strength 0.5) ;;
+      nested) opts+=(--nested) ;;
+      ramp7) opts+=(--prune-end 7) ;;
+      bnrecal) opts+=(--bn-recalibrate 50) ;;
+      distill) opts+=(--distill 0.5) ;;
+      weighted) opts+=(--subnet-weights 1,1,2) ;;
+      regrow-masked) opts+=(--regrow masked) ;;
+      ind-*) opts+=(--mode independent --subnets "${part#ind-}" --update-every 99) ;;
+      *) echo "unknown row '$part' in '$row'" >&2; exit 2 ;;
     esac
+    done
     dir="$OUT/$row-s$seed"
     echo "== $row seed $seed"
     # A finished run resumes to nothing (its last epoch is done); a stopped one continues.
