@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """The table of an ablation folder written by bench/p1_ablation.sh: one row per ablation row, with
 each sub-net's last-epoch test accuracy (mean over the seeds found, and their spread), the training
-cost (forward/backward passes, wall seconds of training) and the number of seeds.
+cost (forward/backward passes, wall seconds of training) and the number of seeds. A row run with
+bnrecal gives a second row: its accuracy before the batch-norm re-estimation (the same training
+without it; its cost then includes the re-estimation's forward passes).
 
     python3 bench/p1_table.py OUT
 """
@@ -47,6 +49,12 @@ def main(out):
         recipe = json.load(open(os.path.join(run, "recipe.json")))
         done = all(r["epoch"] == recipe["epochs"] - 1 for r in rows)
         groups.setdefault(m.group(1), []).append((cost, rows, done))
+        # A run with batch-norm re-estimation (bnrecal) also reports its last epoch's accuracy with
+        # the statistics kept during training: the same training without the re-estimation.
+        if done and all(r.get("test_accuracy_before_recalibration") is not None for r in rows):
+            plain = [dict(r, test_accuracy=r["test_accuracy_before_recalibration"]) for r in rows]
+            name = "+".join(p for p in m.group(1).split("+") if p != "bnrecal") or "base"
+            groups.setdefault(f"{name} (no bnrecal, from {m.group(1)})", []).append((cost, plain, done))
     print("| row | sub-net accuracy % (mean ± spread over seeds) | seeds | forward passes | backward passes | wall s (training) |")
     print("|---|---|---|---|---|---|")
     for name, runs in groups.items():

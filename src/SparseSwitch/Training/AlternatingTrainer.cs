@@ -191,6 +191,9 @@ public sealed class AlternatingTrainer
         if (stopped) return null;
         if (Recipe.BnRecalibrate > 0 && epoch == Recipe.Epochs - 1)
         {
+            // The accuracy the statistics kept during training give, for the report beside the
+            // re-estimated ones (evaluation, like every epoch's, is not training time).
+            _accuracyBeforeRecalibration = Enumerable.Range(0, K).Select(k => Evaluate(k).Accuracy).ToArray();
             _clockTime.Restart();
             RecalibrateBatchNorm(Recipe.BnRecalibrate, epoch);
             AverageBuffers();
@@ -235,6 +238,8 @@ public sealed class AlternatingTrainer
             for (int b = 0; b < _bns.Length; b++) _bns[b].Active.Momentum = saved[b];
         }
     }
+
+    private double[]? _accuracyBeforeRecalibration;
 
     /// <summary>Batches of epoch <see cref="NextEpoch"/> already trained (0 at an epoch's start).</summary>
     public int BatchInEpoch => (int)(Iteration - (long)NextEpoch * BatchesPerEpoch);
@@ -526,8 +531,10 @@ public sealed class AlternatingTrainer
                 MaskUpdates = Updater?.Updates[k] ?? 0, MaskChange = Updater?.LastChange[k] ?? 0,
                 WallSeconds = WallSeconds, ForwardPasses = ForwardPasses, BackwardPasses = BackwardPasses,
                 TrainMacsDense = TrainMacsDense, TrainMacsMasked = TrainMacsMasked, InferenceMacs = InferenceMacs(k),
+                TestAccuracyBeforeRecalibration = _accuracyBeforeRecalibration?[k],
             });
         }
+        _accuracyBeforeRecalibration = null;
         return list;
     }
 }

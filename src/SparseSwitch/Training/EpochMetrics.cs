@@ -42,6 +42,11 @@ public sealed record EpochMetrics
     public double TrainMacsMasked { get; init; }
     /// <summary>Forward multiply-adds per sample of this sub-net (inference cost).</summary>
     public long InferenceMacs { get; init; }
+    /// <summary>With batch-norm re-estimation (recipe bn-recalibrate), in the last epoch: the test
+    /// accuracy with the running statistics kept during training, before they were re-estimated
+    /// (<see cref="TestAccuracy"/> is after); absent otherwise.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public double? TestAccuracyBeforeRecalibration { get; init; }
 
     private static readonly JsonSerializerOptions Json = new()
     {

@@ -66,6 +66,11 @@ public class AccuracyOptionsTests
             Assert.Equal(a.Select(m => m.TrainLoss), b.Select(m => m.TrainLoss));
             Assert.Equal(a.Where(m => m.Epoch == 0).Select(m => m.TestLoss), b.Where(m => m.Epoch == 0).Select(m => m.TestLoss));
             Assert.NotEqual(a.Where(m => m.Epoch == 1).Select(m => m.TestLoss), b.Where(m => m.Epoch == 1).Select(m => m.TestLoss));
+            // The last epoch also reports the accuracy before the re-estimation: the plain run's.
+            Assert.Equal(a.Where(m => m.Epoch == 1).Select(m => (double?)m.TestAccuracy), b.Where(m => m.Epoch == 1).Select(m => m.TestAccuracyBeforeRecalibration));
+            Assert.All(b.Where(m => m.Epoch == 0), m => Assert.Null(m.TestAccuracyBeforeRecalibration));
+            Assert.All(a, m => Assert.Null(m.TestAccuracyBeforeRecalibration));
+            Assert.DoesNotContain("before_recalibration", File.ReadAllText(Path.Combine(plainDir, "metrics.jsonl")));
         }
         finally
         {
