@@ -19,6 +19,7 @@
 #   distill      the densest sub-net's stored predictions as soft targets (α 0.5)
 #   weighted     the sparser sub-nets sampled more often (weights 1,1,2 for 0.1, 0.05, 0.02)
 #   regrow-masked  regrowth by the masked gradient (the reference code's), not the dense one
+#   coverage     each weight's gradient scaled by the share of the sub-nets holding it (--coverage-scale)
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -55,6 +56,7 @@ for seed in ${SEEDS//,/ }; do
       distill) opts+=(--distill 0.5) ;;
       weighted) opts+=(--subnet-weights 1,1,2) ;;
       regrow-masked) opts+=(--regrow masked) ;;
+      coverage) opts+=(--coverage-scale) ;;
       ind-*) opts+=(--mode independent --subnets "${part#ind-}" --update-every 99) ;;
       *) echo "unknown row '$part' in '$row'" >&2; exit 2 ;;
     esac

@@ -167,6 +167,54 @@ public sealed class MaskSet
         else for (int l = 0; l < _params.Length; l++) _masks[subnet][l].ApplyTo(_params[l].Grad.Span);
     }
 
+    /// <summary>
+    /// Multiplies each of sub-net k's gradients (its masked flat gradient, laid out like the table)
+    /// by the coverage factor of its weight: Σ_j w_j / Σ_{j holding the weight} w_j, with w_j the
+    /// share of iterations sub-net j trains (its sampling weight). A weight every sub-net holds keeps
+    /// its gradient (factor 1); one only sub-net k holds gets Σ w / w_k, so that over the
+    /// iterations every weight receives, on average, the gradient of the sub-nets that hold it at
+    /// the rate of one update per iteration. Needs masks built over a table. Other parameters (all
+    /// bits kept in every sub-net) are untouched.
+    /// </summary>
+    public void ScaleByCoverage(int subnet, ReadOnlySpan<double> weights, Span<float> grad)
+    {
+        CheckSubnet(subnet);
+        if (_table is null) throw new InvalidOperationException("Coverage scaling needs masks laid out over a parameter table.");
+        if (weights.Length != Subnets) throw new ArgumentException($"{weights.Length} sampling weights for {Subnets} sub-nets.", nameof(weights));
+        if (Subnets > 16) throw new NotSupportedException($"Coverage scaling supports at most 16 sub-nets, got {Subnets}.");
+        double total = 0;
+        foreach (double w in weights) total += w;
+        // The factor of every set of sub-nets (bit j: sub-net j holds the weight) that includes k.
+        var factor = _coverageFactors is { } f && f.Length == 1 << Subnets ? f : _coverageFactors = new float[1 << Subnets];
+        for (int set = 0; set < factor.Length; set++)
+        {
+            double held = 0;
+            for (int j = 0; j < Subnets; j++) if ((set >> j & 1) != 0) held += weights[j];
+            factor[set] = held > 0 ? (float)(total / held) : 0f;
+        }
+        var own = _flat[subnet].Words;
+        int words = own.Length;
+        if (grad.Length < (long)words * 64 - 63) throw new ArgumentException("The gradient is shorter than the masks.", nameof(grad));
+        for (int i = 0; i < words; i++)
+        {
+            ulong mine = own[i];
+            if (mine == 0) continue;
+            ulong all = ulong.MaxValue;
+            for (int j = 0; j < Subnets; j++) all &= _flat[j].Words[i];
+            ulong partial = mine & ~all;                   // held by sub-net k but not by every sub-net
+            while (partial != 0)
+            {
+                int b = System.Numerics.BitOperations.TrailingZeroCount(partial);
+                partial &= partial - 1;
+                int set = 0;
+                for (int j = 0; j < Subnets; j++) set |= (int)(_flat[j].Words[i] >> b & 1) << j;
+                grad[i * 64 + b] *= factor[set];
+            }
+        }
+    }
+
+    private float[]? _coverageFactors;
+
     /// <summary>Sets every mask of sub-net k to row-wise N:M of the current weights (SPEC §3.1).</summary>
     public void SetNm(int subnet, int n, int m)
     {

@@ -382,6 +382,7 @@ public sealed class AlternatingTrainer
         {
             if (srste) Updater!.AddSrSteDecay(k);
             else Masks.MaskGradients(k);
+            if (Recipe.CoverageScale) Masks.ScaleByCoverage(k, _samplingWeights ??= SamplingWeights(), Table.Grad.Span);
         }
         Correction.Apply(t, Masks?.Masks(k));
         Optimizers.Step(Schedule.At(t), _bns.Length > 0 ? k : -1);
@@ -389,6 +390,12 @@ public sealed class AlternatingTrainer
         _epochLossCount[k]++;
         OnIteration?.Invoke(t, k, loss);
     }
+
+    private double[]? _samplingWeights;
+
+    /// <summary>Each sub-net's share of the iterations: its recipe weight (1 each in round robin).</summary>
+    private double[] SamplingWeights() =>
+        Recipe.Weights() is { } w ? w.Select(x => (double)x).ToArray() : Enumerable.Repeat(1.0, K).ToArray();
 
     /// <summary>Joint baseline: every sub-net's masked gradient on the same batch, summed (over the
     /// whole flat gradient), one step.</summary>

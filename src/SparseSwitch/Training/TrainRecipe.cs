@@ -110,6 +110,8 @@ public sealed record TrainRecipe
     public double Distill { get; init; }
     [Description("Nested sub-nets: each sparser mask inside the denser one.")]
     public bool Nested { get; init; }
+    [Description("AST: scale each weight's gradient by the share of iterations whose sub-net holds it (K/c in round robin, c = how many sub-nets hold it), so that a weight only the densest sub-net holds learns as fast as one all hold.")]
+    public bool CoverageScale { get; init; }
     [Description("Train N:M sub-nets with SR-STE.")]
     public bool SrSte { get; init; }
     [Description("SR-STE decay strength λ.")]
@@ -157,6 +159,7 @@ public sealed record TrainRecipe
             if (Mode != TrainMode.Ast) throw new ArgumentException("subnet-weights: applies to mode ast (the other modes train every sub-net on every batch or alone).");
         }
         if (MicroBatches < 1 || MicroBatches > BatchSize) throw new ArgumentException($"micro-batches: must be in [1, batch-size ({BatchSize})], got {MicroBatches}.");
+        if (CoverageScale && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("coverage-scale: applies to mode ast with masks (not SR-STE).");
         if (BnRecalibrate < 0) throw new ArgumentException($"bn-recalibrate: must be ≥ 0 batches, got {BnRecalibrate}.");
         if (!(Distill >= 0 && Distill <= 1)) throw new ArgumentException($"distill: must be in [0, 1], got {Distill.ToString(CultureInfo.InvariantCulture)}.");
         if (Distill > 0 && (Mode != TrainMode.Ast || subs.Count < 2)) throw new ArgumentException("distill: applies to AST with two or more sub-nets (the densest teaches the others).");

@@ -58,6 +58,50 @@ public class MaskSetTests
         Assert.Same(set.Get(0, 0), conv.Mask);
     }
 
+    [Theory]
+    [InlineData(new double[] { 1, 1, 1 })]
+    [InlineData(new double[] { 1, 1, 2 })]
+    public void CoverageScalingMultipliesEachGradientByTheShareOfTheSubnetsHoldingItsWeight(double[] weights)
+    {
+        var conv = TestParams.Make(1, 8, 4, 3, 3);
+        var bias = new Parameter(8);
+        var fc = TestParams.Make(2, 10, 16);
+        new Rng(3).FillNormal(bias.Grad.Span, 0, 1);
+        var table = new ParameterTable([("conv.weight", conv), ("conv.bias", bias), ("fc.weight", fc)]);
+        var set = new MaskSet(table, 3);
+        GlobalMagnitudePruning.Prune(set, 0, 0.6);
+        GlobalMagnitudePruning.Prune(set, 1, 0.3);
+        // Sub-net 2: random, so that some of its weights lie outside the denser masks.
+        var rng = new Rng(9);
+        for (int l = 0; l < set.Layers; l++)
+            for (int i = 0; i < set.Get(2, l).Length; i++) set.Get(2, l)[i] = rng.NextDouble() < 0.2;
+        double total = weights.Sum();
+        for (int k = 0; k < 3; k++)
+        {
+            new Rng((ulong)(20 + k)).FillNormal(table.Grad.Span, 0, 1);
+            set.MaskGradients(k);
+            var before = table.Grad.ToArray();
+            set.ScaleByCoverage(k, weights, table.Grad.Span);
+            var after = table.Grad.ToArray();
+            int checkedPartial = 0;
+            for (int l = 0; l < set.Layers; l++)
+            {
+                int offset = table.Entries[table.IndexOf(set.Paths[l])].Offset;
+                for (int i = 0; i < set.Get(k, l).Length; i++)
+                {
+                    double held = Enumerable.Range(0, 3).Where(j => set.Get(j, l)[i]).Sum(j => weights[j]);
+                    float expected = set.Get(k, l)[i] ? (float)(before[offset + i] * (float)(total / held)) : 0f;
+                    Assert.Equal(expected, after[offset + i]);
+                    if (set.Get(k, l)[i] && held < total) checkedPartial++;
+                }
+            }
+            Assert.True(checkedPartial > 0);
+            // The bias (not prunable) and the padding are untouched.
+            int b = table.Entries[1].Offset;
+            Assert.Equal(before.AsSpan(b, 8).ToArray(), after.AsSpan(b, 8).ToArray());
+        }
+    }
+
     [Fact]
     public void ActivatePointsAtTheStoredMasksAndMaskGradientsMultiplies()
     {
