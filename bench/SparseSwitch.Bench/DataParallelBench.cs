@@ -62,9 +62,9 @@ public sealed class DataParallelBench : IBench
                 double twoThreads = StepSeconds(cli, work, 0, [.. common, "--batch-size", (2 * batch).ToString(CultureInfo.InvariantCulture), "--threads", "2"], out double imgs2t);
                 double twoRanks = StepSeconds(cli, work, 2, [.. common, "--batch-size", (2 * batch).ToString(CultureInfo.InvariantCulture), "--threads", "1"], out double imgs2r);
                 long parameters = Parameters(model);
-                long bytes = 4 * parameters + 8;
+                long bytes = 4 * parameters;
                 harness.ReportThroughput($"{model} 2 ranks × 1 thread vs 1 rank × 2 threads (batch {2 * batch})", imgs2r, imgs2t, "img/s", twoRanks, twoThreads,
-                    $"{parameters:N0} parameters, {bytes / 1e6:0.###} MB all-reduced per step");
+                    $"{parameters:N0} parameters, {bytes / 1e6:0.###} MB of gradient all-reduced per step (and two 8-byte all-reduces)");
                 harness.ReportTime($"{model} step, 1 rank × 1 thread, batch {batch}", oneThreadStep * 1e3, null, "ms");
                 harness.ReportThroughput($"{model} 2 ranks × 1 thread vs 2 × (1 rank × 1 thread), batch {batch} per rank", imgs2r, 2 * batch / oneThreadStep, "img/s", twoRanks, oneThreadStep,
                     "the measured weak-scaling efficiency on this machine's loopback");
@@ -74,7 +74,8 @@ public sealed class DataParallelBench : IBench
         finally { Directory.Delete(work, true); }
         Console.WriteLine();
         Console.WriteLine($"Predicted weak-scaling efficiency E = t / (t + c), t = the step measured above at batch {batch} per rank, c = the ring all-reduce of the");
-        Console.WriteLine($"gradient: c = 2(N − 1)/N · bytes / bandwidth + 2(N − 1) · α, α = {latency * 1e6:0.#} µs per message (no overlap of communication with the backward).");
+        Console.WriteLine($"gradient and the two 8-byte all-reduces of the loss and the stop flag (recursive doubling):");
+        Console.WriteLine($"c = 2(N − 1)/N · bytes / bandwidth + 2(N − 1) · α + 2 · ⌈log2 N⌉ · α, α = {latency * 1e6:0.#} µs per message (no overlap of communication with the backward).");
         foreach (string p in predictions) Console.WriteLine(p);
         return 0;
     }
@@ -84,14 +85,14 @@ public sealed class DataParallelBench : IBench
         int[] machines = [2, 4, 8, 16, 32, 64];
         double[] gbits = [10, 25, 100];
         var sb = new System.Text.StringBuilder();
-        sb.AppendLine(CultureInfo.InvariantCulture, $"\n{model}: {parameters:N0} parameters, {bytes:N0} bytes per all-reduce, step {step * 1e3:0.0} ms");
+        sb.AppendLine(CultureInfo.InvariantCulture, $"\n{model}: {parameters:N0} parameters, {bytes:N0} bytes of gradient per step, step {step * 1e3:0.0} ms");
         sb.AppendLine("| link | " + string.Join(" | ", machines.Select(n => $"N={n}")) + " |");
         sb.AppendLine("|---|" + string.Concat(machines.Select(_ => "---|")));
         foreach (double g in gbits)
         {
             var cells = machines.Select(n =>
             {
-                double c = 2.0 * (n - 1) / n * bytes / (g * 1e9 / 8) + 2.0 * (n - 1) * latency;
+                double c = 2.0 * (n - 1) / n * bytes / (g * 1e9 / 8) + 2.0 * (n - 1) * latency + 2 * Math.Ceiling(Math.Log2(n)) * latency;
                 return (step / (step + c)).ToString("0.000", CultureInfo.InvariantCulture);
             });
             sb.AppendLine($"| {g:0} Gbit/s | " + string.Join(" | ", cells) + " |");

@@ -216,6 +216,12 @@ public sealed class AlternatingTrainer
         if (_bns.Length == 0) return;
         Model.Train();
         var saved = _bns.Select(b => b.Active.Momentum).ToArray();
+        // Forward passes in training mode also move the statistics of the batch-norms every sub-net
+        // shares (the stem's, resnet-u's shortcut ones): they are put back afterwards, or the last
+        // sub-net re-estimated would leave its own statistics in them for every sub-net.
+        var buffers = Model.NamedBuffers().Select(b => b.Buffer).ToArray();
+        var before = buffers.Select(b => b.ToArray()).ToArray();
+        var estimated = new (float[] Mean, float[] Var)[K][];
         for (int k = 0; k < K; k++)
         {
             Activate(k);
@@ -236,7 +242,15 @@ public sealed class AlternatingTrainer
                 TrainMacsMasked += InferenceMacs(k) * (double)batch.GlobalCount;
             }
             for (int b = 0; b < _bns.Length; b++) _bns[b].Active.Momentum = saved[b];
+            estimated[k] = _bns.Select(b => (b.Active.RunningMean.ToArray(), b.Active.RunningVar.ToArray())).ToArray();
+            for (int j = 0; j < buffers.Length; j++) before[j].CopyTo(buffers[j].Span);
         }
+        for (int k = 0; k < K; k++)
+            for (int b = 0; b < _bns.Length; b++)
+            {
+                estimated[k][b].Mean.CopyTo(_bns[b][k].RunningMean.Span);
+                estimated[k][b].Var.CopyTo(_bns[b][k].RunningVar.Span);
+            }
     }
 
     private double[]? _accuracyBeforeRecalibration;

@@ -18,7 +18,12 @@ public class AccuracyOptionsTests
         tr.RunEpoch();
         var bn = tr.Model.NamedModules().Select(m => m.Module).OfType<SwitchableBatchNorm2d>().Single();
         long passes = tr.ForwardPasses;
+        var shared = tr.Model.NamedModules().Select(m => m.Module).OfType<BatchNorm2d>().Single(b => b.Channels == 8); // the stem's (the sub-nets' have 12 channels)
+        var (sharedMean, sharedVar) = (shared.RunningMean.ToArray(), shared.RunningVar.ToArray());
         tr.RecalibrateBatchNorm(3, epoch: 0);
+        // The stem's batch-norm, which every sub-net shares, keeps its statistics.
+        Assert.Equal(sharedMean, shared.RunningMean.ToArray());
+        Assert.Equal(sharedVar, shared.RunningVar.ToArray());
         Assert.Equal(passes + 3 * tr.K, tr.ForwardPasses);
         var recalibrated = Enumerable.Range(0, tr.K).Select(k => (bn[k].RunningMean.ToArray(), bn[k].RunningVar.ToArray())).ToList();
         Assert.Equal(0.1f, bn[0].Momentum);
