@@ -68,38 +68,39 @@ def normalise(u8):
     return (x - MEAN[None, :, None, None]) / STD[None, :, None, None]
 
 
-class MaskedConv2d(nn.Conv2d):
-    """A convolution whose forward uses weight * mask; keeps the effective weight for its gradient."""
+class Masked:
+    """Mixin: the layer's forward uses weight * mask and keeps that effective weight for its gradient."""
 
-    def __init__(self, *a, **k):
-        super().__init__(*a, **k)
+    def _init_mask(self):
         self.mask = None
         self.effective = None
 
-    def forward(self, x):
+    def masked_weight(self):
         w = self.weight
         if self.mask is not None:
             w = w * self.mask
             if self.training:
                 w.retain_grad()
             self.effective = w
-        return F.conv2d(x, w, self.bias, self.stride, self.padding)
+        return w
 
 
-class MaskedLinear(nn.Linear):
+class MaskedConv2d(Masked, nn.Conv2d):
     def __init__(self, *a, **k):
         super().__init__(*a, **k)
-        self.mask = None
-        self.effective = None
+        self._init_mask()
 
     def forward(self, x):
-        w = self.weight
-        if self.mask is not None:
-            w = w * self.mask
-            if self.training:
-                w.retain_grad()
-            self.effective = w
-        return F.linear(x, w, self.bias)
+        return F.conv2d(x, self.masked_weight(), self.bias, self.stride, self.padding)
+
+
+class MaskedLinear(Masked, nn.Linear):
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self._init_mask()
+
+    def forward(self, x):
+        return F.linear(x, self.masked_weight(), self.bias)
 
 
 class BasicBlock(nn.Module):
