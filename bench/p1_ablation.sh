@@ -8,12 +8,15 @@
 #   /usr/bin/python3 bench/p1_table.py OUT      # the table: accuracy per sub-net, passes, wall time
 #
 # Rows (default: all, in this order; join rows with '+' to combine them, e.g. corr-off+weighted):
-#   base         AST as the recipe says (correction inner-group)
+#   base         AST as the recipe says (the defaults: correction inner-group, nested masks)
+#   flat         masks not nested (--nested false: each sub-net's mask chosen on its own, the
+#                default before nested masks won this ablation)
 #   corr-off     the correction off
 #   corr-every   correction at every iteration
 #   corr-avg     reference gradient a moving average (β 0.9)
 #   corr-half    partial projection (strength 0.5)
-#   nested       nested masks (each sparser mask inside the denser one)
+#   nested       nested masks (each sparser mask inside the denser one; the default now, so the
+#                same as base)
 #   ramp7        the ramp ends at epoch 7 instead of 10
 #   bnrecal      batch-norm re-estimated per sub-net over 50 batches at the end
 #   distill      the densest sub-net's stored predictions as soft targets (α 0.5)
@@ -35,7 +38,7 @@ while [ $# -gt 0 ]; do
     *) ROWS+=("$1"); shift ;;
   esac
 done
-[ ${#ROWS[@]} -gt 0 ] || ROWS=(base corr-off corr-every corr-avg corr-half nested ramp7 bnrecal distill weighted ind-0.1 ind-0.05 ind-0.02)
+[ ${#ROWS[@]} -gt 0 ] || ROWS=(base flat corr-off corr-every corr-avg corr-half ramp7 bnrecal distill weighted ind-0.1 ind-0.05 ind-0.02)
 dotnet build -c Release src/SparseSwitch.Cli -v q -nologo >/dev/null
 CLI=src/SparseSwitch.Cli/bin/Release/net10.0/SparseSwitch.Cli
 mkdir -p "$OUT"
@@ -51,6 +54,7 @@ for seed in ${SEEDS//,/ }; do
       corr-avg) opts+=(--correction-average 0.9) ;;
       corr-half) opts+=(--correction-strength 0.5) ;;
       nested) opts+=(--nested) ;;
+      flat) opts+=(--nested false) ;;
       ramp7) opts+=(--prune-end 7) ;;
       bnrecal) opts+=(--bn-recalibrate 50) ;;
       distill) opts+=(--distill 0.5) ;;

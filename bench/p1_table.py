@@ -2,8 +2,9 @@
 """The table of an ablation folder written by bench/p1_ablation.sh: one row per ablation row, with
 each sub-net's last-epoch test accuracy (mean over the seeds found, and their spread), the training
 cost (forward/backward passes, wall seconds of training) and the number of seeds. A row run with
-bnrecal gives a second row: its accuracy before the batch-norm re-estimation (the same training
-without it; its cost then includes the re-estimation's forward passes).
+bnrecal also gives its accuracy before the batch-norm re-estimation (the same training without it;
+its cost then includes the re-estimation's forward passes), which counts as a seed of the row
+without bnrecal where that row has no run of its own with that seed.
 
     python3 bench/p1_table.py OUT
 """
@@ -37,7 +38,7 @@ def last_metrics(run):
 
 
 def main(out):
-    groups = {}
+    groups, derived = {}, {}
     for run in sorted(glob.glob(os.path.join(out, "*-s*"))):
         m = re.match(r"(.+)-s(\d+)$", os.path.basename(run))
         if not m or not os.path.isdir(run):
@@ -48,13 +49,21 @@ def main(out):
         rows, cost = found
         recipe = json.load(open(os.path.join(run, "recipe.json")))
         done = all(r["epoch"] == recipe["epochs"] - 1 for r in rows)
-        groups.setdefault(m.group(1), []).append((cost, rows, done))
+        groups.setdefault(m.group(1), {})[int(m.group(2))] = (cost, rows, done)
         # A run with batch-norm re-estimation (bnrecal) also reports its last epoch's accuracy with
-        # the statistics kept during training: the same training without the re-estimation.
+        # the statistics kept during training: the same training without the re-estimation. It
+        # counts as that row's seed where the row has no run of its own with that seed.
         if done and all(r.get("test_accuracy_before_recalibration") is not None for r in rows):
             plain = [dict(r, test_accuracy=r["test_accuracy_before_recalibration"]) for r in rows]
             name = "+".join(p for p in m.group(1).split("+") if p != "bnrecal") or "base"
-            groups.setdefault(f"{name} (no bnrecal, from {m.group(1)})", []).append((cost, plain, done))
+            derived.setdefault(name, {})[int(m.group(2))] = ((cost, plain, done), m.group(1))
+    for name, seeds in derived.items():
+        own = groups.setdefault(name, {})
+        for seed, (run, source) in seeds.items():
+            if seed not in own:
+                own[seed] = run
+                print(f"{name} seed {seed}: the accuracy before re-estimation of {source}-s{seed}")
+    groups = {name: list(seeds.values()) for name, seeds in sorted(groups.items())}
     print("| row | sub-net accuracy % (mean ± spread over seeds) | seeds | forward passes | backward passes | wall s (training) |")
     print("|---|---|---|---|---|---|")
     for name, runs in groups.items():

@@ -17,6 +17,7 @@ public static class ExperimentRunner
         ITrainingProgress? live = null, CancellationToken stop = default)
     {
         recipe.Validate();
+        recipe = recipe.Resolved();
         Directory.CreateDirectory(outDir);
         if (!resume) RunFolder.WriteAtomically(Path.Combine(outDir, "recipe.json"), recipe.ToJson());
         data ??= TrainingSetup.LoadData(recipe);

@@ -68,9 +68,9 @@ public sealed class SubnetMaskUpdater
         Reached = new bool[k];
         _kept = Enumerable.Range(0, k).Select(_ => masks.Parameters.Select(p => (long)p.Length).ToArray()).ToArray();
         bool nm = _specs.Any(s => s.IsNm);
-        if (nm && _r.Nested)
+        if (nm && _r.NestedMasks)
             throw new ArgumentException("nested: the nested option applies to unstructured sub-nets (densities), not N:M.");
-        if (_r.Nested)
+        if (_r.NestedMasks)
             for (int i = 1; i < _specs.Count; i++)
                 if (!(_specs[i].Density < _specs[i - 1].Density))
                     throw new ArgumentException($"nested: list the sub-nets densest first (got {_specs[i - 1]} before {_specs[i]}).");
@@ -127,7 +127,7 @@ public sealed class SubnetMaskUpdater
     {
         var clock = _clock;
         bool ramp = clock.IsRampEventOwn(k, own);
-        var nested = _r.Nested ? NestedBounds.For(_masks, k, _denseToSparse) : null;
+        var nested = _r.NestedMasks ? NestedBounds.For(_masks, k, _denseToSparse) : null;
         if (ramp || !Reached[k])
         {
             int j = ramp ? (int)clock.RampEventIndex(k, own) : 1;

@@ -108,8 +108,8 @@ public sealed record TrainRecipe
     public int BnRecalibrate { get; init; }
     [Description("AST: weight α of soft targets for the sparser sub-nets, the densest sub-net's latest predictions on the same training images (no extra passes; 0 = off).")]
     public double Distill { get; init; }
-    [Description("Nested sub-nets: each sparser mask inside the denser one.")]
-    public bool Nested { get; init; }
+    [Description("Nested sub-nets: each sparser mask inside the denser one, so every step trains the sparsest sub-net's weights (default: on for densities listed densest first, off for N:M, which cannot nest).")]
+    public bool? Nested { get; init; }
     [Description("AST: scale each weight's gradient by the share of iterations whose sub-net holds it (K/c in round robin, c = how many sub-nets hold it), so that a weight only the densest sub-net holds learns as fast as one all hold.")]
     public bool CoverageScale { get; init; }
     [Description("Train N:M sub-nets with SR-STE.")]
@@ -129,6 +129,26 @@ public sealed record TrainRecipe
     /// <summary>The sub-nets a run trains: <see cref="Subnets"/>, or the one dense sub-net in mode dense.</summary>
     [JsonIgnore]
     public SubnetList SubnetsToTrain => Mode == TrainMode.Dense ? SubnetList.Dense : Subnets;
+
+    /// <summary>
+    /// Whether the masks are nested: <see cref="Nested"/> when set, otherwise on when every sub-net is a
+    /// density and they are listed densest first (the P1 ablation in the README: nested masks gained on
+    /// every sub-net), off for N:M patterns.
+    /// </summary>
+    [JsonIgnore]
+    public bool NestedMasks => Nested ?? CanNest(SubnetsToTrain);
+
+    /// <summary>This recipe with <see cref="Nested"/> set to what it resolves to, so that a run folder's
+    /// recipe.json says what the run did and a resumed run keeps it whatever later defaults are.</summary>
+    public TrainRecipe Resolved() => this with { Nested = NestedMasks };
+
+    private static bool CanNest(SubnetList subs)
+    {
+        if (subs.Any(s => s.IsNm)) return false;
+        for (int i = 1; i < subs.Count; i++)
+            if (!(subs[i].Density < subs[i - 1].Density)) return false;
+        return true;
+    }
 
     /// <summary>Checks every field; errors name the field and the allowed values.</summary>
     public void Validate()
@@ -158,6 +178,8 @@ public sealed record TrainRecipe
                 throw new ArgumentException($"subnet-weights: '{SubnetWeights}' must be {subs.Count} integers ≥ 1, one per sub-net, summing to at most 256 (e.g. {string.Join(",", Enumerable.Repeat(1, subs.Count - 1).Append(2))}).");
             if (Mode != TrainMode.Ast) throw new ArgumentException("subnet-weights: applies to mode ast (the other modes train every sub-net on every batch or alone).");
         }
+        if (Nested == true && subs.Any(s => s.IsNm)) throw new ArgumentException("nested: applies to unstructured sub-nets (densities), not N:M.");
+        if (Nested == true && (Mode is TrainMode.Ast or TrainMode.Joint) && !CanNest(subs)) throw new ArgumentException($"nested: list the sub-nets densest first (got {subs.ToExactString()}).");
         if (MicroBatches < 1 || MicroBatches > BatchSize) throw new ArgumentException($"micro-batches: must be in [1, batch-size ({BatchSize})], got {MicroBatches}.");
         if (CoverageScale && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("coverage-scale: applies to mode ast with masks (not SR-STE).");
         if (BnRecalibrate < 0) throw new ArgumentException($"bn-recalibrate: must be ≥ 0 batches, got {BnRecalibrate}.");

@@ -29,7 +29,7 @@ public static class TrainerCheckpoint
     {
         var w = new CheckpointWriter();
         w.Meta("format", Format);
-        w.Meta("recipe", tr.Recipe.ToJson());
+        w.Meta("recipe", tr.Recipe.Resolved().ToJson());
         var table = tr.Table;
         var opt = tr.Optimizers;
         var masks = tr.Masks;
@@ -154,7 +154,7 @@ public static class TrainerCheckpoint
         string format = r.Meta("format");
         if (format != Format) throw new SafeTensorsFormatException($"{path}: checkpoint format '{format}', expected '{Format}'.");
         var saved = TrainRecipe.FromJson(r.Meta("recipe"));
-        if (saved with { Threads = recipe.Threads } != recipe with { Threads = recipe.Threads })
+        if (saved.Resolved() with { Threads = recipe.Threads } != recipe.Resolved() with { Threads = recipe.Threads })
             throw new ArgumentException($"{path}: the checkpoint was written by a different recipe than the run folder's recipe.json.");
         return r;
     }

@@ -40,6 +40,7 @@ public static class TrainingRun
             recipe = saved with { Threads = recipe.Threads > 0 ? recipe.Threads : saved.Threads };
         }
         recipe.Validate();
+        recipe = recipe.Resolved();
         folder.WriteRecipe(recipe);
         data ??= TrainingSetup.LoadData(recipe);
         if (recipe.Mode != TrainMode.Independent)

@@ -87,6 +87,40 @@ public class SubnetVariantsTests
     }
 
     [Fact]
+    public void Nested_masks_are_the_default_for_densities_listed_densest_first_and_never_for_nm()
+    {
+        Assert.True(new TrainRecipe().NestedMasks);
+        Assert.True(TrainerFixtures.Recipe("0.5,0.2,0.1").NestedMasks);
+        Assert.False(TrainerFixtures.Recipe("0.1,0.5").NestedMasks);
+        Assert.False(TrainerFixtures.Recipe("2:4,1:4").NestedMasks);
+        Assert.False((TrainerFixtures.Recipe("0.5,0.2,0.1") with { Nested = false }).NestedMasks);
+        // Asked for where it cannot apply: refused, naming the option.
+        var nm = Assert.Throws<ArgumentException>(() => (TrainerFixtures.Recipe("2:4,1:4") with { Nested = true }).Validate());
+        Assert.StartsWith("nested:", nm.Message);
+        var order = Assert.Throws<ArgumentException>(() => (TrainerFixtures.Recipe("0.1,0.5") with { Nested = true }).Validate());
+        Assert.Contains("densest first", order.Message);
+        (TrainerFixtures.Recipe("0.1,0.5") with { Nested = true, Mode = TrainMode.Independent }).Validate(); // nothing to nest there
+
+        // A run with the defaults trains nested masks, and its recipe.json says so (so that a resumed
+        // run keeps what it started with).
+        var r = TrainerFixtures.Recipe("0.5,0.2,0.1") with { Epochs = 1, PruneEnd = 1 };
+        Assert.Null(r.Nested);
+        string dir = Directory.CreateTempSubdirectory("ss-nested-default-").FullName;
+        try
+        {
+            AlternatingTrainer? trainer = null;
+            TrainingRun.Run(r, dir, data: TrainerFixtures.Data, modelFactory: TrainerFixtures.SmallCnn, onTrainer: t => trainer = t);
+            var masks = trainer!.Masks!;
+            Assert.True(masks.Kept(2) < masks.Kept(1) && masks.Kept(1) < masks.Kept(0));
+            for (int k = 1; k < trainer.K; k++)
+                for (int i = 0; i < masks.Layers; i++)
+                    Assert.True(masks.Get(k, i).IsSubsetOf(masks.Get(k - 1, i)), $"sub-net {k} layer {i} is not inside sub-net {k - 1}");
+            Assert.True(new RunFolder(dir).ReadRecipe().Nested);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Joint_runs_every_subnet_on_every_batch_and_dense_runs_one_pass()
     {
         var joint = TrainerFixtures.Trainer(TrainerFixtures.Recipe() with { Mode = TrainMode.Joint, Epochs = 1, PruneEnd = 1 }, out var s1);
