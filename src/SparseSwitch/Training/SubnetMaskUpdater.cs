@@ -36,6 +36,7 @@ public sealed class SubnetMaskUpdater
     private readonly int[] _denseToSparse;
     private readonly SrSte[]? _srste;
     private readonly long[][] _kept;
+    private readonly bool _nested;
 
     /// <summary>Mask updates (or SR-STE refreshes) per sub-net.</summary>
     public long[] Updates { get; }
@@ -68,12 +69,12 @@ public sealed class SubnetMaskUpdater
         Reached = new bool[k];
         _kept = Enumerable.Range(0, k).Select(_ => masks.Parameters.Select(p => (long)p.Length).ToArray()).ToArray();
         bool nm = _specs.Any(s => s.IsNm);
-        if (nm && _r.NestedMasks)
-            throw new ArgumentException("nested: the nested option applies to unstructured sub-nets (densities), not N:M.");
-        if (_r.NestedMasks)
-            for (int i = 1; i < _specs.Count; i++)
-                if (!(_specs[i].Density < _specs[i - 1].Density))
-                    throw new ArgumentException($"nested: list the sub-nets densest first (got {_specs[i - 1]} before {_specs[i]}).");
+        _nested = _r.NestedMasks;
+        // A recipe that went through Validate cannot get here; one built in code may.
+        if (_nested && nm)
+            throw new ArgumentException("nested: applies to unstructured sub-nets (densities), not N:M.");
+        if (_nested && !TrainRecipe.CanNest(_specs))
+            throw new ArgumentException($"nested: list the sub-nets densest first (got {_specs.ToExactString()}).");
         if (nm && _r.InitDensity < 1)
             throw new ArgumentException("init-density: N:M sub-nets start dense (init-density 1).");
         _denseToSparse = Enumerable.Range(0, k).ToArray();
@@ -127,7 +128,7 @@ public sealed class SubnetMaskUpdater
     {
         var clock = _clock;
         bool ramp = clock.IsRampEventOwn(k, own);
-        var nested = _r.NestedMasks ? NestedBounds.For(_masks, k, _denseToSparse) : null;
+        var nested = _nested ? NestedBounds.For(_masks, k, _denseToSparse) : null;
         if (ramp || !Reached[k])
         {
             int j = ramp ? (int)clock.RampEventIndex(k, own) : 1;

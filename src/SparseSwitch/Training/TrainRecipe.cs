@@ -142,7 +142,8 @@ public sealed record TrainRecipe
     /// recipe.json says what the run did and a resumed run keeps it whatever later defaults are.</summary>
     public TrainRecipe Resolved() => this with { Nested = NestedMasks };
 
-    private static bool CanNest(SubnetList subs)
+    /// <summary>Whether <paramref name="subs"/> can be nested: densities, listed densest first.</summary>
+    public static bool CanNest(SubnetList subs)
     {
         if (subs.Any(s => s.IsNm)) return false;
         for (int i = 1; i < subs.Count; i++)
