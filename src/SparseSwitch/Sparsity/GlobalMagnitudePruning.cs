@@ -11,7 +11,10 @@ namespace SparseSwitch.Sparsity;
 public static class GlobalMagnitudePruning
 {
     /// <summary>Overwrites <paramref name="masks"/> (one per weight) with the global top-|W| mask.
-    /// Returns the number of kept weights (the exact target unless nested bounds prevent it).</summary>
+    /// Nested bounds: the result lies inside Within and keeps Include first. Where the target is below
+    /// Include's count, only Include's largest |W| are kept, so the sparser masks no longer fit inside
+    /// the result; the caller moves them in with <see cref="NestedMasks.ShrinkSparser"/>.
+    /// Returns the number of kept weights (the exact target unless Within holds fewer).</summary>
     public static long Prune(IReadOnlyList<Parameter> weights, double density, IReadOnlyList<BitMask> masks, NestedBounds? nested = null)
     {
         if (!(density > 0 && density <= 1)) throw new ArgumentOutOfRangeException(nameof(density), $"Density must be in (0, 1] (got {density}).");
@@ -44,7 +47,15 @@ public static class GlobalMagnitudePruning
             candidates[l] = c;
             available += c?.Count() ?? weights[l].Length;
         }
-        long pick = Math.Clamp(target - forced, 0, available);
+        if (target < forced)
+        {
+            // The sparser sub-net has not pruned this far yet: keep the target's largest |W| of it.
+            var include = nested!.Include!.Select(m => m.Clone()).ToArray();
+            foreach (var m in masks) m.SetAll(false);
+            MagnitudeSelect.SelectLargest(keys, include, target, masks);
+            return target;
+        }
+        long pick = Math.Min(target - forced, available);
         MagnitudeSelect.SelectLargest(keys, candidates, pick, masks);
         return forced + pick;
     }

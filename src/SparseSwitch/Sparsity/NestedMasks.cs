@@ -45,4 +45,30 @@ public static class NestedMasks
             for (int l = 0; l < set.Layers; l++)
                 RestrictTo(set.Get(denseToSparse[i], l), set.Get(denseToSparse[i - 1], l), set.Parameters[l].Data.Span);
     }
+
+    /// <summary>After sub-net <paramref name="subnet"/>'s mask shrank (a global prune below the next
+    /// sparser mask's count), intersects every sparser mask with the next denser one, in order, so the
+    /// nesting holds again. Returns the sub-nets whose masks lost positions.</summary>
+    public static List<int> ShrinkSparser(MaskSet set, int subnet, IReadOnlyList<int> denseToSparse)
+    {
+        int pos = -1;
+        for (int i = 0; i < denseToSparse.Count; i++) if (denseToSparse[i] == subnet) pos = i;
+        if (pos < 0) throw new ArgumentException($"Sub-net {subnet} is not in the nesting order [{string.Join(", ", denseToSparse)}].", nameof(denseToSparse));
+        var changed = new List<int>();
+        for (int i = pos + 1; i < denseToSparse.Count; i++)
+        {
+            bool lost = false;
+            for (int l = 0; l < set.Layers; l++)
+            {
+                var cw = set.Get(denseToSparse[i], l).Words; var pw = set.Get(denseToSparse[i - 1], l).Words;
+                for (int w = 0; w < cw.Length; w++)
+                {
+                    ulong kept = cw[w] & pw[w];
+                    if (kept != cw[w]) { lost = true; cw[w] = kept; }
+                }
+            }
+            if (lost) changed.Add(denseToSparse[i]);
+        }
+        return changed;
+    }
 }

@@ -15,7 +15,10 @@ namespace SparseSwitch.Training;
 /// cosine-decayed rate p_t. After the ramp: prune-and-regrow only (a sub-net whose ramp had no event
 /// is pruned straight to d_k at its first event).</para>
 /// <para><b>Nested.</b> Sub-nets are listed densest first; every update of m_k stays inside the next
-/// denser mask and keeps the next sparser one inside it (<see cref="NestedBounds.For"/>).</para>
+/// denser mask and keeps the next sparser one inside it (<see cref="NestedBounds.For"/>). A ramp
+/// prune whose target is below the next sparser mask's count (that sub-net has not pruned as far
+/// yet) keeps the target's largest |W| of that mask and shrinks the sparser masks into the result
+/// (<see cref="NestedMasks.ShrinkSparser"/>), so every sub-net follows its own ramp.</para>
 /// <para><b>N:M.</b> During the ramp a random, shrinking set of groups per layer stays dense: the
 /// dense fraction is f = (target − N/M)/(1 − N/M) with the cubic target; at each event sub-net k's
 /// dense set only loses randomly chosen groups, and it is kept per sub-net (nothing is lost when
@@ -136,6 +139,10 @@ public sealed class SubnetMaskUpdater
             double target = DensitySchedule.Cubic(_specs[k].Density, _r.InitDensity, j, n);
             if (j >= n) Reached[k] = true;
             GlobalMagnitudePruning.Prune(_masks, k, target, nested);
+            // A denser sub-net's ramp may reach below a sparser one that has not pruned as far yet:
+            // that one is pushed down inside it rather than holding the denser one back.
+            if (nested is not null)
+                foreach (int s in NestedMasks.ShrinkSparser(_masks, k, _denseToSparse)) Recount(s);
         }
         double rate = DensitySchedule.PruneRateCosine(t, _totalIterations, _r.PruneRate, _r.PruneRateFinal);
         PruneRegrow.Step(_masks, k, rate, _r.Regrow == RegrowSource.Dense ? RegrowGradient.Dense : RegrowGradient.Masked, nested);

@@ -68,15 +68,32 @@ public class PruningTests
     }
 
     [Fact]
-    public void NestedConstraintWinsOverAnUnreachableTarget()
+    public void APruneBelowTheSparserMaskShrinksItInside()
     {
-        var set = TestParams.Set(2);
-        int[] order = [0, 1];
-        // Sub-net 1 is still dense, so sub-net 0 must keep everything.
+        var set = TestParams.Set(3);
+        int[] order = [0, 1, 2];
+        long total = set.TotalPrunable;
+        // Sub-nets 1 and 2 are still dense; sub-net 0 prunes to half anyway, keeping the largest |W|.
         long kept = GlobalMagnitudePruning.Prune(set, 0, 0.5, NestedBounds.For(set, 0, order));
-        Assert.Equal(set.TotalPrunable, kept);
+        Assert.Equal((long)Math.Round(0.5 * total), kept);
+        Assert.Equal(kept, set.Kept(0));
+        Assert.False(NestedMasks.IsNested(set, order));
+        Assert.Equal(new[] { 1, 2 }, NestedMasks.ShrinkSparser(set, 0, order));
+        Assert.True(NestedMasks.IsNested(set, order));
+        Assert.Equal(kept, set.Kept(1));
+        Assert.Equal(kept, set.Kept(2));
+        // The kept half is the global top-|W| half.
+        var plain = TestParams.Set(1);
+        GlobalMagnitudePruning.Prune(plain, 0, 0.5);
+        for (int l = 0; l < set.Layers; l++) Assert.Equal(0, plain.Get(0, l).HammingDistance(set.Get(0, l)));
+        // Nothing left to shrink: a second call changes nothing.
+        Assert.Empty(NestedMasks.ShrinkSparser(set, 0, order));
+        // Sub-net 1 then prunes further (inside 0, keeping 2 where it can), and 2 follows inside it.
         GlobalMagnitudePruning.Prune(set, 1, 0.2, NestedBounds.For(set, 1, order));
-        Assert.Equal((long)Math.Round(0.2 * set.TotalPrunable), set.Kept(1));
+        Assert.Equal(new[] { 2 }, NestedMasks.ShrinkSparser(set, 1, order));
+        GlobalMagnitudePruning.Prune(set, 2, 0.1, NestedBounds.For(set, 2, order));
+        Assert.Equal((long)Math.Round(0.2 * total), set.Kept(1));
+        Assert.Equal((long)Math.Round(0.1 * total), set.Kept(2));
         Assert.True(NestedMasks.IsNested(set, order));
     }
 

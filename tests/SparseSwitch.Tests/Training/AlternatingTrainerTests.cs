@@ -7,12 +7,14 @@ namespace SparseSwitch.Tests.Training;
 
 public class AlternatingTrainerTests
 {
-    [Fact]
-    public void Iteration_t_trains_subnet_t_mod_K_and_masks_update_on_the_clock_following_the_cubic_ramp()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Iteration_t_trains_subnet_t_mod_K_and_masks_update_on_the_clock_following_the_cubic_ramp(bool nested)
     {
-        // Masks not nested: each sub-net's ramp alone (nested, a denser sub-net cannot prune below
-        // the sparser one's mask, so its early events lag; SubnetVariantsTests covers that case).
-        var r = TrainerFixtures.Recipe() with { Nested = false };
+        // Nested or not, every sub-net follows its own ramp (nested, a denser sub-net's prune pushes the
+        // sparser masks down instead of waiting for them), and the masks stay nested throughout.
+        var r = TrainerFixtures.Recipe() with { Nested = nested };
         var tr = TrainerFixtures.Trainer(r, out var setup);
         using var _ = setup;
         int K = tr.K;
@@ -34,6 +36,7 @@ public class AlternatingTrainerTests
                 double target = DensitySchedule.Cubic(tr.Subnets[k].Density, 1.0, (int)tr.Clock.RampEventIndex(k, own), (int)tr.Clock.RampEvents(k));
                 Assert.True(Math.Abs(tr.Masks.Kept(k) - target * total) <= 1.0, $"t={t} k={k}: kept {tr.Masks.Kept(k)}, cubic target {target * total}");
             }
+            if (nested) Assert.True(NestedMasks.IsNested(tr.Masks, Enumerable.Range(0, K).ToArray()), $"t={t}: masks not nested");
         };
         for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
         Assert.Equal(Enumerable.Range(0, seen.Count).Select(t => (long)t), seen.Select(s => s.t));

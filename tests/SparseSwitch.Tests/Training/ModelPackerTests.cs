@@ -28,9 +28,8 @@ public sealed class ModelPackerTests : IClassFixture<ModelPackerTests.Runs>
 
         public static readonly Dictionary<string, TrainRecipe> Recipes = new()
         {
-            // Not nested: with one mask event per sub-net, nested masks would leave the denser two
-            // dense (a denser sub-net cannot prune below a sparser one's mask before that one has pruned).
-            ["lenet5-density"] = Tiny with { Model = "lenet5", Subnets = SubnetList.Parse("0.5,0.2,0.1"), ClassifierPrunable = false, Nested = false },
+            // Nested (the default): one mask event per sub-net still gives three distinct sub-nets.
+            ["lenet5-density"] = Tiny with { Model = "lenet5", Subnets = SubnetList.Parse("0.5,0.2,0.1"), ClassifierPrunable = false },
             ["resnet20-a-nm"] = Tiny with { Model = "resnet20-a", Subnets = SubnetList.Parse("2:4,1:4,1:8"), Lr = 0.1 },
             ["lenet5-dense"] = Tiny with { Model = "lenet5", Mode = TrainMode.Dense },
         };
