@@ -22,6 +22,7 @@
 #   distill      the densest sub-net's stored predictions as soft targets (α 0.5)
 #   weighted     the sparser sub-nets sampled more often (weights 1,1,2 for 0.1, 0.05, 0.02)
 #   regrow-masked  regrowth by the masked gradient (the reference code's), not the dense one
+#   decay-own    weight decay only on the steps of a sub-net holding the weight (--decay-others false)
 #   coverage     each weight's gradient scaled by the share of the sub-nets holding it (--coverage-scale)
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
 set -euo pipefail
@@ -61,6 +62,7 @@ for seed in ${SEEDS//,/ }; do
       weighted) opts+=(--subnet-weights 1,1,2) ;;
       regrow-masked) opts+=(--regrow masked) ;;
       coverage) opts+=(--coverage-scale) ;;
+      decay-own) opts+=(--decay-others false) ;;
       ind-*) opts+=(--mode independent --subnets "${part#ind-}" --update-every 99) ;;
       *) echo "unknown row '$part' in '$row'" >&2; exit 2 ;;
     esac

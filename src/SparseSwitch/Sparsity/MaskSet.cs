@@ -167,6 +167,35 @@ public sealed class MaskSet
         else for (int l = 0; l < _params.Length; l++) _masks[subnet][l].ApplyTo(_params[l].Grad.Span);
     }
 
+    /// <summary>Cancels the weight decay that SGD will add (wd·W) at the positions other sub-nets hold
+    /// but sub-net <paramref name="subnet"/> does not, by subtracting it from the (masked) gradient
+    /// there: those weights then decay only on the steps of a sub-net holding them. Positions no
+    /// sub-net holds keep their decay. <paramref name="data"/> and <paramref name="grad"/> are laid
+    /// out by the mask set's parameter table.</summary>
+    public void CancelDecayOfOthers(int subnet, float weightDecay, ReadOnlySpan<float> data, Span<float> grad)
+    {
+        CheckSubnet(subnet);
+        if (_table is null) throw new InvalidOperationException("Cancelling weight decay needs masks laid out over a parameter table.");
+        if (weightDecay == 0 || Subnets == 1) return;
+        var own = _flat[subnet].Words;
+        int words = own.Length;
+        if (grad.Length < (long)words * 64 - 63 || data.Length < (long)words * 64 - 63)
+            throw new ArgumentException("The weights or gradient are shorter than the masks.");
+        for (int i = 0; i < words; i++)
+        {
+            ulong others = 0;
+            for (int j = 0; j < Subnets; j++) if (j != subnet) others |= _flat[j].Words[i];
+            ulong bits = others & ~own[i];
+            while (bits != 0)
+            {
+                int b = System.Numerics.BitOperations.TrailingZeroCount(bits);
+                bits &= bits - 1;
+                int x = i * 64 + b;
+                grad[x] -= weightDecay * data[x];
+            }
+        }
+    }
+
     /// <summary>
     /// Multiplies each of sub-net k's gradients (its masked flat gradient, laid out like the table)
     /// by the coverage factor of its weight: Σ_j w_j / Σ_{j holding the weight} w_j, with w_j the

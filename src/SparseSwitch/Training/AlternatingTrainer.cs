@@ -127,6 +127,8 @@ public sealed class AlternatingTrainer
             Updater = new SubnetMaskUpdater(Masks, Subnets, r, Clock, TotalIterations, setup.MaskRng);
             Updater.Initialise();
         }
+        if (!r.DecayOthers && setup.Prunable.FirstOrDefault(p => !p.Param.WeightDecay) is { Path: { } exempt })
+            throw new ArgumentException($"decay-others false: the prunable weight '{exempt}' has no weight decay to cancel.");
         if (r.Mode == TrainMode.Joint)
             _jointAccumulator = Table.NewBuffer();
         if (r.Distill > 0 && r.Mode == TrainMode.Ast && K > 1)
@@ -399,6 +401,8 @@ public sealed class AlternatingTrainer
             if (Recipe.CoverageScale) Masks.ScaleByCoverage(k, _samplingWeights ??= SamplingWeights(), Table.Grad.Span);
         }
         Correction.Apply(t, Masks?.Masks(k));
+        if (!Recipe.DecayOthers && Masks is not null)
+            Masks.CancelDecayOfOthers(k, (float)Optimizers.Shared.WeightDecay, Table.Data.Span, Table.Grad.Span);
         Optimizers.Step(Schedule.At(t), _bns.Length > 0 ? k : -1);
         _epochLossSum[k] += loss;
         _epochLossCount[k]++;

@@ -112,6 +112,8 @@ public sealed record TrainRecipe
     public bool? Nested { get; init; }
     [Description("AST: scale each weight's gradient by the share of iterations whose sub-net holds it (K/c in round robin, c = how many sub-nets hold it), so that a weight only the densest sub-net holds learns as fast as one all hold.")]
     public bool CoverageScale { get; init; }
+    [Description("AST: weight decay on the weights that only other sub-nets hold. true: every weight decays at every step, as in PyTorch; false: a weight decays only on the steps of a sub-net that holds it (weights no sub-net holds at every step), so a denser sub-net's own weights decay at the pace they learn.")]
+    public bool DecayOthers { get; init; } = true;
     [Description("Train N:M sub-nets with SR-STE.")]
     public bool SrSte { get; init; }
     [Description("SR-STE decay strength λ.")]
@@ -183,6 +185,7 @@ public sealed record TrainRecipe
         if (Nested == true && (Mode is TrainMode.Ast or TrainMode.Joint) && !CanNest(subs)) throw new ArgumentException($"nested: list the sub-nets densest first (got {subs.ToExactString()}).");
         if (MicroBatches < 1 || MicroBatches > BatchSize) throw new ArgumentException($"micro-batches: must be in [1, batch-size ({BatchSize})], got {MicroBatches}.");
         if (CoverageScale && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("coverage-scale: applies to mode ast with masks (not SR-STE).");
+        if (!DecayOthers && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("decay-others: false applies to mode ast with masks (not SR-STE).");
         if (BnRecalibrate < 0) throw new ArgumentException($"bn-recalibrate: must be ≥ 0 batches, got {BnRecalibrate}.");
         if (!(Distill >= 0 && Distill <= 1)) throw new ArgumentException($"distill: must be in [0, 1], got {Distill.ToString(CultureInfo.InvariantCulture)}.");
         if (Distill > 0 && (Mode != TrainMode.Ast || subs.Count < 2)) throw new ArgumentException("distill: applies to AST with two or more sub-nets (the densest teaches the others).");

@@ -122,6 +122,50 @@ public class SubnetVariantsTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Decay_of_others_false_leaves_a_weight_alone_on_the_steps_of_subnets_not_holding_it(bool decayOthers)
+    {
+        // No momentum and no correction: a weight the active sub-net does not hold moves only by decay.
+        var r = TrainerFixtures.Recipe("0.5,0.2,0.1") with { DecayOthers = decayOthers, Momentum = 0, Correction = CorrectionMode.Off, Nested = false, Epochs = 2, PruneEnd = 1 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        var masks = tr.Masks!;
+        float[] before = tr.Table.Data.ToArray();
+        long othersOnly = 0, othersMoved = 0, nobody = 0, nobodyDecayed = 0;
+        tr.OnIteration = (t, k, loss) =>
+        {
+            var data = tr.Table.Data.Span;
+            if (!tr.Clock.Fires(t))   // the masks did not change at this step
+            {
+                var own = masks.Flat(k);
+                for (int i = 0; i < own.Length; i++)
+                {
+                    if (own[i]) continue;
+                    bool held = false;
+                    for (int j = 0; j < tr.K; j++) held |= masks.Flat(j)[i];
+                    if (held) { othersOnly++; if (data[i] != before[i]) othersMoved++; }
+                    else if (before[i] != 0) { nobody++; if (Math.Abs(data[i]) < Math.Abs(before[i])) nobodyDecayed++; }
+                }
+            }
+            before = data.ToArray();
+        };
+        for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
+        Assert.True(othersOnly > 1000 && nobody > 1000, $"too few positions checked: {othersOnly} held by others only, {nobody} held by none");
+        Assert.Equal(nobody, nobodyDecayed);                    // weights no sub-net holds decay at every step either way
+        if (decayOthers) Assert.Equal(othersOnly, othersMoved); // PyTorch's rule: every weight decays at every step
+        else Assert.Equal(0, othersMoved);
+    }
+
+    [Fact]
+    public void Decay_of_others_false_is_refused_outside_ast_with_masks()
+    {
+        var e = Assert.Throws<ArgumentException>(() => (TrainerFixtures.Recipe() with { DecayOthers = false, Mode = TrainMode.Joint }).Validate());
+        Assert.StartsWith("decay-others:", e.Message);
+        (TrainerFixtures.Recipe() with { DecayOthers = false }).Validate();
+    }
+
     [Fact]
     public void Joint_runs_every_subnet_on_every_batch_and_dense_runs_one_pass()
     {
