@@ -8,13 +8,14 @@
 #   /usr/bin/python3 bench/p1_table.py OUT      # the table: accuracy per sub-net, passes, wall time
 #
 # Rows (default: all, in this order; join rows with '+' to combine them, e.g. corr-off+weighted):
-#   base         AST as the recipe says (the defaults: correction inner-group, nested masks)
+#   base         AST as the recipe says (the defaults: correction off, nested masks)
 #   flat         masks not nested (--nested false: each sub-net's mask chosen on its own, the
 #                default before nested masks won this ablation)
-#   corr-off     the correction off
+#   corr-off     the correction off (the default now, so the same as base)
+#   corr-inner   the paper's correction, within each inner group of K iterations (the former default)
 #   corr-every   correction at every iteration
-#   corr-avg     reference gradient a moving average (β 0.9)
-#   corr-half    partial projection (strength 0.5)
+#   corr-avg     inner-group correction, reference gradient a moving average (β 0.9)
+#   corr-half    inner-group correction, partial projection (strength 0.5)
 #   nested       nested masks (each sparser mask inside the denser one; the default now, so the
 #                same as base)
 #   ramp7        the ramp ends at epoch 7 instead of 10
@@ -39,7 +40,7 @@ while [ $# -gt 0 ]; do
     *) ROWS+=("$1"); shift ;;
   esac
 done
-[ ${#ROWS[@]} -gt 0 ] || ROWS=(base flat corr-off corr-every corr-avg corr-half ramp7 bnrecal distill weighted ind-0.1 ind-0.05 ind-0.02)
+[ ${#ROWS[@]} -gt 0 ] || ROWS=(base flat corr-inner corr-every corr-avg corr-half ramp7 bnrecal distill weighted ind-0.1 ind-0.05 ind-0.02)
 dotnet build -c Release src/SparseSwitch.Cli -v q -nologo >/dev/null
 CLI=src/SparseSwitch.Cli/bin/Release/net10.0/SparseSwitch.Cli
 mkdir -p "$OUT"
@@ -52,8 +53,9 @@ for seed in ${SEEDS//,/ }; do
       base) ;;
       corr-off) opts+=(--correction off) ;;
       corr-every) opts+=(--correction every-iteration) ;;
-      corr-avg) opts+=(--correction-average 0.9) ;;
-      corr-half) opts+=(--correction-strength 0.5) ;;
+      corr-inner) opts+=(--correction inner-group) ;;
+      corr-avg) opts+=(--correction inner-group --correction-average 0.9) ;;
+      corr-half) opts+=(--correction inner-group --correction-strength 0.5) ;;
       nested) opts+=(--nested) ;;
       flat) opts+=(--nested false) ;;
       ramp7) opts+=(--prune-end 7) ;;

@@ -70,7 +70,7 @@ public sealed class ReportTests : IDisposable
     [Fact]
     public void TrainWritesAReportOfTheRunWithEveryChartAndTheRunsNumbers()
     {
-        string run = Train("ast", "--subnets", "0.5,0.2", "--epochs", "2", "--prune-start", "0", "--prune-end", "1", "--update-every", "1");
+        string run = Train("ast", "--subnets", "0.5,0.2", "--epochs", "2", "--prune-start", "0", "--prune-end", "1", "--update-every", "1", "--correction", "inner-group");
         string file = Path.Combine(run, ReportWriter.FileName);
         var doc = Page(file);
         Assert.Equal(["accuracy-density", "loss", "accuracy", "density", "layer-density", "mask-overlap", "overlap-epochs", "correction"], Charts(doc, file));
@@ -127,8 +127,9 @@ public sealed class ReportTests : IDisposable
         Assert.Contains("mask-overlap", Charts(doc, file));
         Assert.Contains("subnet-k/checkpoint.safetensors", Section(doc, "mask-overlap"));
         Assert.Contains("subnet-1 [0.2]", Section(doc, "cost"));
+        Assert.Contains("correction is off in this run", Section(doc, "correction"));   // the default
 
-        string dense = Train("dense", "--mode", "dense", "--epochs", "1");
+        string dense = Train("dense", "--mode", "dense", "--epochs", "1", "--correction", "inner-group");
         file = Path.Combine(dense, ReportWriter.FileName);
         doc = Page(file);
         Assert.Equal(["loss", "accuracy"], Charts(doc, file));

@@ -167,6 +167,27 @@ public class SubnetVariantsTests
     }
 
     [Fact]
+    public void The_correction_is_off_by_default_and_its_shape_options_need_a_correction_mode()
+    {
+        var r = TrainerFixtures.Recipe();
+        Assert.Equal(CorrectionMode.Off, r.Correction);
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using (setup)
+        {
+            tr.RunEpoch();
+            Assert.Equal(0, tr.Correction.Tested.Sum());
+        }
+        foreach (var bad in new[] { r with { CorrectionStrength = 0.5 }, r with { CorrectionAverage = 0.9 }, r with { Correction = CorrectionMode.Reference, CorrectionStrength = 0.5 } })
+        {
+            var e = Assert.Throws<ArgumentException>(bad.Validate);
+            Assert.StartsWith("correction-", e.Message);
+            Assert.Contains("--correction inner-group", e.Message);
+        }
+        (r with { Correction = CorrectionMode.InnerGroup, CorrectionStrength = 0.5, CorrectionAverage = 0.9 }).Validate();
+        (r with { Correction = CorrectionMode.EveryIteration, CorrectionStrength = 0.5 }).Validate();
+    }
+
+    [Fact]
     public void Joint_runs_every_subnet_on_every_batch_and_dense_runs_one_pass()
     {
         var joint = TrainerFixtures.Trainer(TrainerFixtures.Recipe() with { Mode = TrainMode.Joint, Epochs = 1, PruneEnd = 1 }, out var s1);
