@@ -59,7 +59,8 @@ public sealed class ReportScreenshotTests : IDisposable
     {
         string run = Path.Combine(_dir, "run");
         var (code, _, err) = CliRunner.Run("train", "--model", "lenet5", "--train-limit", "96", "--test-limit", "32", "--batch-size", "32",
-            "--subnets", "0.5,0.2", "--epochs", "2", "--prune-start", "0", "--prune-end", "1", "--update-every", "1", "--out", run);
+            "--subnets", "0.5,0.2", "--epochs", "2", "--prune-start", "0", "--prune-end", "1", "--update-every", "1",
+            "--correction", "inner-group", "--out", run);   // every chart: the correction one needs a correction mode
         Assert.True(code == 0, err);
         string page = Path.Combine(run, ReportWriter.FileName), png = Path.Combine(run, "report.png");
 
