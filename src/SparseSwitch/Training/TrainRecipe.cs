@@ -91,7 +91,7 @@ public sealed record TrainRecipe
     [Description("Initial density (1 = start dense; below 1: ERK random masks).")]
     public double InitDensity { get; init; } = 1.0;
     /// <summary>Gradient correction. Off by default: on CIFAR-10 P1 no variant moved a sub-net beyond
-    /// seed noise and on MNIST LeNet-5 every variant cost the sparsest sub-net 0.1–0.2 points (README,
+    /// seed noise and on MNIST LeNet-5 every variant cost the sparsest sub-net 0.07–0.22 points (README,
     /// the AST ablation); the published code's correction never fires, so its figures are off too.</summary>
     [Description("Gradient correction: off (the default: it measured no better), inner-group (the paper's), every-iteration (the reference code's condition), reference (the published no-op).")]
     public CorrectionMode Correction { get; init; } = CorrectionMode.Off;
