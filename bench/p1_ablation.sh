@@ -25,6 +25,8 @@
 #   regrow-masked  regrowth by the masked gradient (the reference code's), not the dense one
 #   decay-own    weight decay only on the steps of a sub-net holding the weight (--decay-others false)
 #   coverage     each weight's gradient scaled by the share of the sub-nets holding it (--coverage-scale)
+#   split        each batch split among the sub-nets, one step with their masked gradients summed
+#                (--split-batch; every sub-net's clock counts every iteration, so ΔT is 99 as in ind-*)
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -65,6 +67,7 @@ for seed in ${SEEDS//,/ }; do
       regrow-masked) opts+=(--regrow masked) ;;
       coverage) opts+=(--coverage-scale) ;;
       decay-own) opts+=(--decay-others false) ;;
+      split) opts+=(--split-batch --update-every 99) ;;
       ind-*) opts+=(--mode independent --subnets "${part#ind-}" --update-every 99) ;;
       *) echo "unknown row '$part' in '$row'" >&2; exit 2 ;;
     esac

@@ -98,7 +98,7 @@ public sealed class AlternatingTrainer
 
         // Own iterations per global iteration: AST gives each sub-net every K-th batch; joint and
         // single runs give every sub-net every batch.
-        int stride = r.Mode == TrainMode.Ast ? K : 1;
+        int stride = r.Mode == TrainMode.Ast && !r.SplitBatch ? K : 1;
         // First own iteration whose global iteration is at or after the given epoch (ceiling, so a
         // ramp that starts at epoch e never touches a mask during epoch e − 1).
         long own(double epochs) => ((long)Math.Ceiling(epochs * BatchesPerEpoch) + stride - 1) / stride;
@@ -182,6 +182,7 @@ public sealed class AlternatingTrainer
                 switch (Recipe.Mode)
                 {
                     case TrainMode.Joint: JointStep(batch); break;
+                    case TrainMode.Ast when Recipe.SplitBatch: SplitStep(batch); break;
                     default: AlternatingStep(batch); break;
                 }
                 Iteration++;
@@ -276,12 +277,15 @@ public sealed class AlternatingTrainer
     /// or step. The weights and the order of the sums are the same both ways, so R ranks with one
     /// pass each compute what one process with R micro-batches computes, bit for bit.
     /// </summary>
-    private float ForwardBackward(Batch batch, int k = -1)
+    private float ForwardBackward(Batch batch, int k = -1, bool countPass = true)
     {
         int parts = Math.Min(Recipe.MicroBatches, batch.Count);
-        ForwardPasses++;   // one pass over the batch, in however many slices
-        BackwardPasses++;
-        if (parts <= 1 && _comm.Size == 1) return Pass(batch, k);
+        if (countPass)
+        {
+            ForwardPasses++;   // one pass over the batch, in however many slices
+            BackwardPasses++;
+        }
+        if (parts <= 1 && _comm.Size == 1 && batch.Count == batch.GlobalCount) return Pass(batch, k);
         double loss = 0;
         var grad = Table.Grad.Span;
         if (parts <= 1)
@@ -437,6 +441,45 @@ public sealed class AlternatingTrainer
             _epochLossSum[k] += loss;
             _epochLossCount[k]++;
             lossSum += loss;
+            OnIteration?.Invoke(t, k, loss);
+        }
+        acc.CopyTo(grad);
+        Optimizers.Step(Schedule.At(t), -1);
+    }
+
+    /// <summary>Split-batch AST: the batch's K slices each through one sub-net (slice k through m_k
+    /// and batch-norm set k), each slice's gradient weighted by its share of the batch and masked by
+    /// its sub-net's masks, the sum one step. Every sub-net's clock counts every iteration. One pass
+    /// over the batch, as with micro-batches.</summary>
+    private void SplitStep(Batch batch)
+    {
+        long t = Iteration;
+        var acc = (_microAccumulator ??= Table.NewBuffer()).Span;
+        var grad = Table.Grad.Span;
+        acc.Clear();
+        ForwardPasses++;
+        BackwardPasses++;
+        int c = batch.Images.Dim(1), h = batch.Images.Dim(2), w = batch.Images.Dim(3), image = c * h * w;
+        for (int k = 0; k < K; k++)
+        {
+            int lo = (int)((long)batch.Count * k / K), hi = (int)((long)batch.Count * (k + 1) / K);
+            if (hi == lo) continue;
+            var slice = new Batch(batch.Images.View(lo * image, hi - lo, c, h, w), batch.Labels[lo..hi], batch.SourceIndices[lo..hi])
+            {
+                Index = batch.Index, Epoch = batch.Epoch, GlobalCount = batch.GlobalCount,
+            };
+            Activate(k);
+            Table.ZeroGrad();
+            // The weighted loss of the slice (its share of the batch): the sub-net's own mean loss back.
+            float share = (float)(hi - lo) / batch.Count;
+            float loss = ForwardBackward(slice, k, countPass: false) / share;
+            bool update = Clock.FiresOwn(k, t);
+            CountMacs(k, (int)Math.Round(batch.GlobalCount * share), update);
+            if (update) Updater!.Update(k, t, t);
+            Masks!.MaskGradients(k);
+            System.Numerics.Tensors.TensorPrimitives.Add(acc, grad, acc);
+            _epochLossSum[k] += loss;
+            _epochLossCount[k]++;
             OnIteration?.Invoke(t, k, loss);
         }
         acc.CopyTo(grad);

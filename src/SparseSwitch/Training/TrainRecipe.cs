@@ -117,6 +117,8 @@ public sealed record TrainRecipe
     public bool CoverageScale { get; init; }
     [Description("AST: weight decay on the weights that only other sub-nets hold. true: every weight decays at every step, as in PyTorch; false: a weight decays only on the steps of a sub-net that holds it (weights no sub-net holds at every step), so a denser sub-net's own weights decay at the pace they learn.")]
     public bool DecayOthers { get; init; } = true;
+    [Description("AST: split each mini-batch among the sub-nets (sub-net k takes the k-th of K equal slices, through its own masks and batch-norm set) and take one step with their masked gradients summed: every step trains every sub-net, and each image still takes one forward and one backward pass.")]
+    public bool SplitBatch { get; init; }
     [Description("Train N:M sub-nets with SR-STE.")]
     public bool SrSte { get; init; }
     [Description("SR-STE decay strength λ.")]
@@ -191,6 +193,14 @@ public sealed record TrainRecipe
         if (MicroBatches < 1 || MicroBatches > BatchSize) throw new ArgumentException($"micro-batches: must be in [1, batch-size ({BatchSize})], got {MicroBatches}.");
         if (CoverageScale && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("coverage-scale: applies to mode ast with masks (not SR-STE).");
         if (!DecayOthers && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("decay-others: false applies to mode ast with masks (not SR-STE).");
+        if (SplitBatch)
+        {
+            if (Mode != TrainMode.Ast) throw new ArgumentException("split-batch: applies to mode ast.");
+            if (BatchSize < subs.Count) throw new ArgumentException($"split-batch: the batch ({BatchSize}) must hold at least one image per sub-net ({subs.Count}).");
+            string? clash = SrSte ? "srste" : Correction != CorrectionMode.Off ? "correction" : Weights() is not null ? "subnet-weights"
+                : CoverageScale ? "coverage-scale" : !DecayOthers ? "decay-others false" : Distill > 0 ? "distill" : null;
+            if (clash is not null) throw new ArgumentException($"split-batch: cannot be combined with {clash}, which works on one sub-net per step.");
+        }
         if (BnRecalibrate < 0) throw new ArgumentException($"bn-recalibrate: must be ≥ 0 batches, got {BnRecalibrate}.");
         if (!(Distill >= 0 && Distill <= 1)) throw new ArgumentException($"distill: must be in [0, 1], got {Distill.ToString(CultureInfo.InvariantCulture)}.");
         if (Distill > 0 && (Mode != TrainMode.Ast || subs.Count < 2)) throw new ArgumentException("distill: applies to AST with two or more sub-nets (the densest teaches the others).");

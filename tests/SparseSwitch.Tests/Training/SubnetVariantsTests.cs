@@ -188,6 +188,70 @@ public class SubnetVariantsTests
     }
 
     [Fact]
+    public void Split_batch_trains_every_subnet_on_its_slice_of_every_batch_in_one_pass()
+    {
+        var r = TrainerFixtures.Recipe() with { SplitBatch = true, Epochs = 1, PruneEnd = 1, UpdateEvery = 3 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using (setup)
+        {
+            var seen = new List<(long T, int K)>();
+            tr.OnIteration = (t, k, _) => seen.Add((t, k));
+            tr.RunEpoch();
+            // Every iteration trains every sub-net, in order, and the batch costs one pass.
+            Assert.Equal(Enumerable.Range(0, tr.BatchesPerEpoch).SelectMany(t => Enumerable.Range(0, tr.K).Select(k => ((long)t, k))), seen);
+            Assert.Equal(tr.BatchesPerEpoch, tr.ForwardPasses);
+            Assert.Equal(tr.BatchesPerEpoch, tr.BackwardPasses);
+            // Each sub-net's clock counts every iteration, as a single-sparsity run's does.
+            for (int k = 0; k < tr.K; k++)
+            {
+                long fires = Enumerable.Range(0, tr.BatchesPerEpoch).Count(t => tr.Clock.FiresOwn(k, t));
+                Assert.True(fires > tr.BatchesPerEpoch / (3 * tr.K), $"sub-net {k}: {fires} updates");
+                Assert.Equal(fires, tr.Updater!.Updates[k]);
+                Assert.True(tr.Updater.Reached[k]);
+            }
+            for (int k = 1; k < tr.K; k++)
+                for (int i = 0; i < tr.Masks!.Layers; i++)
+                    Assert.True(tr.Masks.Get(k, i).IsSubsetOf(tr.Masks.Get(k - 1, i)));
+        }
+        // One sub-net takes the whole batch: the same run as AST with that sub-net alone, bit for bit.
+        var one = TrainerFixtures.Recipe("0.2") with { Epochs = 1, PruneEnd = 1, UpdateEvery = 3 };
+        var a = TrainerFixtures.Trainer(one, out var s1);
+        var b = TrainerFixtures.Trainer(one with { SplitBatch = true }, out var s2);
+        using (s1)
+        using (s2)
+        {
+            a.RunEpoch();
+            b.RunEpoch();
+            Assert.Equal(a.StateHash(), b.StateHash());
+        }
+        // Three sub-nets on slices differ from round robin.
+        var c = TrainerFixtures.Trainer(TrainerFixtures.Recipe() with { Epochs = 1, PruneEnd = 1, UpdateEvery = 3 }, out var s3);
+        using (s3)
+        {
+            c.RunEpoch();
+            Assert.NotEqual(c.StateHash(), tr.StateHash());
+        }
+    }
+
+    [Fact]
+    public void Split_batch_is_refused_with_options_that_work_on_one_subnet_per_step()
+    {
+        var r = TrainerFixtures.Recipe() with { SplitBatch = true };
+        r.Validate();
+        foreach (var (bad, name) in new[]
+        {
+            (r with { Correction = CorrectionMode.InnerGroup }, "correction"), (r with { SubnetWeights = "1,1,2" }, "subnet-weights"),
+            (r with { CoverageScale = true }, "coverage-scale"), (r with { DecayOthers = false }, "decay-others"),
+            (r with { Distill = 0.5 }, "distill"), (r with { Mode = TrainMode.Joint }, "mode ast"), (r with { BatchSize = 2 }, "one image per sub-net"),
+        })
+        {
+            var e = Assert.Throws<ArgumentException>(bad.Validate);
+            Assert.StartsWith("split-batch:", e.Message);
+            Assert.Contains(name, e.Message);
+        }
+    }
+
+    [Fact]
     public void Joint_runs_every_subnet_on_every_batch_and_dense_runs_one_pass()
     {
         var joint = TrainerFixtures.Trainer(TrainerFixtures.Recipe() with { Mode = TrainMode.Joint, Epochs = 1, PruneEnd = 1 }, out var s1);
