@@ -27,6 +27,8 @@
 #   coverage     each weight's gradient scaled by the share of the sub-nets holding it (--coverage-scale)
 #   split        each batch split among the sub-nets, one step with their masked gradients summed
 #                (--split-batch; every sub-net's clock counts every iteration, so ΔT is 99 as in ind-*)
+#   ep30         30 epochs with the ramp ending at 20 (the recipe's schedule stretched twofold; with
+#                ind-D, e.g. ep30+ind-0.1, the single-sparsity run at that length)
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -68,6 +70,7 @@ for seed in ${SEEDS//,/ }; do
       coverage) opts+=(--coverage-scale) ;;
       decay-own) opts+=(--decay-others false) ;;
       split) opts+=(--split-batch --update-every 99) ;;
+      ep30) opts+=(--epochs 30 --prune-end 20) ;;
       ind-*) opts+=(--mode independent --subnets "${part#ind-}" --update-every 99) ;;
       *) echo "unknown row '$part' in '$row'" >&2; exit 2 ;;
     esac
