@@ -14,7 +14,8 @@ namespace SparseSwitch.Training;
 /// k = t mod K; activate m_k and batch-norm set k; one forward/backward; mask update if sub-net k's
 /// clock fires (<see cref="MaskUpdateClock"/>); mask the prunable gradients with m_k (straight
 /// through under SR-STE); gradient correction; optimiser step at the scheduled learning rate.
-/// t counts across epochs. <see cref="RunEpoch"/> trains one epoch, <see cref="Evaluate"/> tests
+/// t counts across epochs. With <c>split-batch</c> every iteration instead trains every sub-net on
+/// its slice of the batch and takes one step (<see cref="SplitStep"/>). <see cref="RunEpoch"/> trains one epoch, <see cref="Evaluate"/> tests
 /// every sub-net with its own batch-norm set, <see cref="TrainerCheckpoint"/> saves and restores it all.
 /// Weights, gradients, momentum, masks and g′ are laid out by the setup's flat
 /// <see cref="ParameterTable"/>: zeroing and masking the gradients are one pass each.
