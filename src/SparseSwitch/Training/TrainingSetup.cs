@@ -46,6 +46,8 @@ public sealed class TrainingSetup : IDisposable
             throw new ArgumentException($"batch-size: the global batch ({recipe.BatchSize}) must hold at least one image per rank ({Collective.Size} ranks).");
         if (Collective.Size > 1 && recipe.Distill > 0)
             throw new ArgumentException("distill: not supported in distributed training yet (the stored predictions would be each rank's own).");
+        if (Collective.Size > 1 && recipe.SplitBatch)
+            throw new ArgumentException("split-batch: not supported in distributed training (each rank would split its own share of the batch, so the sub-nets' slices would not be one process's).");
         (int, int)? shard = Collective.Size > 1 ? (Collective.Rank, Collective.Size) : null;
         Subnets = recipe.SubnetsToTrain;
         Options = recipe.Threads > 0 ? EngineOptions.Default with { Threads = recipe.Threads } : EngineOptions.Default;

@@ -106,6 +106,19 @@ public sealed class DistributedTests : IDisposable
     }
 
     [MpiFact]
+    public void OptionsThatDoNotSplitOverRanksAreRefusedBeforeTraining()
+    {
+        foreach (var (option, message) in new[] { (new[] { "--split-batch" }, "split-batch: not supported in distributed training"), (["--distill", "0.5"], "distill: not supported in distributed training") })
+        {
+            string run = Path.Combine(_dir, "refused" + option[0]);
+            var (code, err) = Run(2, ["train", .. Recipe, .. option, "--out", run]);
+            Assert.NotEqual(0, code);
+            Assert.Contains(message, err);
+            Assert.False(File.Exists(Path.Combine(run, "checkpoint.safetensors")));
+        }
+    }
+
+    [MpiFact]
     public void SynchronisedBatchNormGivesTwoRanksTheStatisticsOfTheWholeBatch()
     {
         // ResNet-20 (batch-norm everywhere), dense, batch 64: one process against two ranks with and
