@@ -298,14 +298,9 @@ public sealed class AlternatingTrainer
         {
             var acc = (_microAccumulator ??= Table.NewBuffer()).Span;
             acc.Clear();
-            int c = batch.Images.Dim(1), h = batch.Images.Dim(2), w = batch.Images.Dim(3), image = c * h * w;
             for (int j = 0; j < parts; j++)
             {
-                int lo = (int)((long)batch.Count * j / parts), hi = (int)((long)batch.Count * (j + 1) / parts);
-                var slice = new Batch(batch.Images.View(lo * image, hi - lo, c, h, w), batch.Labels[lo..hi], batch.SourceIndices[lo..hi])
-                {
-                    Index = batch.Index, Epoch = batch.Epoch, GlobalCount = batch.GlobalCount,
-                };
+                var slice = Slice(batch, j, parts);
                 if (j > 0) Table.ZeroGrad();
                 float share = (float)slice.Count / batch.GlobalCount;
                 loss += (double)Pass(slice, k, share) * share;
@@ -324,6 +319,18 @@ public sealed class AlternatingTrainer
     }
 
     private Tensor? _microAccumulator;
+
+    /// <summary>Part j of <paramref name="parts"/> near-equal consecutive parts of a batch (views, no
+    /// copy), keeping the whole's global count so that its gradient can be weighted by its share.</summary>
+    private static Batch Slice(Batch batch, int j, int parts)
+    {
+        int c = batch.Images.Dim(1), h = batch.Images.Dim(2), w = batch.Images.Dim(3), image = c * h * w;
+        int lo = (int)((long)batch.Count * j / parts), hi = (int)((long)batch.Count * (j + 1) / parts);
+        return new Batch(batch.Images.View(lo * image, hi - lo, c, h, w), batch.Labels[lo..hi], batch.SourceIndices[lo..hi])
+        {
+            Index = batch.Index, Epoch = batch.Epoch, GlobalCount = batch.GlobalCount,
+        };
+    }
 
     /// <summary>One forward and backward pass of the mean loss over <paramref name="batch"/>, its
     /// gradient weighted by <paramref name="share"/> (the batch's part of the whole, so that the parts'
@@ -460,19 +467,13 @@ public sealed class AlternatingTrainer
         acc.Clear();
         ForwardPasses++;
         BackwardPasses++;
-        int c = batch.Images.Dim(1), h = batch.Images.Dim(2), w = batch.Images.Dim(3), image = c * h * w;
         for (int k = 0; k < K; k++)
         {
-            int lo = (int)((long)batch.Count * k / K), hi = (int)((long)batch.Count * (k + 1) / K);
-            if (hi == lo) continue;
-            var slice = new Batch(batch.Images.View(lo * image, hi - lo, c, h, w), batch.Labels[lo..hi], batch.SourceIndices[lo..hi])
-            {
-                Index = batch.Index, Epoch = batch.Epoch, GlobalCount = batch.GlobalCount,
-            };
+            var slice = Slice(batch, k, K);
             Activate(k);
             Table.ZeroGrad();
             // The weighted loss of the slice (its share of the batch): the sub-net's own mean loss back.
-            float share = (float)(hi - lo) / batch.Count;
+            float share = (float)slice.Count / batch.Count;
             float loss = ForwardBackward(slice, k, countPass: false) / share;
             bool update = Clock.FiresOwn(k, t);
             CountMacs(k, (int)Math.Round(batch.GlobalCount * share), update);
