@@ -15,7 +15,7 @@ namespace SparseSwitch.Training;
 /// clock fires (<see cref="MaskUpdateClock"/>); mask the prunable gradients with m_k (straight
 /// through under SR-STE); gradient correction; optimiser step at the scheduled learning rate.
 /// t counts across epochs. With <c>split-batch</c> every iteration instead trains every sub-net on
-/// its slice of the batch and takes one step (<see cref="SplitStep"/>). <see cref="RunEpoch"/> trains one epoch, <see cref="Evaluate"/> tests
+/// its slice of the batch and takes one step (<see cref="EverySubnetStep"/>). <see cref="RunEpoch"/> trains one epoch, <see cref="Evaluate"/> tests
 /// every sub-net with its own batch-norm set, <see cref="TrainerCheckpoint"/> saves and restores it all.
 /// Weights, gradients, momentum, masks and g′ are laid out by the setup's flat
 /// <see cref="ParameterTable"/>: zeroing and masking the gradients are one pass each.
@@ -25,7 +25,7 @@ public sealed class AlternatingTrainer
     private readonly TrainingSetup _setup;
     private readonly CrossEntropyLoss _loss;
     private readonly SwitchableBatchNorm2d[] _bns;
-    private readonly Tensor? _jointAccumulator;
+    private readonly Tensor? _stepAccumulator;   // joint and split-batch steps: the sub-nets' summed gradients
     private readonly int[] _prunableIndex;   // per table entry: index in Setup.Prunable, or −1
     private readonly Stopwatch _clockTime = new();
     private readonly Distributed.ICollective _comm;
@@ -130,8 +130,8 @@ public sealed class AlternatingTrainer
         }
         if (!r.DecayOthers && setup.Prunable.FirstOrDefault(p => !p.Param.WeightDecay) is { Path: { } exempt })
             throw new ArgumentException($"decay-others false: the prunable weight '{exempt}' has no weight decay to cancel.");
-        if (r.Mode == TrainMode.Joint)
-            _jointAccumulator = Table.NewBuffer();
+        if (r.Mode == TrainMode.Joint || r.SplitBatch)
+            _stepAccumulator = Table.NewBuffer();
         if (r.Distill > 0 && r.Mode == TrainMode.Ast && K > 1)
             Distillation = new StoredDistillation(Subnets, setup.Train.Count, setup.Train.NumClasses, r.Distill);
         _epochLossSum = new double[K];
@@ -182,8 +182,8 @@ public sealed class AlternatingTrainer
             {
                 switch (Recipe.Mode)
                 {
-                    case TrainMode.Joint: JointStep(batch); break;
-                    case TrainMode.Ast when Recipe.SplitBatch: SplitStep(batch); break;
+                    case TrainMode.Joint: EverySubnetStep(batch, split: false); break;
+                    case TrainMode.Ast when Recipe.SplitBatch: EverySubnetStep(batch, split: true); break;
                     default: AlternatingStep(batch); break;
                 }
                 Iteration++;
@@ -427,56 +427,32 @@ public sealed class AlternatingTrainer
     private double[] SamplingWeights() =>
         Recipe.Weights() is { } w ? w.Select(x => (double)x).ToArray() : Enumerable.Repeat(1.0, K).ToArray();
 
-    /// <summary>Joint baseline: every sub-net's masked gradient on the same batch, summed (over the
-    /// whole flat gradient), one step.</summary>
-    private void JointStep(Batch batch)
+    /// <summary>Every sub-net in one step, its masked gradient summed over the whole flat gradient:
+    /// the joint baseline runs each sub-net on the whole batch (K passes); split-batch AST runs
+    /// sub-net k on the batch's k-th of K slices (its masks m_k and batch-norm set k), each slice's
+    /// gradient weighted by its share of the batch, so the batch costs one pass, as with micro-batches.
+    /// Every sub-net's clock counts every iteration.</summary>
+    private void EverySubnetStep(Batch batch, bool split)
     {
         long t = Iteration;
-        var acc = _jointAccumulator!.Span;
+        var acc = _stepAccumulator!.Span;
         var grad = Table.Grad.Span;
         acc.Clear();
-        float lossSum = 0;
-        for (int k = 0; k < K; k++)
+        if (split)
         {
-            Activate(k);
-            Table.ZeroGrad();
-            float loss = ForwardBackward(batch);
-            bool update = Clock.FiresOwn(k, t);
-            CountMacs(k, batch.GlobalCount, update);
-            if (update) Updater!.Update(k, t, t);
-            Masks!.MaskGradients(k);
-            System.Numerics.Tensors.TensorPrimitives.Add(acc, grad, acc);
-            _epochLossSum[k] += loss;
-            _epochLossCount[k]++;
-            lossSum += loss;
-            OnIteration?.Invoke(t, k, loss);
+            ForwardPasses++;
+            BackwardPasses++;
         }
-        acc.CopyTo(grad);
-        Optimizers.Step(Schedule.At(t), -1);
-    }
-
-    /// <summary>Split-batch AST: the batch's K slices each through one sub-net (slice k through m_k
-    /// and batch-norm set k), each slice's gradient weighted by its share of the batch and masked by
-    /// its sub-net's masks, the sum one step. Every sub-net's clock counts every iteration. One pass
-    /// over the batch, as with micro-batches.</summary>
-    private void SplitStep(Batch batch)
-    {
-        long t = Iteration;
-        var acc = (_microAccumulator ??= Table.NewBuffer()).Span;
-        var grad = Table.Grad.Span;
-        acc.Clear();
-        ForwardPasses++;
-        BackwardPasses++;
         for (int k = 0; k < K; k++)
         {
-            var slice = Slice(batch, k, K);
+            var part = split ? Slice(batch, k, K) : batch;
+            // A slice's loss comes back weighted by its share of the batch: the sub-net's own mean back.
+            float share = (float)part.Count / batch.Count;
             Activate(k);
             Table.ZeroGrad();
-            // The weighted loss of the slice (its share of the batch): the sub-net's own mean loss back.
-            float share = (float)slice.Count / batch.Count;
-            float loss = ForwardBackward(slice, k, countPass: false) / share;
+            float loss = ForwardBackward(part, k, countPass: !split) / share;
             bool update = Clock.FiresOwn(k, t);
-            CountMacs(k, (int)Math.Round(batch.GlobalCount * share), update);
+            CountMacs(k, split ? (int)Math.Round(batch.GlobalCount * share) : batch.GlobalCount, update);
             if (update) Updater!.Update(k, t, t);
             Masks!.MaskGradients(k);
             System.Numerics.Tensors.TensorPrimitives.Add(acc, grad, acc);
