@@ -29,6 +29,8 @@
 #                (--split-batch; every sub-net's clock counts every iteration, so ΔT is 99 as in ind-*)
 #   ep30         30 epochs with the ramp ending at 20 (the recipe's schedule stretched twofold; with
 #                ind-D, e.g. ep30+ind-0.1, the single-sparsity run at that length)
+#   wdX lrX      weight decay X (wd1e-4) or peak learning rate X (lr0.2) instead of the recipe's 5e-4 and
+#                0.1; with ind-D (wd1e-4+ind-0.1) the single-sparsity run under the same change
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -71,6 +73,8 @@ for seed in ${SEEDS//,/ }; do
       decay-own) opts+=(--decay-others false) ;;
       split) opts+=(--split-batch --update-every 99) ;;
       ep30) opts+=(--epochs 30 --prune-end 20) ;;
+      wd[0-9]*) opts+=(--wd "${part#wd}") ;;
+      lr[0-9]*) opts+=(--lr "${part#lr}") ;;
       ind-*) opts+=(--mode independent --subnets "${part#ind-}" --update-every 99) ;;
       *) echo "unknown row '$part' in '$row'" >&2; exit 2 ;;
     esac
