@@ -32,6 +32,9 @@
 #   wdX lrX      weight decay X (wd1e-4) or peak learning rate X (lr0.2) instead of the recipe's 5e-4 and
 #                0.1; with ind-D (wd1e-4+ind-0.1) the single-sparsity run under the same change
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
+#   third-0.1 third-0.05 third-0.02   single-sparsity runs on the steps one AST sub-net gets: 5 epochs
+#                (1,560 iterations, a third of the recipe's), the ramp ending at iteration 1,040 and a
+#                mask update every 33, as on that sub-net's own clock in AST
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -ge 1 ] || { sed -n 2,20p "$0"; exit 2; }
@@ -75,6 +78,7 @@ for seed in ${SEEDS//,/ }; do
       ep30) opts+=(--epochs 30 --prune-end 20) ;;
       wd[0-9]*) opts+=(--wd "${part#wd}") ;;
       lr[0-9]*) opts+=(--lr "${part#lr}") ;;
+      third-*) opts+=(--mode independent --subnets "${part#third-}" --epochs 5 --prune-end 3.3333333333333335 --update-every 33) ;;
       ind-*) opts+=(--mode independent --subnets "${part#ind-}" --update-every 99) ;;
       *) echo "unknown row '$part' in '$row'" >&2; exit 2 ;;
     esac
