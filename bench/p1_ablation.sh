@@ -11,7 +11,7 @@
 # (the recipe's AST default is 0.2 since row lr0.2 won: pass row lr0.2 for it).
 #
 # Rows (default: all, in this order; join rows with '+' to combine them, e.g. corr-off+weighted):
-#   base         AST as the recipe says (the defaults: correction off, nested masks)
+#   base         AST as the recipe says at lr 0.1 (the defaults: correction off, nested masks)
 #   flat         masks not nested (--nested false: each sub-net's mask chosen on its own, the
 #                default before nested masks won this ablation)
 #   corr-off     the correction off (the default now, so the same as base)
@@ -32,7 +32,8 @@
 #                (--split-batch; every sub-net's clock counts every iteration, so ΔT is 99 as in ind-*)
 #   ep30         30 epochs with the ramp ending at 20 (the recipe's schedule stretched twofold; with
 #                ind-D, e.g. ep30+ind-0.1, the single-sparsity run at that length)
-#   wdX lrX      weight decay X (wd1e-4) or peak learning rate X (lr0.2) instead of 5e-4 and 0.1; with ind-D (wd1e-4+ind-0.1) the single-sparsity run under the same change
+#   wdX lrX      weight decay X (wd1e-4) or peak learning rate X (lr0.2) instead of 5e-4 and 0.1;
+#                with ind-D (wd1e-4+ind-0.1) the single-sparsity run under the same change
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
 #   third-0.1 third-0.05 third-0.02   single-sparsity runs on the steps one AST sub-net gets: 5 epochs
 #                (1,560 iterations, a third of the recipe's), the ramp ending at iteration 1,040 and a
