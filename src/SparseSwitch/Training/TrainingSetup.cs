@@ -53,6 +53,8 @@ public sealed class TrainingSetup : IDisposable
         Options = recipe.Threads > 0 ? EngineOptions.Default with { Threads = recipe.Threads } : EngineOptions.Default;
         var (train, test) = data ?? LoadData(recipe);
         Train = train; Test = test;
+        if (recipe.SplitBatch && Math.Min(train.Count, recipe.BatchSize) < Subnets.Count)
+            throw new ArgumentException($"split-batch: the training set's {train.Count} images make a batch smaller than one image per sub-net ({Subnets.Count}).");
         var norm = InputNormalization(recipe, () => train);
         var augment = recipe.Augment ? Augmentation.Standard : null;
         // Prefetch 0: batches are prepared on the training thread, so no thread competes with the

@@ -277,6 +277,15 @@ public class SubnetVariantsTests
     }
 
     [Fact]
+    public void Split_batch_is_refused_when_the_training_set_cannot_give_every_subnet_an_image()
+    {
+        var r = TrainerFixtures.Recipe() with { SplitBatch = true };
+        var (train, test) = TrainerFixtures.Data;
+        var ex = Assert.Throws<ArgumentException>(() => new TrainingSetup(r, (train.Subset([0, 1]), test), TrainerFixtures.SmallCnn));
+        Assert.Contains("split-batch", ex.Message);
+    }
+
+    [Fact]
     public void Split_batch_is_refused_with_options_that_work_on_one_subnet_per_step()
     {
         var r = TrainerFixtures.Recipe() with { SplitBatch = true };
