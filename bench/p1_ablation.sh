@@ -25,6 +25,8 @@
 #   bnrecal      batch-norm re-estimated per sub-net over 50 batches at the end
 #   distill      the densest sub-net's stored predictions as soft targets (α 0.5)
 #   weighted     the sparser sub-nets sampled more often (weights 1,1,2 for 0.1, 0.05, 0.02)
+#   swA.B.C      sampling weights A,B,C (--subnet-weights A,B,C; sw2.1.1: the densest sub-net trains
+#                every second batch)
 #   regrow-masked  regrowth by the masked gradient (the reference code's), not the dense one
 #   decay-own    weight decay only on the steps of a sub-net holding the weight (--decay-others false)
 #   coverage     each weight's gradient scaled by the share of the sub-nets holding it (--coverage-scale)
@@ -74,6 +76,7 @@ for seed in ${SEEDS//,/ }; do
       bnrecal) opts+=(--bn-recalibrate 50) ;;
       distill) opts+=(--distill 0.5) ;;
       weighted) opts+=(--subnet-weights 1,1,2) ;;
+      sw[0-9]*) w=${part#sw}; opts+=(--subnet-weights "${w//./,}") ;;
       regrow-masked) opts+=(--regrow masked) ;;
       coverage) opts+=(--coverage-scale) ;;
       decay-own) opts+=(--decay-others false) ;;
