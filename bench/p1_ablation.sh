@@ -34,6 +34,8 @@
 #                (--split-batch; every sub-net's clock counts every iteration, so ΔT is 99 as in ind-*)
 #   ep30         30 epochs with the ramp ending at 20 (the recipe's schedule stretched twofold; with
 #                ind-D, e.g. ep30+ind-0.1, the single-sparsity run at that length)
+#   ueX          a mask update every X of each sub-net's own iterations instead of 33 (ue99: as many
+#                steps between updates as a single-sparsity run's 99, a third as many updates)
 #   wdX lrX      weight decay X (wd1e-4) or peak learning rate X (lr0.2) instead of 5e-4 and 0.1;
 #                with ind-D (wd1e-4+ind-0.1) the single-sparsity run under the same change
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
@@ -82,6 +84,7 @@ for seed in ${SEEDS//,/ }; do
       decay-own) opts+=(--decay-others false) ;;
       split) opts+=(--split-batch --update-every 99) ;;
       ep30) opts+=(--epochs 30 --prune-end 20) ;;
+      ue[0-9]*) opts+=(--update-every "${part#ue}") ;;
       wd[0-9]*) opts+=(--wd "${part#wd}") ;;
       lr[0-9]*) lr=${part#lr} ;;
       third-*) opts+=(--mode independent --subnets "${part#third-}" --epochs 5 --prune-end 3.3333333333333335 --update-every 33) ;;
