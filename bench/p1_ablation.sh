@@ -35,7 +35,8 @@
 #   ep30         30 epochs with the ramp ending at 20 (the recipe's schedule stretched twofold; with
 #                ind-D, e.g. ep30+ind-0.1, the single-sparsity run at that length)
 #   ueX          a mask update every X of each sub-net's own iterations instead of 33 (ue99: as many
-#                steps between updates as a single-sparsity run's 99, a third as many updates)
+#                steps between updates as a single-sparsity run's 99, a third as many updates); with
+#                ind-D, split or third-D it replaces the period they imply
 #   wdX lrX      weight decay X (wd1e-4) or peak learning rate X (lr0.2) instead of 5e-4 and 0.1;
 #                with ind-D (wd1e-4+ind-0.1) the single-sparsity run under the same change
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
@@ -62,8 +63,10 @@ CLI=src/SparseSwitch.Cli/bin/Release/net10.0/SparseSwitch.Cli
 mkdir -p "$OUT"
 for seed in ${SEEDS//,/ }; do
   for row in "${ROWS[@]}"; do
-    # A row may join rows with '+' (corr-off+weighted): their options together.
-    opts=(); lr=0.1
+    # A row may join rows with '+' (corr-off+weighted): their options together. The learning rate
+    # and the mask-update period are options several rows set, so each is given once, after the
+    # loop: a ueX part overrides the period another part implies (ind-0.1+ue33).
+    opts=(); lr=0.1; period=""; ue=""
     for part in ${row//+/ }; do
     case $part in
       base) ;;
@@ -82,17 +85,19 @@ for seed in ${SEEDS//,/ }; do
       regrow-masked) opts+=(--regrow masked) ;;
       coverage) opts+=(--coverage-scale) ;;
       decay-own) opts+=(--decay-others false) ;;
-      split) opts+=(--split-batch --update-every 99) ;;
+      split) opts+=(--split-batch); period=99 ;;
       ep30) opts+=(--epochs 30 --prune-end 20) ;;
-      ue[0-9]*) opts+=(--update-every "${part#ue}") ;;
+      ue[0-9]*) ue=${part#ue} ;;
       wd[0-9]*) opts+=(--wd "${part#wd}") ;;
       lr[0-9]*) lr=${part#lr} ;;
-      third-*) opts+=(--mode independent --subnets "${part#third-}" --epochs 5 --prune-end 3.3333333333333335 --update-every 33) ;;
-      ind-*) opts+=(--mode independent --subnets "${part#ind-}" --update-every 99) ;;
+      third-*) opts+=(--mode independent --subnets "${part#third-}" --epochs 5 --prune-end 3.3333333333333335); period=33 ;;
+      ind-*) opts+=(--mode independent --subnets "${part#ind-}"); period=99 ;;
       *) echo "unknown row '$part' in '$row'" >&2; exit 2 ;;
     esac
     done
     opts+=(--lr "$lr")
+    period=${ue:-$period}
+    if [ -n "$period" ]; then opts+=(--update-every "$period"); fi
     dir="$OUT/$row-s$seed"
     echo "== $row seed $seed"
     # A finished run resumes to nothing (its last epoch is done); a stopped one continues.
