@@ -37,6 +37,10 @@
 #   ueX          a mask update every X of each sub-net's own iterations instead of 33 (ue99: as many
 #                steps between updates as a single-sparsity run's 99, a third as many updates); with
 #                ind-D, split or third-D it replaces the period they imply
+#   ogX          the gradient at the positions other sub-nets hold kept at share X on every step
+#                (--others-gradient X: a denser sub-net's own weights learn on every step, not a third)
+#   prX          prune-and-regrow fraction X at the first update (--prune-rate X; cosine-decayed as
+#                the recipe's 0.5 is): pr0.2 drops and regrows fewer weights per mask update
 #   wdX lrX      weight decay X (wd1e-4) or peak learning rate X (lr0.2) instead of 5e-4 and 0.1;
 #                with ind-D (wd1e-4+ind-0.1) the single-sparsity run under the same change
 #   ind-0.1 ind-0.05 ind-0.02   single-sparsity runs (the reference; ΔT 99 = 33 own iterations × 3)
@@ -89,6 +93,8 @@ for seed in ${SEEDS//,/ }; do
       ep30) opts+=(--epochs 30 --prune-end 20) ;;
       ue[0-9]*) ue=${part#ue} ;;
       wd[0-9]*) opts+=(--wd "${part#wd}") ;;
+      pr[0-9]*) opts+=(--prune-rate "${part#pr}") ;;
+      og[0-9]*) opts+=(--others-gradient "${part#og}") ;;
       lr[0-9]*) lr=${part#lr} ;;
       third-*) opts+=(--mode independent --subnets "${part#third-}" --epochs 5 --prune-end 3.3333333333333335); period=33 ;;
       ind-*) opts+=(--mode independent --subnets "${part#ind-}"); period=99 ;;

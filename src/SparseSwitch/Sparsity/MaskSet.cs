@@ -167,6 +167,44 @@ public sealed class MaskSet
         else for (int l = 0; l < _params.Length; l++) _masks[subnet][l].ApplyTo(_params[l].Grad.Span);
     }
 
+    /// <summary>
+    /// Masks sub-net k's gradient (laid out like the table) as <see cref="MaskGradients(int)"/> does,
+    /// but keeps <paramref name="othersScale"/> times the gradient at the positions another sub-net
+    /// holds and k does not. Those weights are zero in k's pass; their gradient there is that of
+    /// W ⊙ m_k, the change of k's loss were the weight added, so with a scale above 0 the weights of
+    /// the denser sub-nets learn on every step, not only on their own. Positions no sub-net holds get
+    /// 0; parameters without masks are untouched. A scale of 0 is <see cref="MaskGradients(int)"/>.
+    /// </summary>
+    public void MaskGradients(int subnet, float othersScale)
+    {
+        CheckSubnet(subnet);
+        if (!(othersScale >= 0 && othersScale <= 1)) throw new ArgumentOutOfRangeException(nameof(othersScale), othersScale, "The scale of the other sub-nets' positions must be in [0, 1].");
+        if (othersScale == 0 || Subnets == 1) { MaskGradients(subnet); return; }
+        if (_table is null) throw new InvalidOperationException("Keeping the gradient at other sub-nets' positions needs masks laid out over a parameter table.");
+        var grad = _table.Grad.Span;
+        var own = _flat[subnet].Words;
+        int words = own.Length;
+        for (int i = 0; i < words; i++)
+        {
+            int start = i * 64;
+            if (start >= grad.Length) break;
+            int n = Math.Min(64, grad.Length - start);
+            ulong mine = own[i];
+            if (mine == ulong.MaxValue) continue;
+            ulong others = 0;
+            for (int j = 0; j < Subnets; j++) if (j != subnet) others |= _flat[j].Words[i];
+            ulong lent = others & ~mine;
+            var g = grad.Slice(start, n);
+            if ((mine | lent) == 0) { g.Clear(); continue; }
+            for (int b = 0; b < n; b++)
+            {
+                ulong bit = 1UL << b;
+                if ((mine & bit) != 0) continue;
+                g[b] = (lent & bit) != 0 ? g[b] * othersScale : 0f;
+            }
+        }
+    }
+
     /// <summary>Cancels the weight decay that SGD will add (wd·W) at the positions other sub-nets hold
     /// but sub-net <paramref name="subnet"/> does not, by subtracting it from the (masked) gradient
     /// there: those weights then decay only on the steps of a sub-net holding them. Positions no

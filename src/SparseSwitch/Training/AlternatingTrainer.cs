@@ -409,7 +409,7 @@ public sealed class AlternatingTrainer
         if (Masks is not null)
         {
             if (srste) Updater!.AddSrSteDecay(k);
-            else Masks.MaskGradients(k);
+            else Masks.MaskGradients(k, (float)Recipe.OthersGradient);
             if (Recipe.CoverageScale) Masks.ScaleByCoverage(k, _samplingWeights ??= SamplingWeights(), Table.Grad.Span);
         }
         Correction.Apply(t, Masks?.Masks(k));

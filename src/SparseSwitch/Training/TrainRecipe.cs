@@ -115,6 +115,8 @@ public sealed record TrainRecipe
     public bool? Nested { get; init; }
     [Description("AST: scale each weight's gradient by the share of iterations whose sub-net holds it (K/c in round robin, c = how many sub-nets hold it), so that a weight only the densest sub-net holds learns as fast as one all hold.")]
     public bool CoverageScale { get; init; }
+    [Description("AST: keep this share α of the gradient at the positions the other sub-nets hold and the active one does not (zero in its pass; the gradient of W ⊙ m_k there), so the denser sub-nets' own weights learn on every step (0 = masked, the default).")]
+    public double OthersGradient { get; init; }
     [Description("AST: weight decay on the weights that only other sub-nets hold. true: every weight decays at every step, as in PyTorch; false: a weight decays only on the steps of a sub-net that holds it (weights no sub-net holds at every step), so a denser sub-net's own weights decay at the pace they learn.")]
     public bool DecayOthers { get; init; } = true;
     [Description("AST: split each mini-batch among the sub-nets (sub-net k takes the k-th of K equal slices, through its own masks and batch-norm set) and take one step with their masked gradients summed: every step trains every sub-net, and each image still takes one forward and one backward pass.")]
@@ -192,13 +194,16 @@ public sealed record TrainRecipe
         if (Nested == true && (Mode is TrainMode.Ast or TrainMode.Joint) && !CanNest(subs)) throw new ArgumentException($"nested: list the sub-nets densest first (got {subs.ToExactString()}).");
         if (MicroBatches < 1 || MicroBatches > BatchSize) throw new ArgumentException($"micro-batches: must be in [1, batch-size ({BatchSize})], got {MicroBatches}.");
         if (CoverageScale && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("coverage-scale: applies to mode ast with masks (not SR-STE).");
+        if (!(OthersGradient >= 0 && OthersGradient <= 1)) throw new ArgumentException($"others-gradient: must be in [0, 1], got {OthersGradient.ToString(CultureInfo.InvariantCulture)}.");
+        if (OthersGradient > 0 && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("others-gradient: applies to mode ast with masks (not SR-STE).");
         if (!DecayOthers && (Mode != TrainMode.Ast || SrSte)) throw new ArgumentException("decay-others: false applies to mode ast with masks (not SR-STE).");
         if (SplitBatch)
         {
             if (Mode != TrainMode.Ast) throw new ArgumentException("split-batch: applies to mode ast.");
             if (BatchSize < subs.Count) throw new ArgumentException($"split-batch: the batch ({BatchSize}) must hold at least one image per sub-net ({subs.Count}).");
             string? clash = SrSte ? "srste" : Correction != CorrectionMode.Off ? "correction" : Weights() is not null ? "subnet-weights"
-                : CoverageScale ? "coverage-scale" : !DecayOthers ? "decay-others false" : Distill > 0 ? "distill" : null;
+                : CoverageScale ? "coverage-scale" : !DecayOthers ? "decay-others false" : Distill > 0 ? "distill"
+                : OthersGradient > 0 ? "others-gradient" : null;
             if (clash is not null) throw new ArgumentException($"split-batch: cannot be combined with {clash}, which works on one sub-net per step.");
         }
         if (BnRecalibrate < 0) throw new ArgumentException($"bn-recalibrate: must be ≥ 0 batches, got {BnRecalibrate}.");

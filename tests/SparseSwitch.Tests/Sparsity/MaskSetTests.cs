@@ -102,6 +102,56 @@ public class MaskSetTests
         }
     }
 
+    [Theory]
+    [InlineData(0f)]
+    [InlineData(0.25f)]
+    [InlineData(1f)]
+    public void MaskingWithAnOthersScaleKeepsOwnGradientsScalesOthersAndZeroesTheRest(float alpha)
+    {
+        var conv = TestParams.Make(1, 8, 4, 3, 3);
+        var bias = new Parameter(8);
+        var fc = TestParams.Make(2, 10, 17);   // 170 elements: the last word is partial
+        new Rng(3).FillNormal(bias.Grad.Span, 0, 1);
+        var table = new ParameterTable([("conv.weight", conv), ("conv.bias", bias), ("fc.weight", fc)]);
+        var set = new MaskSet(table, 3);
+        GlobalMagnitudePruning.Prune(set, 0, 0.5);
+        GlobalMagnitudePruning.Prune(set, 1, 0.2);
+        var rng = new Rng(9);   // sub-net 2 partly outside the others
+        for (int l = 0; l < set.Layers; l++)
+            for (int i = 0; i < set.Get(2, l).Length; i++) set.Get(2, l)[i] = rng.NextDouble() < 0.1;
+        for (int k = 0; k < 3; k++)
+        {
+            new Rng((ulong)(30 + k)).FillNormal(table.Grad.Span, 0, 1);
+            var before = table.Grad.ToArray();
+            set.MaskGradients(k, alpha);
+            var after = table.Grad.ToArray();
+            int lent = 0, none = 0;
+            for (int l = 0; l < set.Layers; l++)
+            {
+                int offset = table.Entries[table.IndexOf(set.Paths[l])].Offset;
+                for (int i = 0; i < set.Get(k, l).Length; i++)
+                {
+                    bool others = Enumerable.Range(0, 3).Any(j => j != k && set.Get(j, l)[i]);
+                    float expected = set.Get(k, l)[i] ? before[offset + i] : others ? before[offset + i] * alpha : 0f;
+                    Assert.Equal(expected, after[offset + i]);
+                    if (!set.Get(k, l)[i]) { if (others) lent++; else none++; }
+                }
+            }
+            Assert.True(none > 0 && (k == 0 || lent > 0), $"sub-net {k}: {lent} lent, {none} held by none");
+            int b = table.Entries[1].Offset;
+            Assert.Equal(before.AsSpan(b, 8).ToArray(), after.AsSpan(b, 8).ToArray());   // the bias has no mask
+            // A scale of 0 is plain masking.
+            if (alpha == 0)
+            {
+                before.CopyTo(table.Grad.Span);
+                set.MaskGradients(k);
+                Assert.Equal(after, table.Grad.ToArray());
+            }
+        }
+        Assert.Throws<ArgumentOutOfRangeException>(() => set.MaskGradients(0, 1.5f));
+        Assert.Throws<ArgumentOutOfRangeException>(() => set.MaskGradients(0, float.NaN));
+    }
+
     [Fact]
     public void ActivatePointsAtTheStoredMasksAndMaskGradientsMultiplies()
     {

@@ -158,6 +158,60 @@ public class SubnetVariantsTests
         else Assert.Equal(0, othersMoved);
     }
 
+    [Theory]
+    [InlineData(0.0)]
+    [InlineData(0.5)]
+    public void Others_gradient_moves_the_weights_only_other_subnets_hold_on_every_step(double alpha)
+    {
+        // No momentum and no weight decay: a weight moves only by its own gradient at this step.
+        var r = TrainerFixtures.Recipe("0.5,0.2,0.1") with { OthersGradient = alpha, Momentum = 0, WeightDecay = 0, Epochs = 2, PruneEnd = 1 };
+        var tr = TrainerFixtures.Trainer(r, out var setup);
+        using var _ = setup;
+        var masks = tr.Masks!;
+        float[] before = tr.Table.Data.ToArray();
+        long othersOnly = 0, othersMoved = 0, nobody = 0, nobodyMoved = 0;
+        tr.OnIteration = (t, k, loss) =>
+        {
+            var data = tr.Table.Data.Span;
+            if (!tr.Clock.Fires(t))   // the masks did not change at this step
+            {
+                var own = masks.Flat(k);
+                for (int i = 0; i < own.Length; i++)
+                {
+                    if (own[i]) continue;
+                    bool held = false;
+                    for (int j = 0; j < tr.K; j++) held |= masks.Flat(j)[i];
+                    if (held) { othersOnly++; if (data[i] != before[i]) othersMoved++; }
+                    else { nobody++; if (data[i] != before[i]) nobodyMoved++; }
+                }
+            }
+            before = data.ToArray();
+        };
+        for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
+        Assert.True(othersOnly > 1000 && nobody > 1000, $"too few positions checked: {othersOnly} held by others only, {nobody} held by none");
+        Assert.Equal(0, nobodyMoved);                     // positions no sub-net holds get no gradient either way
+        if (alpha == 0) Assert.Equal(0, othersMoved);     // masked: only the sub-nets holding a weight train it
+        else Assert.True(othersMoved > othersOnly * 9 / 10, $"{othersMoved} of {othersOnly} moved");
+    }
+
+    [Fact]
+    public void Others_gradient_is_refused_outside_ast_with_masks_and_out_of_range()
+    {
+        foreach (var (bad, text) in new[]
+        {
+            (TrainerFixtures.Recipe() with { OthersGradient = 0.5, Mode = TrainMode.Joint }, "mode ast"),
+            (TrainerFixtures.Recipe() with { OthersGradient = 1.5 }, "[0, 1]"),
+            (TrainerFixtures.Recipe() with { OthersGradient = -0.1 }, "[0, 1]"),
+            (TrainerFixtures.Recipe() with { OthersGradient = double.NaN }, "[0, 1]"),
+        })
+        {
+            var e = Assert.Throws<ArgumentException>(bad.Validate);
+            Assert.StartsWith("others-gradient:", e.Message);
+            Assert.Contains(text, e.Message);
+        }
+        (TrainerFixtures.Recipe() with { OthersGradient = 1 }).Validate();
+    }
+
     [Fact]
     public void Decay_of_others_false_is_refused_outside_ast_with_masks()
     {
@@ -294,7 +348,7 @@ public class SubnetVariantsTests
         {
             (r with { Correction = CorrectionMode.InnerGroup }, "correction"), (r with { SubnetWeights = "1,1,2" }, "subnet-weights"),
             (r with { CoverageScale = true }, "coverage-scale"), (r with { DecayOthers = false }, "decay-others"),
-            (r with { Distill = 0.5 }, "distill"), (r with { Mode = TrainMode.Joint }, "mode ast"), (r with { BatchSize = 2 }, "one image per sub-net"),
+            (r with { Distill = 0.5 }, "distill"), (r with { OthersGradient = 0.5 }, "others-gradient"), (r with { Mode = TrainMode.Joint }, "mode ast"), (r with { BatchSize = 2 }, "one image per sub-net"),
         })
         {
             var e = Assert.Throws<ArgumentException>(bad.Validate);
