@@ -122,18 +122,17 @@ public class SubnetVariantsTests
         finally { Directory.Delete(dir, true); }
     }
 
-    [Theory]
-    [InlineData(true)]
-    [InlineData(false)]
-    public void Decay_of_others_false_leaves_a_weight_alone_on_the_steps_of_subnets_not_holding_it(bool decayOthers)
+    /// <summary>What happened, over <paramref name="r"/>'s training, to the positions the active
+    /// sub-net does not hold, on the steps where no mask changed: those another sub-net holds (and how
+    /// many of them moved), and those no sub-net holds with a non-zero weight (how many moved, how many
+    /// shrank in magnitude).</summary>
+    private static (long OthersOnly, long OthersMoved, long Nobody, long NobodyMoved, long NobodyShrank) MovesOutsideTheActiveMask(TrainRecipe r)
     {
-        // No momentum and no correction: a weight the active sub-net does not hold moves only by decay.
-        var r = TrainerFixtures.Recipe("0.5,0.2,0.1") with { DecayOthers = decayOthers, Momentum = 0, Correction = CorrectionMode.Off, Nested = false, Epochs = 2, PruneEnd = 1 };
         var tr = TrainerFixtures.Trainer(r, out var setup);
         using var _ = setup;
         var masks = tr.Masks!;
         float[] before = tr.Table.Data.ToArray();
-        long othersOnly = 0, othersMoved = 0, nobody = 0, nobodyDecayed = 0;
+        long othersOnly = 0, othersMoved = 0, nobody = 0, nobodyMoved = 0, nobodyShrank = 0;
         tr.OnIteration = (t, k, loss) =>
         {
             var data = tr.Table.Data.Span;
@@ -146,13 +145,31 @@ public class SubnetVariantsTests
                     bool held = false;
                     for (int j = 0; j < tr.K; j++) held |= masks.Flat(j)[i];
                     if (held) { othersOnly++; if (data[i] != before[i]) othersMoved++; }
-                    else if (before[i] != 0) { nobody++; if (Math.Abs(data[i]) < Math.Abs(before[i])) nobodyDecayed++; }
+                    else if (before[i] != 0)
+                    {
+                        nobody++;
+                        if (data[i] != before[i]) nobodyMoved++;
+                        if (Math.Abs(data[i]) < Math.Abs(before[i])) nobodyShrank++;
+                    }
                 }
             }
             before = data.ToArray();
         };
         for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
         Assert.True(othersOnly > 1000 && nobody > 1000, $"too few positions checked: {othersOnly} held by others only, {nobody} held by none");
+        return (othersOnly, othersMoved, nobody, nobodyMoved, nobodyShrank);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void Decay_of_others_false_leaves_a_weight_alone_on_the_steps_of_subnets_not_holding_it(bool decayOthers)
+    {
+        // No momentum and no correction: a weight the active sub-net does not hold moves only by decay.
+        var (othersOnly, othersMoved, nobody, _, nobodyDecayed) = MovesOutsideTheActiveMask(TrainerFixtures.Recipe("0.5,0.2,0.1") with
+        {
+            DecayOthers = decayOthers, Momentum = 0, Correction = CorrectionMode.Off, Nested = false, Epochs = 2, PruneEnd = 1,
+        });
         Assert.Equal(nobody, nobodyDecayed);                    // weights no sub-net holds decay at every step either way
         if (decayOthers) Assert.Equal(othersOnly, othersMoved); // PyTorch's rule: every weight decays at every step
         else Assert.Equal(0, othersMoved);
@@ -164,31 +181,10 @@ public class SubnetVariantsTests
     public void Others_gradient_moves_the_weights_only_other_subnets_hold_on_every_step(double alpha)
     {
         // No momentum and no weight decay: a weight moves only by its own gradient at this step.
-        var r = TrainerFixtures.Recipe("0.5,0.2,0.1") with { OthersGradient = alpha, Momentum = 0, WeightDecay = 0, Epochs = 2, PruneEnd = 1 };
-        var tr = TrainerFixtures.Trainer(r, out var setup);
-        using var _ = setup;
-        var masks = tr.Masks!;
-        float[] before = tr.Table.Data.ToArray();
-        long othersOnly = 0, othersMoved = 0, nobody = 0, nobodyMoved = 0;
-        tr.OnIteration = (t, k, loss) =>
+        var (othersOnly, othersMoved, _, nobodyMoved, _) = MovesOutsideTheActiveMask(TrainerFixtures.Recipe("0.5,0.2,0.1") with
         {
-            var data = tr.Table.Data.Span;
-            if (!tr.Clock.Fires(t))   // the masks did not change at this step
-            {
-                var own = masks.Flat(k);
-                for (int i = 0; i < own.Length; i++)
-                {
-                    if (own[i]) continue;
-                    bool held = false;
-                    for (int j = 0; j < tr.K; j++) held |= masks.Flat(j)[i];
-                    if (held) { othersOnly++; if (data[i] != before[i]) othersMoved++; }
-                    else { nobody++; if (data[i] != before[i]) nobodyMoved++; }
-                }
-            }
-            before = data.ToArray();
-        };
-        for (int e = 0; e < r.Epochs; e++) tr.RunEpoch();
-        Assert.True(othersOnly > 1000 && nobody > 1000, $"too few positions checked: {othersOnly} held by others only, {nobody} held by none");
+            OthersGradient = alpha, Momentum = 0, WeightDecay = 0, Epochs = 2, PruneEnd = 1,
+        });
         Assert.Equal(0, nobodyMoved);                     // positions no sub-net holds get no gradient either way
         if (alpha == 0) Assert.Equal(0, othersMoved);     // masked: only the sub-nets holding a weight train it
         else Assert.True(othersMoved > othersOnly * 9 / 10, $"{othersMoved} of {othersOnly} moved");
