@@ -191,9 +191,7 @@ public sealed class MaskSet
             int n = Math.Min(64, grad.Length - start);
             ulong mine = own[i];
             if (mine == ulong.MaxValue) continue;
-            ulong others = 0;
-            for (int j = 0; j < Subnets; j++) if (j != subnet) others |= _flat[j].Words[i];
-            ulong lent = others & ~mine;
+            ulong lent = HeldByOthers(subnet, i) & ~mine;
             var g = grad.Slice(start, n);
             if ((mine | lent) == 0) { g.Clear(); continue; }
             for (int b = 0; b < n; b++)
@@ -203,6 +201,15 @@ public sealed class MaskSet
                 g[b] = (lent & bit) != 0 ? g[b] * othersScale : 0f;
             }
         }
+    }
+
+    /// <summary>Word <paramref name="word"/> of the union of every sub-net's flat mask but
+    /// <paramref name="subnet"/>'s: bit b set where another sub-net holds element 64·word + b.</summary>
+    private ulong HeldByOthers(int subnet, int word)
+    {
+        ulong others = 0;
+        for (int j = 0; j < Subnets; j++) if (j != subnet) others |= _flat[j].Words[word];
+        return others;
     }
 
     /// <summary>Cancels the weight decay that SGD will add (wd·W) at the positions other sub-nets hold
@@ -221,8 +228,7 @@ public sealed class MaskSet
             throw new ArgumentException("The weights or gradient are shorter than the masks.");
         for (int i = 0; i < words; i++)
         {
-            ulong others = 0;
-            for (int j = 0; j < Subnets; j++) if (j != subnet) others |= _flat[j].Words[i];
+            ulong others = HeldByOthers(subnet, i);
             ulong bits = others & ~own[i];
             while (bits != 0)
             {

@@ -58,23 +58,31 @@ public class MaskSetTests
         Assert.Same(set.Get(0, 0), conv.Mask);
     }
 
+    /// <summary>A conv (8×4×3×3), a bias (no mask, a random gradient) and an fc (10×<paramref name="fcIn"/>)
+    /// over one table, with three sub-nets: 0 and 1 the global top-|W| at densities d0 and d1, 2 a
+    /// random share of the positions, so that some of its weights lie outside the denser masks.</summary>
+    private static (ParameterTable Table, MaskSet Set) ThreeOverlappingSubnets(int fcIn, double d0, double d1, double randomShare)
+    {
+        var conv = TestParams.Make(1, 8, 4, 3, 3);
+        var bias = new Parameter(8);
+        var fc = TestParams.Make(2, 10, fcIn);
+        new Rng(3).FillNormal(bias.Grad.Span, 0, 1);
+        var table = new ParameterTable([("conv.weight", conv), ("conv.bias", bias), ("fc.weight", fc)]);
+        var set = new MaskSet(table, 3);
+        GlobalMagnitudePruning.Prune(set, 0, d0);
+        GlobalMagnitudePruning.Prune(set, 1, d1);
+        var rng = new Rng(9);
+        for (int l = 0; l < set.Layers; l++)
+            for (int i = 0; i < set.Get(2, l).Length; i++) set.Get(2, l)[i] = rng.NextDouble() < randomShare;
+        return (table, set);
+    }
+
     [Theory]
     [InlineData(new double[] { 1, 1, 1 })]
     [InlineData(new double[] { 1, 1, 2 })]
     public void CoverageScalingMultipliesEachGradientByTheShareOfTheSubnetsHoldingItsWeight(double[] weights)
     {
-        var conv = TestParams.Make(1, 8, 4, 3, 3);
-        var bias = new Parameter(8);
-        var fc = TestParams.Make(2, 10, 16);
-        new Rng(3).FillNormal(bias.Grad.Span, 0, 1);
-        var table = new ParameterTable([("conv.weight", conv), ("conv.bias", bias), ("fc.weight", fc)]);
-        var set = new MaskSet(table, 3);
-        GlobalMagnitudePruning.Prune(set, 0, 0.6);
-        GlobalMagnitudePruning.Prune(set, 1, 0.3);
-        // Sub-net 2: random, so that some of its weights lie outside the denser masks.
-        var rng = new Rng(9);
-        for (int l = 0; l < set.Layers; l++)
-            for (int i = 0; i < set.Get(2, l).Length; i++) set.Get(2, l)[i] = rng.NextDouble() < 0.2;
+        var (table, set) = ThreeOverlappingSubnets(fcIn: 16, d0: 0.6, d1: 0.3, randomShare: 0.2);
         double total = weights.Sum();
         for (int k = 0; k < 3; k++)
         {
@@ -108,17 +116,7 @@ public class MaskSetTests
     [InlineData(1f)]
     public void MaskingWithAnOthersScaleKeepsOwnGradientsScalesOthersAndZeroesTheRest(float alpha)
     {
-        var conv = TestParams.Make(1, 8, 4, 3, 3);
-        var bias = new Parameter(8);
-        var fc = TestParams.Make(2, 10, 17);   // 170 elements: the last word is partial
-        new Rng(3).FillNormal(bias.Grad.Span, 0, 1);
-        var table = new ParameterTable([("conv.weight", conv), ("conv.bias", bias), ("fc.weight", fc)]);
-        var set = new MaskSet(table, 3);
-        GlobalMagnitudePruning.Prune(set, 0, 0.5);
-        GlobalMagnitudePruning.Prune(set, 1, 0.2);
-        var rng = new Rng(9);   // sub-net 2 partly outside the others
-        for (int l = 0; l < set.Layers; l++)
-            for (int i = 0; i < set.Get(2, l).Length; i++) set.Get(2, l)[i] = rng.NextDouble() < 0.1;
+        var (table, set) = ThreeOverlappingSubnets(fcIn: 17, d0: 0.5, d1: 0.2, randomShare: 0.1);   // fc: 170 elements, the last word partial
         for (int k = 0; k < 3; k++)
         {
             new Rng((ulong)(30 + k)).FillNormal(table.Grad.Span, 0, 1);
